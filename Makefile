@@ -1,0 +1,160 @@
+# pmprof Makefile.  `make help` lists the targets.
+#
+# The extension is built for the Python that gdb embeds (asked from gdb,
+# never the python3 first on PATH).  DEVELOPER=1 adds warnings + -Werror;
+# SANITIZE=address,undefined builds with sanitizers.
+
+GDB ?= gdb
+BUILD ?= build
+CC ?= cc
+PROTOC_C ?= protoc-c
+T ?=
+PYTEST_ARGS ?=
+
+# Debian packages needed to build, test and run the demo.
+DEB_PACKAGES := gcc g++ make gdb elfutils libdw-dev libelf-dev \
+	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev python3-dev \
+	python3-pytest golang-go libc6-dbg graphviz
+
+CFLAGS_BASE := -std=gnu11 -g -O2 -fPIC -fvisibility=hidden -Wall -Wextra \
+	-Wno-unused-parameter -Wno-missing-field-initializers \
+	-Iext -I$(BUILD)/gen
+ifeq ($(DEVELOPER),1)
+CFLAGS_BASE += -Werror -Wvla -Wdeclaration-after-statement -Wshadow \
+	-Wstrict-prototypes -Wold-style-definition
+endif
+ifneq ($(SANITIZE),)
+CFLAGS_BASE += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+LIBS := -ldw -lelf -lprotobuf-c -lz -lstdc++
+
+CORE_SRCS := $(filter-out ext/module.c,$(wildcard ext/*.c))
+CORE_OBJS := $(patsubst ext/%.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) \
+	$(BUILD)/obj/profile.pb-c.o
+GEN_HDRS := $(BUILD)/gen/profile.pb-c.h $(BUILD)/gen/syscalls.h
+
+-include $(BUILD)/pyinfo.mk
+
+EXT := python/pmprof/_core$(EXT_SUFFIX)
+
+.PHONY: all build deps targets test test-unit test-gdb asan fuzz fuzz-smoke \
+	format lint bench proto cores demo clean help docs
+
+all: build
+
+help:
+	@echo 'make deps      install missing Debian packages (idempotent)'
+	@echo 'make / build   build pmprof._core for gdb'"'"'s Python'
+	@echo 'make demo      deps + build + run pmprof on the bundled demo'
+	@echo 'make test      deps + build + unit and gdb tests (T=pattern)'
+	@echo 'make targets   build the test target programs'
+	@echo 'make asan      build and test with address/undefined sanitizers'
+	@echo 'make fuzz      build libFuzzer targets; fuzz-smoke runs them briefly'
+	@echo 'make bench     run the benchmarks (prints figures)'
+	@echo 'make format / lint / proto / docs / clean'
+
+deps:
+	@sh tools/deps.sh $(DEB_PACKAGES)
+
+# Ask gdb which Python it embeds.
+$(BUILD)/pyinfo.mk: tools/pyinfo.py
+	@mkdir -p $(BUILD)
+	@$(GDB) -nx -batch -ex 'python exec(open("tools/pyinfo.py").read())' > $@.tmp \
+		&& grep -q EXT_SUFFIX $@.tmp && mv $@.tmp $@ \
+		|| { echo "pmprof: cannot ask $(GDB) for its Python (is gdb built with Python?)"; rm -f $@.tmp; exit 1; }
+
+build: $(EXT) bin/pmprof
+
+$(BUILD)/gen/profile.pb-c.c $(BUILD)/gen/profile.pb-c.h: ext/proto/profile.proto
+	@mkdir -p $(BUILD)/gen
+	$(PROTOC_C) --proto_path=ext/proto --c_out=$(BUILD)/gen ext/proto/profile.proto
+
+proto: $(BUILD)/gen/profile.pb-c.c
+
+$(BUILD)/gen/syscalls.h: tools/gen-syscalls.sh
+	@mkdir -p $(BUILD)/gen
+	sh tools/gen-syscalls.sh > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/%.o: ext/%.c ext/pmprof.h ext/pmprof-internal.h $(GEN_HDRS)
+	@mkdir -p $(BUILD)/obj
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/profile.pb-c.o: $(BUILD)/gen/profile.pb-c.c $(BUILD)/gen/profile.pb-c.h
+	@mkdir -p $(BUILD)/obj
+	$(CC) $(filter-out -Werror -Wdeclaration-after-statement -Wshadow,$(CFLAGS_BASE)) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libpmprof.a: $(CORE_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/obj/module.o: ext/module.c ext/pmprof.h $(BUILD)/pyinfo.mk
+	@mkdir -p $(BUILD)/obj
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -I$(PY_INCLUDE) -c $< -o $@
+
+$(EXT): $(BUILD)/obj/module.o $(BUILD)/libpmprof.a
+	$(CC) -shared $(LDFLAGS) -o $@ $(BUILD)/obj/module.o $(BUILD)/libpmprof.a $(LIBS)
+
+bin/pmprof: bin/pmprof.in $(BUILD)/pyinfo.mk
+	sed -e 's|@PYTHON@|$(PY_EXE)|' bin/pmprof.in > $@.tmp && chmod +x $@.tmp && mv $@.tmp $@
+
+# ---- tests ---------------------------------------------------------------
+
+UNIT_SRCS := $(wildcard tests/unit/test-*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libpmprof.a
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -Itests/unit $(LDFLAGS) $< -o $@ $(BUILD)/libpmprof.a $(LIBS)
+
+targets:
+	$(MAKE) -C tests/targets
+
+test-unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+test-gdb: build targets
+	cd tests && PMPROF_NO_COLOR=1 LC_ALL=C.UTF-8 python3 -m pytest -q -ra \
+		$(if $(T),-k '$(T)') $(if $(UPDATE_GOLDENS),--update-goldens) $(PYTEST_ARGS)
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory test-gdb
+
+asan:
+	$(MAKE) clean-build
+	$(MAKE) SANITIZE=address,undefined CC=gcc test-unit
+	$(MAKE) clean-build
+
+fuzz:
+	$(MAKE) -C ext/fuzz
+
+fuzz-smoke: fuzz
+	$(MAKE) -C ext/fuzz smoke
+
+format:
+	clang-format -i ext/*.c ext/*.h tests/unit/*.c tests/unit/*.h
+
+lint:
+	@clang-format --dry-run --Werror ext/*.c ext/*.h || true
+	python3 -m pyflakes python tests bench 2>/dev/null || true
+
+bench: build
+	python3 bench/bench.py
+
+docs: build
+	$(PY_EXE) tools/gen-docs.py > docs/commands.md
+
+demo: deps
+	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory -C demo
+	@sh demo/run-demo.sh
+
+clean-build:
+	rm -rf $(BUILD)/obj $(BUILD)/unit $(BUILD)/libpmprof.a python/pmprof/_core*.so
+
+clean: clean-build
+	rm -rf $(BUILD) bin/pmprof
+	$(MAKE) -C tests/targets clean
+	-$(MAKE) -C demo clean

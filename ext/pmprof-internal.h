@@ -1,0 +1,229 @@
+/*
+ * pmprof-internal.h: private structures shared inside ext/.
+ *
+ * Owns: the target backend interface (struct pmp_target), the bounded
+ * read helpers every decoder must use, small containers (u64 hash map,
+ * growable arrays) and the session structure.
+ *
+ * Must not: include Python.h or any debugger header.
+ */
+#ifndef PMPROF_INTERNAL_H
+#define PMPROF_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "pmprof.h"
+
+#define PMP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define PMP_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define PMP_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Hard caps on anything a target can make us iterate over. */
+#define PMP_MAX_THREADS 65536
+#define PMP_MAX_FRAMES_CAP 4096
+#define PMP_DEFAULT_FRAMES 256
+#define PMP_MAX_MAPPINGS 1000000
+
+/* ------------------------------------------------------------------ */
+/* Small helpers (util.c)                                              */
+
+/* Copy at most size-1 bytes and always NUL-terminate; returns strlen(src). */
+size_t pmp_strlcpy(char *dst, const char *src, size_t size);
+char *pmp_strdup(const char *s);    /* NULL on OOM or NULL input */
+/* calloc/realloc with multiplication overflow checks. */
+void *pmp_calloc(size_t n, size_t size);
+void *pmp_reallocarray(void *p, size_t n, size_t size);
+/* Grow *arr (element size esz) so that it holds at least need elements. */
+int pmp_grow(void **arr, size_t *cap, size_t need, size_t esz);
+uint64_t pmp_now_ns(int clock_id);
+
+/* u64 -> pointer open-addressing hash map (no deletions). */
+struct pmp_u64map {
+    uint64_t *keys;
+    void **vals;
+    size_t cap;    /* power of two, or 0 */
+    size_t len;
+};
+void pmp_u64map_init(struct pmp_u64map *m);
+void pmp_u64map_release(struct pmp_u64map *m);
+void *pmp_u64map_get(const struct pmp_u64map *m, uint64_t key);
+/* Insert or replace; key must not be UINT64_MAX (reserved). */
+int pmp_u64map_put(struct pmp_u64map *m, uint64_t key, void *val);
+static inline uint64_t
+pmp_hash64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= UINT64_C(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    x *= UINT64_C(0xc4ceb9fe1a85ec53);
+    x ^= x >> 33;
+    return x;
+}
+
+/* String interning pool: pointers stay valid until release. */
+struct pmp_strpool {
+    char **strs;
+    size_t len, cap;
+    uint64_t *hkeys;   /* open-addressing table of indices+1 */
+    size_t hcap;
+};
+void pmp_strpool_init(struct pmp_strpool *p);
+void pmp_strpool_release(struct pmp_strpool *p);
+/* Returns the interned copy, or NULL on OOM. */
+const char *pmp_strpool_intern(struct pmp_strpool *p, const char *s);
+
+/* ------------------------------------------------------------------ */
+/* Target backends (target.c, target-proc.c, target-core.c, target-buf.c) */
+
+struct pmp_target;
+
+/* One mapping of the target's address space. */
+struct pmp_mapping {
+    uint64_t start, end;    /* [start, end) */
+    uint64_t offset;        /* file offset */
+    unsigned prot;          /* PROT_READ|PROT_WRITE|PROT_EXEC */
+    char *path;             /* owned; "" for anonymous, "[stack]" etc. */
+};
+
+/* Raw facts about one thread, as the backend knows them. */
+struct pmp_target_thread {
+    int tid;
+    char name[64];
+    char state;
+    uint64_t utime_ns, stime_ns;
+    struct pmp_regs regs;
+    int regs_ok;
+    char error[160];        /* why regs_ok == 0 */
+};
+
+struct pmp_target_ops {
+    const char *kind;       /* "live", "core", "buf" */
+    /*
+     * Read len bytes at addr.  Returns the number of bytes read (may be
+     * short, 0 if nothing is mapped there) or a negative PMP_E_*.
+     */
+    long (*read)(struct pmp_target *t, uint64_t addr, void *buf, size_t len,
+                 struct pmp_error *err);
+    /*
+     * Stop every thread (live) and fill the thread list; the list is
+     * owned by the target until resume/the next stop.  Core/buf: just
+     * return the recorded threads.
+     */
+    int (*stop)(struct pmp_target *t, struct pmp_target_thread **threads,
+                size_t *nthreads, struct pmp_error *err);
+    /* Resume whatever stop() stopped (no-op for cores and TRACED mode). */
+    void (*resume)(struct pmp_target *t);
+    /* Refresh *maps (owned by target). */
+    int (*mappings)(struct pmp_target *t, const struct pmp_mapping **maps,
+                    size_t *nmaps, struct pmp_error *err);
+    void (*free)(struct pmp_target *t);
+};
+
+struct pmp_target {
+    const struct pmp_target_ops *ops;
+    int pid;
+    /* Memory page cache in front of ops->read (target.c); dropped by
+       pmp_target_drop_cache() at every stop. */
+    struct pmp_pagecache *cache;
+};
+
+/*
+ * The one bounds-checked read every decoder uses: reads exactly len bytes
+ * or fails with PMP_E_TARGET (addr recorded in err).  Checks addr+len
+ * overflow.  Goes through the page cache.
+ */
+int pmp_target_read(struct pmp_target *t, uint64_t addr, void *buf,
+                    size_t len, struct pmp_error *err);
+/* Read one little-endian u64. */
+int pmp_target_read_u64(struct pmp_target *t, uint64_t addr, uint64_t *out,
+                        struct pmp_error *err);
+void pmp_target_drop_cache(struct pmp_target *t);
+void pmp_target_free(struct pmp_target *t);
+
+/* Constructors.  On success *out is owned by the caller. */
+int pmp_target_proc_new(struct pmp_target **out, int pid,
+                        enum pmp_attach_mode mode, struct pmp_error *err);
+
+struct pmp_core_file_map {   /* one NT_FILE entry */
+    uint64_t start, end, offset;   /* offset in bytes */
+    const char *path;
+};
+int pmp_target_core_new(struct pmp_target **out, const char *path,
+                        struct pmp_error *err);
+/* The core's ELF handle (libelf Elf *) for dwfl_core_file_report. */
+void *pmp_target_core_elf(struct pmp_target *t);
+/* NT_FILE entries, owned by the target. */
+size_t pmp_target_core_files(struct pmp_target *t,
+                             const struct pmp_core_file_map **out);
+/* Process name from NT_PRPSINFO (pr_fname), "" if none. */
+const char *pmp_target_core_comm(struct pmp_target *t);
+
+/* target-buf: a fake target over in-memory segments (unit tests, fuzz). */
+struct pmp_buf_segment {
+    uint64_t addr;
+    const void *data;   /* not copied: must outlive the target */
+    size_t len;
+};
+int pmp_target_buf_new(struct pmp_target **out,
+                       const struct pmp_buf_segment *segs, size_t nsegs,
+                       const struct pmp_target_thread *threads,
+                       size_t nthreads, struct pmp_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Unwinder (unwind.c) and symbolizer (symbolize.c)                    */
+
+struct pmp_symbolizer;
+struct pmp_unwinder;
+
+/* Open the module/debug-info view of the target (libdwfl). */
+int pmp_symbolizer_new(struct pmp_symbolizer **out, struct pmp_target *t,
+                       const struct pmp_session_opts *opts,
+                       struct pmp_error *err);
+void pmp_symbolizer_free(struct pmp_symbolizer *sym);
+/* Re-read the module list (dlopen); called when a pc is in no module. */
+int pmp_symbolizer_refresh(struct pmp_symbolizer *sym, struct pmp_error *err);
+/*
+ * The module containing pc, as an opaque Dwfl_Module * (NULL if none),
+ * refreshing the module list at most once per stop.
+ */
+void *pmp_symbolizer_module_at(struct pmp_symbolizer *sym, uint64_t pc);
+int pmp_symbolizer_lookup(struct pmp_symbolizer *sym, uint64_t pc,
+                          int activation, const struct pmp_frameinfo **out,
+                          struct pmp_error *err);
+size_t pmp_symbolizer_nmodules(struct pmp_symbolizer *sym);
+const struct pmp_module_info *pmp_symbolizer_module(
+    struct pmp_symbolizer *sym, size_t i);
+/* Per-stop hint: allow one more module refresh. */
+void pmp_symbolizer_new_stop(struct pmp_symbolizer *sym);
+const char *const *pmp_symbolizer_warnings(struct pmp_symbolizer *sym,
+                                           size_t *n);
+
+int pmp_unwinder_new(struct pmp_unwinder **out, struct pmp_target *t,
+                     struct pmp_symbolizer *sym, struct pmp_error *err);
+void pmp_unwinder_free(struct pmp_unwinder *u);
+/*
+ * Unwind one thread from regs into pcs/flags (capacity max).  Returns the
+ * number of frames (>= 1 when regs are valid); sets *stack_flags and, on
+ * an error, err->msg (the frames found so far are kept).
+ */
+int pmp_unwind(struct pmp_unwinder *u, const struct pmp_regs *regs,
+               uint64_t *pcs, uint8_t *flags, int max, unsigned *stack_flags,
+               struct pmp_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Session (session.c)                                                 */
+
+struct pmp_session {
+    struct pmp_target *target;
+    struct pmp_symbolizer *sym;
+    struct pmp_unwinder *unw;
+    int is_core;
+    struct pmp_session_opts opts;   /* strings owned (strdup'd) */
+};
+
+#include "banned.h"
+
+#endif /* PMPROF_INTERNAL_H */

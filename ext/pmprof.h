@@ -1,0 +1,363 @@
+/*
+ * pmprof.h: the public C API of the pmprof core.
+ *
+ * The core is debugger-agnostic: it never includes gdb, lldb or Python
+ * headers.  module.c wraps it for Python; tests/unit drive it directly.
+ *
+ * Data flows one way (docs/design.md):
+ *   target -> threads -> registers -> unwind (raw PCs) -> resume target
+ *          -> aggregate (stackmap) -> symbolize once per PC -> writers
+ *
+ * Conventions:
+ *  - Functions return 0 or a negative PMP_E_* code; details go into a
+ *    caller-supplied struct pmp_error (may be NULL).
+ *  - _new/_free own heap objects; the header says who owns returned memory.
+ *  - There is no global mutable state; everything hangs off a session.
+ */
+#ifndef PMPROF_H
+#define PMPROF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+
+/* X-macro: name, default message (elfutils model). */
+#define PMP_ERRORS(X)                                         \
+    X(OK, "success")                                          \
+    X(NOMEM, "out of memory")                                 \
+    X(SYS, "system call failed")                              \
+    X(TARGET, "cannot access the target")                     \
+    X(CORRUPT, "corrupt target data")                         \
+    X(UNSUPPORTED, "unsupported")                             \
+    X(USAGE, "invalid argument")                              \
+    X(NOTFOUND, "not found")                                  \
+    X(PERM, "permission denied")                              \
+    X(GONE, "no such process")                                \
+    X(FORMAT, "not a valid file")                             \
+    X(INTERRUPTED, "interrupted")
+
+enum pmp_errcode {
+#define PMP_ERR_ENUM_(name, msg) PMP_E_##name##_IDX,
+    PMP_ERRORS(PMP_ERR_ENUM_)
+#undef PMP_ERR_ENUM_
+        PMP_E_COUNT_
+};
+
+/* Error codes are the negated indices: PMP_E_NOMEM == -1 etc. */
+#define PMP_E_OK 0
+#define PMP_E_NOMEM (-PMP_E_NOMEM_IDX)
+#define PMP_E_SYS (-PMP_E_SYS_IDX)
+#define PMP_E_TARGET (-PMP_E_TARGET_IDX)
+#define PMP_E_CORRUPT (-PMP_E_CORRUPT_IDX)
+#define PMP_E_UNSUPPORTED (-PMP_E_UNSUPPORTED_IDX)
+#define PMP_E_USAGE (-PMP_E_USAGE_IDX)
+#define PMP_E_NOTFOUND (-PMP_E_NOTFOUND_IDX)
+#define PMP_E_PERM (-PMP_E_PERM_IDX)
+#define PMP_E_GONE (-PMP_E_GONE_IDX)
+#define PMP_E_FORMAT (-PMP_E_FORMAT_IDX)
+#define PMP_E_INTERRUPTED (-PMP_E_INTERRUPTED_IDX)
+
+struct pmp_error {
+    int code;         /* PMP_E_* (0 when unset) */
+    int tid;          /* thread the error concerns, 0 if none */
+    uint64_t addr;    /* target address the error concerns, 0 if none */
+    char msg[512];    /* one line, lowercase, no trailing period */
+};
+
+/* Static text for an error code; never NULL. */
+const char *pmp_strerror(int code);
+
+/*
+ * Record an error: sets err->code and formats err->msg (printf style).
+ * err may be NULL.  Returns code, so callers can `return pmp_error_set(...)`.
+ */
+int pmp_error_set(struct pmp_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Same, appending ": strerror(errnum)". */
+int pmp_error_errno(struct pmp_error *err, int code, int errnum,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* ------------------------------------------------------------------ */
+/* Registers (x86_64, indexed by DWARF register number)                */
+
+enum pmp_reg {
+    PMP_REG_RAX = 0, PMP_REG_RDX = 1, PMP_REG_RCX = 2, PMP_REG_RBX = 3,
+    PMP_REG_RSI = 4, PMP_REG_RDI = 5, PMP_REG_RBP = 6, PMP_REG_RSP = 7,
+    PMP_REG_R8 = 8, PMP_REG_R9 = 9, PMP_REG_R10 = 10, PMP_REG_R11 = 11,
+    PMP_REG_R12 = 12, PMP_REG_R13 = 13, PMP_REG_R14 = 14, PMP_REG_R15 = 15,
+    PMP_REG_RIP = 16,
+    PMP_NREGS = 17
+};
+
+struct pmp_regs {
+    uint64_t r[PMP_NREGS];  /* DWARF numbering */
+    uint64_t orig_rax;      /* syscall number, or (uint64_t)-1 */
+    uint64_t eflags;
+    uint64_t fs_base;
+};
+
+/* ------------------------------------------------------------------ */
+/* Sessions                                                            */
+
+struct pmp_session;
+
+enum pmp_attach_mode {
+    /*
+     * The core attaches itself with PTRACE_SEIZE, stops every thread with
+     * PTRACE_INTERRUPT for the snapshot and detaches afterwards.  If the
+     * process holding the session dies, the kernel detaches and the
+     * target runs on (no SIGSTOP is ever sent).
+     */
+    PMP_ATTACH_SEIZE = 0,
+    /*
+     * The calling thread is already the ptracer (gdb's main thread) and
+     * every thread is stopped.  The core only reads: registers with
+     * PTRACE_GETREGS, memory from /proc/PID/mem.  It never resumes,
+     * stops or detaches anything.
+     */
+    PMP_ATTACH_TRACED = 1,
+};
+
+struct pmp_session_opts {
+    const char *exe;          /* core: the executable (NULL: from the core) */
+    const char *solib_path;   /* ':'-separated directories to find libraries */
+    const char *debug_path;   /* ':'-separated debug-file directories;
+                                 NULL: the standard /usr/lib/debug */
+};
+
+/*
+ * Open a live process.  In PMP_ATTACH_SEIZE mode nothing is attached yet;
+ * each snapshot attaches, stops, reads, resumes and detaches.
+ * *out is owned by the caller (pmp_session_free).
+ */
+int pmp_session_open_pid(struct pmp_session **out, int pid,
+                         enum pmp_attach_mode mode,
+                         const struct pmp_session_opts *opts,
+                         struct pmp_error *err);
+
+/* Open an ELF core file.  *out is owned by the caller. */
+int pmp_session_open_core(struct pmp_session **out, const char *core_path,
+                          const struct pmp_session_opts *opts,
+                          struct pmp_error *err);
+
+void pmp_session_free(struct pmp_session *s);
+
+/* Process id (live) or the core's pid; 0 if unknown. */
+int pmp_session_pid(const struct pmp_session *s);
+/* 1 for a core file, 0 for a live process. */
+int pmp_session_is_core(const struct pmp_session *s);
+
+/*
+ * Warnings collected so far (build-id mismatches, missing files, ...),
+ * one line each, owned by the session; *n receives the count.
+ */
+const char *const *pmp_session_warnings(const struct pmp_session *s, size_t *n);
+
+/* ------------------------------------------------------------------ */
+/* Snapshots: every thread's registers and raw unwound PCs             */
+
+enum pmp_frame_flags {
+    PMP_FRAME_ACTIVATION = 1 << 0,  /* pc is exact (innermost or after a
+                                       signal frame); else a return address */
+    PMP_FRAME_SIGNAL = 1 << 1,      /* this frame is a signal trampoline */
+    PMP_FRAME_FP = 1 << 2,          /* found by the frame-pointer fallback */
+};
+
+enum pmp_stack_flags {
+    PMP_STACK_TRUNCATED = 1 << 0,   /* hit the frame cap */
+    PMP_STACK_UNWIND_ERR = 1 << 1,  /* unwinding stopped on an error */
+    PMP_STACK_NO_REGS = 1 << 2,     /* registers could not be read */
+    PMP_STACK_GO = 1 << 3,          /* stopped at Go code (no Go unwinder yet) */
+};
+
+struct pmp_thread {
+    int tid;
+    char name[64];            /* comm (live) or "" (core) */
+    char state;               /* R S D T t Z X, or 'C' for a core */
+    uint64_t utime_ns, stime_ns;
+    struct pmp_regs regs;
+    int regs_ok;
+    int nframes;
+    uint64_t *pcs;            /* nframes entries, innermost first */
+    uint8_t *frame_flags;     /* nframes entries of enum pmp_frame_flags */
+    unsigned flags;           /* enum pmp_stack_flags */
+    char error[160];          /* why unwinding stopped, if it did */
+};
+
+struct pmp_snapshot {
+    size_t nthreads;
+    struct pmp_thread *threads;  /* sorted by tid */
+    uint64_t time_ns;            /* CLOCK_REALTIME at the stop */
+    uint64_t stopped_ns;         /* how long the target was stopped (live) */
+    size_t nframes_total;
+    size_t nthreads_failed;      /* threads with NO_REGS or UNWIND_ERR */
+};
+
+struct pmp_snapshot_opts {
+    int max_frames;              /* 0: default 256 */
+    const int *only_tids;        /* NULL: every thread */
+    size_t nonly_tids;
+};
+
+/*
+ * Take a snapshot: (live) stop all threads, read registers, unwind,
+ * resume; (core) read the notes and unwind.  Per-thread failures are
+ * recorded in the thread, not returned: the call fails only if no thread
+ * could be read at all.  *out is owned by the caller (pmp_snapshot_free).
+ */
+int pmp_session_snapshot(struct pmp_session *s,
+                         const struct pmp_snapshot_opts *opts,
+                         struct pmp_snapshot **out, struct pmp_error *err);
+
+void pmp_snapshot_free(struct pmp_snapshot *snap);
+
+/* ------------------------------------------------------------------ */
+/* Symbolization                                                       */
+
+/*
+ * Synthetic PCs stand for frames that are not code: they symbolize to
+ * the bracketed names below and have no module.
+ */
+#define PMP_PC_SYNTH_BASE UINT64_C(0xfffffffffffff000)
+enum pmp_synth {
+    PMP_SYNTH_TRUNCATED = 1,     /* "[truncated]" */
+    PMP_SYNTH_UNWIND_ERR = 2,    /* "[unwind error]" */
+    PMP_SYNTH_NO_REGS = 3,       /* "[no registers]" */
+    PMP_SYNTH_LOST = 4,          /* "[lost]" */
+    PMP_SYNTH_GO = 5,            /* "[go: no go unwinder yet]" */
+};
+#define PMP_PC_SYNTH(kind) (PMP_PC_SYNTH_BASE + (uint64_t)(kind))
+#define PMP_PC_IS_SYNTH(pc) ((pc) >= PMP_PC_SYNTH_BASE)
+
+struct pmp_line {
+    const char *function;     /* demangled; "" when unknown */
+    const char *system_name;  /* mangled (linkage) name, or = function */
+    const char *file;         /* "" when unknown */
+    int line;                 /* 0 when unknown */
+    int column;
+};
+
+struct pmp_module_info {
+    uint64_t start, end;      /* mapped address range */
+    uint64_t file_offset;     /* file offset of start */
+    const char *path;         /* as mapped */
+    const char *build_id;     /* lowercase hex, "" if none */
+    int is_main;              /* the executable */
+    int is_go;                /* has .gopclntab */
+    /* Honest flags for pprof Mapping.has_*: set once any lookup in the
+       module produced that kind of information. */
+    int has_functions, has_filenames, has_line_numbers, has_inline_frames;
+};
+
+struct pmp_frameinfo {
+    uint64_t pc;              /* as unwound */
+    int module;               /* index for pmp_sym_module(), -1 if none */
+    uint64_t module_offset;   /* file-relative address (pc - bias) */
+    size_t nlines;            /* >= 1 */
+    const struct pmp_line *lines;  /* innermost (inlined) first; the last
+                                      entry is the physical function */
+};
+
+/*
+ * Symbolize one PC (pc-1 is looked up for return addresses, i.e. when
+ * activation is 0).  The result is cached per (pc, activation) and owned
+ * by the session: valid until pmp_session_free().  Never fails for a bad
+ * PC: unknown code yields a line whose function is "" (renderers print
+ * module+0xoffset).
+ */
+int pmp_sym_lookup(struct pmp_session *s, uint64_t pc, int activation,
+                   const struct pmp_frameinfo **out, struct pmp_error *err);
+
+/* Module table (grown by lookups).  Pointers owned by the session. */
+size_t pmp_sym_nmodules(struct pmp_session *s);
+const struct pmp_module_info *pmp_sym_module(struct pmp_session *s, size_t i);
+
+/*
+ * A symbol source abstracts the symbolizer for writers, so that writers
+ * can be tested with synthetic symbols.  pmp_session_symsource() fills
+ * one backed by a session.
+ */
+struct pmp_symsource {
+    void *ctx;
+    int (*lookup)(void *ctx, uint64_t pc, int activation,
+                  const struct pmp_frameinfo **out, struct pmp_error *err);
+    size_t (*nmodules)(void *ctx);
+    const struct pmp_module_info *(*module)(void *ctx, size_t i);
+};
+
+void pmp_session_symsource(struct pmp_session *s, struct pmp_symsource *out);
+
+/* ------------------------------------------------------------------ */
+/* pprof writer (pprof.c)                                              */
+
+struct pmp_pprof;
+
+struct pmp_value_type {
+    const char *type;   /* e.g. "threads", "samples", "cpu" */
+    const char *unit;   /* e.g. "count", "nanoseconds" */
+};
+
+struct pmp_label {
+    const char *key;
+    const char *str;    /* string label, or NULL for a numeric one */
+    int64_t num;
+    const char *unit;   /* numeric unit, e.g. "nanoseconds"; NULL: none */
+};
+
+struct pmp_pprof_opts {
+    const struct pmp_value_type *sample_types;
+    size_t nsample_types;                /* 1..8 */
+    struct pmp_value_type period_type;   /* type NULL: none */
+    int64_t period;
+    int64_t time_nanos;                  /* wall-clock start */
+    int64_t duration_nanos;
+    const char *default_sample_type;     /* NULL: unset */
+    const char *const *comments;
+    size_t ncomments;
+};
+
+/*
+ * Begin a profile.  Strings in opts are copied.  *out owned by the
+ * caller (pmp_pprof_free).  syms must outlive the builder.
+ */
+int pmp_pprof_begin(struct pmp_pprof **out, const struct pmp_symsource *syms,
+                    const struct pmp_pprof_opts *opts, struct pmp_error *err);
+
+/*
+ * Add one sample: pcs[0] is the leaf; frame_flags[i] & PMP_FRAME_ACTIVATION
+ * selects exact-pc lookup (frame_flags may be NULL: pcs[0] exact, the rest
+ * return addresses).  values has nsample_types entries.  Identical
+ * (stack, labels) samples are merged by adding values.
+ */
+int pmp_pprof_add(struct pmp_pprof *p, const uint64_t *pcs,
+                  const uint8_t *frame_flags, size_t npcs,
+                  const int64_t *values, const struct pmp_label *labels,
+                  size_t nlabels, struct pmp_error *err);
+
+/* Symbolize, encode, gzip and write the profile to path. */
+int pmp_pprof_write(struct pmp_pprof *p, const char *path,
+                    struct pmp_error *err);
+
+void pmp_pprof_free(struct pmp_pprof *p);
+
+/* ------------------------------------------------------------------ */
+/* Misc                                                                */
+
+/* Name of x86_64 syscall nr, or NULL. */
+const char *pmp_syscall_name(long nr);
+
+/* Demangle C++/Rust; returns a malloc'd string or NULL if not mangled. */
+char *pmp_demangle(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PMPROF_H */
