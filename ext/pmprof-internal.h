@@ -141,6 +141,8 @@ int pmp_target_read(struct pmp_target *t, uint64_t addr, void *buf,
 int pmp_target_read_u64(struct pmp_target *t, uint64_t addr, uint64_t *out,
                         struct pmp_error *err);
 void pmp_target_drop_cache(struct pmp_target *t);
+/* Put a page cache in front of ops->read (live targets). */
+int pmp_target_enable_cache(struct pmp_target *t);
 void pmp_target_free(struct pmp_target *t);
 
 /* Constructors.  On success *out is owned by the caller. */
@@ -193,6 +195,8 @@ void *pmp_symbolizer_module_at(struct pmp_symbolizer *sym, uint64_t pc);
 int pmp_symbolizer_lookup(struct pmp_symbolizer *sym, uint64_t pc,
                           int activation, const struct pmp_frameinfo **out,
                           struct pmp_error *err);
+/* 1 if the module (from pmp_symbolizer_module_at) is a Go binary. */
+int pmp_symbolizer_is_go(struct pmp_symbolizer *sym, void *mod);
 size_t pmp_symbolizer_nmodules(struct pmp_symbolizer *sym);
 const struct pmp_module_info *pmp_symbolizer_module(
     struct pmp_symbolizer *sym, size_t i);

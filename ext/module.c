@@ -1,0 +1,810 @@
+/*
+ * module.c: the CPython extension pmprof._core, and the ONLY file of the
+ * core that includes Python.h.
+ *
+ * Owns: the Python types Session and Snapshot, module state (exception
+ * types), the one translation point from struct pmp_error to Python
+ * exceptions (raise_pmp), and releasing the GIL around C work.
+ *
+ * Must not: do analysis; it converts arguments, calls the core, and
+ * converts results.  While the GIL is released no Py* object is touched.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pmprof.h"
+
+#define PMP_EXPORT __attribute__((visibility("default")))
+
+typedef struct {
+    PyObject *Error;
+    PyObject *TargetError;
+    PyObject *CorruptTarget;
+    PyObject *Unsupported;
+    PyTypeObject *SessionType;
+    PyTypeObject *SnapshotType;
+} pmp_state;
+
+typedef struct {
+    PyObject_HEAD
+    struct pmp_session *s;
+} SessionObject;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *session;   /* SessionObject, kept alive for symbolization */
+    struct pmp_snapshot *snap;
+} SnapshotObject;
+
+static pmp_state *
+get_state(PyObject *module)
+{
+    return (pmp_state *)PyModule_GetState(module);
+}
+
+static pmp_state *
+state_from_type(PyTypeObject *tp)
+{
+    PyObject *m = PyType_GetModule(tp);
+    return m ? get_state(m) : NULL;
+}
+
+/* The one place a pmp_error becomes a Python exception. */
+static PyObject *
+raise_pmp(pmp_state *st, int rc, const struct pmp_error *err)
+{
+    PyObject *type = st->Error;
+    PyObject *exc;
+    const char *msg = err && err->msg[0] ? err->msg : pmp_strerror(rc);
+
+    switch (rc) {
+    case PMP_E_TARGET:
+    case PMP_E_GONE:
+    case PMP_E_PERM:
+    case PMP_E_SYS:
+        type = st->TargetError;
+        break;
+    case PMP_E_CORRUPT:
+    case PMP_E_FORMAT:
+        type = st->CorruptTarget;
+        break;
+    case PMP_E_UNSUPPORTED:
+        type = st->Unsupported;
+        break;
+    case PMP_E_NOMEM:
+        return PyErr_NoMemory();
+    default:
+        break;
+    }
+    exc = PyObject_CallFunction(type, "s", msg);
+    if (!exc)
+        return NULL;
+    if (PyObject_SetAttrString(exc, "code", PyLong_FromLong(-rc)) < 0)
+        PyErr_Clear();
+    PyErr_SetObject(type, exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+/* ---- Session ---- */
+
+static void
+Session_dealloc(SessionObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+
+    if (self->s) {
+        struct pmp_session *s = self->s;
+        self->s = NULL;
+        Py_BEGIN_ALLOW_THREADS
+        pmp_session_free(s);
+        Py_END_ALLOW_THREADS
+    }
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+new_session(pmp_state *st, struct pmp_session *s)
+{
+    SessionObject *o = PyObject_New(SessionObject, st->SessionType);
+
+    if (!o) {
+        pmp_session_free(s);
+        return NULL;
+    }
+    o->s = s;
+    return (PyObject *)o;
+}
+
+static int
+check_open(pmp_state *st, SessionObject *self)
+{
+    if (!self->s) {
+        PyErr_SetString(st->Error, "session is closed");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+Session_close(SessionObject *self, PyObject *unused)
+{
+    if (self->s) {
+        struct pmp_session *s = self->s;
+        self->s = NULL;
+        Py_BEGIN_ALLOW_THREADS
+        pmp_session_free(s);
+        Py_END_ALLOW_THREADS
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Session_snapshot(SessionObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"max_frames", "tids", NULL};
+    pmp_state *st = state_from_type(Py_TYPE(self));
+    int max_frames = 0, rc;
+    PyObject *tids = Py_None;
+    struct pmp_snapshot_opts o = {0};
+    struct pmp_snapshot *snap = NULL;
+    struct pmp_error err = {0};
+    int *tidv = NULL;
+    SnapshotObject *so;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$iO", kwlist, &max_frames,
+                                     &tids))
+        return NULL;
+    if (check_open(st, self))
+        return NULL;
+    if (max_frames < 0 || max_frames > 4096) {
+        PyErr_SetString(PyExc_ValueError, "max_frames must be 0..4096");
+        return NULL;
+    }
+    o.max_frames = max_frames;
+    if (tids != Py_None) {
+        Py_ssize_t i, n;
+        PyObject *seq = PySequence_Fast(tids, "tids must be a sequence");
+        if (!seq)
+            return NULL;
+        n = PySequence_Fast_GET_SIZE(seq);
+        tidv = calloc(n ? (size_t)n : 1, sizeof(int));
+        if (!tidv) {
+            Py_DECREF(seq);
+            return PyErr_NoMemory();
+        }
+        for (i = 0; i < n; i++) {
+            long v = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
+            if (v == -1 && PyErr_Occurred()) {
+                Py_DECREF(seq);
+                free(tidv);
+                return NULL;
+            }
+            tidv[i] = (int)v;
+        }
+        Py_DECREF(seq);
+        o.only_tids = tidv;
+        o.nonly_tids = (size_t)n;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rc = pmp_session_snapshot(self->s, &o, &snap, &err);
+    Py_END_ALLOW_THREADS
+    free(tidv);
+    if (rc)
+        return raise_pmp(st, rc, &err);
+    so = PyObject_New(SnapshotObject, st->SnapshotType);
+    if (!so) {
+        pmp_snapshot_free(snap);
+        return NULL;
+    }
+    so->snap = snap;
+    so->session = Py_NewRef((PyObject *)self);
+    return (PyObject *)so;
+}
+
+static PyObject *
+Session_warnings(SessionObject *self, PyObject *unused)
+{
+    pmp_state *st = state_from_type(Py_TYPE(self));
+    const char *const *w;
+    size_t n, i;
+    PyObject *l;
+
+    if (check_open(st, self))
+        return NULL;
+    w = pmp_session_warnings(self->s, &n);
+    l = PyList_New((Py_ssize_t)n);
+    if (!l)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        PyObject *s = PyUnicode_DecodeUTF8(w[i], strlen(w[i]), "replace");
+        if (!s) {
+            Py_DECREF(l);
+            return NULL;
+        }
+        PyList_SET_ITEM(l, (Py_ssize_t)i, s);
+    }
+    return l;
+}
+
+static PyObject *
+Session_get_pid(SessionObject *self, void *closure)
+{
+    return PyLong_FromLong(self->s ? pmp_session_pid(self->s) : 0);
+}
+
+static PyObject *
+Session_get_is_core(SessionObject *self, void *closure)
+{
+    return PyBool_FromLong(self->s ? pmp_session_is_core(self->s) : 0);
+}
+
+static PyMethodDef Session_methods[] = {
+    {"snapshot", (PyCFunction)(void (*)(void))Session_snapshot,
+     METH_VARARGS | METH_KEYWORDS,
+     "snapshot(*, max_frames=0, tids=None) -> Snapshot\n\n"
+     "Stop (live), read registers, unwind every thread, resume."},
+    {"warnings", (PyCFunction)Session_warnings, METH_NOARGS,
+     "warnings() -> list of str"},
+    {"close", (PyCFunction)Session_close, METH_NOARGS,
+     "close(): detach and free (idempotent)"},
+    {NULL}
+};
+
+static PyGetSetDef Session_getset[] = {
+    {"pid", (getter)Session_get_pid, NULL, "target pid", NULL},
+    {"is_core", (getter)Session_get_is_core, NULL, "True for a core file",
+     NULL},
+    {NULL}
+};
+
+static PyType_Slot Session_slots[] = {
+    {Py_tp_dealloc, Session_dealloc},
+    {Py_tp_methods, Session_methods},
+    {Py_tp_getset, Session_getset},
+    {Py_tp_doc, "A pmprof session on one live process or core file."},
+    {0, NULL},
+};
+
+static PyType_Spec Session_spec = {
+    .name = "pmprof._core.Session",
+    .basicsize = sizeof(SessionObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Session_slots,
+};
+
+/* ---- Snapshot ---- */
+
+static void
+Snapshot_dealloc(SnapshotObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+
+    pmp_snapshot_free(self->snap);
+    Py_XDECREF(self->session);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static const char *
+state_name(char c)
+{
+    switch (c) {
+    case 'R': return "R";
+    case 'S': return "S";
+    case 'D': return "D";
+    case 'T': return "T";
+    case 't': return "t";
+    case 'Z': return "Z";
+    case 'C': return "core";
+    default: return "?";
+    }
+}
+
+static PyObject *
+flags_list(unsigned f)
+{
+    PyObject *l = PyList_New(0);
+
+    if (!l)
+        return NULL;
+    {
+        static const struct { unsigned bit; const char *name; } tab[] = {
+            {PMP_STACK_TRUNCATED, "truncated"},
+            {PMP_STACK_UNWIND_ERR, "unwind-error"},
+            {PMP_STACK_NO_REGS, "no-registers"},
+            {PMP_STACK_GO, "go"},
+        };
+        size_t i;
+        for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+            PyObject *s;
+            if (!(f & tab[i].bit))
+                continue;
+            s = PyUnicode_FromString(tab[i].name);
+            if (!s || PyList_Append(l, s) < 0) {
+                Py_XDECREF(s);
+                goto fail;
+            }
+            Py_DECREF(s);
+        }
+    }
+    return l;
+fail:
+    Py_DECREF(l);
+    return NULL;
+}
+
+static PyObject *
+thread_dict(const struct pmp_thread *th)
+{
+    PyObject *d, *pcs = NULL, *fl = NULL, *sc = NULL;
+    int i;
+
+    pcs = PyTuple_New(th->nframes);
+    if (!pcs)
+        return NULL;
+    for (i = 0; i < th->nframes; i++) {
+        PyObject *t = Py_BuildValue(
+            "(KO)", (unsigned long long)th->pcs[i],
+            (th->frame_flags[i] & PMP_FRAME_ACTIVATION) ? Py_True : Py_False);
+        if (!t) {
+            Py_DECREF(pcs);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(pcs, i, t);
+    }
+    fl = flags_list(th->flags);
+    if (!fl) {
+        Py_DECREF(pcs);
+        return NULL;
+    }
+    if (th->regs_ok && (int64_t)th->regs.orig_rax >= 0) {
+        const char *nm = pmp_syscall_name((long)th->regs.orig_rax);
+        sc = Py_BuildValue(
+            "{s:K,s:s,s:(KKKKKK),s:L}", "nr",
+            (unsigned long long)th->regs.orig_rax, "name", nm ? nm : "",
+            "args", (unsigned long long)th->regs.r[PMP_REG_RDI],
+            (unsigned long long)th->regs.r[PMP_REG_RSI],
+            (unsigned long long)th->regs.r[PMP_REG_RDX],
+            (unsigned long long)th->regs.r[PMP_REG_R10],
+            (unsigned long long)th->regs.r[PMP_REG_R8],
+            (unsigned long long)th->regs.r[PMP_REG_R9], "ret",
+            (long long)th->regs.r[PMP_REG_RAX]);
+    } else {
+        sc = Py_NewRef(Py_None);
+    }
+    if (!sc) {
+        Py_DECREF(pcs);
+        Py_DECREF(fl);
+        return NULL;
+    }
+    d = Py_BuildValue(
+        "{s:i,s:s,s:s,s:K,s:K,s:O,s:s,s:N,s:N,s:N,s:{s:K,s:K,s:K}}", "tid",
+        th->tid, "name", th->name, "state", state_name(th->state),
+        "utime_ns", (unsigned long long)th->utime_ns, "stime_ns",
+        (unsigned long long)th->stime_ns, "regs_ok",
+        th->regs_ok ? Py_True : Py_False, "error", th->error, "pcs", pcs,
+        "flags", fl, "syscall", sc, "regs", "rip",
+        (unsigned long long)th->regs.r[PMP_REG_RIP], "rsp",
+        (unsigned long long)th->regs.r[PMP_REG_RSP], "rbp",
+        (unsigned long long)th->regs.r[PMP_REG_RBP]);
+    return d;
+}
+
+static PyObject *
+Snapshot_threads(SnapshotObject *self, PyObject *unused)
+{
+    size_t i;
+    PyObject *l = PyList_New((Py_ssize_t)self->snap->nthreads);
+
+    if (!l)
+        return NULL;
+    for (i = 0; i < self->snap->nthreads; i++) {
+        PyObject *d = thread_dict(&self->snap->threads[i]);
+        if (!d) {
+            Py_DECREF(l);
+            return NULL;
+        }
+        PyList_SET_ITEM(l, (Py_ssize_t)i, d);
+    }
+    return l;
+}
+
+/*
+ * symbolize(pcs) -> for each (pc, activation) of the sequence, the list of
+ * its frames, each a tuple (pc, function, system_name, file, line, inlined,
+ * module, module_offset); inline chains are expanded innermost first.
+ */
+static PyObject *
+Snapshot_symbolize(SnapshotObject *self, PyObject *arg)
+{
+    pmp_state *st = state_from_type(Py_TYPE(self));
+    SessionObject *so = (SessionObject *)self->session;
+    PyObject *seq, *out = NULL;
+    Py_ssize_t n, i;
+
+    if (check_open(st, so))
+        return NULL;
+    seq = PySequence_Fast(arg, "symbolize() takes a sequence of (pc, act)");
+    if (!seq)
+        return NULL;
+    n = PySequence_Fast_GET_SIZE(seq);
+    out = PyList_New(0);
+    if (!out)
+        goto fail;
+    for (i = 0; i < n; i++) {
+        unsigned long long pc;
+        int act, rc;
+        const struct pmp_frameinfo *fi = NULL;
+        struct pmp_error err = {0};
+        const struct pmp_module_info *mi;
+        PyObject *inner;
+        size_t k;
+
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "Kp", &pc,
+                              &act))
+            goto fail;
+        Py_BEGIN_ALLOW_THREADS
+        rc = pmp_sym_lookup(so->s, pc, act, &fi, &err);
+        Py_END_ALLOW_THREADS
+        if (rc) {
+            raise_pmp(st, rc, &err);
+            goto fail;
+        }
+        mi = fi->module >= 0 ? pmp_sym_module(so->s, (size_t)fi->module)
+                             : NULL;
+        inner = PyList_New((Py_ssize_t)fi->nlines);
+        if (!inner)
+            goto fail;
+        for (k = 0; k < fi->nlines; k++) {
+            const struct pmp_line *ln = &fi->lines[k];
+            PyObject *t = Py_BuildValue(
+                "(KsssiOsK)", pc, ln->function, ln->system_name, ln->file,
+                ln->line, k + 1 < fi->nlines ? Py_True : Py_False,
+                mi ? mi->path : "", (unsigned long long)fi->module_offset);
+            if (!t) {
+                Py_DECREF(inner);
+                goto fail;
+            }
+            PyList_SET_ITEM(inner, (Py_ssize_t)k, t);
+        }
+        if (PyList_Append(out, inner) < 0) {
+            Py_DECREF(inner);
+            goto fail;
+        }
+        Py_DECREF(inner);
+    }
+    Py_DECREF(seq);
+    return out;
+fail:
+    Py_DECREF(seq);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+static PyObject *
+Snapshot_write_pprof(SnapshotObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"path", "comments", NULL};
+    pmp_state *st = state_from_type(Py_TYPE(self));
+    SessionObject *so = (SessionObject *)self->session;
+    const char *path;
+    PyObject *comments = NULL;
+    struct pmp_symsource src;
+    struct pmp_value_type vt = {"threads", "count"};
+    struct pmp_pprof_opts o = {0};
+    struct pmp_pprof *pp = NULL;
+    struct pmp_error err = {0};
+    const char **cv = NULL;
+    PyObject *cseq = NULL;
+    size_t i;
+    int rc = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|$O", kwlist, &path,
+                                     &comments))
+        return NULL;
+    if (check_open(st, so))
+        return NULL;
+    if (comments && comments != Py_None) {
+        Py_ssize_t n, k;
+        cseq = PySequence_Fast(comments, "comments must be a sequence");
+        if (!cseq)
+            return NULL;
+        n = PySequence_Fast_GET_SIZE(cseq);
+        cv = calloc(n ? (size_t)n : 1, sizeof(*cv));
+        if (!cv) {
+            Py_DECREF(cseq);
+            return PyErr_NoMemory();
+        }
+        for (k = 0; k < n; k++) {
+            cv[k] = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(cseq, k));
+            if (!cv[k]) {
+                free(cv);
+                Py_DECREF(cseq);
+                return NULL;
+            }
+        }
+        o.comments = cv;
+        o.ncomments = (size_t)n;
+    }
+    pmp_session_symsource(so->s, &src);
+    o.sample_types = &vt;
+    o.nsample_types = 1;
+    o.period_type = vt;
+    o.period = 1;
+    o.time_nanos = (int64_t)self->snap->time_ns;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pmp_pprof_begin(&pp, &src, &o, &err);
+    for (i = 0; rc == 0 && i < self->snap->nthreads; i++) {
+        const struct pmp_thread *th = &self->snap->threads[i];
+        int64_t one = 1;
+        char state[8];
+        struct pmp_label labels[3];
+        size_t nl = 0;
+
+        snprintf(state, sizeof(state), "%s", state_name(th->state));
+        if (th->name[0]) {
+            labels[nl].key = "thread";
+            labels[nl].str = th->name;
+            labels[nl].num = 0;
+            labels[nl].unit = NULL;
+            nl++;
+        }
+        labels[nl].key = "tid";
+        labels[nl].str = NULL;
+        labels[nl].num = th->tid;
+        labels[nl].unit = "tid";
+        nl++;
+        labels[nl].key = "state";
+        labels[nl].str = state;
+        labels[nl].num = 0;
+        labels[nl].unit = NULL;
+        nl++;
+        rc = pmp_pprof_add(pp, th->pcs, th->frame_flags,
+                           (size_t)th->nframes, &one, labels, nl, &err);
+    }
+    if (rc == 0)
+        rc = pmp_pprof_write(pp, path, &err);
+    pmp_pprof_free(pp);
+    Py_END_ALLOW_THREADS
+    free(cv);
+    Py_XDECREF(cseq);
+    if (rc)
+        return raise_pmp(st, rc, &err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Snapshot_get(SnapshotObject *self, void *closure)
+{
+    const char *what = closure;
+
+    if (strcmp(what, "time_ns") == 0)
+        return PyLong_FromUnsignedLongLong(self->snap->time_ns);
+    if (strcmp(what, "stopped_ns") == 0)
+        return PyLong_FromUnsignedLongLong(self->snap->stopped_ns);
+    if (strcmp(what, "nframes") == 0)
+        return PyLong_FromSize_t(self->snap->nframes_total);
+    return PyLong_FromSize_t(self->snap->nthreads_failed);
+}
+
+static PyMethodDef Snapshot_methods[] = {
+    {"threads", (PyCFunction)Snapshot_threads, METH_NOARGS,
+     "threads() -> list of dict (sorted by tid)"},
+    {"symbolize", (PyCFunction)Snapshot_symbolize, METH_O,
+     "symbolize(seq of (pc, activation)) -> list of frame tuples"},
+    {"write_pprof", (PyCFunction)(void (*)(void))Snapshot_write_pprof,
+     METH_VARARGS | METH_KEYWORDS,
+     "write_pprof(path, *, comments=None): one sample per thread"},
+    {NULL}
+};
+
+static PyGetSetDef Snapshot_getset[] = {
+    {"time_ns", (getter)Snapshot_get, NULL, "wall clock at the stop",
+     "time_ns"},
+    {"stopped_ns", (getter)Snapshot_get, NULL, "time the target was stopped",
+     "stopped_ns"},
+    {"nframes", (getter)Snapshot_get, NULL, "frames unwound", "nframes"},
+    {"nfailed", (getter)Snapshot_get, NULL, "threads that failed",
+     "nfailed"},
+    {NULL}
+};
+
+static PyType_Slot Snapshot_slots[] = {
+    {Py_tp_dealloc, Snapshot_dealloc},
+    {Py_tp_methods, Snapshot_methods},
+    {Py_tp_getset, Snapshot_getset},
+    {Py_tp_doc, "Raw stacks of every thread at one moment."},
+    {0, NULL},
+};
+
+static PyType_Spec Snapshot_spec = {
+    .name = "pmprof._core.Snapshot",
+    .basicsize = sizeof(SnapshotObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Snapshot_slots,
+};
+
+/* ---- module functions ---- */
+
+static PyObject *
+core_open_pid(PyObject *module, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"pid", "traced", "debug_path", NULL};
+    pmp_state *st = get_state(module);
+    int pid, traced = 0, rc;
+    const char *debug_path = NULL;
+    struct pmp_session_opts o = {0};
+    struct pmp_session *s = NULL;
+    struct pmp_error err = {0};
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|$pz", kwlist, &pid,
+                                     &traced, &debug_path))
+        return NULL;
+    o.debug_path = debug_path;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pmp_session_open_pid(&s, pid,
+                              traced ? PMP_ATTACH_TRACED : PMP_ATTACH_SEIZE,
+                              &o, &err);
+    Py_END_ALLOW_THREADS
+    if (rc)
+        return raise_pmp(st, rc, &err);
+    return new_session(st, s);
+}
+
+static PyObject *
+core_open_core(PyObject *module, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"path", "exe", "solib_path", "debug_path", NULL};
+    pmp_state *st = get_state(module);
+    const char *path, *exe = NULL, *solib = NULL, *debug_path = NULL;
+    struct pmp_session_opts o = {0};
+    struct pmp_session *s = NULL;
+    struct pmp_error err = {0};
+    int rc;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|$zzz", kwlist, &path, &exe,
+                                     &solib, &debug_path))
+        return NULL;
+    o.exe = exe;
+    o.solib_path = solib;
+    o.debug_path = debug_path;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pmp_session_open_core(&s, path, &o, &err);
+    Py_END_ALLOW_THREADS
+    if (rc)
+        return raise_pmp(st, rc, &err);
+    return new_session(st, s);
+}
+
+static PyObject *
+core_syscall_name(PyObject *module, PyObject *arg)
+{
+    long nr = PyLong_AsLong(arg);
+    const char *n;
+
+    if (nr == -1 && PyErr_Occurred())
+        return NULL;
+    n = pmp_syscall_name(nr);
+    if (!n)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(n);
+}
+
+static PyMethodDef core_methods[] = {
+    {"open_pid", (PyCFunction)(void (*)(void))core_open_pid,
+     METH_VARARGS | METH_KEYWORDS,
+     "open_pid(pid, *, traced=False, debug_path=None) -> Session\n\n"
+     "traced=True: the calling thread already ptraces every (stopped) "
+     "thread, as inside gdb; the core then only reads."},
+    {"open_core", (PyCFunction)(void (*)(void))core_open_core,
+     METH_VARARGS | METH_KEYWORDS,
+     "open_core(path, *, exe=None, solib_path=None, debug_path=None) -> "
+     "Session"},
+    {"syscall_name", (PyCFunction)core_syscall_name, METH_O,
+     "syscall_name(nr) -> str or None"},
+    {NULL}
+};
+
+static int
+add_exc(PyObject *m, PyObject **slot, const char *name, PyObject *base,
+        const char *doc)
+{
+    char full[128];
+
+    snprintf(full, sizeof(full), "pmprof._core.%s", name);
+    *slot = PyErr_NewExceptionWithDoc(full, doc, base, NULL);
+    if (!*slot)
+        return -1;
+    return PyModule_AddObjectRef(m, name, *slot);
+}
+
+static int
+core_exec(PyObject *m)
+{
+    pmp_state *st = get_state(m);
+
+    if (add_exc(m, &st->Error, "Error", NULL, "Base pmprof error.") < 0 ||
+        add_exc(m, &st->TargetError, "TargetError", st->Error,
+                "The target cannot be accessed.") < 0 ||
+        add_exc(m, &st->CorruptTarget, "CorruptTarget", st->Error,
+                "Target data is corrupt or not what it should be.") < 0 ||
+        add_exc(m, &st->Unsupported, "Unsupported", st->Error,
+                "Not supported.") < 0)
+        return -1;
+    st->SessionType =
+        (PyTypeObject *)PyType_FromModuleAndSpec(m, &Session_spec, NULL);
+    if (!st->SessionType ||
+        PyModule_AddObjectRef(m, "Session", (PyObject *)st->SessionType) < 0)
+        return -1;
+    st->SnapshotType =
+        (PyTypeObject *)PyType_FromModuleAndSpec(m, &Snapshot_spec, NULL);
+    if (!st->SnapshotType ||
+        PyModule_AddObjectRef(m, "Snapshot", (PyObject *)st->SnapshotType) <
+            0)
+        return -1;
+    if (PyModule_AddIntConstant(m, "ABI_VERSION", 1) < 0)
+        return -1;
+    return 0;
+}
+
+static int
+core_traverse(PyObject *m, visitproc visit, void *arg)
+{
+    pmp_state *st = get_state(m);
+
+    Py_VISIT(st->Error);
+    Py_VISIT(st->TargetError);
+    Py_VISIT(st->CorruptTarget);
+    Py_VISIT(st->Unsupported);
+    Py_VISIT(st->SessionType);
+    Py_VISIT(st->SnapshotType);
+    return 0;
+}
+
+static int
+core_clear(PyObject *m)
+{
+    pmp_state *st = get_state(m);
+
+    Py_CLEAR(st->Error);
+    Py_CLEAR(st->TargetError);
+    Py_CLEAR(st->CorruptTarget);
+    Py_CLEAR(st->Unsupported);
+    Py_CLEAR(st->SessionType);
+    Py_CLEAR(st->SnapshotType);
+    return 0;
+}
+
+static void
+core_free(void *m)
+{
+    core_clear((PyObject *)m);
+}
+
+static PyModuleDef_Slot core_slots[] = {
+    {Py_mod_exec, core_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "pmprof._core",
+    .m_doc = "pmprof C core: snapshots, unwinding, symbols, pprof.",
+    .m_size = sizeof(pmp_state),
+    .m_methods = core_methods,
+    .m_slots = core_slots,
+    .m_traverse = core_traverse,
+    .m_clear = core_clear,
+    .m_free = core_free,
+};
+
+PMP_EXPORT PyMODINIT_FUNC
+PyInit__core(void)
+{
+    return PyModuleDef_Init(&core_module);
+}

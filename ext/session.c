@@ -1,0 +1,292 @@
+/*
+ * session.c: a session = one target + its symbolizer + its unwinder.
+ *
+ * Owns: opening targets, taking snapshots (stop -> registers -> unwind ->
+ * resume), and the public symbolization entry points.  The target is
+ * resumed before any symbol is looked up.
+ *
+ * Must not: render output (module.c / Python do).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pmprof-internal.h"
+
+static int
+session_finish_open(struct pmp_session *s, const struct pmp_session_opts *o,
+                    struct pmp_error *err)
+{
+    int rc;
+
+    if (o) {
+        s->opts.exe = pmp_strdup(o->exe);
+        s->opts.solib_path = pmp_strdup(o->solib_path);
+        s->opts.debug_path = pmp_strdup(o->debug_path);
+    }
+    rc = pmp_symbolizer_new(&s->sym, s->target, &s->opts, err);
+    if (rc)
+        return rc;
+    return pmp_unwinder_new(&s->unw, s->target, s->sym, err);
+}
+
+int
+pmp_session_open_pid(struct pmp_session **out, int pid,
+                     enum pmp_attach_mode mode,
+                     const struct pmp_session_opts *opts,
+                     struct pmp_error *err)
+{
+    struct pmp_session *s;
+    int rc;
+
+    *out = NULL;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    rc = pmp_target_proc_new(&s->target, pid, mode, err);
+    if (!rc)
+        rc = session_finish_open(s, opts, err);
+    if (rc) {
+        pmp_session_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int
+pmp_session_open_core(struct pmp_session **out, const char *core_path,
+                      const struct pmp_session_opts *opts,
+                      struct pmp_error *err)
+{
+    struct pmp_session *s;
+    int rc;
+
+    *out = NULL;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    s->is_core = 1;
+    rc = pmp_target_core_new(&s->target, core_path, err);
+    if (!rc)
+        rc = session_finish_open(s, opts, err);
+    if (rc) {
+        pmp_session_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void
+pmp_session_free(struct pmp_session *s)
+{
+    if (!s)
+        return;
+    pmp_unwinder_free(s->unw);
+    pmp_symbolizer_free(s->sym);
+    if (s->target)
+        pmp_target_free(s->target);
+    free((char *)s->opts.exe);
+    free((char *)s->opts.solib_path);
+    free((char *)s->opts.debug_path);
+    free(s);
+}
+
+int
+pmp_session_pid(const struct pmp_session *s)
+{
+    return s->target ? s->target->pid : 0;
+}
+
+int
+pmp_session_is_core(const struct pmp_session *s)
+{
+    return s->is_core;
+}
+
+const char *const *
+pmp_session_warnings(const struct pmp_session *s, size_t *n)
+{
+    return pmp_symbolizer_warnings(s->sym, n);
+}
+
+void
+pmp_snapshot_free(struct pmp_snapshot *snap)
+{
+    size_t i;
+
+    if (!snap)
+        return;
+    for (i = 0; i < snap->nthreads; i++) {
+        free(snap->threads[i].pcs);
+        free(snap->threads[i].frame_flags);
+    }
+    free(snap->threads);
+    free(snap);
+}
+
+static int
+cmp_thread(const void *a, const void *b)
+{
+    const struct pmp_thread *x = a, *y = b;
+
+    return (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+static int
+wanted(const struct pmp_snapshot_opts *o, int tid)
+{
+    size_t i;
+
+    if (!o || !o->only_tids)
+        return 1;
+    for (i = 0; i < o->nonly_tids; i++)
+        if (o->only_tids[i] == tid)
+            return 1;
+    return 0;
+}
+
+/* Append a synthetic frame (room for 2 extra frames is reserved). */
+static void
+add_synth(struct pmp_thread *th, enum pmp_synth kind)
+{
+    th->pcs[th->nframes] = PMP_PC_SYNTH(kind);
+    th->frame_flags[th->nframes] = PMP_FRAME_ACTIVATION;
+    th->nframes++;
+}
+
+int
+pmp_session_snapshot(struct pmp_session *s,
+                     const struct pmp_snapshot_opts *opts,
+                     struct pmp_snapshot **out, struct pmp_error *err)
+{
+    struct pmp_target_thread *tt = NULL;
+    struct pmp_snapshot *snap = NULL;
+    size_t nt = 0, i, ok = 0;
+    int max = opts && opts->max_frames > 0 ? opts->max_frames
+                                           : PMP_DEFAULT_FRAMES;
+    uint64_t t0;
+    int rc, stopped = 0;
+
+    *out = NULL;
+    if (max > PMP_MAX_FRAMES_CAP)
+        max = PMP_MAX_FRAMES_CAP;
+    snap = calloc(1, sizeof(*snap));
+    if (!snap)
+        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    t0 = pmp_now_ns(CLOCK_MONOTONIC);
+    snap->time_ns = pmp_now_ns(CLOCK_REALTIME);
+    rc = s->target->ops->stop(s->target, &tt, &nt, err);
+    if (rc)
+        goto out;
+    stopped = 1;
+    pmp_target_drop_cache(s->target);
+    pmp_symbolizer_new_stop(s->sym);
+    snap->threads = pmp_calloc(nt ? nt : 1, sizeof(*snap->threads));
+    if (!snap->threads) {
+        rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < nt; i++) {
+        struct pmp_thread *th;
+        struct pmp_error uerr = {0};
+
+        if (!wanted(opts, tt[i].tid))
+            continue;
+        th = &snap->threads[snap->nthreads++];
+        th->tid = tt[i].tid;
+        pmp_strlcpy(th->name, tt[i].name, sizeof(th->name));
+        th->state = tt[i].state;
+        th->utime_ns = tt[i].utime_ns;
+        th->stime_ns = tt[i].stime_ns;
+        th->regs = tt[i].regs;
+        th->regs_ok = tt[i].regs_ok;
+        th->pcs = malloc(((size_t)max + 2) * sizeof(*th->pcs));
+        th->frame_flags = malloc((size_t)max + 2);
+        if (!th->pcs || !th->frame_flags) {
+            rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+            goto out;
+        }
+        if (!th->regs_ok) {
+            th->flags |= PMP_STACK_NO_REGS;
+            pmp_strlcpy(th->error, tt[i].error[0] ? tt[i].error
+                                                  : "no registers",
+                        sizeof(th->error));
+            add_synth(th, PMP_SYNTH_NO_REGS);
+            snap->nthreads_failed++;
+            continue;
+        }
+        th->nframes = pmp_unwind(s->unw, &th->regs, th->pcs, th->frame_flags,
+                                 max, &th->flags, &uerr);
+        if (th->flags & PMP_STACK_UNWIND_ERR) {
+            pmp_strlcpy(th->error, uerr.msg, sizeof(th->error));
+            add_synth(th, PMP_SYNTH_UNWIND_ERR);
+            snap->nthreads_failed++;
+        } else if (th->flags & PMP_STACK_GO) {
+            add_synth(th, PMP_SYNTH_GO);
+        }
+        if (th->flags & PMP_STACK_TRUNCATED)
+            add_synth(th, PMP_SYNTH_TRUNCATED);
+        snap->nframes_total += (size_t)th->nframes;
+        ok++;
+    }
+    s->target->ops->resume(s->target);
+    stopped = 0;
+    snap->stopped_ns = pmp_now_ns(CLOCK_MONOTONIC) - t0;
+    qsort(snap->threads, snap->nthreads, sizeof(*snap->threads), cmp_thread);
+    *out = snap;
+    snap = NULL;
+out:
+    if (stopped)
+        s->target->ops->resume(s->target);
+    pmp_snapshot_free(snap);
+    return rc;
+}
+
+int
+pmp_sym_lookup(struct pmp_session *s, uint64_t pc, int activation,
+               const struct pmp_frameinfo **out, struct pmp_error *err)
+{
+    return pmp_symbolizer_lookup(s->sym, pc, activation, out, err);
+}
+
+size_t
+pmp_sym_nmodules(struct pmp_session *s)
+{
+    return pmp_symbolizer_nmodules(s->sym);
+}
+
+const struct pmp_module_info *
+pmp_sym_module(struct pmp_session *s, size_t i)
+{
+    return pmp_symbolizer_module(s->sym, i);
+}
+
+static int
+src_lookup(void *ctx, uint64_t pc, int activation,
+           const struct pmp_frameinfo **out, struct pmp_error *err)
+{
+    return pmp_sym_lookup(ctx, pc, activation, out, err);
+}
+
+static size_t
+src_nmodules(void *ctx)
+{
+    return pmp_sym_nmodules(ctx);
+}
+
+static const struct pmp_module_info *
+src_module(void *ctx, size_t i)
+{
+    return pmp_sym_module(ctx, i);
+}
+
+void
+pmp_session_symsource(struct pmp_session *s, struct pmp_symsource *out)
+{
+    out->ctx = s;
+    out->lookup = src_lookup;
+    out->nmodules = src_nmodules;
+    out->module = src_module;
+}

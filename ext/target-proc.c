@@ -1,0 +1,649 @@
+/*
+ * target-proc.c: the live-process target backend.
+ *
+ * Owns: thread discovery (/proc/PID/task), stopping and resuming threads
+ * (PTRACE_SEIZE + PTRACE_INTERRUPT + PTRACE_DETACH in SEIZE mode), register
+ * reads (PTRACE_GETREGS, from the tracer thread only), memory reads (pread
+ * of /proc/PID/mem) and the mapping list (/proc/PID/maps).
+ *
+ * Safety contract ("never harm the target"):
+ *  - SEIZE mode never sends a signal; threads are stopped with
+ *    PTRACE_INTERRUPT, so if this process dies the kernel detaches and the
+ *    target runs on.  A signal that arrives while a thread is stopped is
+ *    re-injected at detach.  A thread that was already group-stopped (T)
+ *    stays group-stopped.
+ *  - TRACED mode (inside gdb) only reads: it never stops, resumes or
+ *    detaches a thread; the debugger owns their state.
+ *
+ * Must not: interpret target memory.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pmprof-internal.h"
+
+#define STOP_TIMEOUT_NS (2000000000ull)
+#define MAX_DISCOVERY_ROUNDS 16
+
+struct seized {
+    int tid;
+    int stopped;       /* in a ptrace-stop we caused/observed */
+    int pending_sig;   /* signal to re-inject at detach */
+};
+
+struct proc_target {
+    struct pmp_target base;
+    enum pmp_attach_mode mode;
+    int memfd;
+    struct pmp_target_thread *threads;
+    size_t nthreads, cap;
+    struct seized *seized;
+    size_t nseized, seized_cap;
+    struct pmp_mapping *maps;
+    size_t nmaps, maps_cap;
+    int prio_raised;
+    int old_policy;
+    struct sched_param old_param;
+    long clk_tck;
+};
+
+static struct proc_target *
+to_proc(struct pmp_target *t)
+{
+    return (struct proc_target *)t;
+}
+
+static long
+proc_read(struct pmp_target *t, uint64_t addr, void *buf, size_t len,
+          struct pmp_error *err)
+{
+    struct proc_target *p = to_proc(t);
+    ssize_t n;
+
+    if (addr > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - addr)
+        return 0;
+    do {
+        n = pread(p->memfd, buf, len, (off_t)addr);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EIO || errno == EFAULT)
+            return 0;   /* not mapped */
+        if (err)
+            err->addr = addr;
+        if (errno == ESRCH)
+            return pmp_error_set(err, PMP_E_GONE, "process %d is gone",
+                                 t->pid);
+        return pmp_error_errno(err, PMP_E_TARGET, errno,
+                               "cannot read memory of process %d at 0x%llx",
+                               t->pid, (unsigned long long)addr);
+    }
+    return (long)n;
+}
+
+/* ---- /proc parsing ---- */
+
+static int
+read_small_file(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0)
+        return -1;
+    n = read(fd, buf, size - 1);
+    close(fd);
+    if (n < 0)
+        return -1;
+    buf[n] = '\0';
+    return (int)n;
+}
+
+/* Fill name, state, utime, stime from /proc/PID/task/TID/stat. */
+static int
+read_task_stat(struct proc_target *p, struct pmp_target_thread *th)
+{
+    char path[64], buf[1024];
+    char *lp, *rp, *f;
+    unsigned long long ut = 0, st = 0;
+    int field;
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", p->base.pid,
+             th->tid);
+    if (read_small_file(path, buf, sizeof(buf)) < 0)
+        return -1;
+    lp = strchr(buf, '(');
+    rp = strrchr(buf, ')');
+    if (!lp || !rp || rp < lp || rp[1] == '\0')
+        return -1;
+    *rp = '\0';
+    pmp_strlcpy(th->name, lp + 1, sizeof(th->name));
+    th->state = rp[2];
+    /* Fields after ')': 3 state ... 14 utime 15 stime. */
+    f = rp + 2;
+    for (field = 3; f && *f && field < 14; field++) {
+        f = strchr(f, ' ');
+        if (f)
+            f++;
+    }
+    if (f && sscanf(f, "%llu %llu", &ut, &st) == 2 && p->clk_tck > 0) {
+        th->utime_ns = ut * (1000000000ull / (unsigned long long)p->clk_tck);
+        th->stime_ns = st * (1000000000ull / (unsigned long long)p->clk_tck);
+    }
+    /* comm is the thread name; prefer /comm (same, but untruncated by
+       parsing quirks) when present. */
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", p->base.pid,
+             th->tid);
+    if (read_small_file(path, buf, sizeof(buf)) > 0) {
+        buf[strcspn(buf, "\n")] = '\0';
+        pmp_strlcpy(th->name, buf, sizeof(th->name));
+    }
+    return 0;
+}
+
+static struct pmp_target_thread *
+find_thread(struct proc_target *p, int tid)
+{
+    size_t i;
+
+    for (i = 0; i < p->nthreads; i++)
+        if (p->threads[i].tid == tid)
+            return &p->threads[i];
+    return NULL;
+}
+
+/*
+ * Add threads listed in /proc/PID/task that we do not know yet.
+ * Returns the number added, or < 0.
+ */
+static int
+discover_threads(struct proc_target *p, struct pmp_error *err)
+{
+    char path[64];
+    DIR *d;
+    struct dirent *de;
+    int added = 0, rc = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/task", p->base.pid);
+    d = opendir(path);
+    if (!d) {
+        if (errno == ENOENT)
+            return pmp_error_set(err, PMP_E_GONE, "no process with pid %d",
+                                 p->base.pid);
+        return pmp_error_errno(err, PMP_E_TARGET, errno, "cannot list '%s'",
+                               path);
+    }
+    while ((de = readdir(d)) != NULL) {
+        char *end;
+        long tid = strtol(de->d_name, &end, 10);
+        struct pmp_target_thread *th;
+
+        if (*end || tid <= 0)
+            continue;
+        if (find_thread(p, (int)tid))
+            continue;
+        if (p->nthreads >= PMP_MAX_THREADS)
+            break;
+        rc = pmp_grow((void **)&p->threads, &p->cap, p->nthreads + 1,
+                      sizeof(*p->threads));
+        if (rc) {
+            pmp_error_set(err, rc, "out of memory listing threads");
+            goto out;
+        }
+        th = &p->threads[p->nthreads];
+        memset(th, 0, sizeof(*th));
+        th->tid = (int)tid;
+        if (read_task_stat(p, th) < 0)
+            continue;   /* exited meanwhile */
+        p->nthreads++;
+        added++;
+    }
+out:
+    closedir(d);
+    return rc ? rc : added;
+}
+
+static void
+regs_from_user(struct pmp_regs *r, const struct user_regs_struct *u)
+{
+    memset(r, 0, sizeof(*r));
+    r->r[PMP_REG_RAX] = u->rax;
+    r->r[PMP_REG_RDX] = u->rdx;
+    r->r[PMP_REG_RCX] = u->rcx;
+    r->r[PMP_REG_RBX] = u->rbx;
+    r->r[PMP_REG_RSI] = u->rsi;
+    r->r[PMP_REG_RDI] = u->rdi;
+    r->r[PMP_REG_RBP] = u->rbp;
+    r->r[PMP_REG_RSP] = u->rsp;
+    r->r[PMP_REG_R8] = u->r8;
+    r->r[PMP_REG_R9] = u->r9;
+    r->r[PMP_REG_R10] = u->r10;
+    r->r[PMP_REG_R11] = u->r11;
+    r->r[PMP_REG_R12] = u->r12;
+    r->r[PMP_REG_R13] = u->r13;
+    r->r[PMP_REG_R14] = u->r14;
+    r->r[PMP_REG_R15] = u->r15;
+    r->r[PMP_REG_RIP] = u->rip;
+    r->orig_rax = u->orig_rax;
+    r->eflags = u->eflags;
+    r->fs_base = u->fs_base;
+}
+
+static void
+get_regs(struct pmp_target_thread *th)
+{
+    struct user_regs_struct u;
+
+    if (ptrace(PTRACE_GETREGS, th->tid, NULL, &u) == 0) {
+        regs_from_user(&th->regs, &u);
+        th->regs_ok = 1;
+        return;
+    }
+    th->regs_ok = 0;
+    if (errno == ESRCH)
+        pmp_strlcpy(th->error, "thread is not stopped by this tracer",
+                    sizeof(th->error));
+    else
+        snprintf(th->error, sizeof(th->error),
+                 "cannot read registers: %s", strerror(errno));
+}
+
+/* ---- SEIZE mode ---- */
+
+static void
+raise_priority(struct proc_target *p)
+{
+    struct sched_param sp;
+
+    /*
+     * With spinning targets on few cores a normal-priority tracer waits
+     * tens of ms for a CPU between ptrace calls (anchors-perf.md: 40 ms
+     * vs 0.73 ms for 64 threads).  Run SCHED_FIFO while the target is
+     * stopped, when permitted.
+     */
+    p->old_policy = sched_getscheduler(0);
+    if (p->old_policy < 0 || sched_getparam(0, &p->old_param) < 0)
+        return;
+    memset(&sp, 0, sizeof(sp));
+    sp.sched_priority = 10;
+    if (sched_setscheduler(0, SCHED_FIFO, &sp) == 0)
+        p->prio_raised = 1;
+}
+
+static void
+restore_priority(struct proc_target *p)
+{
+    if (p->prio_raised) {
+        sched_setscheduler(0, p->old_policy, &p->old_param);
+        p->prio_raised = 0;
+    }
+}
+
+static struct seized *
+find_seized(struct proc_target *p, int tid)
+{
+    size_t i;
+
+    for (i = 0; i < p->nseized; i++)
+        if (p->seized[i].tid == tid)
+            return &p->seized[i];
+    return NULL;
+}
+
+/* Seize and interrupt every known thread not seized yet. */
+static int
+seize_new(struct proc_target *p, struct pmp_error *err)
+{
+    size_t i;
+    int rc;
+
+    for (i = 0; i < p->nthreads; i++) {
+        struct pmp_target_thread *th = &p->threads[i];
+        struct seized *s;
+
+        if (find_seized(p, th->tid))
+            continue;
+        if (ptrace(PTRACE_SEIZE, th->tid, NULL, NULL) < 0) {
+            if (errno == ESRCH)
+                continue;   /* exited */
+            if (p->nseized == 0)
+                return pmp_error_errno(
+                    err, errno == EPERM ? PMP_E_PERM : PMP_E_TARGET, errno,
+                    "cannot attach to process %d%s", p->base.pid,
+                    errno == EPERM ? " (another debugger attached, or not "
+                                     "permitted: see "
+                                     "/proc/sys/kernel/yama/ptrace_scope)"
+                                   : "");
+            snprintf(th->error, sizeof(th->error), "cannot attach: %s",
+                     strerror(errno));
+            continue;
+        }
+        rc = pmp_grow((void **)&p->seized, &p->seized_cap, p->nseized + 1,
+                      sizeof(*p->seized));
+        if (rc) {
+            ptrace(PTRACE_DETACH, th->tid, NULL, NULL);
+            return pmp_error_set(err, rc, "out of memory");
+        }
+        s = &p->seized[p->nseized++];
+        memset(s, 0, sizeof(*s));
+        s->tid = th->tid;
+        ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL);
+    }
+    return 0;
+}
+
+/* Wait until every seized thread is in a ptrace-stop (bounded). */
+static void
+wait_stopped(struct proc_target *p, uint64_t deadline)
+{
+    size_t i, left;
+    struct timespec nap = {0, 20000};
+
+    for (;;) {
+        left = 0;
+        for (i = 0; i < p->nseized; i++) {
+            struct seized *s = &p->seized[i];
+            int st;
+            pid_t r;
+
+            if (s->stopped || s->tid < 0)
+                continue;
+            r = waitpid(s->tid, &st, __WALL | WNOHANG);
+            if (r == 0) {
+                left++;
+                continue;
+            }
+            if (r < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
+                s->tid = -s->tid;   /* gone: never detach */
+                continue;
+            }
+            if (WIFSTOPPED(st)) {
+                int sig = WSTOPSIG(st);
+                int event = (unsigned)st >> 16;
+
+                s->stopped = 1;
+                /*
+                 * PTRACE_EVENT_STOP is our interrupt (or a group-stop,
+                 * which detach preserves).  Anything else is a
+                 * signal-delivery-stop: the signal must be delivered at
+                 * detach, or the target would lose it.
+                 */
+                if (event == 0)
+                    s->pending_sig = sig;
+            }
+        }
+        if (!left || pmp_now_ns(CLOCK_MONOTONIC) > deadline)
+            return;
+        nanosleep(&nap, NULL);
+    }
+}
+
+static void
+detach_all(struct proc_target *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->nseized; i++) {
+        struct seized *s = &p->seized[i];
+
+        if (s->tid <= 0)
+            continue;
+        if (ptrace(PTRACE_DETACH, s->tid, NULL,
+                   (void *)(long)s->pending_sig) < 0 &&
+            errno == ESRCH && !s->stopped) {
+            /* Not in a stop yet (was in D state): give it a moment. */
+            int st;
+            uint64_t deadline = pmp_now_ns(CLOCK_MONOTONIC) + 200000000ull;
+            struct timespec nap = {0, 100000};
+
+            while (pmp_now_ns(CLOCK_MONOTONIC) < deadline) {
+                pid_t r = waitpid(s->tid, &st, __WALL | WNOHANG);
+                if (r != 0) {
+                    if (r > 0 && WIFSTOPPED(st)) {
+                        int sig = WSTOPSIG(st);
+                        if (((unsigned)st >> 16) == PTRACE_EVENT_STOP)
+                            sig = 0;
+                        ptrace(PTRACE_DETACH, s->tid, NULL,
+                               (void *)(long)sig);
+                    }
+                    break;
+                }
+                nanosleep(&nap, NULL);
+            }
+            /* If it never stops, the kernel detaches when we exit. */
+        }
+    }
+    p->nseized = 0;
+}
+
+static int
+proc_stop(struct pmp_target *t, struct pmp_target_thread **threads,
+          size_t *nthreads, struct pmp_error *err)
+{
+    struct proc_target *p = to_proc(t);
+    int rc = 0, round;
+    size_t i;
+    uint64_t deadline;
+
+    p->nthreads = 0;
+    rc = discover_threads(p, err);
+    if (rc < 0)
+        goto out;
+    if (p->nthreads == 0) {
+        rc = pmp_error_set(err, PMP_E_GONE, "process %d has no threads",
+                           t->pid);
+        goto out;
+    }
+    if (p->mode == PMP_ATTACH_SEIZE) {
+        raise_priority(p);
+        deadline = pmp_now_ns(CLOCK_MONOTONIC) + STOP_TIMEOUT_NS;
+        for (round = 0; round < MAX_DISCOVERY_ROUNDS; round++) {
+            rc = seize_new(p, err);
+            if (rc < 0)
+                goto out;
+            wait_stopped(p, deadline);
+            /* Threads created before their creator stopped. */
+            rc = discover_threads(p, err);
+            if (rc < 0)
+                goto out;
+            if (rc == 0)
+                break;
+        }
+        rc = 0;
+    }
+    for (i = 0; i < p->nthreads; i++) {
+        struct pmp_target_thread *th = &p->threads[i];
+
+        if (p->mode == PMP_ATTACH_SEIZE) {
+            struct seized *s = find_seized(p, th->tid);
+            if (!s || s->tid <= 0) {
+                if (!th->error[0])
+                    pmp_strlcpy(th->error, "thread exited",
+                                sizeof(th->error));
+                continue;
+            }
+            if (!s->stopped) {
+                pmp_strlcpy(th->error,
+                            "thread did not stop within 2 s "
+                            "(uninterruptible sleep?)",
+                            sizeof(th->error));
+                continue;
+            }
+        }
+        get_regs(th);
+    }
+    /* Drop threads that exited before we could see them stopped. */
+    {
+        size_t j = 0;
+        for (i = 0; i < p->nthreads; i++) {
+            if (!p->threads[i].regs_ok &&
+                strcmp(p->threads[i].error, "thread exited") == 0)
+                continue;
+            p->threads[j++] = p->threads[i];
+        }
+        p->nthreads = j;
+    }
+    *threads = p->threads;
+    *nthreads = p->nthreads;
+out:
+    if (rc < 0 && p->mode == PMP_ATTACH_SEIZE) {
+        detach_all(p);
+        restore_priority(p);
+    }
+    return rc < 0 ? rc : 0;
+}
+
+static void
+proc_resume(struct pmp_target *t)
+{
+    struct proc_target *p = to_proc(t);
+
+    if (p->mode != PMP_ATTACH_SEIZE)
+        return;
+    detach_all(p);
+    restore_priority(p);
+}
+
+static int
+proc_mappings(struct pmp_target *t, const struct pmp_mapping **maps,
+              size_t *nmaps, struct pmp_error *err)
+{
+    struct proc_target *p = to_proc(t);
+    char path[64], line[4096 + 256];
+    FILE *f;
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < p->nmaps; i++)
+        free(p->maps[i].path);
+    p->nmaps = 0;
+    snprintf(path, sizeof(path), "/proc/%d/maps", t->pid);
+    f = fopen(path, "re");
+    if (!f)
+        return pmp_error_errno(err, errno == ENOENT ? PMP_E_GONE
+                                                    : PMP_E_TARGET,
+                               errno, "cannot read '%s'", path);
+    while (fgets(line, sizeof(line), f) && p->nmaps < PMP_MAX_MAPPINGS) {
+        unsigned long long s, e, off;
+        char perms[8] = "";
+        int n = 0;
+        struct pmp_mapping *m;
+        char *name;
+
+        if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &s, &e, perms, &off,
+                   &n) < 4)
+            continue;
+        rc = pmp_grow((void **)&p->maps, &p->maps_cap, p->nmaps + 1,
+                      sizeof(*p->maps));
+        if (rc)
+            break;
+        name = n > 0 ? line + n : line + strlen(line);
+        name[strcspn(name, "\n")] = '\0';
+        m = &p->maps[p->nmaps];
+        m->start = s;
+        m->end = e;
+        m->offset = off;
+        m->prot = (perms[0] == 'r' ? PROT_READ : 0) |
+                  (perms[1] == 'w' ? PROT_WRITE : 0) |
+                  (perms[2] == 'x' ? PROT_EXEC : 0);
+        m->path = strdup(name);
+        if (!m->path) {
+            rc = PMP_E_NOMEM;
+            break;
+        }
+        p->nmaps++;
+    }
+    fclose(f);
+    if (rc)
+        return pmp_error_set(err, rc, "out of memory reading mappings");
+    *maps = p->maps;
+    *nmaps = p->nmaps;
+    return 0;
+}
+
+static void
+proc_free(struct pmp_target *t)
+{
+    struct proc_target *p = to_proc(t);
+    size_t i;
+
+    proc_resume(t);
+    if (p->memfd >= 0)
+        close(p->memfd);
+    for (i = 0; i < p->nmaps; i++)
+        free(p->maps[i].path);
+    free(p->maps);
+    free(p->threads);
+    free(p->seized);
+    free(p);
+}
+
+static const struct pmp_target_ops proc_ops = {
+    .kind = "live",
+    .read = proc_read,
+    .stop = proc_stop,
+    .resume = proc_resume,
+    .mappings = proc_mappings,
+    .free = proc_free,
+};
+
+int
+pmp_target_proc_new(struct pmp_target **out, int pid,
+                    enum pmp_attach_mode mode, struct pmp_error *err)
+{
+    struct proc_target *p = NULL;
+    char path[64], buf[512];
+    int rc;
+
+    *out = NULL;
+    if (pid <= 0)
+        return pmp_error_set(err, PMP_E_USAGE, "invalid pid %d", pid);
+    if (pid == getpid() && mode == PMP_ATTACH_SEIZE)
+        return pmp_error_set(err, PMP_E_USAGE, "cannot trace pmprof itself");
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    if (read_small_file(path, buf, sizeof(buf)) < 0)
+        return pmp_error_set(err, PMP_E_GONE, "no process with pid %d", pid);
+    {
+        char *rp = strrchr(buf, ')');
+        if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'))
+            return pmp_error_set(err, PMP_E_GONE,
+                                 "process %d is a zombie (it has exited)",
+                                 pid);
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    p->base.ops = &proc_ops;
+    p->base.pid = pid;
+    p->mode = mode;
+    p->clk_tck = sysconf(_SC_CLK_TCK);
+    snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+    p->memfd = open(path, O_RDONLY | O_CLOEXEC);
+    if (p->memfd < 0) {
+        int e = errno;
+        rc = pmp_error_errno(err, e == EACCES || e == EPERM ? PMP_E_PERM
+                                  : e == ENOENT             ? PMP_E_GONE
+                                                            : PMP_E_TARGET,
+                             e, "cannot open memory of process %d", pid);
+        free(p);
+        return rc;
+    }
+    rc = pmp_target_enable_cache(&p->base);
+    if (rc) {
+        proc_free(&p->base);
+        return pmp_error_set(err, rc, "out of memory");
+    }
+    *out = &p->base;
+    return 0;
+}

@@ -1,0 +1,83 @@
+"""pmprof stacks: every thread's stack, merged like a poor man's profiler."""
+
+import json
+import os
+
+from pmprof import report
+from pmprof.commands import EXIT_OK, EXIT_PARTIAL, command, new_parser
+from pmprof.commands.threads import collect
+
+parser = new_parser(
+    "stacks",
+    "Unwind and symbolize every thread's stack (inline frames, demangled\n"
+    "names, file:line; module+0xoffset where there is no symbol), then merge\n"
+    "identical stacks, most frequent first, with their threads.",
+)
+parser.add_argument("--all", action="store_true",
+                    help="print every thread separately instead of merging")
+parser.add_argument("--depth", type=int, metavar="N", default=None,
+                    help="keep only the N innermost frames of each stack")
+parser.add_argument("--format", choices=("text", "json"), default="text",
+                    help="output format (default: text)")
+
+
+def _frame_line(i, f):
+    s = "  #%-3d %s" % (i, report.frame_label(f))
+    if f["inlined"]:
+        s += " [inlined]"
+    if f["file"]:
+        s += " at %s:%d" % (f["file"], f["line"])
+    if f["module"] and report.is_system_module(f["module"]) and f["function"]:
+        s += "  (%s)" % os.path.basename(f["module"])
+    return s
+
+
+def _thread_list(ths, limit=8):
+    names = ["%d %s" % (t["tid"], t["name"]) if t["name"] else str(t["tid"])
+             for t in ths]
+    if len(names) > limit:
+        names = names[:limit] + ["... %d more" % (len(names) - limit)]
+    return ", ".join(names)
+
+
+@command(parser, "all stacks, symbolized and merged (poor man's profiler)")
+def stacks(ctx, args):
+    if args.depth is not None and args.depth <= 0:
+        from pmprof.commands import UsageError
+        raise UsageError("--depth must be a positive number")
+    session, snap, ths = collect(ctx, args.depth)
+    if args.all:
+        groups = [{"count": 1, "threads": [{"tid": t["tid"], "name": t["name"]}],
+                   "frames": t["frames"], "flags": t["flags"]} for t in ths]
+    else:
+        groups = report.group_stacks(ths)
+    if args.format == "json":
+        doc = {
+            "schema": report.SCHEMA_STACKS,
+            "pid": session.pid,
+            "source": "core" if session.is_core else "live",
+            "nthreads": len(ths),
+            "stopped_ns": snap.stopped_ns,
+            "stacks": groups,
+        }
+        ctx.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        out = ["%s: %d threads, %d %s%s" % (
+            ctx.target_description(), len(ths), len(groups),
+            "threads" if args.all else "distinct stacks",
+            "" if session.is_core else
+            " (target stopped %.2f ms)" % (snap.stopped_ns / 1e6))]
+        for g in groups:
+            out.append("")
+            label = "thread" if g["count"] == 1 else "threads"
+            out.append("%d %s: %s" % (g["count"], label, _thread_list(g["threads"])))
+            for i, f in enumerate(g["frames"]):
+                out.append(_frame_line(i, f))
+            for t in ths:
+                if t["tid"] == g["threads"][0]["tid"] and t["error"] and \
+                        ("unwind-error" in t["flags"] or "no-registers" in t["flags"]):
+                    out.append("  (%s)" % t["error"])
+            if "go" in g["flags"]:
+                out.append("  (Go code: pmprof cannot unwind Go stacks yet)")
+        ctx.write("\n".join(out) + "\n")
+    return EXIT_PARTIAL if snap.nfailed else EXIT_OK

@@ -1,0 +1,33 @@
+"""The debugger interface the commands use.
+
+A front-end (gdb, the standalone CLI, later lldb) provides a Context that
+knows how to open a core Session on "the current target".  Commands never
+import gdb themselves.
+"""
+
+
+class Context:
+    """What a command may ask of its front-end."""
+
+    #: "gdb" or "cli"
+    frontend = "cli"
+
+    def open_session(self):
+        """Return a pmprof._core.Session for the current target.
+
+        Raises PmprofError when there is no usable target.
+        """
+        raise NotImplementedError
+
+    def target_description(self):
+        """A short description, e.g. 'pid 1234' or "core 'core.1234'"."""
+        raise NotImplementedError
+
+    def write(self, text):
+        raise NotImplementedError
+
+    def warn(self, text):
+        raise NotImplementedError
+
+    def is_live(self):
+        raise NotImplementedError
