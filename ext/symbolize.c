@@ -480,21 +480,88 @@ die_int(Dwarf_Die *die, int at)
     return w > INT_MAX ? 0 : (int)w;
 }
 
-/* Join a relative DWARF path with the CU's comp_dir. */
-static const char *
-full_path(struct pmp_symbolizer *sym, Dwarf_Die *cudie, const char *f)
-{
-    Dwarf_Attribute attr;
-    const char *dir;
-    char buf[PATH_MAX];
+/*
+ * The inline chain at addr, from the concrete DIE tree: the subprogram
+ * whose ranges hold addr, then each nested inlined_subroutine that holds
+ * it.  (dwarf_getscopes jumps to abstract origins, which is right for
+ * variable lookup but loses the call chain for nested inlining.)
+ * Returns the count, innermost first, in a malloc'd *out.
+ */
+#define MAX_DIE_SCAN 200000
 
-    if (!f || !f[0] || f[0] == '/')
-        return pmp_strpool_intern(&sym->pool, f ? f : "");
-    dir = dwarf_formstring(dwarf_attr(cudie, DW_AT_comp_dir, &attr));
-    if (!dir)
-        return pmp_strpool_intern(&sym->pool, f);
-    snprintf(buf, sizeof(buf), "%s/%s", dir, f);
-    return pmp_strpool_intern(&sym->pool, buf);
+struct chain_walk {
+    Dwarf_Die dies[MAX_INLINE_DEPTH];
+    int n;
+    long budget;
+};
+
+static int
+walk_chain(Dwarf_Die *parent, Dwarf_Addr addr, struct chain_walk *w,
+           int depth)
+{
+    Dwarf_Die child;
+
+    if (depth > 2 * MAX_INLINE_DEPTH || dwarf_child(parent, &child) != 0)
+        return 0;
+    do {
+        int tag = dwarf_tag(&child);
+
+        if (--w->budget < 0)
+            return 0;
+        switch (tag) {
+        case DW_TAG_subprogram:
+        case DW_TAG_inlined_subroutine:
+        case DW_TAG_lexical_block:
+        case DW_TAG_try_block:
+        case DW_TAG_catch_block:
+            if (dwarf_haspc(&child, addr) != 1)
+                break;
+            if (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine) {
+                if (w->n >= MAX_INLINE_DEPTH)
+                    return 1;
+                w->dies[w->n++] = child;
+            }
+            walk_chain(&child, addr, w, depth + 1);
+            return 1;
+        case DW_TAG_namespace:
+        case DW_TAG_class_type:
+        case DW_TAG_structure_type:
+        case DW_TAG_union_type:
+        case DW_TAG_module:
+            if (walk_chain(&child, addr, w, depth + 1))
+                return 1;
+            break;
+        default:
+            break;
+        }
+    } while (dwarf_siblingof(&child, &child) == 0);
+    return 0;
+}
+
+static int
+concrete_chain(Dwarf_Die *cudie, Dwarf_Addr addr, Dwarf_Die **out)
+{
+    struct chain_walk *w = malloc(sizeof(*w));
+    int i, n;
+
+    *out = NULL;
+    if (!w)
+        return 0;
+    w->n = 0;
+    w->budget = MAX_DIE_SCAN;
+    walk_chain(cudie, addr, w, 0);
+    n = w->n;
+    if (n > 0) {
+        *out = malloc((size_t)n * sizeof(Dwarf_Die));
+        if (!*out) {
+            free(w);
+            return 0;
+        }
+        for (i = 0; i < n; i++)
+            (*out)[i] = w->dies[n - 1 - i];
+    }
+    free(w);
+    return n;
 }
 
 static int
@@ -559,12 +626,12 @@ symbolize(struct pmp_symbolizer *sym, uint64_t pc, int activation,
     /* Inline chain from the DWARF scopes at a. */
     cudie = dwfl_module_addrdie(mod, a, &bias);
     if (cudie)
-        nscopes = dwarf_getscopes(cudie, a - bias, &scopes);
+        nscopes = concrete_chain(cudie, a - bias, &scopes);
     if (nscopes > 0) {
         const char *file = srcfile ? pmp_strpool_intern(&sym->pool, srcfile)
                                    : pmp_strpool_intern(&sym->pool, "");
         int line = srcline, col = srccol;
-        int k;
+        int k, last_tag = 0;
 
         for (k = 0; k < nscopes && nl < MAX_INLINE_DEPTH; k++) {
             Dwarf_Die *d = &scopes[k];
@@ -580,12 +647,31 @@ symbolize(struct pmp_symbolizer *sym, uint64_t pc, int activation,
             lines[nl].line = line;
             lines[nl].column = col;
             nl++;
+            last_tag = tag;
             if (tag == DW_TAG_subprogram)
                 break;
             /* The caller's position is this inlined call's site. */
-            file = full_path(sym, cudie, call_file(sym, cudie, d));
+            file = call_file(sym, cudie, d);
             line = die_int(d, DW_AT_call_line);
             col = die_int(d, DW_AT_call_column);
+        }
+        if (last_tag == DW_TAG_inlined_subroutine && symname &&
+            nl < MAX_INLINE_DEPTH) {
+            /*
+             * The concrete chain ended inside an inlined instance (its
+             * enclosing subprogram lives elsewhere, e.g. another unit):
+             * the ELF symbol names the physical function, positioned at
+             * the outermost call site.
+             */
+            char *dm = pmp_demangle(symname);
+            lines[nl].system_name = pmp_strpool_intern(&sym->pool, symname);
+            lines[nl].function = dm ? pmp_strpool_intern(&sym->pool, dm)
+                                    : lines[nl].system_name;
+            free(dm);
+            lines[nl].file = file;
+            lines[nl].line = line;
+            lines[nl].column = col;
+            nl++;
         }
         if (nl > 1)
             e->info.has_inline_frames = 1;

@@ -159,8 +159,8 @@ def _make_subcommand(name, cmd):
                                    "(`set pmprof-debug on` shows the traceback)"
                                    % (name, e.__class__.__name__, e)) from None
 
-    # The parser is the only help text.
-    Sub.__doc__ = cmd.parser.format_help()
+    # The parser is the only help text; gdb lists the first line.
+    Sub.__doc__ = cmd.summary[0].upper() + cmd.summary[1:] + ".\n\n" + cmd.parser.format_help()
     return Sub()
 
 
