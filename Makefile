@@ -114,7 +114,7 @@ test-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 test-gdb: build targets
-	cd tests && PMPROF_NO_COLOR=1 LC_ALL=C.UTF-8 python3 -m pytest -q -ra \
+	cd tests && PMPROF_NO_COLOR=1 LC_ALL=C.UTF-8 $(PY_EXE) -m pytest -q -ra \
 		$(if $(T),-k '$(T)') $(if $(UPDATE_GOLDENS),--update-goldens) $(PYTEST_ARGS)
 
 test: deps
@@ -140,8 +140,8 @@ lint:
 	@clang-format --dry-run --Werror ext/*.c ext/*.h || true
 	python3 -m pyflakes python tests bench 2>/dev/null || true
 
-bench: build
-	python3 bench/bench.py
+bench: build targets
+	$(PY_EXE) bench/bench.py $(BENCH_ARGS)
 
 docs: build
 	$(PY_EXE) tools/gen-docs.py > docs/commands.md

@@ -427,6 +427,25 @@ detach_all(struct proc_target *p)
     p->nseized = 0;
 }
 
+/*
+ * Test hook: PMPROF_TEST_HOLD_MS keeps the target stopped that long, so
+ * that tests can kill pmprof while it holds the target and check that
+ * the kernel lets the target run on.
+ */
+static void
+test_hold(void)
+{
+    const char *v = getenv("PMPROF_TEST_HOLD_MS");
+    long ms = v ? strtol(v, NULL, 10) : 0;
+    struct timespec ts;
+
+    if (ms <= 0 || ms > 60000)
+        return;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+
 static int
 proc_stop(struct pmp_target *t, struct pmp_target_thread **threads,
           size_t *nthreads, struct pmp_error *err)
@@ -494,6 +513,8 @@ proc_stop(struct pmp_target *t, struct pmp_target_thread **threads,
         }
         p->nthreads = j;
     }
+    if (p->mode == PMP_ATTACH_SEIZE)
+        test_hold();
     *threads = p->threads;
     *nthreads = p->nthreads;
 out:
