@@ -1,0 +1,281 @@
+"""Snapshots of live processes and cores: stacks, threads, pprof.
+
+Facts are compared with gdb's own `bt` and with /proc, not hard-coded
+output: function sequences of application frames must equal gdb's.
+"""
+
+import gzip
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import (ENV, TARGETS, gcore, gdb_bt, gdb_run, have_go, kernel_core,
+                      pprof_tool, run_pmprof)
+
+APP = {
+    "blocker": ["block_inner", "block_middle", "block_outer", "blocker_main"],
+    "sleeper": ["sleep_inner", "sleep_outer", "sleeper_main"],
+    "spinner": ["spin_b", "spin_a", "spinner_main"],
+    "reader": ["read_pipe", "reader_main"],
+    "sorter": ["cmp_block", "do_sort", "sorter_main"],
+    "sighandler": ["in_handler", "on_sigusr1", "<signal handler called>",
+                   "sig_wait_loop", "sig_main"],
+    "main": ["main_wait", "main"],
+}
+APP_FUNCS = {f for chain in APP.values() for f in chain}
+
+
+def role(name):
+    for r in APP:
+        if name.startswith(r):
+            return r
+    return "main"
+
+
+def stacks_json(*args):
+    r = run_pmprof("stacks", "--all", "--format", "json", *args)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["schema"] == "pmprof.stacks/1"
+    return doc, {g["threads"][0]["tid"]: g for g in doc["stacks"]}
+
+
+def app_seq(funcs):
+    return [f for f in funcs if f in APP_FUNCS]
+
+
+def check_threads_target(by_tid, names, bt=None):
+    for tid, g in by_tid.items():
+        funcs = [f["function"] for f in g["frames"]]
+        r = role(names[tid])
+        assert app_seq(funcs) == APP[r], (tid, names[tid], funcs)
+        if bt is not None:
+            assert app_seq(bt[tid]) == app_seq(funcs), (tid, bt[tid], funcs)
+
+
+@pytest.mark.parametrize("name", ["threads", "threads-nopie", "threads-omitfp",
+                                  "threads-static"])
+def test_live_stacks_match_gdb(target, name):
+    t = target(name)
+    names = t.names()
+    doc, by_tid = stacks_json("-p", t.pid)
+    assert sorted(by_tid) == t.tids()
+    assert doc["nthreads"] == 11 and doc["source"] == "live"
+    for g in doc["stacks"]:
+        assert g["threads"][0]["name"] == names[g["threads"][0]["tid"]]
+        assert not g["flags"], g
+    bt = gdb_bt(pid=t.pid)
+    check_threads_target(by_tid, names, bt)
+    # the target runs on, untraced, as before
+    assert t.tracer() == 0
+    assert t.proc.poll() is None
+    assert "t" not in set(t.states().values())
+
+
+def test_inline_file_line_and_main_alias(target):
+    t = target("threads")
+    doc, by_tid = stacks_json("-p", t.pid)
+    main = by_tid[t.pid]["frames"]
+    fns = [f["function"] for f in main]
+    assert "main" in fns and "main_wait" in fns
+    mw = main[fns.index("main_wait")]
+    assert mw["file"].endswith("threads.c") and mw["line"] > 0
+    assert mw["module"] == os.path.join(TARGETS, "threads")
+    # libc frames come from libc6-dbg: an inlined frame precedes its caller
+    blk = by_tid[[x for x, g in by_tid.items() if g["threads"][0]["name"] == "blocker-0"][0]]
+    assert any(f["inlined"] for f in blk["frames"])
+
+
+def test_threads_command(target):
+    t = target("threads")
+    r = run_pmprof("threads", "--format", "json", "-p", t.pid)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["schema"] == "pmprof.threads/1"
+    ths = {x["tid"]: x for x in doc["threads"]}
+    assert sorted(ths) == t.tids()
+    names = t.names()
+    for tid, th in ths.items():
+        assert th["name"] == names[tid]
+        r_ = role(th["name"])
+        sc = th["syscall"]
+        if r_ in ("blocker", "sorter", "main"):
+            assert sc["name"] == "futex", th
+            assert th["state"] == "S"
+        elif r_ == "sleeper":
+            assert sc["name"] == "clock_nanosleep", th
+        elif r_ in ("reader", "sighandler"):
+            assert sc["name"] == "read", th
+        elif r_ == "spinner":
+            assert sc is None and th["state"] == "R", th
+            assert th["cpu_user_ns"] > 0
+        assert th["frame"]["function"] == APP[r_][0]
+    # text form: one line per thread plus a header, sorted by tid
+    r = run_pmprof("threads", "-p", t.pid, check=0)
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1 + len(ths)
+    assert [int(x.split()[0]) for x in lines[1:]] == sorted(ths)
+
+
+def test_stacks_text_merges_identical(target):
+    t = target("threads")
+    r = run_pmprof("stacks", "-p", t.pid, check=0)
+    assert "3 threads: " in r.stdout and "blocker-0" in r.stdout
+    assert "2 threads: " in r.stdout
+    r = run_pmprof("stacks", "--depth", "2", "--format", "json", "-p", t.pid, check=0)
+    doc = json.loads(r.stdout)
+    assert all(len(g["frames"]) <= 2 for g in doc["stacks"])
+
+
+@pytest.mark.skipif(not have_go(), reason="go is not installed: cannot validate pprof")
+def test_snapshot_pprof_read_by_go_tool(target, tmp_path):
+    t = target("threads")
+    out = tmp_path / "s.pb.gz"
+    run_pmprof("snapshot", "-p", t.pid, "-o", out, check=0)
+    with open(out, "rb") as f:
+        assert f.read(2) == b"\x1f\x8b"
+    raw = pprof_tool("-raw", str(out))
+    assert "threads/count" in raw
+    traces = pprof_tool("-traces", str(out))
+    # one sample per thread, each with its thread label and tid
+    assert traces.count("-----------+") >= 7
+    for tid, name in t.names().items():
+        assert "%s" % name in traces
+    for fn in ("block_inner", "sleep_inner", "spin_b", "read_pipe", "cmp_block",
+               "in_handler", "main_wait"):
+        assert fn in traces
+    top = pprof_tool("-top", str(out))
+    assert "block_inner" in top or "pthread_cond_wait" in top
+
+
+def test_core_gcore_matches_live(target, tmp_path):
+    t = target("threads")
+    names = t.names()
+    live_doc, live = stacks_json("-p", t.pid)
+    core = gcore(t.pid, tmp_path)
+    doc, by_tid = stacks_json("--core", core)
+    assert doc["source"] == "core"
+    assert sorted(by_tid) == t.tids()
+    check_threads_target(by_tid, names, gdb_bt(exe=t.exe, core=core))
+    r = run_pmprof("threads", "--core", core, check=0)
+    assert "core" in r.stdout
+
+
+def test_kernel_core(tmp_path):
+    core, exe = kernel_core("threads", tmp_path)
+    doc, by_tid = stacks_json("--core", core, "--exe", exe)
+    bt = gdb_bt(exe=exe, core=core)
+    assert sorted(by_tid) == sorted(bt)
+    for tid, g in by_tid.items():
+        funcs = [f["function"] for f in g["frames"]]
+        assert app_seq(funcs) == app_seq(bt[tid]), (funcs, bt[tid])
+    aborting = [g for g in doc["stacks"] if any(f["function"] == "main_abort" for f in g["frames"])]
+    assert len(aborting) == 1
+
+
+def test_stripped_exe_debug_by_build_id(target):
+    t = target("threads-stripped")
+    doc, by_tid = stacks_json("-p", t.pid)
+    fns = [f["function"] for f in by_tid[t.pid]["frames"]]
+    assert "main_wait" not in fns      # no symbols without the debug file
+    doc, by_tid = stacks_json("-p", t.pid, "--debug-dir", os.path.join(TARGETS, "debug"))
+    names = t.names()
+    check_threads_target(by_tid, names)
+    mw = [f for f in by_tid[t.pid]["frames"] if f["function"] == "main_wait"][0]
+    assert mw["file"].endswith("threads.c")
+
+
+def test_cxx_demangled_inline_and_exception(target, tmp_path):
+    t = target("cxx")
+    doc, by_tid = stacks_json("-p", t.pid)
+    names = t.names()
+    bt = gdb_bt(pid=t.pid)
+    worker = [g for x, g in by_tid.items() if names[x] == "worker"][0]
+    fns = [f["function"] for f in worker["frames"]]
+    assert any(f.startswith("inline_leaf") for f in fns), fns
+    leaf = [f for f in worker["frames"] if f["function"].startswith("inline_leaf")][0]
+    assert leaf["inlined"]
+    assert any(f.startswith("inline_caller") for f in fns)
+    assert any(f.startswith("ns::Worker<int>::run") for f in fns), fns
+    assert any("lambda" in f for f in fns), fns
+    sysn = [f["system_name"] for f in worker["frames"] if f["function"].startswith("ns::Worker")]
+    assert sysn and sysn[0].startswith("_ZN2ns6Worker")
+    unw = [g for x, g in by_tid.items() if names[x] == "unwinder"][0]
+    ufns = [f["function"] for f in unw["frames"]]
+    i = [k for k, f in enumerate(ufns) if f.startswith("dtor_block")][0]
+    assert any(f.startswith("Guard::~Guard") for f in ufns[i:]), ufns
+    assert any(f.startswith("thrower") for f in ufns[i:]), ufns
+    assert any(f.startswith("catcher") for f in ufns[i:]), ufns
+    # same order as gdb for the named application functions
+    for tid, g in by_tid.items():
+        want = [f.split("(")[0] for f in bt[tid]
+                if f.split("(")[0] in ("inline_leaf", "inline_caller", "dtor_block",
+                                      "Guard::~Guard", "thrower", "catcher")]
+        got = [f["function"].split("(")[0] for f in g["frames"]
+               if f["function"].split("(")[0] in ("inline_leaf", "inline_caller", "dtor_block",
+                                                  "Guard::~Guard", "thrower", "catcher")]
+        assert got == want, (got, want)
+    core = gcore(t.pid, tmp_path)
+    cdoc, cby = stacks_json("--core", core)
+    assert [[f["function"] for f in cby[x]["frames"]] for x in sorted(cby)] == \
+        [[f["function"] for f in by_tid[x]["frames"]] for x in sorted(by_tid)]
+
+
+def test_dlopen_plugin_and_late_refresh(target):
+    t = target("dlopen")
+    doc, by_tid = stacks_json("-p", t.pid)
+    plugin = [g for x, g in by_tid.items() if g["threads"][0]["name"] == "plugin"][0]
+    fns = [f["function"] for f in plugin["frames"]]
+    assert fns.index("plugin_block") < fns.index("plugin_entry")
+    assert plugin["frames"][fns.index("plugin_entry")]["module"].endswith("libplugin.so")
+    late = target("dlopen", "--late")
+    from pmprof_session import open_session  # noqa: E402  (same session before and after)
+    s = open_session(late.pid)
+    s.snapshot()
+    late.proc.send_signal(signal.SIGUSR2)
+    late.wait_line("LOADED")
+    snap = s.snapshot()
+    ths = snap.threads()
+    plug = [th for th in ths if th["name"] == "plugin"][0]
+    frames = [f for fs in snap.symbolize(plug["pcs"]) for f in fs]
+    assert "plugin_block" in [f[1] for f in frames]
+    s.close()
+
+
+def test_go_binary_gets_a_note(target):
+    if not os.path.exists(os.path.join(TARGETS, "gohello")):
+        pytest.skip("go is not installed")
+    t = target("gohello")
+    r = run_pmprof("stacks", "-p", t.pid)
+    assert r.returncode == 0, r.stderr
+    assert "Go code: pmprof cannot unwind Go stacks yet" in r.stdout
+    assert "[go: no Go unwinder yet]" in r.stdout
+
+
+def test_target_survives_sigkill_while_stopped(target):
+    t = target("threads")
+    env = dict(ENV, PMPROF_TEST_HOLD_MS="3000")
+    p = __import__("subprocess").Popen(["bin/pmprof".join([os.path.dirname(TARGETS).rsplit("/tests", 1)[0] + "/", ""]),
+                                        "stacks", "-p", str(t.pid)], env=env)
+    # wait until pmprof holds the target (threads in tracing stop)
+    for _ in range(200):
+        if "t" in set(t.states().values()):
+            break
+        time.sleep(0.01)
+    assert "t" in set(t.states().values())
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    time.sleep(0.2)
+    states = t.states()
+    assert "t" not in states.values() and "T" not in states.values(), states
+    assert t.tracer() == 0
+    # spinners make progress again
+    with open("/proc/%d/task/%d/stat" % (t.pid, [x for x, n in t.names().items() if n == "spinner-0"][0])) as f:
+        u1 = int(f.read().rsplit(")", 1)[1].split()[11])
+    time.sleep(0.3)
+    with open("/proc/%d/task/%d/stat" % (t.pid, [x for x, n in t.names().items() if n == "spinner-0"][0])) as f:
+        u2 = int(f.read().rsplit(")", 1)[1].split()[11])
+    assert u2 > u1
