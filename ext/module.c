@@ -349,8 +349,9 @@ thread_dict(const struct pmp_thread *th)
         return NULL;
     for (i = 0; i < th->nframes; i++) {
         PyObject *t = Py_BuildValue(
-            "(KO)", (unsigned long long)th->pcs[i],
-            (th->frame_flags[i] & PMP_FRAME_ACTIVATION) ? Py_True : Py_False);
+            "(KOO)", (unsigned long long)th->pcs[i],
+            (th->frame_flags[i] & PMP_FRAME_ACTIVATION) ? Py_True : Py_False,
+            (th->frame_flags[i] & PMP_FRAME_SIGNAL) ? Py_True : Py_False);
         if (!t) {
             Py_DECREF(pcs);
             return NULL;
@@ -445,8 +446,10 @@ Snapshot_symbolize(SnapshotObject *self, PyObject *arg)
         PyObject *inner;
         size_t k;
 
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "Kp", &pc,
-                              &act))
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *sigflag = NULL;
+
+        if (!PyArg_ParseTuple(item, "Kp|O", &pc, &act, &sigflag))
             goto fail;
         Py_BEGIN_ALLOW_THREADS
         rc = pmp_sym_lookup(so->s, pc, act, &fi, &err);

@@ -175,7 +175,17 @@ entry_for(struct pmp_symbolizer *sym, Dwfl_Module *mod)
     e = calloc(1, sizeof(*e));
     if (!e)
         return NULL;
-    name = dwfl_module_info(mod, NULL, &start, &end, NULL, NULL, NULL, NULL);
+    {
+        /* Cores name libraries by soname; the file found for the module
+           is more useful to a reader (and to pprof). */
+        const char *mainfile = NULL;
+        GElf_Addr b;
+        Elf *elf = dwfl_module_getelf(mod, &b);
+        name = dwfl_module_info(mod, NULL, &start, &end, NULL, NULL,
+                                &mainfile, NULL);
+        if (elf && mainfile && name && name[0] != '/' && name[0] != '[')
+            name = mainfile;
+    }
     e->mod = mod;
     e->idx = sym->nmods;
     e->info.start = start;

@@ -54,7 +54,11 @@ def symbolize_threads(snap, threads, depth=None):
     for th in threads:
         frames = []
         for key in th["pcs"]:
-            frames.extend(_frame(t) for t in table[key])
+            fs = [_frame(t) for t in table[key]]
+            if key[2] and not fs[-1]["function"]:
+                # A signal trampoline (glibc's __restore_rt has no symbol).
+                fs[-1]["function"] = "<signal handler called>"
+            frames.extend(fs)
         if depth is not None and depth > 0 and len(frames) > depth:
             frames = frames[:depth]
             th["depth_cut"] = True
