@@ -201,8 +201,9 @@ def test_cxx_demangled_inline_and_exception(target, tmp_path):
     assert any(f.startswith("inline_caller") for f in fns)
     assert any(f.startswith("ns::Worker<int>::run") for f in fns), fns
     assert any("lambda" in f for f in fns), fns
-    sysn = [f["system_name"] for f in worker["frames"] if f["function"].startswith("ns::Worker")]
-    assert sysn and sysn[0].startswith("_ZN2ns6Worker")
+    sysn = [f["system_name"] for f in worker["frames"]
+            if f["function"].startswith("ns::Worker<int>::run()") and "lambda" not in f["function"]]
+    assert sysn == ["_ZN2ns6WorkerIiE3runEv"], sysn
     unw = [g for x, g in by_tid.items() if names[x] == "unwinder"][0]
     ufns = [f["function"] for f in unw["frames"]]
     i = [k for k, f in enumerate(ufns) if f.startswith("dtor_block")][0]
