@@ -74,7 +74,7 @@ struct tgt_opts {
     int gencore;      /* --gencore: abort() at the program's known point */
 };
 
-static inline void
+__attribute__((noreturn, format(printf, 1, 2))) static inline void
 tgt_die(const char *fmt, ...)
 {
     va_list ap;
@@ -93,11 +93,12 @@ tgt_gettid(void)
 }
 
 /* Removes --timeout N and --gencore from argv (the rest are positional
- * arguments of the program), sets the alarm, returns the options. */
+ * arguments of the program), sets alarm(N) (default_timeout when not
+ * given), returns the options. */
 static inline struct tgt_opts
-tgt_init(int *argc, char **argv)
+tgt_init(int *argc, char **argv, unsigned default_timeout)
 {
-    struct tgt_opts o = {120, 0};
+    struct tgt_opts o = {default_timeout, 0};
     int i, j = 1;
     const char *slash = strrchr(argv[0], '/');
 
@@ -116,7 +117,7 @@ tgt_init(int *argc, char **argv)
     argv[j] = NULL;
     *argc = j;
     if (o.timeout == 0)
-        o.timeout = 120;
+        o.timeout = default_timeout;
     alarm(o.timeout);
     return o;
 }

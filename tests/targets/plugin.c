@@ -1,13 +1,25 @@
-/* libplugin.so: plugin_entry -> plugin_block -> read (blocks). */
-#include <unistd.h>
-#define NOINLINE __attribute__((noinline))
-#define NO_TAIL() __asm__ volatile("" ::: "memory")
-NOINLINE static void plugin_block(int fd, void (*arrived)(void))
+/* libplugin.so: loaded by the `dlopen` target with dlopen(), never linked.
+ * Its thread parks at plugin_entry -> plugin_block -> pthread_cond_wait,
+ * so a snapshot must resolve frames in a module that appeared at run time
+ * (and, in --late mode, after a first snapshot). */
+#include "common.h"
+
+static pthread_mutex_t plugin_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t plugin_cv = PTHREAD_COND_INITIALIZER;
+
+/* arrived: the host's READY bookkeeping, called right before parking. */
+NOINLINE static void
+plugin_block(void (*arrived)(void))
 {
-    char c;
+    pthread_mutex_lock(&plugin_mu);
     arrived();
     for (;;)
-        if (read(fd, &c, 1) <= 0)
-            pause();
+        pthread_cond_wait(&plugin_cv, &plugin_mu);
 }
-NOINLINE void plugin_entry(int fd, void (*arrived)(void)) { plugin_block(fd, arrived); NO_TAIL(); }
+
+NOINLINE void
+plugin_entry(void (*arrived)(void))
+{
+    plugin_block(arrived);
+    NO_TAIL();
+}
