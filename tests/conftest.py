@@ -1,90 +1,88 @@
-"""pytest harness: targets, pmprof/gdb runners, cores, gdb's own bt.
+"""pytest harness for the gdb-driven and CLI tests (STYLE 8.5.2).
 
-Tests run from tests/ (`make test`).  Every test gets its own target
-process and its own gdb; targets stop themselves with alarm().
+Run from tests/: `cd tests && python3 -m pytest` (or `make test-gdb`).
+The machinery lives in helpers.py; this file re-exports it (tests write
+`from conftest import gdb_run, PMPROF`) and adds pytest's side:
+
+  built_targets (session, autouse)  `make -C targets` once; a failed build
+                                    stops the run with make's output
+  target(name, *args, **kw)         fixture: a started target (helpers.Target),
+                                    in place at READY; SIGKILLed and reaped at
+                                    teardown, which also fails the test if the
+                                    target died on its own meanwhile
+  update_goldens                    fixture: True under --update-goldens
+  golden(name, text)                fixture: compare with tests/golden/NAME
+                                    (rewritten under --update-goldens)
+
+Plain functions (see helpers.py): run_pmprof, gdb_run, core_run, gcore,
+kernel_core, gdb_bt, gdb_bt_threads, parse_bt, pprof_raw, pprof_tool,
+wait_until, subsequence; markers require_go, require_ptrace.
 """
 
 import os
-import re
-import resource
-import shutil
-import signal
 import subprocess
-import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGETS = os.path.join(ROOT, "tests", "targets", "bin")
-PMPROF = os.path.join(ROOT, "bin", "pmprof")
-GDB_SCRIPT = os.path.join(ROOT, "gdb", "pmprof.py")
-ENV = dict(os.environ, LC_ALL="C.UTF-8", PMPROF_NO_COLOR="1")
+from helpers import (DEBUG_DIR, ENV, GDB, GDB_SCRIPT, GOLDEN_DIR, PINNED, PMPROF, ROOT,
+                     TARGETS, TARGETS_SRC, TESTS, BtFrame, BtThread, Target, TargetDied,
+                     check_golden, core_glob, core_pattern, core_run, gcore, gdb_argv,
+                     gdb_bt, gdb_bt_text, gdb_bt_threads, gdb_run, go_available, go_env,
+                     have_go, kernel_core, parse_bt, parse_bt_threads, parse_frame,
+                     pprof_raw, pprof_tool, ptrace_skip_reason, require_go, require_ptrace,
+                     run_pmprof, split_function, subsequence, wait_until)
+
+__all__ = [
+    "DEBUG_DIR", "ENV", "GDB", "GDB_SCRIPT", "GOLDEN_DIR", "PINNED", "PMPROF", "ROOT",
+    "TARGETS", "TARGETS_SRC", "TESTS", "BtFrame", "BtThread", "Target", "TargetDied",
+    "check_golden", "core_glob", "core_pattern", "core_run", "gcore", "gdb_argv",
+    "gdb_bt", "gdb_bt_text", "gdb_bt_threads", "gdb_run", "go_available", "go_env",
+    "have_go", "kernel_core", "parse_bt", "parse_bt_threads", "parse_frame",
+    "pprof_raw", "pprof_tool", "ptrace_skip_reason", "require_go", "require_ptrace",
+    "run_pmprof", "split_function", "subsequence", "wait_until",
+]
+
+# Pinned for this process too, so anything a test spawns by hand inherits it.
+os.environ.update(PINNED)
 
 
 def pytest_addoption(parser):
     parser.addoption("--update-goldens", action="store_true", default=False,
-                     help="rewrite tests/golden/* from the current output")
+                     help="rewrite tests/golden/* from the current output "
+                          "(review the diff before committing)")
+
+
+def pytest_report_header(config):
+    notes = []
+    reason = ptrace_skip_reason()
+    if reason:
+        notes.append("attach tests skip: " + reason)
+    if not go_available():
+        notes.append("go missing: pprof consumer checks and gohello skip")
+    if core_pattern().startswith("|"):
+        notes.append("kernel-core tests skip: core_pattern is a pipe")
+    return ["pmprof: " + n for n in notes]
 
 
 @pytest.fixture(scope="session", autouse=True)
 def built_targets():
-    r = subprocess.run(["make", "-s", "-C", os.path.join(ROOT, "tests", "targets")],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    """Builds tests/targets once per session (make is a no-op when up to
+    date); a build failure ends the run with make's output."""
+    jobs = str(max(2, len(os.sched_getaffinity(0))))
+    r = subprocess.run(["make", "-s", "-j" + jobs, "-C", TARGETS_SRC],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, env=ENV)
     if r.returncode != 0:
-        pytest.exit("cannot build the test targets:\n" + r.stdout, 2)
-
-
-class Target:
-    def __init__(self, name, args=(), cwd=None, env=None):
-        self.exe = os.path.join(TARGETS, name)
-        self.proc = subprocess.Popen([self.exe] + list(args), stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
-        self.pid = self.proc.pid
-        self.wait_line("READY")
-
-    def wait_line(self, want, timeout=15):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            if line.strip() == want:
-                return
-        self.kill()
-        raise AssertionError("target %s did not print %s" % (self.exe, want))
-
-    def tids(self):
-        return sorted(int(t) for t in os.listdir("/proc/%d/task" % self.pid))
-
-    def names(self):
-        out = {}
-        for t in self.tids():
-            with open("/proc/%d/task/%d/comm" % (self.pid, t)) as f:
-                out[t] = f.read().strip()
-        return out
-
-    def states(self):
-        out = {}
-        for t in self.tids():
-            with open("/proc/%d/task/%d/stat" % (self.pid, t)) as f:
-                out[t] = f.read().rsplit(")", 1)[1].split()[0]
-        return out
-
-    def tracer(self):
-        with open("/proc/%d/status" % self.pid) as f:
-            for line in f:
-                if line.startswith("TracerPid:"):
-                    return int(line.split()[1])
-        return 0
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
+        pytest.exit("cannot build the test targets (make -C tests/targets, exit %d):\n%s"
+                    % (r.returncode, r.stdout), returncode=2)
+    return TARGETS
 
 
 @pytest.fixture
 def target():
+    """Factory: target(name, *args, ready="READY", timeout=10, settle=None,
+    cwd=None, env=None) -> helpers.Target.  Every target started through it
+    is SIGKILLed and reaped at teardown."""
     started = []
 
     def start(name, *args, **kw):
@@ -93,116 +91,26 @@ def target():
         return t
 
     yield start
+    harmed = []
     for t in started:
+        try:
+            t.check_unharmed()
+        except TargetDied as e:
+            harmed.append(str(e))
         t.kill()
+    if harmed:
+        pytest.fail("\n".join(harmed), pytrace=False)
 
 
-def run_pmprof(*args, timeout=60, env=None, check=None):
-    r = subprocess.run([PMPROF] + [str(a) for a in args], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, timeout=timeout,
-                       env=env or ENV)
-    if check is not None:
-        assert r.returncode == check, (r.returncode, r.stdout, r.stderr)
-    return r
+@pytest.fixture
+def update_goldens(request):
+    return request.config.getoption("--update-goldens")
 
 
-def gdb_run(*cmds, pid=None, exe=None, core=None, source=True, timeout=90):
-    argv = ["gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off",
-            "-ex", "set width 0", "-ex", "set pagination off"]
-    if exe:
-        argv.append(exe)
-    if core:
-        argv += ["-c", core]
-    if pid:
-        argv += ["-p", str(pid)]
-    if source:
-        argv += ["-ex", "source " + GDB_SCRIPT]
-    for c in cmds:
-        argv += ["-ex", c]
-    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, timeout=timeout, env=ENV)
-
-
-def gcore(pid, tmpdir):
-    prefix = os.path.join(str(tmpdir), "core")
-    r = subprocess.run(["gcore", "-o", prefix, str(pid)], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True, timeout=120)
-    path = "%s.%d" % (prefix, pid)
-    assert os.path.exists(path), r.stdout
-    return path
-
-
-def kernel_core(name, tmpdir, *args):
-    with open("/proc/sys/kernel/core_pattern") as f:
-        pattern = f.read().strip()
-    if pattern.startswith("|"):
-        pytest.skip("core_pattern pipes cores to a helper: %s" % pattern)
-    exe = os.path.join(TARGETS, name)
-    d = str(tmpdir)
-
-    def unlimited():
-        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-
-    p = subprocess.run([exe, "--gencore"] + list(args), cwd=d, preexec_fn=unlimited,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
-    assert p.returncode == -signal.SIGABRT, p.returncode
-    for _ in range(50):
-        cores = [f for f in os.listdir(d) if f == "core" or f.startswith("core.")]
-        if cores:
-            path = os.path.join(d, cores[0])
-            time.sleep(0.2)
-            return path, exe
-        time.sleep(0.1)
-    pytest.skip("the kernel wrote no core into %s (core_pattern %r)" % (d, pattern))
-
-
-_THREAD_RE = re.compile(r"^Thread \d+ \(.*?LWP (\d+)")
-_FRAME_RE = re.compile(r"^#(\d+)\s+(?:0x[0-9a-f]+ in )?(.+?)(?: \(.*)?(?: at \S+:\d+| from \S+)?$")
-
-
-def parse_bt(text):
-    """gdb's `thread apply all bt` -> {tid: [function, ...]} (innermost first)."""
-    out = {}
-    cur = None
-    for line in text.splitlines():
-        m = _THREAD_RE.match(line)
-        if m:
-            cur = out.setdefault(int(m.group(1)), [])
-            continue
-        if cur is None or not line.startswith("#"):
-            continue
-        body = re.sub(r"^#\d+\s+", "", line)
-        body = re.sub(r"^0x[0-9a-f]+ in ", "", body)
-        if body.startswith("<signal handler called>"):
-            cur.append("<signal handler called>")
-            continue
-        # function name up to the argument list " (" (templates may hold spaces)
-        depth = 0
-        name = body
-        for i, ch in enumerate(body):
-            if ch in "<":
-                depth += 1
-            elif ch in ">":
-                depth -= 1
-            elif ch == "(" and depth == 0 and i > 0 and body[i - 1] == " ":
-                name = body[:i - 1]
-                break
-        cur.append(name.strip())
-    return out
-
-
-def gdb_bt(pid=None, exe=None, core=None):
-    r = gdb_run("thread apply all bt", pid=pid, exe=exe, core=core, source=False)
-    return parse_bt(r.stdout)
-
-
-def have_go():
-    return shutil.which("go") is not None
-
-
-def pprof_tool(*args):
-    env = dict(ENV, HOME="/tmp", GOCACHE="/tmp/pmprof-gocache", GOFLAGS="")
-    r = subprocess.run(["go", "tool", "pprof"] + list(args), stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, timeout=120, env=env)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
+@pytest.fixture
+def golden(update_goldens):
+    """golden(name, text): text must equal tests/golden/NAME (canonicalize
+    addresses and times first); under --update-goldens it is rewritten."""
+    def check(name, text):
+        check_golden(name, text, update_goldens)
+    return check
