@@ -91,18 +91,26 @@ raise_pmp(pmp_state *st, int rc, const struct pmp_error *err)
 
 /* ---- Session ---- */
 
+/* Detach and free (idempotent); the GIL is released while detaching. */
+static void
+close_session(SessionObject *self)
+{
+    struct pmp_session *s = self->s;
+
+    if (!s)
+        return;
+    self->s = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    pmp_session_free(s);
+    Py_END_ALLOW_THREADS
+}
+
 static void
 Session_dealloc(SessionObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
 
-    if (self->s) {
-        struct pmp_session *s = self->s;
-        self->s = NULL;
-        Py_BEGIN_ALLOW_THREADS
-        pmp_session_free(s);
-        Py_END_ALLOW_THREADS
-    }
+    close_session(self);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
@@ -133,13 +141,7 @@ check_open(pmp_state *st, SessionObject *self)
 static PyObject *
 Session_close(SessionObject *self, PyObject *unused)
 {
-    if (self->s) {
-        struct pmp_session *s = self->s;
-        self->s = NULL;
-        Py_BEGIN_ALLOW_THREADS
-        pmp_session_free(s);
-        Py_END_ALLOW_THREADS
-    }
+    close_session(self);
     Py_RETURN_NONE;
 }
 

@@ -30,22 +30,28 @@ session_finish_open(struct pmp_session *s, const struct pmp_session_opts *o,
     return pmp_unwinder_new(&s->unw, s->target, s->sym, err);
 }
 
-int
-pmp_session_open_pid(struct pmp_session **out, int pid,
-                     enum pmp_attach_mode mode,
-                     const struct pmp_session_opts *opts,
-                     struct pmp_error *err)
+/*
+ * Wrap an opened target (or its opening error rc) into a session.  The
+ * target is owned by the session from here on, also on failure.
+ */
+static int
+session_new(struct pmp_session **out, int rc, struct pmp_target *target,
+            int is_core, const struct pmp_session_opts *opts,
+            struct pmp_error *err)
 {
     struct pmp_session *s;
-    int rc;
 
     *out = NULL;
+    if (rc)
+        return rc;
     s = calloc(1, sizeof(*s));
-    if (!s)
+    if (!s) {
+        pmp_target_free(target);
         return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
-    rc = pmp_target_proc_new(&s->target, pid, mode, err);
-    if (!rc)
-        rc = session_finish_open(s, opts, err);
+    }
+    s->target = target;
+    s->is_core = is_core;
+    rc = session_finish_open(s, opts, err);
     if (rc) {
         pmp_session_free(s);
         return rc;
@@ -55,27 +61,26 @@ pmp_session_open_pid(struct pmp_session **out, int pid,
 }
 
 int
+pmp_session_open_pid(struct pmp_session **out, int pid,
+                     enum pmp_attach_mode mode,
+                     const struct pmp_session_opts *opts,
+                     struct pmp_error *err)
+{
+    struct pmp_target *t = NULL;
+    int rc = pmp_target_proc_new(&t, pid, mode, err);
+
+    return session_new(out, rc, t, 0, opts, err);
+}
+
+int
 pmp_session_open_core(struct pmp_session **out, const char *core_path,
                       const struct pmp_session_opts *opts,
                       struct pmp_error *err)
 {
-    struct pmp_session *s;
-    int rc;
+    struct pmp_target *t = NULL;
+    int rc = pmp_target_core_new(&t, core_path, err);
 
-    *out = NULL;
-    s = calloc(1, sizeof(*s));
-    if (!s)
-        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
-    s->is_core = 1;
-    rc = pmp_target_core_new(&s->target, core_path, err);
-    if (!rc)
-        rc = session_finish_open(s, opts, err);
-    if (rc) {
-        pmp_session_free(s);
-        return rc;
-    }
-    *out = s;
-    return 0;
+    return session_new(out, rc, t, 1, opts, err);
 }
 
 void
