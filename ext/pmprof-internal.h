@@ -122,9 +122,23 @@ struct pmp_target_ops {
     void (*free)(struct pmp_target *t);
 };
 
+/*
+ * A copy of part of the target's memory that reads are served from first
+ * (a sampled stack, unwound after the target was resumed).  Reads that
+ * leave it go to the target and raise miss_hi.
+ */
+struct pmp_overlay {
+    uint64_t addr;
+    size_t len;
+    const unsigned char *data;
+    uint64_t hi;        /* highest address + 1 read inside the copy */
+    uint64_t miss_hi;   /* highest address + 1 read outside it (0: none) */
+};
+
 struct pmp_target {
     const struct pmp_target_ops *ops;
     int pid;
+    struct pmp_overlay *overlay;   /* NULL: none */
     /* Memory page cache in front of ops->read (target.c); dropped by
        pmp_target_drop_cache() at every stop. */
     struct pmp_pagecache *cache;
@@ -148,6 +162,14 @@ void pmp_target_free(struct pmp_target *t);
 /* Constructors.  On success *out is owned by the caller. */
 int pmp_target_proc_new(struct pmp_target **out, int pid,
                         enum pmp_attach_mode mode, struct pmp_error *err);
+
+/* Live targets: the attach mode, or -1 for other targets; whether this
+   process runs SCHED_FIFO for the target (record's progress line). */
+int pmp_target_proc_mode(struct pmp_target *t);
+struct user_regs_struct;
+/* PTRACE_GETREGS layout -> struct pmp_regs. */
+void pmp_regs_from_user(struct pmp_regs *r, const struct user_regs_struct *u);
+int pmp_target_proc_rt(struct pmp_target *t);
 
 struct pmp_core_file_map {   /* one NT_FILE entry */
     uint64_t start, end, offset;   /* offset in bytes */

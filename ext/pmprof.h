@@ -233,6 +233,7 @@ enum pmp_synth {
     PMP_SYNTH_NO_REGS = 3,       /* "[no registers]" */
     PMP_SYNTH_LOST = 4,          /* "[lost]" */
     PMP_SYNTH_GO = 5,            /* "[go: no go unwinder yet]" */
+    PMP_SYNTH_STOPPED = 6,       /* "[stopped]" (job-control stop) */
 };
 #define PMP_PC_SYNTH(kind) (PMP_PC_SYNTH_BASE + (uint64_t)(kind))
 #define PMP_PC_IS_SYNTH(pc) ((pc) >= PMP_PC_SYNTH_BASE)
@@ -347,6 +348,109 @@ int pmp_pprof_write(struct pmp_pprof *p, const char *path,
                     struct pmp_error *err);
 
 void pmp_pprof_free(struct pmp_pprof *p);
+
+
+/* ------------------------------------------------------------------ */
+/* Sampling: record (record.c) and its writers (writers.c)             */
+
+/*
+ * One sample = every wanted thread stopped together (PTRACE_INTERRUPT),
+ * its registers and the live part of its stack copied, all threads
+ * resumed; unwinding from the copy happens after the resume.  Symbols
+ * are looked up once per unique pc when a file is written.
+ */
+enum pmp_sample_state {
+    PMP_SAMPLE_RUNNING = 0,   /* on CPU or runnable (user code) */
+    PMP_SAMPLE_SLEEPING = 1,  /* blocked in a system call */
+    PMP_SAMPLE_STOPPED = 2,   /* job-control stopped (SIGSTOP ...) */
+    PMP_SAMPLE_LOST = 3,      /* did not stop in time: stack unknown */
+};
+
+struct pmp_record_stats {
+    uint64_t samples;          /* sampling cycles taken */
+    uint64_t thread_samples;   /* (cycle, thread) stacks recorded */
+    uint64_t lost;             /* (cycle, thread) pairs lost */
+    uint64_t late;             /* ticks skipped because a cycle overran */
+    uint64_t elapsed_ns;       /* since the first sample */
+    uint64_t pause_median_ns;  /* time the target was held per cycle */
+    uint64_t pause_p99_ns;
+    uint64_t pause_max_ns;
+    uint64_t unwind_ns;        /* total time spent unwinding (target running) */
+    uint64_t frames;           /* frames unwound in total */
+    double rate_hz;            /* achieved cycles per second */
+    int nthreads;              /* threads traced now */
+    int threads_seen;          /* distinct threads sampled */
+    int exited;                /* the target exited while recording */
+    int exec;                  /* the target called execve (recording ended) */
+    int rt;                    /* the sampler runs SCHED_FIFO */
+};
+
+struct pmp_record_opts {
+    double hz;                 /* samples per second; 0: 99 */
+    uint64_t duration_ns;      /* 0: until progress() returns nonzero or
+                                  the target exits */
+    int max_frames;            /* 0: 256 */
+    size_t stack_bytes;        /* most stack bytes copied per thread and
+                                  sample; 0: 64 KiB */
+    const int *only_tids;      /* NULL: every thread */
+    size_t nonly_tids;
+    const char *thread_regex;  /* POSIX ERE on thread names; NULL: all */
+    int floor;                 /* benchmark: no unwinding, 256-byte stack
+                                  reads (the bare ptrace floor) */
+    uint64_t progress_ns;      /* progress() period; 0: 200 ms */
+    /* Called between samples (never while the target is stopped) and
+       once at the end; nonzero stops recording. */
+    int (*progress)(void *ctx, const struct pmp_record_stats *st);
+    void *progress_ctx;
+};
+
+struct pmp_recording;
+
+/*
+ * Record a live session opened in PMP_ATTACH_SEIZE mode.  Stops when the
+ * duration is over, progress() asks, or the target exits; a recording
+ * with samples is returned in every one of those cases.  The target is
+ * detached and running afterwards.  *out owned by the caller; it refers
+ * to the session (for symbols), which must outlive it.
+ */
+int pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
+                       struct pmp_recording **out, struct pmp_error *err);
+void pmp_recording_free(struct pmp_recording *r);
+void pmp_recording_stats(const struct pmp_recording *r,
+                         struct pmp_record_stats *out);
+
+/* Per-thread totals of a recording. */
+struct pmp_rec_thread {
+    int tid;
+    const char *name;
+    uint64_t samples, lost;
+    int64_t cpu_ns, wall_ns;
+};
+size_t pmp_recording_threads(const struct pmp_recording *r,
+                             const struct pmp_rec_thread **out);
+
+enum pmp_rec_format {
+    PMP_FMT_PPROF = 0,       /* gzipped profile.proto */
+    PMP_FMT_FOLDED = 1,      /* collapsed stacks, one line per stack */
+    PMP_FMT_SPEEDSCOPE = 2,  /* speedscope file format, a profile per thread */
+    PMP_FMT_CHROME = 3,      /* Chrome Trace Event JSON (Perfetto) */
+};
+
+/* Symbolize and write; the file appears complete or not at all. */
+int pmp_recording_write(struct pmp_recording *r, enum pmp_rec_format fmt,
+                        const char *path, struct pmp_error *err);
+
+struct pmp_top_entry {
+    const char *function;    /* leaf function (inline-aware), owned by r */
+    uint64_t samples;
+    int64_t cpu_ns, wall_ns;
+};
+/*
+ * The functions that were the leaf most often, sorted by cpu (by_wall 0)
+ * or wall time (1); at most n entries into out.  Returns the count.
+ */
+size_t pmp_recording_top(struct pmp_recording *r, int by_wall,
+                         struct pmp_top_entry *out, size_t n);
 
 /* ------------------------------------------------------------------ */
 /* Misc                                                                */

@@ -601,7 +601,7 @@ symbolize(struct pmp_symbolizer *sym, uint64_t pc, int activation,
     if (PMP_PC_IS_SYNTH(pc)) {
         static const char *const synth[] = {
             "[unknown]", "[truncated]", "[unwind error]", "[no registers]",
-            "[lost]", "[go: no Go unwinder yet]",
+            "[lost]", "[go: no Go unwinder yet]", "[stopped]",
         };
         size_t k = (size_t)(pc - PMP_PC_SYNTH_BASE);
         const char *nm = k < PMP_ARRAY_SIZE(synth) ? synth[k] : synth[0];

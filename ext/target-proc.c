@@ -214,8 +214,8 @@ out:
     return rc ? rc : added;
 }
 
-static void
-regs_from_user(struct pmp_regs *r, const struct user_regs_struct *u)
+void
+pmp_regs_from_user(struct pmp_regs *r, const struct user_regs_struct *u)
 {
     memset(r, 0, sizeof(*r));
     r->r[PMP_REG_RAX] = u->rax;
@@ -246,7 +246,7 @@ get_regs(struct pmp_target_thread *th)
     struct user_regs_struct u;
 
     if (ptrace(PTRACE_GETREGS, th->tid, NULL, &u) == 0) {
-        regs_from_user(&th->regs, &u);
+        pmp_regs_from_user(&th->regs, &u);
         th->regs_ok = 1;
         return;
     }
@@ -604,6 +604,20 @@ proc_free(struct pmp_target *t)
     free(p->threads);
     free(p->seized);
     free(p);
+}
+
+static const struct pmp_target_ops proc_ops;
+
+int
+pmp_target_proc_mode(struct pmp_target *t)
+{
+    return t->ops == &proc_ops ? (int)to_proc(t)->mode : -1;
+}
+
+int
+pmp_target_proc_rt(struct pmp_target *t)
+{
+    return t->ops == &proc_ops ? to_proc(t)->prio_raised : 0;
 }
 
 static const struct pmp_target_ops proc_ops = {

@@ -99,6 +99,19 @@ pmp_target_read(struct pmp_target *t, uint64_t addr, void *buf, size_t len,
                              "read of %zu bytes at 0x%llx wraps around",
                              len, (unsigned long long)addr);
     }
+    if (t->overlay) {
+        struct pmp_overlay *o = t->overlay;
+
+        if (addr >= o->addr && addr - o->addr <= o->len &&
+            len <= o->len - (addr - o->addr)) {
+            memcpy(buf, o->data + (addr - o->addr), len);
+            if (addr + len > o->hi)
+                o->hi = addr + len;
+            return 0;
+        }
+        if (addr + len > o->miss_hi)
+            o->miss_hi = addr + len;
+    }
     while (done < len) {
         uint64_t a = addr + done;
         size_t chunk = len - done;

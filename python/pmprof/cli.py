@@ -5,7 +5,9 @@ Runs the same C core as the gdb commands, without gdb.  Exit status:
 2 failed, 64 usage error.
 """
 
+import contextlib
 import os
+import signal
 import sys
 
 from pmprof import PmprofError, __version__, load_core
@@ -45,6 +47,22 @@ class CliContext(Context):
             self.session = self.core.open_pid(a.pid, debug_path=a.debug_dir)
         return self.session
 
+    @contextlib.contextmanager
+    def record_session(self):
+        if not self.is_live():
+            raise PmprofError("record needs a live process, not a core file")
+        yield self.open_session()
+
+    def interactive(self):
+        return sys.stderr.isatty()
+
+    def progress(self, text):
+        if text is None:
+            sys.stderr.write("\r\033[K")
+        else:
+            sys.stderr.write("\r\033[K" + text)
+        sys.stderr.flush()
+
     def write(self, text):
         sys.stdout.write(text)
 
@@ -73,6 +91,10 @@ Commands:
 `pmprof <command> -h` describes a command.  Exit status: 0 done,
 1 partial (some threads failed), 2 failed, 64 usage error.
 """
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt
 
 
 def main(argv=None):
@@ -105,6 +127,9 @@ def main(argv=None):
             raise UsageError("--exe goes with --core")
         core = load_core()
         ctx = CliContext(args, core)
+        # SIGTERM ends a long command like Ctrl-C (record still writes
+        # its files); the core checks for it between samples.
+        signal.signal(signal.SIGTERM, _sigterm)
         try:
             status = cmd.func(ctx, args)
         except core.Error as e:

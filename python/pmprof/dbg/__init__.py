@@ -31,3 +31,16 @@ class Context:
 
     def is_live(self):
         raise NotImplementedError
+
+    def record_session(self):
+        """A context manager giving a Session that may run record(): the
+        core attaches itself (PTRACE_SEIZE).  A debugger front-end lets
+        go of the process for that time and takes it back afterwards."""
+        raise NotImplementedError
+
+    def interactive(self):
+        """True when a live progress line makes sense (a terminal)."""
+        return False
+
+    def progress(self, text):
+        """Show text as the progress line (None: clear it)."""

@@ -7,8 +7,10 @@ mode and only reads registers and memory; it never resumes, stops or
 detaches anything gdb owns.
 """
 
+import contextlib
 import os
 import re
+import sys
 import traceback
 
 import gdb  # noqa: F401  (only here and in gdb/pmprof.py)
@@ -92,11 +94,67 @@ class GdbContext(Context):
             _sessions[key] = self.core.open_pid(pid, traced=True)
         return _sessions[key]
 
+    @contextlib.contextmanager
+    def record_session(self):
+        """Detach gdb, let the core seize the process, attach gdb again.
+
+        Driving gdb's own stop/continue per sample keeps the target
+        stopped for milliseconds per sample (docs/record.md); the core's
+        PTRACE_SEIZE loop pauses it for ~0.1 ms.  Afterwards gdb is
+        attached again, the process stopped, the same thread selected."""
+        inf = gdb.selected_inferior()
+        if inf is None or inf.pid == 0:
+            raise PmprofError("no process: attach to one or start one")
+        if _connection_type(inf) != "native":
+            raise PmprofError("record needs a live process, not a core file")
+        threads = inf.threads()
+        if any(t.is_running() for t in threads):
+            raise PmprofError("the process is running: interrupt it first (Ctrl-C)")
+        pid = inf.pid
+        sel = gdb.selected_thread()
+        sel_tid = sel.ptid[1] if sel is not None else None
+        self._desc = "pid %d" % pid
+        self._live = True
+        for k in [k for k in _sessions if k[0] == "pid" and k[1] == pid]:
+            _sessions.pop(k).close()
+        gdb.execute("detach", to_string=True)
+        try:
+            session = self.core.open_pid(pid)
+            try:
+                yield session
+            finally:
+                session.close()
+        finally:
+            _reattach(inf, pid, sel_tid)
+
+    def interactive(self):
+        try:
+            return os.isatty(1)
+        except OSError:
+            return False
+
+    def progress(self, text):
+        gdb.write("\r\033[K" + (text or ""))
+        gdb.flush()
+
     def write(self, text):
         gdb.write(text)
 
     def warn(self, text):
         gdb.write("pmprof: warning: %s\n" % text, gdb.STDERR)
+
+
+def _reattach(inf, pid, sel_tid):
+    """Attach gdb to pid again (stopped) and select thread sel_tid."""
+    if not os.path.exists("/proc/%d" % pid):
+        gdb.write("pmprof record: process %d exited; gdb is no longer attached\n" % pid,
+                  gdb.STDERR)
+        return
+    gdb.execute("attach %d" % pid, to_string=True)
+    for t in gdb.selected_inferior().threads():
+        if t.ptid[1] == sel_tid:
+            t.switch()
+            break
 
 
 def _drop_sessions(event=None):

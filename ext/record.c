@@ -1,0 +1,1016 @@
+/*
+ * record.c: the sampling profiler ("pmprof record").
+ *
+ * Owns: the tracing loop of a live process (PTRACE_SEIZE every thread
+ * once, with PTRACE_O_TRACECLONE so new threads are traced from birth;
+ * then per sample PTRACE_INTERRUPT all -> wait -> registers + a copy of
+ * the live stack -> resume all), ptrace event handling between samples
+ * (signals are delivered at once, job-control stops are kept with
+ * PTRACE_LISTEN, exits reaped, execve ends the recording), unwinding
+ * from the stack copies after the resume, and the recording itself:
+ * interned stacks, per-thread totals and the time-ordered sample log
+ * the writers (writers.c) turn into files.
+ *
+ * Safety contract: only PTRACE_SEIZE/INTERRUPT are used, never a signal,
+ * so if this process dies the kernel detaches and the target runs on.
+ * Signals that reach a thread while it is traced are passed on at once;
+ * every thread is detached before pmp_session_record() returns.
+ *
+ * Must not: symbolize while the target is stopped; render output.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pmprof-internal.h"
+#include "record.h"
+
+#define DEFAULT_HZ 99.0
+#define DEFAULT_STACK_BYTES (64u * 1024)
+#define MIN_STACK_BYTES 4096u
+#define FIRST_STACK_BYTES (16u * 1024)
+#define FLOOR_STACK_BYTES 256u
+#define MAX_EVENTS (64u * 1024 * 1024)
+#define MODULE_REFRESH_NS 100000000ull   /* at most 10 dlopen checks/s */
+
+/* ---- stack interning ---- */
+
+static uint64_t
+stack_hash(const uint64_t *pcs, const uint8_t *fl, uint32_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    uint32_t i;
+
+    for (i = 0; i < n; i++)
+        h = pmp_hash64(h ^ pcs[i] ^ ((uint64_t)fl[i] << 56));
+    return h;
+}
+
+static int
+tab_rehash(struct pmp_recording *r, size_t ncap)
+{
+    uint32_t *t = calloc(ncap, sizeof(*t));
+    size_t i;
+
+    if (!t)
+        return PMP_E_NOMEM;
+    for (i = 0; i < r->nstacks; i++) {
+        size_t j = (size_t)r->stacks[i].hash & (ncap - 1);
+        while (t[j])
+            j = (j + 1) & (ncap - 1);
+        t[j] = (uint32_t)i + 1;
+    }
+    free(r->tab);
+    r->tab = t;
+    r->tabcap = ncap;
+    return 0;
+}
+
+/* Intern a stack; returns its id or a negative PMP_E_*. */
+int64_t
+pmp_rec_intern(struct pmp_recording *r, const uint64_t *pcs,
+               const uint8_t *fl, uint32_t n)
+{
+    uint64_t h = stack_hash(pcs, fl, n);
+    size_t j;
+    struct pmp_rec_stack *st;
+
+    if (r->tabcap == 0 || (r->nstacks + 1) * 2 > r->tabcap) {
+        if (tab_rehash(r, r->tabcap ? r->tabcap * 2 : 1024))
+            return PMP_E_NOMEM;
+    }
+    j = (size_t)h & (r->tabcap - 1);
+    while (r->tab[j]) {
+        st = &r->stacks[r->tab[j] - 1];
+        if (st->hash == h && st->n == n &&
+            memcmp(r->pcs + st->off, pcs, n * sizeof(*pcs)) == 0 &&
+            memcmp(r->fl + st->off, fl, n) == 0)
+            return (int64_t)(r->tab[j] - 1);
+        j = (j + 1) & (r->tabcap - 1);
+    }
+    if (r->nstacks >= UINT32_MAX - 1)
+        return PMP_E_NOMEM;
+    if (pmp_grow((void **)&r->stacks, &r->stacks_cap, r->nstacks + 1,
+                 sizeof(*r->stacks)) ||
+        pmp_grow((void **)&r->pcs, &r->pcs_cap, r->npcs + n,
+                 sizeof(*r->pcs)) ||
+        pmp_grow((void **)&r->fl, &r->fl_cap, r->npcs + n, 1))
+        return PMP_E_NOMEM;
+    st = &r->stacks[r->nstacks];
+    st->off = r->npcs;
+    st->n = n;
+    st->hash = h;
+    memcpy(r->pcs + r->npcs, pcs, n * sizeof(*pcs));
+    memcpy(r->fl + r->npcs, fl, n);
+    r->npcs += n;
+    r->tab[j] = (uint32_t)r->nstacks + 1;
+    return (int64_t)r->nstacks++;
+}
+
+/* ---- threads ---- */
+
+static struct rthread *
+find_thread(struct pmp_recording *r, int tid)
+{
+    return pmp_u64map_get(&r->bytid, (uint64_t)(unsigned)tid);
+}
+
+static void
+read_comm(int pid, struct rthread *th)
+{
+    char path[64], buf[80];
+    int fd;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, th->tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    pmp_strlcpy(th->name, buf, sizeof(th->name));
+}
+
+/* Time on CPU (ns) from /proc/PID/task/TID/schedstat, or the last value. */
+static uint64_t
+read_cpu(struct rthread *th)
+{
+    char buf[96];
+    ssize_t n;
+    unsigned long long v;
+
+    if (th->schedfd < 0)
+        return th->cpu_last;
+    n = pread(th->schedfd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return th->cpu_last;
+    buf[n] = '\0';
+    if (sscanf(buf, "%llu", &v) != 1)
+        return th->cpu_last;
+    return (uint64_t)v;
+}
+
+static void
+thread_wanted(struct pmp_recording *r, struct rthread *th)
+{
+    size_t i;
+
+    th->wanted = 1;
+    if (r->only_tids) {
+        th->wanted = 0;
+        for (i = 0; i < r->nonly_tids; i++)
+            if (r->only_tids[i] == th->tid)
+                th->wanted = 1;
+    }
+    if (th->wanted && r->have_regex)
+        th->wanted = regexec(&r->regex, th->name, 0, NULL, 0) == 0;
+}
+
+static struct rthread *
+add_thread(struct pmp_recording *r, int tid, int traced)
+{
+    struct rthread *th;
+    char path[64];
+
+    if (r->nthreads >= PMP_MAX_THREADS)
+        return NULL;
+    if (pmp_grow((void **)&r->threads, &r->threads_cap, r->nthreads + 1,
+                 sizeof(*r->threads)))
+        return NULL;
+    th = calloc(1, sizeof(*th));
+    if (!th)
+        return NULL;
+    th->tid = tid;
+    th->alive = traced;
+    th->need = FIRST_STACK_BYTES;
+    read_comm(r->pid, th);
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", r->pid, tid);
+    th->schedfd = open(path, O_RDONLY | O_CLOEXEC);
+    th->cpu_last = read_cpu(th);
+    th->t_last = pmp_now_ns(CLOCK_MONOTONIC);
+    thread_wanted(r, th);
+    if (pmp_u64map_put(&r->bytid, (uint64_t)(unsigned)tid, th)) {
+        if (th->schedfd >= 0)
+            close(th->schedfd);
+        free(th);
+        return NULL;
+    }
+    th->idx = (uint32_t)r->nthreads;
+    r->threads[r->nthreads++] = th;
+    if (traced)
+        r->nalive++;
+    return th;
+}
+
+static void
+thread_gone(struct pmp_recording *r, struct rthread *th)
+{
+    if (!th->alive)
+        return;
+    th->alive = 0;
+    th->stopped = 0;
+    th->interrupted = 0;
+    if (th->schedfd >= 0) {
+        close(th->schedfd);
+        th->schedfd = -1;
+    }
+    r->nalive--;
+}
+
+/* Resume a thread we hold in a ptrace-stop. */
+static void
+resume_thread(struct pmp_recording *r, struct rthread *th)
+{
+    long rc;
+
+    if (!th->alive || !th->stopped)
+        return;
+    if (th->group_stop)
+        rc = ptrace(PTRACE_LISTEN, th->tid, NULL, NULL);
+    else
+        rc = ptrace(PTRACE_CONT, th->tid, NULL,
+                    (void *)(long)th->pending_sig);
+    if (rc == 0) {
+        th->stopped = 0;
+        th->pending_sig = 0;
+    } else if (errno == ESRCH) {
+        /* Killed meanwhile (SIGKILL): its exit is reported by waitpid. */
+        th->stopped = 0;
+    }
+}
+
+static int
+is_stop_signal(int sig)
+{
+    return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN ||
+           sig == SIGTTOU;
+}
+
+/* Digest one waitpid status of th. */
+static void
+on_status(struct pmp_recording *r, struct rthread *th, int st)
+{
+    int sig, event;
+
+    if (WIFEXITED(st) || WIFSIGNALED(st)) {
+        thread_gone(r, th);
+        return;
+    }
+    if (!WIFSTOPPED(st))
+        return;
+    sig = WSTOPSIG(st);
+    event = (unsigned)st >> 16;
+    th->stopped = 1;
+    switch (event) {
+    case PTRACE_EVENT_STOP:
+        /* Our interrupt, a new thread's first stop, or a group-stop. */
+        th->group_stop = is_stop_signal(sig);
+        th->interrupted = 0;
+        break;
+    case PTRACE_EVENT_CLONE: {
+        unsigned long msg = 0;
+        if (ptrace(PTRACE_GETEVENTMSG, th->tid, NULL, &msg) == 0 &&
+            msg > 0 && msg < (unsigned long)INT32_MAX &&
+            !find_thread(r, (int)msg))
+            add_thread(r, (int)msg, 1);
+        break;
+    }
+    case PTRACE_EVENT_EXEC:
+        r->stats.exec = 1;
+        break;
+    case 0:
+        /* Signal-delivery-stop: the signal goes on when it resumes. */
+        th->pending_sig = sig;
+        break;
+    default:
+        break;
+    }
+}
+
+/* Collect every pending event; outside a cycle, resume at once. */
+static void
+sweep(struct pmp_recording *r, int resume)
+{
+    size_t i;
+
+    for (i = 0; i < r->nthreads; i++) {
+        struct rthread *th = r->threads[i];
+        int st;
+        pid_t w;
+
+        if (!th->alive || th->stopped)
+            continue;
+        w = waitpid(th->tid, &st, __WALL | WNOHANG);
+        if (w == th->tid)
+            on_status(r, th, st);
+        else if (w < 0 && errno == ECHILD)
+            thread_gone(r, th);
+        if (resume && th->stopped)
+            resume_thread(r, th);
+    }
+}
+
+/*
+ * Sleep up to ns, waking for ptrace events (SIGCHLD, blocked in this
+ * thread and taken with sigtimedwait) and for any other signal (EINTR:
+ * Ctrl-C), which sets r->poke so the caller asks progress() at once.
+ */
+static void
+wait_events(struct pmp_recording *r, uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000ull),
+                          (long)(ns % 1000000000ull)};
+    int sig = sigtimedwait(&r->chld, NULL, &ts);
+
+    if (sig == SIGCHLD)
+        sweep(r, 1);
+    else if (sig < 0 && errno == EINTR)
+        r->poke = 1;
+}
+
+/* ---- attach / detach ---- */
+
+static int
+seize_listed(struct pmp_recording *r, struct pmp_error *err)
+{
+    char path[64];
+    DIR *d;
+    struct dirent *de;
+    int added = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/task", r->pid);
+    d = opendir(path);
+    if (!d)
+        return pmp_error_set(err, PMP_E_GONE, "no process with pid %d",
+                             r->pid);
+    while ((de = readdir(d)) != NULL) {
+        char *end;
+        long tid = strtol(de->d_name, &end, 10);
+
+        if (*end || tid <= 0 || find_thread(r, (int)tid))
+            continue;
+        if (ptrace(PTRACE_SEIZE, (pid_t)tid, NULL,
+                   (void *)(long)(PTRACE_O_TRACECLONE |
+                                  PTRACE_O_TRACEEXEC)) < 0) {
+            int e = errno;
+            if (e == ESRCH)
+                continue;
+            if (r->nthreads == 0) {
+                closedir(d);
+                return pmp_error_errno(
+                    err, e == EPERM ? PMP_E_PERM : PMP_E_TARGET, e,
+                    "cannot attach to process %d%s", r->pid,
+                    e == EPERM ? " (another debugger attached, or not "
+                                 "permitted: see "
+                                 "/proc/sys/kernel/yama/ptrace_scope)"
+                               : "");
+            }
+            continue;
+        }
+        if (!add_thread(r, (int)tid, 1)) {
+            ptrace(PTRACE_DETACH, (pid_t)tid, NULL, NULL);
+            closedir(d);
+            return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+        }
+        added++;
+    }
+    closedir(d);
+    return added;
+}
+
+static int
+attach_all(struct pmp_recording *r, struct pmp_error *err)
+{
+    int round, rc;
+
+    /* Threads created before their creator was seized are not traced
+       from birth: list again until a round finds nothing new. */
+    for (round = 0; round < 64; round++) {
+        rc = seize_listed(r, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            break;
+    }
+    if (r->nalive == 0)
+        return pmp_error_set(err, PMP_E_GONE, "process %d has no threads",
+                             r->pid);
+    return 0;
+}
+
+static void
+detach_all(struct pmp_recording *r)
+{
+    size_t i;
+    uint64_t deadline;
+
+    for (i = 0; i < r->nthreads; i++) {
+        struct rthread *th = r->threads[i];
+        if (th->alive && !th->stopped && !th->interrupted) {
+            if (ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == 0)
+                th->interrupted = 1;
+        }
+    }
+    /* Threads in uninterruptible sleep stop late; wait for them a while.
+       A thread that never stops is detached by the kernel when this
+       process exits. */
+    deadline = pmp_now_ns(CLOCK_MONOTONIC) + 2000000000ull;
+    for (;;) {
+        int left = 0;
+        for (i = 0; i < r->nthreads; i++) {
+            struct rthread *th = r->threads[i];
+            if (!th->alive)
+                continue;
+            if (!th->stopped) {
+                int st;
+                pid_t w = waitpid(th->tid, &st, __WALL | WNOHANG);
+                if (w == th->tid)
+                    on_status(r, th, st);
+                else if (w < 0 && errno == ECHILD)
+                    thread_gone(r, th);
+            }
+            if (!th->alive)
+                continue;
+            if (th->stopped) {
+                /* A group-stopped thread stays stopped after detach. */
+                if (ptrace(PTRACE_DETACH, th->tid, NULL,
+                           (void *)(long)th->pending_sig) == 0 ||
+                    errno == ESRCH)
+                    thread_gone(r, th);
+                else
+                    th->stopped = 0;
+            } else {
+                left++;
+            }
+        }
+        if (!left || pmp_now_ns(CLOCK_MONOTONIC) > deadline)
+            break;
+        {
+            struct timespec ts = {0, 200000};
+            sigtimedwait(&r->chld, NULL, &ts);
+        }
+    }
+}
+
+/* ---- one sample ---- */
+
+static int
+sample_state(const struct pmp_regs *rg, int *sys)
+{
+    int64_t orig = (int64_t)rg->orig_rax, ax = (int64_t)rg->r[PMP_REG_RAX];
+
+    *sys = -1;
+    /* Stopped inside a blocking call: the kernel set up a restart
+       (-ERESTARTSYS ... -ERESTART_RESTARTBLOCK) or it failed with EINTR. */
+    if (orig >= 0 && orig < 1024 &&
+        ((ax <= -512 && ax >= -516) || ax == -4)) {
+        *sys = (int)orig;
+        return PMP_SAMPLE_SLEEPING;
+    }
+    return PMP_SAMPLE_RUNNING;
+}
+
+static void
+pause_add(struct pmp_recording *r, uint64_t ns)
+{
+    uint64_t us = ns / 1000;
+    size_t b = us < 1000 ? (size_t)us
+                         : PMP_MIN(1000 + (size_t)((us - 1000) / 100),
+                                   (size_t)PAUSE_BUCKETS - 1);
+
+    r->pause_hist[b]++;
+    r->npauses++;
+    if (ns > r->stats.pause_max_ns)
+        r->stats.pause_max_ns = ns;
+}
+
+static uint64_t
+pause_pct(const struct pmp_recording *r, double q)
+{
+    uint64_t want, acc = 0;
+    size_t b;
+
+    if (!r->npauses)
+        return 0;
+    want = (uint64_t)(q * (double)(r->npauses - 1)) + 1;
+    for (b = 0; b < PAUSE_BUCKETS; b++) {
+        acc += r->pause_hist[b];
+        if (acc >= want)
+            return b < 1000 ? (uint64_t)b * 1000 + 500
+                            : (1000 + (uint64_t)(b - 1000) * 100 + 50) * 1000;
+    }
+    return r->stats.pause_max_ns;
+}
+
+static int
+add_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
+          int state, int sys, uint64_t now)
+{
+    struct pmp_rec_event *ev;
+    uint64_t cpu = th->alive ? read_cpu(th) : th->cpu_last;
+
+    if (stack < 0)
+        return (int)stack;
+    if (r->nevents >= MAX_EVENTS)
+        return PMP_E_NOMEM;
+    if (pmp_grow((void **)&r->events, &r->events_cap, r->nevents + 1,
+                 sizeof(*r->events)))
+        return PMP_E_NOMEM;
+    ev = &r->events[r->nevents++];
+    ev->t_ns = now - r->t0_mono;
+    ev->stack = (uint32_t)stack;
+    ev->thread = th->idx;
+    ev->wall_ns = (int64_t)(now - th->t_last);
+    ev->cpu_ns = cpu >= th->cpu_last ? (int64_t)(cpu - th->cpu_last) : 0;
+    ev->state = (uint8_t)state;
+    ev->sys = (int16_t)sys;
+    th->t_last = now;
+    th->cpu_last = cpu;
+    th->samples++;
+    th->cpu_ns += ev->cpu_ns;
+    th->wall_ns += ev->wall_ns;
+    return 0;
+}
+
+static int64_t
+synth_stack(struct pmp_recording *r, enum pmp_synth kind)
+{
+    uint64_t pc = PMP_PC_SYNTH(kind);
+    uint8_t f = PMP_FRAME_ACTIVATION;
+
+    return pmp_rec_intern(r, &pc, &f, 1);
+}
+
+static void
+copy_stack(struct pmp_recording *r, struct rthread *th)
+{
+    struct pmp_target *t = r->s->target;
+    size_t want = r->floor ? FLOOR_STACK_BYTES : th->need;
+    long got;
+
+    th->stk_len = 0;
+    if (want > th->stk_cap) {
+        unsigned char *nb = realloc(th->stk, want);
+        if (!nb)
+            return;
+        th->stk = nb;
+        th->stk_cap = want;
+    }
+    got = t->ops->read(t, th->regs.r[PMP_REG_RSP], th->stk, want, NULL);
+    if (got > 0)
+        th->stk_len = (size_t)got;
+}
+
+/* After the resume: unwind th from its copied stack and log the sample. */
+static int
+unwind_sampled(struct pmp_recording *r, struct rthread *th, uint64_t now)
+{
+    struct pmp_target *t = r->s->target;
+    struct pmp_overlay ov;
+    unsigned flags = 0;
+    struct pmp_error uerr = {0};
+    int n, sys, state = sample_state(&th->regs, &sys);
+    uint64_t sp = th->regs.r[PMP_REG_RSP], t0;
+
+    if (r->floor) {
+        r->pcbuf[0] = th->regs.r[PMP_REG_RIP];
+        r->flbuf[0] = PMP_FRAME_ACTIVATION;
+        return add_event(r, th, pmp_rec_intern(r, r->pcbuf, r->flbuf, 1),
+                         state, sys, now);
+    }
+    memset(&ov, 0, sizeof(ov));
+    ov.addr = sp;
+    ov.len = th->stk_len;
+    ov.data = th->stk;
+    t0 = pmp_now_ns(CLOCK_MONOTONIC);
+    pmp_target_drop_cache(t);
+    t->overlay = &ov;
+    n = pmp_unwind(r->s->unw, &th->regs, r->pcbuf, r->flbuf, r->max_frames,
+                   &flags, &uerr);
+    t->overlay = NULL;
+    r->stats.unwind_ns += pmp_now_ns(CLOCK_MONOTONIC) - t0;
+    if (n < 1) {
+        r->pcbuf[0] = th->regs.r[PMP_REG_RIP];
+        r->flbuf[0] = PMP_FRAME_ACTIVATION;
+        n = 1;
+    }
+    if (flags & PMP_STACK_UNWIND_ERR) {
+        r->pcbuf[n] = PMP_PC_SYNTH(PMP_SYNTH_UNWIND_ERR);
+        r->flbuf[n++] = PMP_FRAME_ACTIVATION;
+    } else if (flags & PMP_STACK_GO) {
+        r->pcbuf[n] = PMP_PC_SYNTH(PMP_SYNTH_GO);
+        r->flbuf[n++] = PMP_FRAME_ACTIVATION;
+    }
+    if (flags & PMP_STACK_TRUNCATED) {
+        r->pcbuf[n] = PMP_PC_SYNTH(PMP_SYNTH_TRUNCATED);
+        r->flbuf[n++] = PMP_FRAME_ACTIVATION;
+    }
+    r->stats.frames += (uint64_t)n;
+    /* Size the next copy from what this unwind touched. */
+    {
+        uint64_t hi = ov.hi;
+        if (ov.miss_hi > sp && ov.miss_hi - sp <= r->stack_bytes)
+            hi = PMP_MAX(hi, ov.miss_hi + (ov.miss_hi - sp));
+        if (hi > sp) {
+            size_t need = (size_t)(hi - sp) + 4096;
+            need = (need + 4095) & ~(size_t)4095;
+            th->need = PMP_MAX(PMP_MIN(need, r->stack_bytes),
+                               (size_t)MIN_STACK_BYTES);
+        }
+    }
+    return add_event(r, th, pmp_rec_intern(r, r->pcbuf, r->flbuf,
+                                           (uint32_t)n),
+                     state, sys, now);
+}
+
+static int
+cycle(struct pmp_recording *r)
+{
+    uint64_t t0 = pmp_now_ns(CLOCK_MONOTONIC), t1, deadline, now;
+    uint64_t wait_ns = PMP_MIN(PMP_MAX(r->period_ns, 5000000ull),
+                               20000000ull);
+    size_t i;
+    int rc = 0;
+
+    /* 1. Interrupt every running thread we sample (and no other). */
+    for (i = 0; i < r->nthreads; i++) {
+        struct rthread *th = r->threads[i];
+        th->sampled = 0;
+        th->lost = 0;
+        if (!th->alive || !th->wanted)
+            continue;
+        if (th->stopped || th->group_stop)
+            continue;
+        if (th->interrupted) {
+            th->lost = 1;      /* still not stopped since last time */
+            continue;
+        }
+        if (ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == 0)
+            th->interrupted = 1;
+    }
+    /* 2. Wait until they are stopped (bounded). */
+    deadline = t0 + wait_ns;
+    for (;;) {
+        int left = 0;
+        for (i = 0; i < r->nthreads; i++) {
+            struct rthread *th = r->threads[i];
+            int st;
+            pid_t w;
+            if (!th->alive || th->stopped || !th->wanted || th->lost)
+                continue;
+            w = waitpid(th->tid, &st, __WALL | WNOHANG);
+            if (w == th->tid)
+                on_status(r, th, st);
+            else if (w < 0 && errno == ECHILD)
+                thread_gone(r, th);
+            if (th->alive && !th->stopped)
+                left++;
+        }
+        if (!left)
+            break;
+        now = pmp_now_ns(CLOCK_MONOTONIC);
+        if (now >= deadline)
+            break;
+        {
+            struct timespec ts = {0, 100000};
+            sigtimedwait(&r->chld, NULL, &ts);
+        }
+    }
+    /* 3. Registers and the live stack of every stopped thread. */
+    for (i = 0; i < r->nthreads; i++) {
+        struct rthread *th = r->threads[i];
+        struct user_regs_struct u;
+        if (!th->alive || !th->wanted)
+            continue;
+        if (th->group_stop) {
+            th->sampled = 2;
+            continue;
+        }
+        if (!th->stopped) {
+            th->lost = 1;
+            continue;
+        }
+        if (ptrace(PTRACE_GETREGS, th->tid, NULL, &u) != 0) {
+            th->lost = 1;
+            continue;
+        }
+        pmp_regs_from_user(&th->regs, &u);
+        copy_stack(r, th);
+        th->sampled = 1;
+    }
+    /* 4. Resume everything we hold. */
+    for (i = 0; i < r->nthreads; i++)
+        resume_thread(r, r->threads[i]);
+    t1 = pmp_now_ns(CLOCK_MONOTONIC);
+    pause_add(r, t1 - t0);
+    r->stats.samples++;
+    /* 5. The target runs again: unwind and log. */
+    if (t1 - r->last_module_tick >= MODULE_REFRESH_NS) {
+        pmp_symbolizer_new_stop(r->s->sym);
+        r->last_module_tick = t1;
+    }
+    for (i = 0; i < r->nthreads && rc == 0; i++) {
+        struct rthread *th = r->threads[i];
+        if (th->sampled == 1) {
+            rc = unwind_sampled(r, th, t0);
+            r->stats.thread_samples++;
+        } else if (th->sampled == 2) {
+            rc = add_event(r, th, r->stopped_stack, PMP_SAMPLE_STOPPED, -1,
+                           t0);
+            r->stats.thread_samples++;
+        } else if (th->lost && th->alive) {
+            rc = add_event(r, th, r->lost_stack, PMP_SAMPLE_LOST, -1, t0);
+            th->lost_count++;
+            r->stats.lost++;
+        }
+    }
+    return rc;
+}
+
+/* ---- the loop ---- */
+
+static void
+fill_stats(struct pmp_recording *r, uint64_t now)
+{
+    size_t i;
+    int seen = 0;
+
+    r->stats.elapsed_ns = now - r->t0_mono;
+    r->stats.rate_hz = r->stats.elapsed_ns
+                           ? (double)r->stats.samples * 1e9 /
+                                 (double)r->stats.elapsed_ns
+                           : 0.0;
+    r->stats.pause_median_ns = pause_pct(r, 0.5);
+    r->stats.pause_p99_ns = pause_pct(r, 0.99);
+    r->stats.nthreads = (int)r->nalive;
+    for (i = 0; i < r->nthreads; i++)
+        if (r->threads[i]->samples)
+            seen++;
+    r->stats.threads_seen = seen;
+}
+
+static void
+refresh_names(struct pmp_recording *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->nthreads; i++) {
+        struct rthread *th = r->threads[i];
+        if (th->alive) {
+            read_comm(r->pid, th);
+            thread_wanted(r, th);
+        }
+    }
+}
+
+int
+pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
+                   struct pmp_recording **out, struct pmp_error *err)
+{
+    struct pmp_recording *r;
+    sigset_t old;
+    uint64_t next, now, last_progress, progress_ns;
+    int rc = 0, stop = 0;
+    double hz;
+
+    *out = NULL;
+    if (s->is_core || pmp_target_proc_mode(s->target) != PMP_ATTACH_SEIZE)
+        return pmp_error_set(err, PMP_E_USAGE,
+                             "record needs a live process");
+    hz = o && o->hz > 0 ? o->hz : DEFAULT_HZ;
+    if (hz > 10000.0)
+        return pmp_error_set(err, PMP_E_USAGE,
+                             "sampling rate %.0f Hz is above 10000 Hz", hz);
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    r->s = s;
+    r->pid = s->target->pid;
+    r->period_ns = (uint64_t)(1e9 / hz);
+    r->max_frames = o && o->max_frames > 0 ? o->max_frames
+                                           : PMP_DEFAULT_FRAMES;
+    if (r->max_frames > PMP_MAX_FRAMES_CAP)
+        r->max_frames = PMP_MAX_FRAMES_CAP;
+    r->stack_bytes = o && o->stack_bytes ? o->stack_bytes
+                                         : DEFAULT_STACK_BYTES;
+    r->stack_bytes = PMP_MAX(PMP_MIN(r->stack_bytes, (size_t)8 << 20),
+                             (size_t)MIN_STACK_BYTES);
+    r->floor = o && o->floor;
+    pmp_u64map_init(&r->bytid);
+    r->pcbuf = malloc(((size_t)r->max_frames + 2) * sizeof(*r->pcbuf));
+    r->flbuf = malloc((size_t)r->max_frames + 2);
+    if (!r->pcbuf || !r->flbuf) {
+        pmp_recording_free(r);
+        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    }
+    if (o && o->only_tids && o->nonly_tids) {
+        r->only_tids = malloc(o->nonly_tids * sizeof(int));
+        if (!r->only_tids) {
+            pmp_recording_free(r);
+            return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+        }
+        memcpy(r->only_tids, o->only_tids, o->nonly_tids * sizeof(int));
+        r->nonly_tids = o->nonly_tids;
+    }
+    if (o && o->thread_regex && o->thread_regex[0]) {
+        int e = regcomp(&r->regex, o->thread_regex,
+                        REG_EXTENDED | REG_NOSUB);
+        if (e) {
+            char msg[128];
+            regerror(e, &r->regex, msg, sizeof(msg));
+            pmp_recording_free(r);
+            return pmp_error_set(err, PMP_E_USAGE,
+                                 "bad thread regex '%s': %s",
+                                 o->thread_regex, msg);
+        }
+        r->have_regex = 1;
+    }
+    r->lost_stack = synth_stack(r, PMP_SYNTH_LOST);
+    r->stopped_stack = synth_stack(r, PMP_SYNTH_STOPPED);
+    if (r->lost_stack < 0 || r->stopped_stack < 0) {
+        pmp_recording_free(r);
+        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    }
+    progress_ns = o && o->progress_ns ? o->progress_ns : 200000000ull;
+    r->stats.rt = pmp_target_proc_rt(s->target);
+
+    /* SIGCHLD tells us about ptrace stops: take it with sigtimedwait. */
+    sigemptyset(&r->chld);
+    sigaddset(&r->chld, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &r->chld, &old);
+
+    r->t0_real = pmp_now_ns(CLOCK_REALTIME);
+    r->t0_mono = pmp_now_ns(CLOCK_MONOTONIC);
+    rc = attach_all(r, err);
+    if (rc)
+        goto done;
+    {
+        size_t i;
+        for (i = 0; i < r->nthreads; i++)
+            if (!r->threads[i]->wanted)
+                continue;
+            else
+                break;
+        if (i == r->nthreads) {
+            rc = pmp_error_set(err, PMP_E_NOTFOUND,
+                               "no thread of process %d matches the "
+                               "thread filter",
+                               r->pid);
+            goto done;
+        }
+    }
+    r->t0_mono = now = pmp_now_ns(CLOCK_MONOTONIC);
+    {
+        size_t i;
+        for (i = 0; i < r->nthreads; i++) {
+            r->threads[i]->t_last = now;
+            r->threads[i]->cpu_last = read_cpu(r->threads[i]);
+        }
+    }
+    last_progress = now;
+    next = now + r->period_ns;   /* each sample stands for the period before it */
+    while (!stop) {
+        now = pmp_now_ns(CLOCK_MONOTONIC);
+        if (o && o->duration_ns && now - r->t0_mono >= o->duration_ns)
+            break;
+        if (r->poke || now - last_progress >= progress_ns) {
+            r->poke = 0;
+            last_progress = now;
+            refresh_names(r);
+            fill_stats(r, now);
+            if (o && o->progress && o->progress(o->progress_ctx, &r->stats))
+                break;
+        }
+        if (now < next) {
+            uint64_t until = next - now;
+            if (o && o->duration_ns &&
+                r->t0_mono + o->duration_ns - now < until)
+                until = r->t0_mono + o->duration_ns - now;
+            if (last_progress + progress_ns - now < until)
+                until = last_progress + progress_ns - now;
+            wait_events(r, until);
+            continue;
+        }
+        if (now - next >= r->period_ns) {
+            uint64_t skip = (now - next) / r->period_ns;
+            r->stats.late += skip;
+            next += skip * r->period_ns;
+        }
+        rc = cycle(r);
+        next += r->period_ns;
+        if (rc) {
+            pmp_error_set(err, rc, "out of memory while recording "
+                                   "(%zu samples kept)",
+                          r->nevents);
+            stop = 1;
+        }
+        if (r->nalive == 0) {
+            r->stats.exited = 1;
+            stop = 1;
+        }
+        if (r->stats.exec)
+            stop = 1;
+    }
+    rc = 0;
+done:
+    detach_all(r);
+    {
+        /* Leave no SIGCHLD of ours pending for the host (gdb). */
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&r->chld, NULL, &zero) == SIGCHLD)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    now = pmp_now_ns(CLOCK_MONOTONIC);
+    fill_stats(r, now);
+    r->stats.nthreads = 0;
+    if (rc) {
+        pmp_recording_free(r);
+        return rc;
+    }
+    if (o && o->progress)
+        o->progress(o->progress_ctx, &r->stats);
+    *out = r;
+    return 0;
+}
+
+void
+pmp_recording_free(struct pmp_recording *r)
+{
+    size_t i;
+
+    if (!r)
+        return;
+    for (i = 0; i < r->nthreads; i++) {
+        struct rthread *th = r->threads[i];
+        if (th->schedfd >= 0)
+            close(th->schedfd);
+        free(th->stk);
+        free(th);
+    }
+    free(r->threads);
+    pmp_u64map_release(&r->bytid);
+    free(r->stacks);
+    free(r->pcs);
+    free(r->fl);
+    free(r->tab);
+    free(r->events);
+    free(r->pcbuf);
+    free(r->flbuf);
+    free(r->only_tids);
+    free(r->pub);
+    if (r->have_regex)
+        regfree(&r->regex);
+    pmp_strpool_release(&r->names);
+    free(r);
+}
+
+void
+pmp_recording_stats(const struct pmp_recording *r,
+                    struct pmp_record_stats *out)
+{
+    *out = r->stats;
+}
+
+size_t
+pmp_recording_threads(const struct pmp_recording *r,
+                      const struct pmp_rec_thread **out)
+{
+    struct pmp_recording *w = (struct pmp_recording *)r;
+    size_t i, n = 0;
+
+    free(w->pub);
+    w->pub = pmp_calloc(r->nthreads ? r->nthreads : 1, sizeof(*w->pub));
+    if (!w->pub) {
+        *out = NULL;
+        return 0;
+    }
+    for (i = 0; i < r->nthreads; i++) {
+        const struct rthread *th = r->threads[i];
+        if (!th->samples)
+            continue;
+        w->pub[n].tid = th->tid;
+        w->pub[n].name = th->name;
+        w->pub[n].samples = th->samples;
+        w->pub[n].lost = th->lost_count;
+        w->pub[n].cpu_ns = th->cpu_ns;
+        w->pub[n].wall_ns = th->wall_ns;
+        n++;
+    }
+    *out = w->pub;
+    return n;
+}

@@ -1,0 +1,103 @@
+/*
+ * record.h: the recording's private layout, shared by record.c (which
+ * fills it) and writers.c (which turns it into files).
+ *
+ * Must not: be included outside ext/.
+ */
+#ifndef PMPROF_RECORD_H
+#define PMPROF_RECORD_H
+
+#include <regex.h>
+#include <signal.h>
+
+#include "pmprof-internal.h"
+
+#define PAUSE_BUCKETS 2000   /* 1 us steps to 1 ms, then 100 us to 100 ms */
+
+struct rthread {
+    int tid;
+    uint32_t idx;            /* index in recording->threads */
+    char name[64];
+    int alive;               /* traced by us */
+    int stopped;             /* in a ptrace-stop we hold */
+    int pending_sig;         /* to deliver when it resumes */
+    int group_stop;          /* job-control stopped (kept with LISTEN) */
+    int interrupted;         /* PTRACE_INTERRUPT sent, stop not seen yet */
+    int wanted;              /* sampled (thread filters) */
+    int schedfd;             /* /proc/PID/task/TID/schedstat */
+    uint64_t cpu_last;       /* schedstat at its previous sample */
+    uint64_t t_last;         /* CLOCK_MONOTONIC of its previous sample */
+    size_t need;             /* stack bytes to copy next time */
+    /* this cycle */
+    int sampled;             /* 1 stack copied, 2 job-control stopped */
+    int lost;
+    struct pmp_regs regs;
+    unsigned char *stk;
+    size_t stk_cap, stk_len;
+    /* totals */
+    uint64_t samples, lost_count;
+    int64_t cpu_ns, wall_ns;
+};
+
+struct pmp_rec_stack {
+    size_t off;              /* into pcs/fl */
+    uint32_t n;
+    uint64_t hash;
+};
+
+/* One (cycle, thread) sample, in time order. */
+struct pmp_rec_event {
+    uint64_t t_ns;           /* since the recording started */
+    int64_t cpu_ns;          /* CPU time since the thread's last sample */
+    int64_t wall_ns;         /* time since the thread's last sample */
+    uint32_t stack;
+    uint32_t thread;         /* index in threads */
+    int16_t sys;             /* syscall a sleeping thread is in, or -1 */
+    uint8_t state;           /* enum pmp_sample_state */
+};
+
+struct pmp_recording {
+    struct pmp_session *s;
+    int pid;
+    uint64_t period_ns;
+    int max_frames;
+    size_t stack_bytes;
+    int floor;
+    int *only_tids;
+    size_t nonly_tids;
+    regex_t regex;
+    int have_regex;
+
+    struct rthread **threads;
+    size_t nthreads, threads_cap, nalive;
+    struct pmp_u64map bytid;
+
+    struct pmp_rec_stack *stacks;
+    size_t nstacks, stacks_cap;
+    uint64_t *pcs;
+    uint8_t *fl;
+    size_t npcs, pcs_cap, fl_cap;
+    uint32_t *tab;
+    size_t tabcap;
+    int64_t lost_stack, stopped_stack;
+
+    struct pmp_rec_event *events;
+    size_t nevents, events_cap;
+
+    uint64_t *pcbuf;
+    uint8_t *flbuf;
+    sigset_t chld;
+    int poke;
+    uint64_t t0_mono, t0_real, last_module_tick;
+    uint64_t pause_hist[PAUSE_BUCKETS];
+    uint64_t npauses;
+    struct pmp_record_stats stats;
+
+    struct pmp_rec_thread *pub;
+    struct pmp_strpool names;   /* writers' rendered names */
+};
+
+int64_t pmp_rec_intern(struct pmp_recording *r, const uint64_t *pcs,
+                       const uint8_t *fl, uint32_t n);
+
+#endif /* PMPROF_RECORD_H */

@@ -1,0 +1,199 @@
+/* workload: known CPU shares for the sampling profiler (pmprof record).
+ *
+ *   usage: workload [--timeout N] [shares | churn MS]
+ *
+ * shares (default; READY once every thread is in place, runs until killed):
+ *   cruncher  cruncher_main -> crunch -> burn_seventy | burn_thirty: busy,
+ *             70 % of its CPU time in burn_seventy and 30 % in burn_thirty
+ *             (thread CPU clock; chunks of random length, so a sampler
+ *             cannot phase-lock onto them)
+ *   reader    reader_main -> read(2) on a pipe nobody writes: blocked
+ *   (main)    main -> main_wait -> pthread_join(cruncher)
+ *
+ * churn MS (READY at once; exits 0 by itself after MS milliseconds):
+ *   churner   creates and joins short-lived "child" threads back to back
+ *             (each sums 1..100000 and checks the result)
+ *   loader    dlopen()s bin/libplugin.so halfway and calls into it
+ *   cruncher  as above
+ *   main prints "DONE <children> ok" and exits 0 if every child computed
+ *   the right sum, "DONE <children> BAD" and exit 1 otherwise.
+ */
+#include "common.h"
+
+#include <dlfcn.h>
+
+static volatile unsigned long sink;
+
+static double
+thread_cpu_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+NOINLINE static void
+burn_seventy(double ms)
+{
+    double end = thread_cpu_ms() + ms;
+    unsigned long x = sink;
+
+    while (thread_cpu_ms() < end) {
+        int i;
+        for (i = 0; i < 20000; i++)
+            x = x * 6364136223846793005ul + 1442695040888963407ul;
+    }
+    sink = x;
+}
+
+NOINLINE static void
+burn_thirty(double ms)
+{
+    double end = thread_cpu_ms() + ms;
+    unsigned long x = sink;
+
+    while (thread_cpu_ms() < end) {
+        int i;
+        for (i = 0; i < 20000; i++)
+            x = x * 2862933555777941757ul + 3037000493ul;
+    }
+    sink = x;
+}
+
+NOINLINE static void
+crunch(void)
+{
+    unsigned seed = (unsigned)tgt_gettid();
+
+    tgt_arrive(TGT_SPIN);
+    for (;;) {
+        /* a chunk of 2..8 ms of CPU, split 70/30 */
+        double chunk = 2.0 + (double)(rand_r(&seed) % 6000) / 1000.0;
+        burn_seventy(chunk * 0.7);
+        burn_thirty(chunk * 0.3);
+    }
+}
+
+static void *
+cruncher_main(void *arg)
+{
+    pthread_setname_np(pthread_self(), "cruncher");
+    crunch();
+    return NULL;
+}
+
+static int pipefd[2];
+
+static void *
+reader_main(void *arg)
+{
+    char c;
+
+    pthread_setname_np(pthread_self(), "reader");
+    tgt_arrive(TGT_READ);
+    for (;;)
+        if (read(pipefd[0], &c, 1) < 0 && errno != EINTR)
+            tgt_die("read: %s", strerror(errno));
+}
+
+/* ---- churn ---- */
+
+static volatile int churn_stop;
+static int churn_bad;
+static long churn_children;
+
+static void *
+child_main(void *arg)
+{
+    unsigned long s = 0, i;
+
+    for (i = 1; i <= 100000; i++)
+        s += i;
+    *(unsigned long *)arg = s;
+    return NULL;
+}
+
+static void *
+churner_main(void *arg)
+{
+    pthread_setname_np(pthread_self(), "churner");
+    while (!churn_stop) {
+        unsigned long out = 0;
+        pthread_t t = tgt_spawn(child_main, &out, 0);
+        pthread_join(t, NULL);
+        if (out != 5000050000ul)
+            churn_bad++;
+        churn_children++;
+    }
+    return NULL;
+}
+
+static long churn_ms;
+static char plugin_path[4096];
+
+static void
+loader_arrived(void)
+{
+}
+
+static void *
+plugin_runner(void *fn)
+{
+    ((void (*)(void (*)(void)))fn)(loader_arrived);
+    return NULL;
+}
+
+static void *
+loader_main(void *arg)
+{
+    void *h, *fn;
+
+    pthread_setname_np(pthread_self(), "loader");
+    tgt_sleep_ms(churn_ms / 2);
+    h = dlopen(plugin_path, RTLD_NOW);
+    if (!h)
+        tgt_die("dlopen %s: %s", plugin_path, dlerror());
+    fn = dlsym(h, "plugin_entry");
+    if (!fn)
+        tgt_die("dlsym plugin_entry: %s", dlerror());
+    /* plugin_entry parks for good: run it on a thread of its own. */
+    pthread_detach(tgt_spawn(plugin_runner, fn, 0));
+    return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+    pthread_t cr;
+
+    tgt_init(&argc, argv, 120);
+    if (argc >= 3 && strcmp(argv[1], "churn") == 0) {
+        pthread_t ch, ld;
+        const char *slash = strrchr(argv[0], '/');
+
+        churn_ms = atol(argv[2]);
+        snprintf(plugin_path, sizeof(plugin_path), "%.*slibplugin.so",
+                 slash ? (int)(slash - argv[0] + 1) : 0, argv[0]);
+        pthread_create(&cr, NULL, cruncher_main, NULL);
+        ch = tgt_spawn(churner_main, NULL, 0);
+        ld = tgt_spawn(loader_main, NULL, 0);
+        tgt_wait_ready(1);
+        tgt_say("READY");
+        tgt_sleep_ms(churn_ms);
+        churn_stop = 1;
+        pthread_join(ch, NULL);
+        pthread_join(ld, NULL);
+        printf("DONE %ld %s\n", churn_children, churn_bad ? "BAD" : "ok");
+        fflush(stdout);
+        return churn_bad ? 1 : 0;
+    }
+    if (pipe(pipefd) < 0)
+        tgt_die("pipe: %s", strerror(errno));
+    cr = tgt_spawn(cruncher_main, NULL, 0);
+    tgt_spawn(reader_main, NULL, 0);
+    tgt_wait_ready(2);
+    tgt_say("READY");
+    pthread_join(cr, NULL);
+    return 0;
+}
