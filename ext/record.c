@@ -534,11 +534,12 @@ add_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
     ev->t_ns = now - r->t0_mono;
     ev->stack = (uint32_t)stack;
     ev->thread = th->idx;
-    ev->wall_ns = (int64_t)(now - th->t_last);
+    /* A thread born during this cycle was first seen after its start. */
+    ev->wall_ns = now > th->t_last ? (int64_t)(now - th->t_last) : 0;
     ev->cpu_ns = cpu >= th->cpu_last ? (int64_t)(cpu - th->cpu_last) : 0;
     ev->state = (uint8_t)state;
     ev->sys = (int16_t)sys;
-    th->t_last = now;
+    th->t_last = PMP_MAX(now, th->t_last);
     th->cpu_last = cpu;
     th->samples++;
     th->cpu_ns += ev->cpu_ns;

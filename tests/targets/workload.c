@@ -5,8 +5,8 @@
  * shares (default; READY once every thread is in place, runs until killed):
  *   cruncher  cruncher_main -> crunch -> burn_seventy | burn_thirty: busy,
  *             70 % of its CPU time in burn_seventy and 30 % in burn_thirty
- *             (thread CPU clock; chunks of random length, so a sampler
- *             cannot phase-lock onto them)
+ *             (equal loops, step counts 7:3; chunks of random length, so
+ *             a sampler cannot phase-lock onto them)
  *   reader    reader_main -> read(2) on a pipe nobody writes: blocked
  *   (main)    main -> main_wait -> pthread_join(cruncher)
  *
@@ -24,39 +24,29 @@
 
 static volatile unsigned long sink;
 
-static double
-thread_cpu_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
+/* Both burners run the same instruction mix (one multiply-add per step),
+ * so equal step counts take equal CPU time: 70/30 by construction, with
+ * no clock read inside the loops. */
 NOINLINE static void
-burn_seventy(double ms)
+burn_seventy(unsigned long steps)
 {
-    double end = thread_cpu_ms() + ms;
-    unsigned long x = sink;
+    unsigned long x = sink, i;
 
-    while (thread_cpu_ms() < end) {
-        int i;
-        for (i = 0; i < 20000; i++)
-            x = x * 6364136223846793005ul + 1442695040888963407ul;
+    for (i = 0; i < steps; i++) {
+        x = x * 6364136223846793005ul + 1442695040888963407ul;
+        __asm__ __volatile__("" : "+r"(x));   /* no closed form */
     }
     sink = x;
 }
 
 NOINLINE static void
-burn_thirty(double ms)
+burn_thirty(unsigned long steps)
 {
-    double end = thread_cpu_ms() + ms;
-    unsigned long x = sink;
+    unsigned long x = sink, i;
 
-    while (thread_cpu_ms() < end) {
-        int i;
-        for (i = 0; i < 20000; i++)
-            x = x * 2862933555777941757ul + 3037000493ul;
+    for (i = 0; i < steps; i++) {
+        x = x * 2862933555777941757ul + 3037000493ul;
+        __asm__ __volatile__("" : "+r"(x));
     }
     sink = x;
 }
@@ -68,10 +58,11 @@ crunch(void)
 
     tgt_arrive(TGT_SPIN);
     for (;;) {
-        /* a chunk of 2..8 ms of CPU, split 70/30 */
-        double chunk = 2.0 + (double)(rand_r(&seed) % 6000) / 1000.0;
-        burn_seventy(chunk * 0.7);
-        burn_thirty(chunk * 0.3);
+        /* chunks of random length (about 0.5..2 ms of CPU), so a sampler
+           cannot phase-lock onto them */
+        unsigned long units = 20 + (unsigned long)(rand_r(&seed) % 60);
+        burn_seventy(units * 7 * 10000);
+        burn_thirty(units * 3 * 10000);
     }
 }
 

@@ -1,0 +1,409 @@
+"""pmprof record: the sampling profiler, standalone and in gdb.
+
+Targets: tests/targets/workload.c (a thread burning 70 % / 30 % of its CPU
+in two known functions, a thread blocked in read(), main in join; and a
+"churn" mode that creates and joins threads, dlopens a library and exits
+by itself).  Every file written is checked by a consumer: go tool pprof,
+json + the format's rules (speedscope, Chrome trace), the folded grammar.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import ENV, PMPROF, gcore, gdb_run, pprof_raw, pprof_tool, run_pmprof, wait_until
+
+FMT_FILES = ("rec.pb.gz", "rec.folded", "rec.speedscope.json", "rec.json")
+
+
+# ---- readers of what we wrote ------------------------------------------------
+
+
+def parse_raw(text):
+    """`go tool pprof -raw` -> (types, samples, locations): samples are
+    (values, [location ids], {label: value}); locations map an id to its
+    function names, innermost (inlined) first."""
+    types, samples, locs = [], [], {}
+    section = None
+    for line in text.splitlines():
+        if line.startswith("Samples:"):
+            section = "samples"
+            continue
+        if line.startswith("Locations"):
+            section = "locations"
+            continue
+        if line.startswith("Mappings"):
+            section = None
+            continue
+        if section == "samples":
+            if not types and line.strip() and ":" not in line.split()[0]:
+                types = [t.replace("[dflt]", "") for t in line.split()]
+                continue
+            m = re.match(r"^\s+([-\d ]+):\s*([\d ]*)$", line)
+            if m:
+                vals = [int(x) for x in m.group(1).split()]
+                samples.append((vals, [int(x) for x in m.group(2).split()], {}))
+                continue
+            for k, v in re.findall(r"(\w+):\[([^\]]*)\]", line):
+                if samples:
+                    samples[-1][2][k] = v
+        elif section == "locations":
+            m = re.match(r"^\s+(\d+): 0x[0-9a-f]+ M=\d+ (\S+)", line)
+            if m:
+                cur = int(m.group(1))
+                locs[cur] = [m.group(2)]
+                continue
+            m = re.match(r"^\s{10,}(\S+) ", line)
+            if m and locs:
+                locs[cur].append(m.group(1))
+    return types, samples, locs
+
+
+def sample_functions(sample, locs):
+    out = []
+    for lid in sample[1]:
+        out.extend(locs.get(lid, []))
+    return out
+
+
+def check_folded(path):
+    """Collapsed-stack grammar; returns {stack: count}."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"^(\S.*) (\d+)\n$", line)
+            assert m, "bad folded line %r" % line
+            frames = m.group(1).split(";")
+            assert all(frames), line
+            assert m.group(1) not in out, "duplicate stack line %r" % line
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def check_speedscope(path):
+    with open(path) as f:
+        doc = json.load(f)
+    assert doc["$schema"] == "https://www.speedscope.app/file-format-schema.json"
+    frames = doc["shared"]["frames"]
+    assert frames and all(isinstance(fr["name"], str) and fr["name"] for fr in frames)
+    assert 0 <= doc["activeProfileIndex"] < len(doc["profiles"])
+    for p in doc["profiles"]:
+        assert p["type"] == "sampled" and p["unit"] == "nanoseconds"
+        assert len(p["samples"]) == len(p["weights"]) > 0
+        assert all(0 <= i < len(frames) for s in p["samples"] for i in s)
+        assert all(w >= 0 for w in p["weights"])
+        assert p["endValue"] - p["startValue"] == sum(p["weights"])
+    return doc
+
+
+def check_chrome(path):
+    """JSON, B/E balanced and nested per track, timestamps monotonic per
+    track, X with dur >= 0, a thread_name for every track with events."""
+    with open(path) as f:
+        doc = json.load(f)
+    evs = doc["traceEvents"]
+    names, depth, last, seen = {}, {}, {}, set()
+    for e in evs:
+        assert {"ph", "pid", "tid"} <= set(e), e
+        key = (e["pid"], e["tid"])
+        if e["ph"] == "M":
+            if e["name"] == "thread_name":
+                names[key] = e["args"]["name"]
+            continue
+        assert isinstance(e["ts"], (int, float)) and e["ts"] >= 0
+        assert e["ts"] >= last.get(key, 0), "time goes back on %r" % (key,)
+        last[key] = e["ts"]
+        seen.add(key)
+        if e["ph"] == "B":
+            assert e["name"]
+            depth[key] = depth.get(key, 0) + 1
+        elif e["ph"] == "E":
+            depth[key] = depth.get(key, 0) - 1
+            assert depth[key] >= 0, "E without B on %r" % (key,)
+        elif e["ph"] == "X":
+            assert e["dur"] >= 0 and e["name"]
+        else:
+            raise AssertionError("unexpected event %r" % e)
+    assert all(d == 0 for d in depth.values()), depth
+    assert seen <= set(names), seen - set(names)
+    return doc, names
+
+
+def check_all(tmp_path, summary):
+    """Validate the four files of a run; cross-check their totals."""
+    types, samples, locs = parse_raw(pprof_raw(tmp_path / "rec.pb.gz"))
+    assert types == ["samples/count", "wall/nanoseconds", "cpu/nanoseconds"]
+    total = summary["stats"]["thread_samples"] + summary["stats"]["lost"]
+    assert sum(s[0][0] for s in samples) == total
+    for s in samples:
+        assert {"tid", "state"} <= set(s[2]), s
+        assert s[2]["state"] in ("running", "sleeping", "stopped", "lost")
+    folded = check_folded(tmp_path / "rec.folded")
+    assert sum(folded.values()) == total
+    ss = check_speedscope(tmp_path / "rec.speedscope.json")
+    assert sum(len(p["samples"]) for p in ss["profiles"]) == total
+    check_chrome(tmp_path / "rec.json")
+    return samples, locs, folded
+
+
+def record_args(tmp_path, *extra):
+    args = ["record", "--json", "-q"]
+    for f in FMT_FILES:
+        args += ["-o", str(tmp_path / f)]
+    return args + [str(a) for a in extra]
+
+
+def summary_of(r):
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["schema"] == "pmprof.record/1"
+    return doc
+
+
+def share(samples, locs, a, b, idx=2):
+    va = sum(s[0][idx] for s in samples if a in sample_functions(s, locs))
+    vb = sum(s[0][idx] for s in samples if b in sample_functions(s, locs))
+    assert va + vb > 0
+    return 100.0 * va / (va + vb)
+
+
+def perf_share(pid, tid, seconds=2.0):
+    """Share of burn_seventy vs burn_thirty in `perf record -g` samples of
+    one thread, or None when perf cannot sample here."""
+    perf = shutil.which("perf")
+    if not perf:
+        return None
+    data = "/tmp/pmprof-test-perf.%d.data" % os.getpid()
+    try:
+        r = subprocess.run([perf, "record", "-q", "-e", "cpu-clock", "-F", "499", "-g",
+                            "-t", str(tid), "-o", data, "--", "sleep", str(seconds)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=120)
+        if r.returncode != 0:
+            return None
+        r = subprocess.run([perf, "script", "-i", data, "-F", "tid,ip,sym"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                           timeout=120)
+    finally:
+        if os.path.exists(data):
+            os.unlink(data)
+    a = b = 0
+    for block in r.stdout.split("\n\n"):
+        if "burn_seventy" in block:
+            a += 1
+        elif "burn_thirty" in block:
+            b += 1
+    if a + b < 200:
+        return None
+    return 100.0 * a / (a + b)
+
+
+# ---- accuracy and files ----------------------------------------------------------
+
+
+def test_record_cpu_shares_and_files(target, tmp_path):
+    t = target("workload")
+    cruncher, reader = t.tid_of("cruncher"), t.tid_of("reader")
+    r = run_pmprof(*record_args(tmp_path, "-p", t.pid, "-F", 400, "-d", 3))
+    doc = summary_of(r)
+    st = doc["stats"]
+    assert st["samples"] >= 1000, st
+    assert st["rt"] is True
+    samples, locs, folded = check_all(tmp_path, doc)
+
+    # CPU of the cruncher splits 70/30 between its two functions.
+    mine = [s for s in samples if s[2]["tid"] == "%d tid" % cruncher]
+    seventy = share(mine, locs, "burn_seventy", "burn_thirty")
+    assert 67.0 <= seventy <= 73.0, seventy
+    # Sample counts (wall) split alike: it never sleeps.
+    assert 67.0 <= share(mine, locs, "burn_seventy", "burn_thirty", idx=0) <= 73.0
+
+    # The blocked reader: all the wall time, almost no CPU, state sleeping in read.
+    th = {x["tid"]: x for x in doc["threads"]}
+    assert set(th) == set(t.tids())
+    rd = th[reader]
+    assert abs(rd["wall_ns"] - st["elapsed_ns"]) < 0.1 * st["elapsed_ns"], (rd, st)
+    assert rd["cpu_ns"] < 0.02 * rd["wall_ns"], rd
+    rs = [s for s in samples if s[2]["tid"] == "%d tid" % reader and s[2]["state"] != "lost"]
+    assert rs and all(s[2]["state"] == "sleeping" and s[2]["syscall"] == "read" for s in rs)
+    # The cruncher's CPU: most of its wall time (it shares 2 cores).
+    assert th[cruncher]["cpu_ns"] > 0.5 * th[cruncher]["wall_ns"]
+
+    # The same stacks in every file: folded has the functions, in order.
+    assert any(k.endswith("cruncher_main;crunch;burn_seventy") for k in folded), folded
+    assert any("reader_main" in k and k.endswith("read") for k in folded), folded
+    top = [x["function"] for x in doc["top_cpu"][:2]]
+    assert set(top) == {"burn_seventy", "burn_thirty"}, doc["top_cpu"]
+
+    # Where perf can sample here, it agrees within 5 points.
+    p = perf_share(t.pid, cruncher)
+    if p is not None:
+        assert abs(p - seventy) <= 5.0, (p, seventy)
+
+
+def test_record_speedscope_and_trace_content(target, tmp_path):
+    t = target("workload")
+    doc = summary_of(run_pmprof(*record_args(tmp_path, "-p", t.pid, "-F", 200, "-d", 1)))
+    ss = check_speedscope(tmp_path / "rec.speedscope.json")
+    names = {p["name"] for p in ss["profiles"]}
+    assert {"%s (%d)" % (n, tid) for tid, n in t.names().items()} == names
+    fr = ss["shared"]["frames"]
+    prof = [p for p in ss["profiles"] if p["name"].startswith("reader")][0]
+    # root first, leaf last
+    stack = [fr[i]["name"] for i in prof["samples"][0]]
+    assert stack[0] == "__clone3" and "reader_main" in stack, stack
+    trace, tracks = check_chrome(tmp_path / "rec.json")
+    assert "cruncher (%d)" % t.tid_of("cruncher") in tracks.values()
+    assert "reader (%d) state" % t.tid_of("reader") in tracks.values()
+    states = {e["name"] for e in trace["traceEvents"] if e.get("cat") == "state"}
+    assert "sleeping: read" in states and "running" in states, states
+    assert doc["stats"]["samples"] > 100
+
+
+def test_record_thread_filter(target, tmp_path):
+    t = target("workload")
+    doc = summary_of(run_pmprof(*record_args(tmp_path, "-p", t.pid, "-F", 100, "-d", 0.5,
+                                             "--threads", "crunch")))
+    assert [x["name"] for x in doc["threads"]] == ["cruncher"]
+    reader = t.tid_of("reader")
+    doc = summary_of(run_pmprof(*record_args(tmp_path, "-p", t.pid, "-F", 100, "-d", 0.5,
+                                             "--threads", reader)))
+    assert [x["tid"] for x in doc["threads"]] == [reader]
+    r = run_pmprof("record", "-p", t.pid, "-d", 0.2, "--threads", "nosuchthread",
+                   "-o", tmp_path / "x.pb.gz")
+    assert r.returncode == 2 and "matches the thread filter" in r.stderr
+    assert not os.path.exists(tmp_path / "x.pb.gz")
+
+
+# ---- robustness -----------------------------------------------------------------
+
+
+def test_record_churn_dlopen_and_exit(target, tmp_path):
+    """Threads created and joined all along, a library dlopen'd halfway,
+    the process exiting by itself: recorded to the end, files valid, and
+    the target's own work correct."""
+    t = target("workload", "churn", 2500)
+    t.expect_exit = True
+    r = run_pmprof(*record_args(tmp_path, "-p", t.pid, "-F", 200))
+    doc = summary_of(r)
+    assert doc["stats"]["exited"] is True
+    t.proc.wait(timeout=30)
+    out = (t._buf + t.proc.stdout.read()).decode()
+    m = re.search(r"^DONE (\d+) (\w+)$", out, re.M)
+    assert m and m.group(2) == "ok" and t.proc.returncode == 0, (out, t.proc.returncode)
+    assert int(m.group(1)) > 10
+    samples, locs, folded = check_all(tmp_path, doc)
+    # short-lived children were sampled, and the plugin's frames named
+    assert len(doc["threads"]) > 5, doc["threads"]
+    assert any("plugin_block" in k for k in folded), list(folded)[:20]
+
+
+def _recording(t, tmp_path, *extra):
+    p = subprocess.Popen([PMPROF] + [str(a) for a in record_args(tmp_path, "-p", t.pid, *extra)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    wait_until(lambda: t.tracer() == p.pid, 10, 0.01, "pmprof attached")
+    return p
+
+
+def _cpu_ticks(t, tid):
+    with open("/proc/%d/task/%d/stat" % (t.pid, tid)) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[11])
+
+
+def _assert_running_untraced(t):
+    wait_until(lambda: t.tracer() == 0, 5, 0.01, "target untraced")
+    states = t.states()
+    assert "t" not in states.values() and "T" not in states.values(), states
+    cr = t.tid_of("cruncher")
+    u1 = _cpu_ticks(t, cr)
+    wait_until(lambda: _cpu_ticks(t, cr) > u1, 5, 0.01, "cruncher runs again")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_record_stopped_by_signal_writes_files(target, tmp_path, sig):
+    t = target("workload")
+    p = _recording(t, tmp_path, "-F", 200)
+    time.sleep(1.0)
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    doc = json.loads(out)
+    assert doc["interrupted"] is True and doc["stats"]["samples"] > 50
+    check_all(tmp_path, doc)
+    _assert_running_untraced(t)
+    assert not [f for f in os.listdir(tmp_path) if ".tmp." in f]
+
+
+def test_record_sigkill_leaves_target_running(target, tmp_path):
+    t = target("workload")
+    p = _recording(t, tmp_path, "-F", 500)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=10)
+    _assert_running_untraced(t)
+    assert not os.path.exists(tmp_path / "rec.pb.gz")
+
+
+def test_record_signals_reach_the_target(target, tmp_path):
+    """A signal sent while recording is delivered: SIGSTOP stops the
+    target (and it stays stopped after we detach), SIGCONT resumes it."""
+    t = target("workload")
+    p = _recording(t, tmp_path, "-F", 200)
+    time.sleep(0.3)
+    os.kill(t.pid, signal.SIGSTOP)
+    wait_until(lambda: set(t.states().values()) <= {"t", "T"}, 5, 0.01, "stopped")
+    time.sleep(0.3)
+    os.kill(t.pid, signal.SIGCONT)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    doc = json.loads(out)
+    check_all(tmp_path, doc)
+    _assert_running_untraced(t)
+
+
+# ---- gdb ------------------------------------------------------------------------
+
+
+def test_record_in_gdb_detaches_and_reattaches(target, tmp_path):
+    t = target("workload")
+    out = tmp_path / "g.pb.gz"
+    r = gdb_run("thread 2", "pmprof record -d 1 -F 200 -q -o %s" % out, "info threads",
+                "pmprof threads", pid=t.pid)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    assert re.search(r"pmprof record: done: \d+ samples of 3 threads", r.stdout), r.stdout
+    # gdb has the process again, stopped, thread 2 still selected
+    assert re.search(r"^\* 2\s+Thread", r.stdout, re.M), r.stdout
+    assert "burn_" in r.stdout.split("pmprof record: done")[1]
+    types, samples, locs = parse_raw(pprof_raw(out))
+    assert sum(s[0][0] for s in samples) > 100
+    assert t.tracer() == 0 and t.alive()
+
+
+def test_record_needs_a_live_process(target, tmp_path):
+    t = target("workload")
+    core = gcore(t.pid, tmp_path)
+    r = gdb_run("pmprof record -d 1", exe=t.exe, core=core)
+    assert "pmprof record: record needs a live process, not a core file" in r.stderr
+    r = run_pmprof("record", "--core", core, "-d", 1)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "pmprof record: record needs a live process, not a core file"
+
+
+def test_record_usage_errors(tmp_path):
+    r = run_pmprof("record", "-p", os.getpid(), "-o", tmp_path / "x.txt")
+    assert r.returncode == 64 and "cannot tell the format of" in r.stderr
+    r = run_pmprof("record", "-p", os.getpid(), "-F", 0)
+    assert r.returncode == 64 and "-F must be" in r.stderr
+    r = run_pmprof("record", "-p", 999999999, "-d", 1, "-o", tmp_path / "x.pb.gz")
+    assert r.returncode == 2 and "no process" in r.stderr
+    r = run_pmprof("record", "-h")
+    assert r.returncode == 0 and "speedscope" in r.stdout
