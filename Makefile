@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # Debian packages needed to build, test and run the demo.
 DEB_PACKAGES := gcc g++ make gdb elfutils libdw-dev libelf-dev \
 	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev python3-dev \
-	python3-pytest golang-go libc6-dbg graphviz
+	python3-pytest python3-jsonschema golang-go libc6-dbg graphviz
 
 CFLAGS_BASE := -std=gnu11 -g -O2 -fPIC -fvisibility=hidden -Wall -Wextra \
 	-Wno-unused-parameter -Wno-missing-field-initializers \
@@ -39,7 +39,7 @@ GEN_HDRS := $(BUILD)/gen/profile.pb-c.h $(BUILD)/gen/syscalls.h
 
 EXT := python/pmprof/_core$(EXT_SUFFIX)
 
-.PHONY: all build deps targets test test-unit test-gdb asan fuzz fuzz-smoke \
+.PHONY: all build deps targets consumers test test-unit test-gdb asan fuzz fuzz-smoke \
 	format lint bench proto cores demo clean help docs
 
 all: build
@@ -114,7 +114,20 @@ test-unit: $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do echo "== $$t"; $$t; rc=$$?; \
 		if [ $$rc = 77 ]; then echo "skipped: $$t"; elif [ $$rc != 0 ]; then exit $$rc; fi; done
 
-test-gdb: build targets
+# Real consumers' own schemas, where the npm registry is reachable: the
+# speedscope file-format schema (JSON Schema draft-07) shipped in its
+# package.  Optional: the tests say when it is missing.
+SPEEDSCOPE_SCHEMA := $(BUILD)/npm/node_modules/speedscope/dist/release/file-format-schema.json
+
+consumers:
+	@if [ ! -f $(SPEEDSCOPE_SCHEMA) ] && command -v npm >/dev/null 2>&1; then \
+		echo "pmprof: fetching speedscope's file-format schema (npm)"; \
+		mkdir -p $(BUILD)/npm && timeout 120 npm install --prefix $(BUILD)/npm \
+			--no-audit --no-fund --silent speedscope@1.25.0 >/dev/null 2>&1 \
+			|| echo "pmprof: npm install speedscope failed: its schema check is skipped"; \
+	fi
+
+test-gdb: build targets consumers
 	cd tests && PMPROF_NO_COLOR=1 LC_ALL=C.UTF-8 $(PY_EXE) -m pytest -q -ra \
 		$(if $(T),-k '$(T)') $(if $(UPDATE_GOLDENS),--update-goldens) $(PYTEST_ARGS)
 

@@ -102,6 +102,30 @@ def check_speedscope(path):
     return doc
 
 
+SPEEDSCOPE_SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                 "build", "npm", "node_modules", "speedscope", "dist",
+                                 "release", "file-format-schema.json")
+
+
+def test_speedscope_file_passes_speedscopes_own_schema(target, tmp_path):
+    """The JSON Schema speedscope ships (fetched by `make consumers`)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    if not os.path.exists(SPEEDSCOPE_SCHEMA):
+        pytest.skip("speedscope's schema is not fetched (npm unavailable): %s"
+                    % SPEEDSCOPE_SCHEMA)
+    t = target("workload")
+    out = tmp_path / "s.speedscope.json"
+    run_pmprof("record", "-p", t.pid, "-F", 200, "-d", 0.5, "-q", "-o", out, check=True)
+    with open(SPEEDSCOPE_SCHEMA) as f:
+        schema = json.load(f)
+    with open(out) as f:
+        doc = json.load(f)
+    jsonschema.validate(doc, schema)
+    bad = dict(doc, profiles=[dict(doc["profiles"][0], type="nonsense")])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+
+
 def check_chrome(path):
     """JSON, B/E balanced and nested per track, timestamps monotonic per
     track, X with dur >= 0, a thread_name for every track with events."""
