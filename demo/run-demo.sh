@@ -4,6 +4,8 @@
 #   bin/pmprof stacks -p PID              merged stacks of every thread
 #   bin/pmprof snapshot -p PID -o FILE    the same as a pprof profile
 #   go tool pprof -top FILE               read back by pprof (if go exists)
+#   bin/pmprof record -p PID -d 2 ...     2 s of sampling: CPU/wall profile,
+#                                         flame-graph and Perfetto files
 #
 # The profile is kept in $PMPROF_DEMO_OUT (default build/demo/demo.pb.gz).
 # The demo process is killed on every exit path (trap).  Exit status: 0,
@@ -82,6 +84,9 @@ else
     echo
     echo "(go is not installed: skipping 'go tool pprof -top $profile')"
 fi
+run "$pmprof" record -p "$pid" -d 2 --top 5 -o "$out_dir/record.pb.gz" \
+    -o "$out_dir/record.folded" -o "$out_dir/record.trace.json"
 echo
-echo "profile kept: $profile"
+echo "profiles kept: $profile (snapshot), $out_dir/record.pb.gz (go tool pprof),"
+echo "  $out_dir/record.folded (flame graph), $out_dir/record.trace.json (ui.perfetto.dev)"
 exit "$status"

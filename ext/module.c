@@ -662,7 +662,7 @@ static PyObject *
 stats_dict(const struct pmp_record_stats *st)
 {
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsKsdsisisOsOsO}", "samples",
+        "{sKsKsKsKsKsKsKsKsKsKsdsisisOsOsOsO}", "samples",
         (unsigned long long)st->samples, "thread_samples",
         (unsigned long long)st->thread_samples, "lost",
         (unsigned long long)st->lost, "late", (unsigned long long)st->late,
@@ -674,7 +674,8 @@ stats_dict(const struct pmp_record_stats *st)
         (unsigned long long)st->frames, "rate_hz", st->rate_hz, "nthreads",
         st->nthreads, "threads_seen", st->threads_seen, "exited",
         st->exited ? Py_True : Py_False, "exec",
-        st->exec ? Py_True : Py_False, "rt", st->rt ? Py_True : Py_False);
+        st->exec ? Py_True : Py_False, "rt", st->rt ? Py_True : Py_False,
+        "full", st->full ? Py_True : Py_False);
 }
 
 /*

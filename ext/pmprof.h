@@ -382,6 +382,7 @@ struct pmp_record_stats {
     int threads_seen;          /* distinct threads sampled */
     int exited;                /* the target exited while recording */
     int exec;                  /* the target called execve (recording ended) */
+    int full;                  /* stopped: sample limit or memory exhausted */
     int rt;                    /* the sampler runs SCHED_FIFO */
 };
 

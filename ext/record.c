@@ -40,7 +40,7 @@
 #define MIN_STACK_BYTES 4096u
 #define FIRST_STACK_BYTES (16u * 1024)
 #define FLOOR_STACK_BYTES 256u
-#define MAX_EVENTS (64u * 1024 * 1024)
+#define MAX_EVENTS (16u * 1024 * 1024)   /* 640 MiB of events */
 #define MODULE_REFRESH_NS 100000000ull   /* at most 10 dlopen checks/s */
 
 /* ---- stack interning ---- */
@@ -914,9 +914,8 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
         rc = cycle(r);
         next += r->period_ns;
         if (rc) {
-            pmp_error_set(err, rc, "out of memory while recording "
-                                   "(%zu samples kept)",
-                          r->nevents);
+            /* Out of memory or the event cap: keep what was recorded. */
+            r->stats.full = 1;
             stop = 1;
         }
         if (r->nalive == 0) {

@@ -139,7 +139,8 @@ def summary_text(st, threads, top_cpu, top_wall, files, interrupted):
     lines = []
     how = "interrupted" if interrupted else (
         "the process exited" if st["exited"] else
-        "the process called execve" if st["exec"] else "done")
+        "the process called execve" if st["exec"] else
+        "sample limit reached (or out of memory)" if st["full"] else "done")
     lines.append("pmprof record: %s: %d samples of %d threads in %.2f s (%.1f Hz), "
                  "pause median %.3f ms, p99 %.3f ms; %d lost, %d late"
                  % (how, st["samples"], len(threads), st["elapsed_ns"] / 1e9,
