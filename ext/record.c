@@ -517,11 +517,10 @@ pause_pct(const struct pmp_recording *r, double q)
 }
 
 static int
-add_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
-          int state, int sys, uint64_t now)
+push_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
+           int state, int sys, uint64_t t, int64_t wall, int64_t cpu)
 {
     struct pmp_rec_event *ev;
-    uint64_t cpu = th->alive ? read_cpu(th) : th->cpu_last;
 
     if (stack < 0)
         return (int)stack;
@@ -531,20 +530,54 @@ add_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
                  sizeof(*r->events)))
         return PMP_E_NOMEM;
     ev = &r->events[r->nevents++];
-    ev->t_ns = now - r->t0_mono;
+    ev->t_ns = t - r->t0_mono;
     ev->stack = (uint32_t)stack;
     ev->thread = th->idx;
-    /* A thread born during this cycle was first seen after its start. */
-    ev->wall_ns = now > th->t_last ? (int64_t)(now - th->t_last) : 0;
-    ev->cpu_ns = cpu >= th->cpu_last ? (int64_t)(cpu - th->cpu_last) : 0;
+    ev->wall_ns = wall;
+    ev->cpu_ns = cpu;
     ev->state = (uint8_t)state;
     ev->sys = (int16_t)sys;
+    th->samples++;
+    th->cpu_ns += cpu;
+    th->wall_ns += wall;
+    return 0;
+}
+
+/*
+ * Log th's sample taken at `now`: it stands for the time since the
+ * thread's previous sample.  When ticks were missed in between (a cycle
+ * overran, the sampler was starved), the time beyond one period is not
+ * what this stack did: it is charged, with its share of the CPU time,
+ * to a [lost] sample, so that the totals stay whole and honest.
+ */
+static int
+add_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
+          int state, int sys, uint64_t now)
+{
+    uint64_t cpu = th->alive ? read_cpu(th) : th->cpu_last;
+    /* A thread born during this cycle was first seen after its start. */
+    int64_t wall = now > th->t_last ? (int64_t)(now - th->t_last) : 0;
+    int64_t dcpu = cpu >= th->cpu_last ? (int64_t)(cpu - th->cpu_last) : 0;
+    int64_t period = (int64_t)r->period_ns;
+    int rc;
+
     th->t_last = PMP_MAX(now, th->t_last);
     th->cpu_last = cpu;
-    th->samples++;
-    th->cpu_ns += ev->cpu_ns;
-    th->wall_ns += ev->wall_ns;
-    return 0;
+    if (stack != r->lost_stack && th->samples > 0 &&
+        wall > period + period / 2) {
+        int64_t excess = wall - period;
+        int64_t ecpu = (int64_t)((double)dcpu * (double)excess /
+                                 (double)wall);
+        rc = push_event(r, th, r->lost_stack, PMP_SAMPLE_LOST, -1,
+                        now - (uint64_t)period, excess, ecpu);
+        if (rc)
+            return rc;
+        th->lost_count++;
+        r->stats.lost++;
+        wall -= excess;
+        dcpu -= ecpu;
+    }
+    return push_event(r, th, stack, state, sys, now, wall, dcpu);
 }
 
 static int64_t
