@@ -156,9 +156,9 @@ Session_close(SessionObject *self, PyObject *unused)
 static PyObject *
 Session_snapshot(SessionObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"max_frames", "tids", NULL};
+    static char *kwlist[] = {"max_frames", "tids", "decode_waits", NULL};
     pmp_state *st = state_from_type(Py_TYPE(self));
-    int max_frames = 0, rc;
+    int max_frames = 0, rc, decode_waits = 0;
     PyObject *tids = Py_None;
     struct pmp_snapshot_opts o = {0};
     struct pmp_snapshot *snap = NULL;
@@ -166,8 +166,8 @@ Session_snapshot(SessionObject *self, PyObject *args, PyObject *kw)
     int *tidv = NULL;
     SnapshotObject *so;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$iO", kwlist, &max_frames,
-                                     &tids))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$iOp", kwlist, &max_frames,
+                                     &tids, &decode_waits))
         return NULL;
     if (check_open(st, self))
         return NULL;
@@ -176,6 +176,7 @@ Session_snapshot(SessionObject *self, PyObject *args, PyObject *kw)
         return NULL;
     }
     o.max_frames = max_frames;
+    o.decode_waits = decode_waits;
     if (tids != Py_None) {
         Py_ssize_t i, n;
         PyObject *seq = PySequence_Fast(tids, "tids must be a sequence");
@@ -265,7 +266,7 @@ static PyMethodDef Session_methods[] = {
      "Sample a live process (a session opened without traced=True)."},
     {"snapshot", (PyCFunction)(void (*)(void))Session_snapshot,
      METH_VARARGS | METH_KEYWORDS,
-     "snapshot(*, max_frames=0, tids=None) -> Snapshot\n\n"
+     "snapshot(*, max_frames=0, tids=None, decode_waits=False) -> Snapshot\n\n"
      "Stop (live), read registers, unwind every thread, resume."},
     {"warnings", (PyCFunction)Session_warnings, METH_NOARGS,
      "warnings() -> list of str"},
@@ -357,6 +358,62 @@ fail:
     return NULL;
 }
 
+static const char *
+wait_kind_name(int k)
+{
+    static const char *const names[] = {"none", "mutex", "rwlock", "cond",
+                                        "sem", "join", "stdio", "waitv",
+                                        "futex"};
+    return k >= 0 && k < (int)(sizeof(names) / sizeof(names[0])) ? names[k]
+                                                                  : "futex";
+}
+
+static const char *
+owner_source_name(int k)
+{
+    static const char *const names[] = {
+        "none", "mutex.__owner", "futex word", "joined TID",
+        "rwlock.__cur_writer", "stdio lock owner"};
+    return k >= 0 && k < (int)(sizeof(names) / sizeof(names[0])) ? names[k]
+                                                                  : "none";
+}
+
+/* The decoded wait as a dict, or None when the thread waits on no futex. */
+static PyObject *
+wait_dict(const struct pmp_wait *w)
+{
+    PyObject *wv, *d;
+    int i;
+
+    if (w->kind == PMP_WAIT_NONE)
+        Py_RETURN_NONE;
+    wv = PyList_New(w->nwaitv);
+    if (!wv)
+        return NULL;
+    for (i = 0; i < w->nwaitv; i++) {
+        PyObject *e = Py_BuildValue("(KI)",
+                                    (unsigned long long)w->waitv_addr[i],
+                                    (unsigned)w->waitv_val[i]);
+        if (!e) {
+            Py_DECREF(wv);
+            return NULL;
+        }
+        PyList_SET_ITEM(wv, i, e);
+    }
+    d = Py_BuildValue(
+        "{s:s,s:i,s:K,s:K,s:I,s:I,s:I,s:i,s:s,s:O,s:O,s:I,s:i,s:i,s:i,s:N}",
+        "kind", wait_kind_name(w->kind), "syscall", w->syscall, "object",
+        (unsigned long long)w->object, "futex", (unsigned long long)w->futex,
+        "futex_op", (unsigned)w->futex_op, "futex_val",
+        (unsigned)w->futex_val, "word", (unsigned)w->word, "owner", w->owner,
+        "owner_source", owner_source_name(w->owner_source), "owner_died",
+        w->owner_died ? Py_True : Py_False, "timed",
+        w->timed ? Py_True : Py_False, "subkind", (unsigned)w->subkind,
+        "readers", w->readers, "waiters", w->waiters, "count", w->count,
+        "waitv", wv);
+    return d;
+}
+
 static PyObject *
 thread_dict(const struct pmp_thread *th)
 {
@@ -402,16 +459,27 @@ thread_dict(const struct pmp_thread *th)
         Py_DECREF(fl);
         return NULL;
     }
-    d = Py_BuildValue(
-        "{s:i,s:s,s:s,s:K,s:K,s:O,s:s,s:N,s:N,s:N,s:{s:K,s:K,s:K}}", "tid",
+    {
+        PyObject *w = wait_dict(&th->wait);
+        if (!w) {
+            Py_DECREF(pcs);
+            Py_DECREF(fl);
+            Py_DECREF(sc);
+            return NULL;
+        }
+        d = Py_BuildValue(
+        "{s:i,s:s,s:s,s:K,s:K,s:O,s:s,s:N,s:N,s:N,s:N,s:{s:K,s:K,s:K,s:K}}",
+        "tid",
         th->tid, "name", th->name, "state", state_name(th->state),
         "utime_ns", (unsigned long long)th->utime_ns, "stime_ns",
         (unsigned long long)th->stime_ns, "regs_ok",
         th->regs_ok ? Py_True : Py_False, "error", th->error, "pcs", pcs,
-        "flags", fl, "syscall", sc, "regs", "rip",
+        "flags", fl, "syscall", sc, "wait", w, "regs", "rip",
         (unsigned long long)th->regs.r[PMP_REG_RIP], "rsp",
         (unsigned long long)th->regs.r[PMP_REG_RSP], "rbp",
-        (unsigned long long)th->regs.r[PMP_REG_RBP]);
+        (unsigned long long)th->regs.r[PMP_REG_RBP], "fs_base",
+        (unsigned long long)th->regs.fs_base);
+    }
     return d;
 }
 
@@ -506,6 +574,44 @@ fail:
     Py_DECREF(seq);
     Py_XDECREF(out);
     return NULL;
+}
+
+/* data_symbols(addrs) -> [(name, offset)], "" when no symbol covers it. */
+static PyObject *
+Snapshot_data_symbols(SnapshotObject *self, PyObject *arg)
+{
+    pmp_state *st = state_from_type(Py_TYPE(self));
+    SessionObject *so = (SessionObject *)self->session;
+    PyObject *seq, *out;
+    Py_ssize_t n, i;
+
+    if (check_open(st, so))
+        return NULL;
+    seq = PySequence_Fast(arg, "data_symbols() takes a sequence of addresses");
+    if (!seq)
+        return NULL;
+    n = PySequence_Fast_GET_SIZE(seq);
+    out = PyList_New(n);
+    for (i = 0; out && i < n; i++) {
+        unsigned long long a =
+            PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(seq, i));
+        const char *name = "";
+        uint64_t off = 0;
+        PyObject *t;
+        if (a == (unsigned long long)-1 && PyErr_Occurred()) {
+            Py_CLEAR(out);
+            break;
+        }
+        pmp_sym_data(so->s, a, &name, &off);
+        t = Py_BuildValue("(sK)", name, (unsigned long long)off);
+        if (!t) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, i, t);
+    }
+    Py_DECREF(seq);
+    return out;
 }
 
 static PyObject *
@@ -617,6 +723,8 @@ Snapshot_get(SnapshotObject *self, void *closure)
 static PyMethodDef Snapshot_methods[] = {
     {"threads", (PyCFunction)Snapshot_threads, METH_NOARGS,
      "threads() -> list of dict (sorted by tid)"},
+    {"data_symbols", (PyCFunction)Snapshot_data_symbols, METH_O,
+     "data_symbols(seq of addr) -> [(symbol, offset)]"},
     {"symbolize", (PyCFunction)Snapshot_symbolize, METH_O,
      "symbolize(seq of (pc, activation)) -> list of frame tuples"},
     {"write_pprof", (PyCFunction)(void (*)(void))Snapshot_write_pprof,

@@ -197,6 +197,21 @@ int pmp_target_buf_new(struct pmp_target **out,
                        size_t nthreads, struct pmp_error *err);
 
 /* ------------------------------------------------------------------ */
+/* Lock waits (locks.c)                                                */
+
+/* Every thread of the process: joined/stdio owners are found by their
+   struct pthread (= fs_base). */
+struct pmp_wait_ctx {
+    const int *tids;
+    const uint64_t *fs_base;
+    size_t n;
+};
+
+/* Decode what a thread with registers rg waits for (target stopped). */
+void pmp_decode_wait(struct pmp_target *t, const struct pmp_regs *rg,
+                     const struct pmp_wait_ctx *c, struct pmp_wait *w);
+
+/* ------------------------------------------------------------------ */
 /* Unwinder (unwind.c) and symbolizer (symbolize.c)                    */
 
 struct pmp_symbolizer;
@@ -217,6 +232,8 @@ void *pmp_symbolizer_module_at(struct pmp_symbolizer *sym, uint64_t pc);
 int pmp_symbolizer_lookup(struct pmp_symbolizer *sym, uint64_t pc,
                           int activation, const struct pmp_frameinfo **out,
                           struct pmp_error *err);
+int pmp_symbolizer_data(struct pmp_symbolizer *sym, uint64_t addr,
+                        const char **name, uint64_t *offset);
 /* 1 if the module (from pmp_symbolizer_module_at) is a Go binary. */
 int pmp_symbolizer_is_go(struct pmp_symbolizer *sym, void *mod);
 size_t pmp_symbolizer_nmodules(struct pmp_symbolizer *sym);

@@ -178,6 +178,68 @@ enum pmp_stack_flags {
     PMP_STACK_GO = 1 << 3,          /* stopped at Go code (no Go unwinder yet) */
 };
 
+/*
+ * What a thread blocked in a futex-based wait waits for, decoded from its
+ * syscall arguments and the lock's memory (locks.c; glibc 2.36 x86_64
+ * layouts).  Filled by a snapshot taken with decode_waits.
+ */
+enum pmp_wait_kind {
+    PMP_WAIT_NONE = 0,     /* not in a futex wait */
+    PMP_WAIT_MUTEX,        /* pthread_mutex_t (and std::mutex) */
+    PMP_WAIT_RWLOCK,       /* pthread_rwlock_t (and std::shared_mutex) */
+    PMP_WAIT_COND,         /* pthread_cond_t (std::condition_variable) */
+    PMP_WAIT_SEM,          /* sem_t */
+    PMP_WAIT_JOIN,         /* pthread_join */
+    PMP_WAIT_STDIO,        /* a FILE's _IO_lock_t */
+    PMP_WAIT_WAITV,        /* futex_waitv on several words */
+    PMP_WAIT_FUTEX,        /* a futex word we cannot name */
+};
+
+enum pmp_owner_source {
+    PMP_OWNER_NONE = 0,       /* glibc records no owner */
+    PMP_OWNER_MUTEX_OWNER,    /* pthread_mutex_t.__owner (+8) */
+    PMP_OWNER_FUTEX_WORD,     /* robust/PI futex word & 0x3fffffff */
+    PMP_OWNER_JOINED_TID,     /* the join futex word is the joined TID */
+    PMP_OWNER_CUR_WRITER,     /* pthread_rwlock_t.__cur_writer (+24) */
+    PMP_OWNER_STDIO,          /* _IO_lock_t.owner -> struct pthread.tid */
+};
+
+/* Mutex subkind bits (pthread_mutex_t.__kind). */
+#define PMP_MUTEX_TYPE(k) ((k) & 3)   /* 0 normal 1 recursive 2 errorcheck 3 adaptive */
+#define PMP_MUTEX_ROBUST 16
+#define PMP_MUTEX_PI 32
+#define PMP_MUTEX_PP 64
+#define PMP_MUTEX_PSHARED 128
+
+enum pmp_rw_wait {
+    PMP_RW_WRITER_FOR_WRITER = 1,   /* wrlock while write-held */
+    PMP_RW_READER_FOR_WRITER = 2,   /* rdlock while write-held */
+    PMP_RW_WRITER_FOR_READERS = 3,  /* wrlock while read-held */
+    PMP_RW_READER_QUEUED = 4,       /* rdlock behind a waiting writer */
+};
+
+#define PMP_WAITV_MAX 8
+
+struct pmp_wait {
+    int kind;                 /* enum pmp_wait_kind */
+    int syscall;              /* 202 futex, 219 restart_syscall, 449 waitv */
+    uint64_t object;          /* the lock object's address */
+    uint64_t futex;           /* the futex word waited on */
+    uint32_t futex_op, futex_val;
+    uint32_t word;            /* the futex word's value when read */
+    int owner;                /* owner TID, 0 if none recorded */
+    int owner_source;         /* enum pmp_owner_source */
+    int owner_died;           /* robust: FUTEX_OWNER_DIED set */
+    int timed;                /* a timed wait (timedlock, clock*) */
+    unsigned subkind;         /* mutex: __kind; rwlock: enum pmp_rw_wait */
+    int readers;              /* rwlock: registered readers, -1 unknown */
+    int waiters;              /* cond: waiter refs; sem: nwaiters; -1 */
+    int count;                /* mutex/stdio recursion count; sem value */
+    int nwaitv;               /* futex_waitv: entries (<= PMP_WAITV_MAX) */
+    uint64_t waitv_addr[PMP_WAITV_MAX];
+    uint32_t waitv_val[PMP_WAITV_MAX];
+};
+
 struct pmp_thread {
     int tid;
     char name[64];            /* comm (live) or "" (core) */
@@ -190,6 +252,7 @@ struct pmp_thread {
     uint8_t *frame_flags;     /* nframes entries of enum pmp_frame_flags */
     unsigned flags;           /* enum pmp_stack_flags */
     char error[160];          /* why unwinding stopped, if it did */
+    struct pmp_wait wait;     /* with decode_waits */
 };
 
 struct pmp_snapshot {
@@ -205,6 +268,7 @@ struct pmp_snapshot_opts {
     int max_frames;              /* 0: default 256 */
     const int *only_tids;        /* NULL: every thread */
     size_t nonly_tids;
+    int decode_waits;            /* decode futex waits while stopped */
 };
 
 /*
@@ -276,6 +340,13 @@ struct pmp_frameinfo {
  */
 int pmp_sym_lookup(struct pmp_session *s, uint64_t pc, int activation,
                    const struct pmp_frameinfo **out, struct pmp_error *err);
+
+/*
+ * The data symbol covering addr (a global lock's name), demangled: *name
+ * "" when there is none.  Owned by the session.
+ */
+int pmp_sym_data(struct pmp_session *s, uint64_t addr, const char **name,
+                 uint64_t *offset);
 
 /* Module table (grown by lookups).  Pointers owned by the session. */
 size_t pmp_sym_nmodules(struct pmp_session *s);

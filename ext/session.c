@@ -173,6 +173,9 @@ pmp_session_snapshot(struct pmp_session *s,
                                            : PMP_DEFAULT_FRAMES;
     uint64_t t0;
     int rc, stopped = 0;
+    struct pmp_wait_ctx wctx = {0};
+    int *wtids = NULL;
+    uint64_t *wfs = NULL;
 
     *out = NULL;
     if (max > PMP_MAX_FRAMES_CAP)
@@ -192,6 +195,21 @@ pmp_session_snapshot(struct pmp_session *s,
     if (!snap->threads) {
         rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
         goto out;
+    }
+    if (opts && opts->decode_waits) {
+        wtids = pmp_calloc(nt ? nt : 1, sizeof(*wtids));
+        wfs = pmp_calloc(nt ? nt : 1, sizeof(*wfs));
+        if (!wtids || !wfs) {
+            rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+            goto out;
+        }
+        for (i = 0; i < nt; i++) {
+            wtids[i] = tt[i].tid;
+            wfs[i] = tt[i].regs_ok ? tt[i].regs.fs_base : 0;
+        }
+        wctx.tids = wtids;
+        wctx.fs_base = wfs;
+        wctx.n = nt;
     }
     for (i = 0; i < nt; i++) {
         struct pmp_thread *th;
@@ -222,6 +240,8 @@ pmp_session_snapshot(struct pmp_session *s,
             snap->nthreads_failed++;
             continue;
         }
+        if (wctx.tids)
+            pmp_decode_wait(s->target, &th->regs, &wctx, &th->wait);
         th->nframes = pmp_unwind(s->unw, &th->regs, th->pcs, th->frame_flags,
                                  max, &th->flags, &uerr);
         if (th->flags & PMP_STACK_UNWIND_ERR) {
@@ -246,6 +266,8 @@ out:
     if (stopped)
         s->target->ops->resume(s->target);
     pmp_snapshot_free(snap);
+    free(wtids);
+    free(wfs);
     return rc;
 }
 
@@ -254,6 +276,13 @@ pmp_sym_lookup(struct pmp_session *s, uint64_t pc, int activation,
                const struct pmp_frameinfo **out, struct pmp_error *err)
 {
     return pmp_symbolizer_lookup(s->sym, pc, activation, out, err);
+}
+
+int
+pmp_sym_data(struct pmp_session *s, uint64_t addr, const char **name,
+             uint64_t *offset)
+{
+    return pmp_symbolizer_data(s->sym, addr, name, offset);
 }
 
 size_t

@@ -768,3 +768,71 @@ pmp_symbolizer_lookup(struct pmp_symbolizer *sym, uint64_t pc,
     *out = fi;
     return 0;
 }
+
+/*
+ * The data symbol (STT_OBJECT, or any sized symbol) covering addr: a
+ * global lock's name.  *name is interned in the symbolizer's pool; "" and
+ * 0 when none.
+ */
+struct data_find {
+    uint64_t addr;
+    Dwfl_Module *mod;
+};
+
+/* A module's PT_LOAD segments with their memsz: .bss lies past the file
+   mappings, where dwfl's module ranges (from /proc/PID/maps) end. */
+static int
+data_find_cb(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr base,
+             void *arg)
+{
+    struct data_find *f = arg;
+    GElf_Addr bias = 0;
+    Elf *elf = dwfl_module_getelf(mod, &bias);
+    size_t n = 0, i;
+
+    if (!elf || elf_getphdrnum(elf, &n) != 0)
+        return DWARF_CB_OK;
+    for (i = 0; i < n && i < 4096; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+            continue;
+        if (f->addr >= ph.p_vaddr + bias &&
+            f->addr - (ph.p_vaddr + bias) < ph.p_memsz) {
+            f->mod = mod;
+            return DWARF_CB_ABORT;
+        }
+    }
+    return DWARF_CB_OK;
+}
+
+int
+pmp_symbolizer_data(struct pmp_symbolizer *sym, uint64_t addr,
+                    const char **name, uint64_t *offset)
+{
+    Dwfl_Module *mod = pmp_symbolizer_module_at(sym, addr);
+    GElf_Off off = 0;
+    GElf_Sym s;
+    const char *n = NULL;
+
+    *name = "";
+    *offset = 0;
+    if (!mod) {
+        struct data_find f = {addr, NULL};
+        dwfl_getmodules(sym->dwfl, data_find_cb, &f, 0);
+        mod = f.mod;
+    }
+    if (mod)
+        n = dwfl_module_addrinfo(mod, addr, &off, &s, NULL, NULL, NULL);
+    if (!n || !n[0] || (s.st_size && off >= s.st_size))
+        return 0;
+    {
+        char *dm = pmp_demangle(n);
+        const char *in = pmp_strpool_intern(&sym->pool, dm ? dm : n);
+        free(dm);
+        if (!in)
+            return PMP_E_NOMEM;
+        *name = in;
+    }
+    *offset = off;
+    return 0;
+}
