@@ -372,7 +372,17 @@ pmp_decode_wait(struct pmp_target *t, const struct pmp_regs *rg,
     }
     w->syscall = (int)nr;
     if (!rd(t, w->futex, &w->word, 4)) {
-        w->kind = PMP_WAIT_FUTEX;
+        /* restart_syscall may restart anything (nanosleep, poll ...):
+           only a readable futex word makes it a futex wait. */
+        if (nr == SYS_RESTART)
+            memset(w, 0, sizeof(*w));
+        else
+            w->kind = PMP_WAIT_FUTEX;
+        return;
+    }
+    if (nr == SYS_RESTART && (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) &&
+        w->word != w->futex_val) {
+        memset(w, 0, sizeof(*w));
         return;
     }
     w->timed = rg->r[PMP_REG_R10] != 0 && cmd != FUTEX_LOCK_PI2 &&
