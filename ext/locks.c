@@ -188,7 +188,7 @@ decode_rwlock(struct pmp_target *t, struct pmp_wait *w)
 
     /* A writer waiting for the writer: __writers_futex (+12). */
     if (w->futex >= 12 && rwlock_at(t, w->futex - 12, rw) &&
-        (w->futex_val & 1)) {
+        (w->futex_val & 1) && (u32at(rw, 0) & RW_WRLOCKED)) {
         readers = u32at(rw, 0);
         writer = (int)u32at(rw, 24);
         w->kind = PMP_WAIT_RWLOCK;
@@ -204,7 +204,7 @@ decode_rwlock(struct pmp_target *t, struct pmp_wait *w)
     /* __wrphase_futex (+8): a reader in a write phase waits for the
        writer; a writer in a read phase waits for the readers. */
     if (w->futex >= 8 && rwlock_at(t, w->futex - 8, rw) &&
-        (w->futex_val & ~3u) == 0) {
+        (w->futex_val & ~3u) == 0 && (u32at(rw, 0) & RW_WRLOCKED)) {
         readers = u32at(rw, 0);
         writer = (int)u32at(rw, 24);
         w->kind = PMP_WAIT_RWLOCK;
@@ -300,6 +300,10 @@ decode_bitset(struct pmp_target *t, const struct pmp_wait_ctx *c,
         w->owner_source = PMP_OWNER_JOINED_TID;
         return;
     }
+    /* Condvars before rwlocks: a rwlock's signature is mostly zeros,
+       which the bytes around a condvar can also be. */
+    if (decode_cond(t, w))
+        return;
     if (decode_rwlock(t, w))
         return;
     /* pthread_mutex_timedlock/clocklock: val 2 on __lock. */
@@ -314,8 +318,6 @@ decode_bitset(struct pmp_target *t, const struct pmp_wait_ctx *c,
         w->timed = 1;
         return;
     }
-    if (decode_cond(t, w))
-        return;
     if (decode_sem(t, w))
         return;
     w->kind = PMP_WAIT_FUTEX;

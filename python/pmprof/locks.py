@@ -159,6 +159,14 @@ def analyze(threads, snap=None, live=True, pid=0, stable=None):
     threads: snapshot thread dicts with 'frames' (report.symbolize_threads)
     and 'wait' (decode_waits).  stable: optional set of (waiter, object,
     owner) seen in an earlier read; edges not in it are dropped (live)."""
+    for t in threads:
+        if not t["name"]:
+            # cores carry no thread names: the start routine stands in
+            start = [f for f in t.get("frames", []) if f["function"]
+                     and not f["function"].startswith("[")
+                     and not report.is_system_module(f["module"])]
+            if start:
+                t["name"] = "(%s)" % start[-1]["function"]
     by_tid = {t["tid"]: t for t in threads}
     # names for objects
     objs = sorted({t["wait"]["object"] for t in threads if t["wait"] and t["wait"]["object"]})
