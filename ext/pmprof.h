@@ -129,8 +129,8 @@ enum pmp_attach_mode {
 struct pmp_session_opts {
     const char *exe;          /* core: the executable (NULL: from the core) */
     const char *solib_path;   /* ':'-separated directories to find libraries */
-    const char *debug_path;   /* ':'-separated debug-file directories;
-                                 NULL: the standard /usr/lib/debug */
+    const char *debug_path;   /* ':'-separated debug-file directories, the
+                                 whole list; NULL: /usr/lib/debug */
 };
 
 /*

@@ -300,8 +300,10 @@ pmp_symbolizer_new(struct pmp_symbolizer **out,
         rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
         goto out;
     }
-    snprintf(sym->debuginfo_path, n, ":.debug:%s%s/usr/lib/debug",
-             dbg ? dbg : "", dbg ? ":" : "");
+    /* opts->debug_path is the whole list of debug-file directories (the
+       front-ends add /usr/lib/debug, or gdb's debug-file-directory). */
+    snprintf(sym->debuginfo_path, n, ":.debug:%s",
+             dbg && dbg[0] ? dbg : "/usr/lib/debug");
     if (opts && opts->solib_path)
         sym->solib_path = strdup(opts->solib_path);
     if (opts && opts->exe) {

@@ -32,6 +32,11 @@ class CliContext(Context):
             return "core '%s'" % self.args.core
         return "pid %d" % self.args.pid
 
+    def debug_path(self):
+        """--debug-dir, then $PMPROF_DEBUG_PATH or /usr/lib/debug."""
+        base = os.environ.get("PMPROF_DEBUG_PATH") or "/usr/lib/debug"
+        return "%s:%s" % (self.args.debug_dir, base) if self.args.debug_dir else base
+
     def open_session(self):
         if self.session is not None:
             return self.session
@@ -42,9 +47,9 @@ class CliContext(Context):
             if a.exe and not os.path.exists(a.exe):
                 raise PmprofError("no such executable: '%s'" % a.exe)
             self.session = self.core.open_core(
-                a.core, exe=a.exe, solib_path=a.solib_search, debug_path=a.debug_dir)
+                a.core, exe=a.exe, solib_path=a.solib_search, debug_path=self.debug_path())
         else:
-            self.session = self.core.open_pid(a.pid, debug_path=a.debug_dir)
+            self.session = self.core.open_pid(a.pid, debug_path=self.debug_path())
         return self.session
 
     @contextlib.contextmanager

@@ -242,7 +242,8 @@ def analyze(threads, snap=None, live=True, pid=0, stable=None):
             rec["threads"] = list(key)
         elif kind == "holder":
             rec["thread"] = key
-            rec["holds"] = sorted({e["object"] for e in edges if key in e["owners"]})
+            rec["holds"] = sorted({e["object"] for e in edges if key in e["owners"]
+                                   and e["object_kind"] != "join"})
             th = by_tid[key]
             rec["doing"] = describe_activity(th, pid, live)
             rec["frame"] = _frame_json(report.app_frame(th["frames"]))

@@ -41,6 +41,14 @@ def _connection_type(inf):
     return "native"
 
 
+def _debug_path():
+    """gdb's own debug-file-directory: `set debug-file-directory` applies."""
+    try:
+        return gdb.parameter("debug-file-directory") or None
+    except gdb.error:
+        return None
+
+
 def _core_path():
     # gdb 13 has no Python API for the core file name: read `info target`.
     out = gdb.execute("info target", to_string=True)
@@ -76,7 +84,7 @@ class GdbContext(Context):
             self._desc = "core '%s'" % path
             self._live = False
             if key not in _sessions:
-                _sessions[key] = self.core.open_core(path, exe=exe)
+                _sessions[key] = self.core.open_core(path, exe=exe, debug_path=_debug_path())
             return _sessions[key]
         if ctype != "native":
             raise PmprofError("unsupported target '%s': pmprof needs a native "
@@ -91,7 +99,7 @@ class GdbContext(Context):
         if key not in _sessions:
             for k in [k for k in _sessions if k[0] == "pid" and k[1] == pid]:
                 _sessions.pop(k).close()
-            _sessions[key] = self.core.open_pid(pid, traced=True)
+            _sessions[key] = self.core.open_pid(pid, traced=True, debug_path=_debug_path())
         return _sessions[key]
 
     @contextlib.contextmanager
@@ -119,7 +127,7 @@ class GdbContext(Context):
             _sessions.pop(k).close()
         gdb.execute("detach", to_string=True)
         try:
-            session = self.core.open_pid(pid)
+            session = self.core.open_pid(pid, debug_path=_debug_path())
             try:
                 yield session
             finally:
