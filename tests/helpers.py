@@ -404,10 +404,12 @@ def core_glob(pattern: str, pid: int, exe: str, uses_pid: bool = False) -> str:
     return g
 
 
-def kernel_core(name: str, *args, tmpdir=None, timeout: float = 60) -> Tuple[str, str]:
+def kernel_core(name: str, *args, tmpdir=None, timeout: float = 60,
+                stdout: Optional[list] = None) -> Tuple[str, str]:
     """Runs tests/targets/bin/NAME --gencore ARGS in tmpdir with
     RLIMIT_CORE unlimited, waits for it to die by SIGABRT, returns
-    (core path, exe path).  Skips if core_pattern pipes cores to a helper.
+    (core path, exe path); stdout, when a list, receives the target's
+    stdout lines.  Skips if core_pattern pipes cores to a helper.
     kernel_core(name, tmpdir) (directory first) is accepted too."""
     if tmpdir is None and args and (isinstance(args[0], os.PathLike)
                                     or (isinstance(args[0], str) and os.path.isdir(args[0]))):
@@ -443,6 +445,8 @@ def kernel_core(name: str, *args, tmpdir=None, timeout: float = 60) -> Tuple[str
         p.kill()
         p.communicate()
         raise AssertionError("%s --gencore still running after %.0f s" % (name, timeout))
+    if stdout is not None:
+        stdout.extend(_out.splitlines())
     if p.returncode != -signal.SIGABRT:
         raise AssertionError("%s --gencore: exit %d, wanted SIGABRT\n%s" % (
             name, p.returncode, err))
