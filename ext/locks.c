@@ -132,6 +132,15 @@ decode_wait(struct pmp_target *t, const struct pmp_wait_ctx *c,
        struct pthread, i.e. some thread's fs_base. */
     ptr = u64at(m, 8);
     owner = tid_by_pd(c, ptr);
+    if (!owner && u32at(m, 4) >= 1 && u32at(m, 4) < 1000000 &&
+        ptr >= 4096 && !(ptr & 7)) {
+        /* No fs_base known (a read without stopping): the pointer must
+           lead to the tid of a thread of the process. */
+        uint32_t tid = 0;
+        if (rd(t, ptr + PTHREAD_TID_OFF, &tid, 4) &&
+            known_tid(c, (int)tid))
+            owner = (int)tid;
+    }
     if (owner && u32at(m, 4) >= 1) {
         w->kind = PMP_WAIT_STDIO;
         w->object = w->futex;

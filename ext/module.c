@@ -217,6 +217,39 @@ Session_snapshot(SessionObject *self, PyObject *args, PyObject *kw)
     return (PyObject *)so;
 }
 
+static PyObject *wait_dict(const struct pmp_wait *w);
+
+/* peek_waits() -> [(tid, wait dict or None)] without stopping (live). */
+static PyObject *
+Session_peek_waits(SessionObject *self, PyObject *unused)
+{
+    pmp_state *st = state_from_type(Py_TYPE(self));
+    struct pmp_peek *pk = NULL;
+    struct pmp_error err = {0};
+    size_t n = 0, i;
+    PyObject *l;
+    int rc;
+
+    if (check_open(st, self))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pmp_session_peek_waits(self->s, &pk, &n, &err);
+    Py_END_ALLOW_THREADS
+    if (rc)
+        return raise_pmp(st, rc, &err);
+    l = PyList_New((Py_ssize_t)n);
+    for (i = 0; l && i < n; i++) {
+        PyObject *t = Py_BuildValue("(iN)", pk[i].tid, wait_dict(&pk[i].wait));
+        if (!t) {
+            Py_CLEAR(l);
+            break;
+        }
+        PyList_SET_ITEM(l, (Py_ssize_t)i, t);
+    }
+    free(pk);
+    return l;
+}
+
 static PyObject *
 Session_warnings(SessionObject *self, PyObject *unused)
 {
@@ -268,6 +301,9 @@ static PyMethodDef Session_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "snapshot(*, max_frames=0, tids=None, decode_waits=False) -> Snapshot\n\n"
      "Stop (live), read registers, unwind every thread, resume."},
+    {"peek_waits", (PyCFunction)Session_peek_waits, METH_NOARGS,
+     "peek_waits() -> [(tid, wait)]: futex waits read without stopping "
+     "(live)"},
     {"warnings", (PyCFunction)Session_warnings, METH_NOARGS,
      "warnings() -> list of str"},
     {"close", (PyCFunction)Session_close, METH_NOARGS,

@@ -166,6 +166,9 @@ int pmp_target_proc_new(struct pmp_target **out, int pid,
 /* Live targets: the attach mode, or -1 for other targets; whether this
    process runs SCHED_FIFO for the target (record's progress line). */
 int pmp_target_proc_mode(struct pmp_target *t);
+int pmp_target_proc_syscalls(struct pmp_target *t,
+                             struct pmp_target_thread **out, size_t *n,
+                             struct pmp_error *err);
 struct user_regs_struct;
 /* PTRACE_GETREGS layout -> struct pmp_regs. */
 void pmp_regs_from_user(struct pmp_regs *r, const struct user_regs_struct *u);

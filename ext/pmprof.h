@@ -283,6 +283,19 @@ int pmp_session_snapshot(struct pmp_session *s,
 
 void pmp_snapshot_free(struct pmp_snapshot *snap);
 
+/*
+ * Live processes: every thread's futex wait decoded WITHOUT stopping it,
+ * from /proc/PID/task/TID/syscall and /proc/PID/mem (racy by nature: a
+ * first read to compare a snapshot with).  *out (malloc'd, *n entries)
+ * holds tid + wait; threads not in a futex wait have kind NONE.
+ */
+struct pmp_peek {
+    int tid;
+    struct pmp_wait wait;
+};
+int pmp_session_peek_waits(struct pmp_session *s, struct pmp_peek **out,
+                           size_t *n, struct pmp_error *err);
+
 /* ------------------------------------------------------------------ */
 /* Symbolization                                                       */
 

@@ -272,6 +272,53 @@ out:
 }
 
 int
+pmp_session_peek_waits(struct pmp_session *s, struct pmp_peek **out,
+                       size_t *n, struct pmp_error *err)
+{
+    struct pmp_target_thread *tt = NULL;
+    struct pmp_peek *pk;
+    struct pmp_wait_ctx c = {0};
+    int *tids;
+    uint64_t *fs;
+    size_t nt = 0, i;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    rc = pmp_target_proc_syscalls(s->target, &tt, &nt, err);
+    if (rc)
+        return rc;
+    pk = pmp_calloc(nt ? nt : 1, sizeof(*pk));
+    tids = pmp_calloc(nt ? nt : 1, sizeof(*tids));
+    fs = pmp_calloc(nt ? nt : 1, sizeof(*fs));   /* unknown: all 0 */
+    if (!pk || !tids || !fs) {
+        free(pk);
+        free(tids);
+        free(fs);
+        free(tt);
+        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    }
+    for (i = 0; i < nt; i++)
+        tids[i] = tt[i].tid;
+    c.tids = tids;
+    c.fs_base = fs;
+    c.n = nt;
+    pmp_target_drop_cache(s->target);
+    for (i = 0; i < nt; i++) {
+        pk[i].tid = tt[i].tid;
+        if (tt[i].regs_ok)
+            pmp_decode_wait(s->target, &tt[i].regs, &c, &pk[i].wait);
+    }
+    pmp_target_drop_cache(s->target);
+    free(tids);
+    free(fs);
+    free(tt);
+    *out = pk;
+    *n = nt;
+    return 0;
+}
+
+int
 pmp_sym_lookup(struct pmp_session *s, uint64_t pc, int activation,
                const struct pmp_frameinfo **out, struct pmp_error *err)
 {

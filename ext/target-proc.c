@@ -608,6 +608,72 @@ proc_free(struct pmp_target *t)
 
 static const struct pmp_target_ops proc_ops;
 
+/*
+ * Without stopping anything: every thread's system call and arguments from
+ * /proc/PID/task/TID/syscall ("nr a1 .. a6 sp pc"; "running" or -1 when
+ * not blocked in one).  Fills tid and, when blocked, regs.orig_rax, rdi,
+ * rsi, rdx, r10, r8, r9, rsp, rip with regs_ok = 1.  *out is malloc'd.
+ */
+int
+pmp_target_proc_syscalls(struct pmp_target *t, struct pmp_target_thread **out,
+                         size_t *n, struct pmp_error *err)
+{
+    char path[64], buf[512];
+    DIR *d;
+    struct dirent *de;
+    struct pmp_target_thread *v = NULL;
+    size_t len = 0, cap = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (t->ops != &proc_ops)
+        return pmp_error_set(err, PMP_E_USAGE, "not a live process");
+    snprintf(path, sizeof(path), "/proc/%d/task", t->pid);
+    d = opendir(path);
+    if (!d)
+        return pmp_error_set(err, PMP_E_GONE, "no process with pid %d",
+                             t->pid);
+    while ((de = readdir(d)) != NULL && len < PMP_MAX_THREADS) {
+        char *end;
+        long tid = strtol(de->d_name, &end, 10);
+        unsigned long long a[9];
+        long long nr;
+        struct pmp_target_thread *th;
+
+        if (*end || tid <= 0)
+            continue;
+        if (pmp_grow((void **)&v, &cap, len + 1, sizeof(*v))) {
+            closedir(d);
+            free(v);
+            return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+        }
+        th = &v[len++];
+        memset(th, 0, sizeof(*th));
+        th->tid = (int)tid;
+        snprintf(path, sizeof(path), "/proc/%d/task/%ld/syscall", t->pid, tid);
+        if (read_small_file(path, buf, sizeof(buf)) <= 0)
+            continue;
+        if (sscanf(buf, "%lld %llx %llx %llx %llx %llx %llx %llx %llx", &nr,
+                   &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &a[6],
+                   &a[7]) != 9 || nr < 0)
+            continue;
+        th->regs.orig_rax = (uint64_t)nr;
+        th->regs.r[PMP_REG_RDI] = a[0];
+        th->regs.r[PMP_REG_RSI] = a[1];
+        th->regs.r[PMP_REG_RDX] = a[2];
+        th->regs.r[PMP_REG_R10] = a[3];
+        th->regs.r[PMP_REG_R8] = a[4];
+        th->regs.r[PMP_REG_R9] = a[5];
+        th->regs.r[PMP_REG_RSP] = a[6];
+        th->regs.r[PMP_REG_RIP] = a[7];
+        th->regs_ok = 1;
+    }
+    closedir(d);
+    *out = v;
+    *n = len;
+    return 0;
+}
+
 int
 pmp_target_proc_mode(struct pmp_target *t)
 {

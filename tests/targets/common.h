@@ -55,7 +55,7 @@ enum tgt_wait {
     TGT_SIGWAIT,    /* sigwait / sigtimedwait */
 };
 
-#define TGT_MAX_THREADS 1024
+#define TGT_MAX_THREADS 2048
 
 struct tgt_slot {
     pid_t tid;

@@ -64,6 +64,8 @@
  *               x0 hold_then_lock N->M; x1 x2 x3 lock_wait N
  *   idle        pool-0..3 cond_wait(Q, QM); io read_role     read
  *   none        reader read_role; sleeper sleep_role         read
+ *   many        h00..h49 hold_park MANY[i]; m0000..m0999         read
+ *               lock_wait MANY[i % 50] (benchmark; GT: threads only)
  *
  * waitv: tgt_wait_ready cannot check futex_waitv, so v arrives as TGT_SPIN
  * and main polls /proc/self/task/TID/syscall for "449 " (2 s at most).
@@ -118,7 +120,7 @@ struct thr {
     struct thr *peer;     /* hold_then_lock: wait for its held; join_wait */
 };
 
-#define MAX_THR 64
+#define MAX_THR 1100   /* many: 50 holders + 1000 waiters */
 static struct thr thrs[MAX_THR];
 static int nthr;
 
@@ -211,7 +213,7 @@ thr_new(const char *name, role_fn role)
 static void
 thr_start(struct thr *t)
 {
-    t->pt = tgt_spawn(thr_entry, t, 0);
+    t->pt = tgt_spawn(thr_entry, t, nthr > 64 ? 256 * 1024 : 0);
 }
 
 /* ---- roles -------------------------------------------------------------- */
@@ -743,6 +745,38 @@ sc_pileup(void)
     main_joins = holder;
 }
 
+/* many (benchmark): 50 holders parked in read, each holding one of
+   MANY[0..49]; 1000 waiters, 20 per mutex.  Ground truth: threads only. */
+pthread_mutex_t MANY[50];
+
+static void
+sc_many(void)
+{
+    char name[16];
+    int i;
+
+    for (i = 0; i < 50; i++) {
+        struct thr *h;
+
+        pthread_mutex_init(&MANY[i], NULL);
+        snprintf(name, sizeof(name), "h%02d", i);
+        h = thr_new(name, hold_park);
+        h->hold = &MANY[i];
+        thr_start(h);
+        await_held(h);
+    }
+    for (i = 0; i < 1000; i++) {
+        struct thr *w;
+
+        snprintf(name, sizeof(name), "m%04d", i);
+        w = thr_new(name, lock_wait);
+        w->want = &MANY[i % 50];
+        thr_start(w);
+    }
+    tgt_wait_ready(1050);
+    main_joins = NULL;
+}
+
 static void
 sc_idle(void)
 {
@@ -798,6 +832,7 @@ static const struct scenario {
     {"waitv", sc_waitv},
     {"pileup", sc_pileup},
     {"idle", sc_idle},
+    {"many", sc_many},
     {"none", sc_none},
 };
 
@@ -893,7 +928,7 @@ main(int argc, char **argv)
         tgt_die("usage: %s [--timeout N] [--gencore] SCENARIO (abba cycle3 "
                 "recursive errorcheck robust pi pshared timedlock selfdead "
                 "abandoned rw_writer rw_readers cond sem join stdio waitv "
-                "pileup idle none)", tgt_prog);
+                "pileup idle none many)", tgt_prog);
     pthread_setname_np(pthread_self(), "main");
     if (pipe(park_pipe))
         tgt_die("pipe: %s", strerror(errno));

@@ -70,9 +70,10 @@ def analyze_target(ctx):
     durations = last_ran_ns(session.pid) if live and standalone else {}
     stable = None
     if live and standalone:
-        first = session.snapshot(decode_waits=True, max_frames=1)
-        stable = {(t["tid"], t["wait"]["object"] or t["wait"]["futex"], t["wait"]["owner"])
-                  for t in first.threads() if t["wait"]}
+        # First read without stopping anything (/proc/PID/task/*/syscall):
+        # cheap, and it leaves the waits' durations intact.
+        stable = {(tid, w["object"] or w["futex"], w["owner"])
+                  for tid, w in session.peek_waits() if w}
         time.sleep(0.05)
     snap = session.snapshot(decode_waits=True)
     threads = snap.threads()
