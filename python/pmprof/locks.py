@@ -395,7 +395,16 @@ def render_text(doc, desc, show_all=False, live=True):
         head, desc, len(doc["threads"]), nblocked, extra)]
     if not live:
         out.append("(core file: no durations; names as recorded)")
+    # One screen: every cycle, then the 3 biggest other root blockers in
+    # full; the rest one line each (at most 10), --all shows everything.
+    shown, brief = [], []
     for r in doc["root_blockers"]:
+        if show_all or r["kind"] == "cycle" or \
+                len([x for x in shown if x["kind"] != "cycle"]) < 3:
+            shown.append(r)
+        else:
+            brief.append(r)
+    for r in shown:
         out.append("")
         blocked = r["blocked_threads"]
         if r["kind"] == "cycle":
@@ -443,12 +452,31 @@ def render_text(doc, desc, show_all=False, live=True):
             }.get(kind, "no owner recorded")
             out.append("WAIT WITHOUT OWNER: %s - %s" % (_obj_of(r), why))
             out.extend(_group_lines(edges, set(blocked), by_tid, show_all))
+    if brief:
+        out.append("")
+        out.append("%d more root blocker%s (--all shows them in full):" % (
+            len(brief), "" if len(brief) == 1 else "s"))
+        for r in brief[:10]:
+            out.append("  " + _root_line(r, by_tid))
+        if len(brief) > 10:
+            out.append("  ... %d more" % (len(brief) - 10))
     if doc["unstable_edges"]:
         out.append("")
         out.append("(%d wait%s changed between two reads and %s left out)" % (
             len(doc["unstable_edges"]), "" if len(doc["unstable_edges"]) == 1 else "s",
             "was" if len(doc["unstable_edges"]) == 1 else "were"))
     return "\n".join(out) + "\n"
+
+
+def _root_line(r, by_tid):
+    n = len(r["blocked_threads"])
+    if r["kind"] == "holder":
+        what = "%s, %s" % (thread_label(by_tid[r["thread"]]), r["doing"])
+    elif r["kind"] == "abandoned":
+        what = "%s held by exited TID %d" % (_obj_of(r), r["owner"])
+    else:
+        what = "%s (no owner)" % _obj_of(r)
+    return "%s - blocks %d thread%s" % (what, n, "" if n == 1 else "s")
 
 
 def _obj_of(r):
