@@ -146,6 +146,38 @@ check_open(pmp_state *st, SessionObject *self)
     return 0;
 }
 
+/* A Python sequence of TIDs as a malloc'd int array (-1 with an exception). */
+static int
+tid_list(PyObject *tids, int **out, size_t *n)
+{
+    Py_ssize_t i, len;
+    PyObject *seq = PySequence_Fast(tids, "tids must be a sequence");
+    int *v;
+
+    if (!seq)
+        return -1;
+    len = PySequence_Fast_GET_SIZE(seq);
+    v = calloc(len ? (size_t)len : 1, sizeof(int));
+    if (!v) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < len; i++) {
+        long x = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
+        if (x == -1 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            free(v);
+            return -1;
+        }
+        v[i] = (int)x;
+    }
+    Py_DECREF(seq);
+    *out = v;
+    *n = (size_t)len;
+    return 0;
+}
+
 static PyObject *
 Session_close(SessionObject *self, PyObject *unused)
 {
@@ -178,28 +210,9 @@ Session_snapshot(SessionObject *self, PyObject *args, PyObject *kw)
     o.max_frames = max_frames;
     o.decode_waits = decode_waits;
     if (tids != Py_None) {
-        Py_ssize_t i, n;
-        PyObject *seq = PySequence_Fast(tids, "tids must be a sequence");
-        if (!seq)
+        if (tid_list(tids, &tidv, &o.nonly_tids) < 0)
             return NULL;
-        n = PySequence_Fast_GET_SIZE(seq);
-        tidv = calloc(n ? (size_t)n : 1, sizeof(int));
-        if (!tidv) {
-            Py_DECREF(seq);
-            return PyErr_NoMemory();
-        }
-        for (i = 0; i < n; i++) {
-            long v = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
-            if (v == -1 && PyErr_Occurred()) {
-                Py_DECREF(seq);
-                free(tidv);
-                return NULL;
-            }
-            tidv[i] = (int)v;
-        }
-        Py_DECREF(seq);
         o.only_tids = tidv;
-        o.nonly_tids = (size_t)n;
     }
     Py_BEGIN_ALLOW_THREADS
     rc = pmp_session_snapshot(self->s, &o, &snap, &err);
@@ -889,28 +902,9 @@ Session_record(SessionObject *self, PyObject *args, PyObject *kw)
         return NULL;
     }
     if (tids != Py_None) {
-        Py_ssize_t i, n;
-        PyObject *seq = PySequence_Fast(tids, "tids must be a sequence");
-        if (!seq)
+        if (tid_list(tids, &tidv, &o.nonly_tids) < 0)
             return NULL;
-        n = PySequence_Fast_GET_SIZE(seq);
-        tidv = calloc(n ? (size_t)n : 1, sizeof(int));
-        if (!tidv) {
-            Py_DECREF(seq);
-            return PyErr_NoMemory();
-        }
-        for (i = 0; i < n; i++) {
-            long v = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
-            if (v == -1 && PyErr_Occurred()) {
-                Py_DECREF(seq);
-                free(tidv);
-                return NULL;
-            }
-            tidv[i] = (int)v;
-        }
-        Py_DECREF(seq);
         o.only_tids = tidv;
-        o.nonly_tids = (size_t)n;
     }
     o.hz = hz;
     o.duration_ns = (uint64_t)(duration * 1e9);

@@ -301,6 +301,19 @@ on_status(struct pmp_recording *r, struct rthread *th, int st)
     }
 }
 
+/* Take th's pending event, if any (non-blocking). */
+static void
+poll_thread(struct pmp_recording *r, struct rthread *th)
+{
+    int st;
+    pid_t w = waitpid(th->tid, &st, __WALL | WNOHANG);
+
+    if (w == th->tid)
+        on_status(r, th, st);
+    else if (w < 0 && errno == ECHILD)
+        thread_gone(r, th);
+}
+
 /* Collect every pending event; outside a cycle, resume at once. */
 static void
 sweep(struct pmp_recording *r, int resume)
@@ -309,16 +322,10 @@ sweep(struct pmp_recording *r, int resume)
 
     for (i = 0; i < r->nthreads; i++) {
         struct rthread *th = r->threads[i];
-        int st;
-        pid_t w;
 
         if (!th->alive || th->stopped)
             continue;
-        w = waitpid(th->tid, &st, __WALL | WNOHANG);
-        if (w == th->tid)
-            on_status(r, th, st);
-        else if (w < 0 && errno == ECHILD)
-            thread_gone(r, th);
+        poll_thread(r, th);
         if (resume && th->stopped)
             resume_thread(r, th);
     }
@@ -435,14 +442,8 @@ detach_all(struct pmp_recording *r)
             struct rthread *th = r->threads[i];
             if (!th->alive)
                 continue;
-            if (!th->stopped) {
-                int st;
-                pid_t w = waitpid(th->tid, &st, __WALL | WNOHANG);
-                if (w == th->tid)
-                    on_status(r, th, st);
-                else if (w < 0 && errno == ECHILD)
-                    thread_gone(r, th);
-            }
+            if (!th->stopped)
+                poll_thread(r, th);
             if (!th->alive)
                 continue;
             if (th->stopped) {
@@ -702,15 +703,9 @@ cycle(struct pmp_recording *r)
         int left = 0;
         for (i = 0; i < r->nthreads; i++) {
             struct rthread *th = r->threads[i];
-            int st;
-            pid_t w;
             if (!th->alive || th->stopped || !th->wanted || th->lost)
                 continue;
-            w = waitpid(th->tid, &st, __WALL | WNOHANG);
-            if (w == th->tid)
-                on_status(r, th, st);
-            else if (w < 0 && errno == ECHILD)
-                thread_gone(r, th);
+            poll_thread(r, th);
             if (th->alive && !th->stopped)
                 left++;
         }
