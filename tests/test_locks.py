@@ -23,7 +23,7 @@ VERDICT = {
     "recursive": "hang", "errorcheck": "hang", "robust": "hang", "pi": "hang",
     "pshared": "hang", "timedlock": "hang", "abandoned": "hang", "rw_writer": "hang",
     "rw_readers": "hang", "join": "hang", "stdio": "hang", "pileup": "hang",
-    "cond": "none", "sem": "none", "waitv": "none", "idle": "none", "none": "none",
+    "net": "hang", "cond": "none", "sem": "none", "waitv": "none", "idle": "none", "none": "none",
 }
 CXX = {"cxx-abba": "deadlock", "cxx-shared": "hang", "cxx-cv": "none"}
 STATUS = {"none": 0, "hang": 3, "deadlock": 4}
@@ -264,6 +264,20 @@ def test_locks_dot_renders(target, tmp_path):
                                stderr=subprocess.PIPE, text=True, timeout=60)
             assert s.returncode == 0 and "<svg" in s.stdout, s.stderr
         t.kill()
+
+
+def test_root_blocker_socket_endpoints(target):
+    """Live: the holder's fd is named, a TCP socket with its endpoints."""
+    t, gt = start(target, "net")
+    r = run_pmprof("locks", "-p", t.pid)
+    assert r.returncode == 3, r.stderr
+    m = re.search(r"ROOT BLOCKER: o \[(\d+)\] is not waiting for a lock - blocked in "
+                  r"read\(fd \d+ -> socket:\[\d+\] tcp 127\.0\.0\.1:(\d+) -> "
+                  r"127\.0\.0\.1:(\d+)\)", r.stdout)
+    assert m and int(m.group(1)) == gt.tid["o"], r.stdout
+    assert "holds mutex NET 0x%x (1 waiter)" % gt.obj["NET"] in r.stdout
+    check_doc(json.loads(run_pmprof("locks", "-p", t.pid, "--format", "json").stdout),
+              "net", gt)
 
 
 def test_hang_command(target):

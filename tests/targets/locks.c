@@ -64,6 +64,8 @@
  *               x0 hold_then_lock N->M; x1 x2 x3 lock_wait N
  *   idle        pool-0..3 cond_wait(Q, QM); io read_role     read
  *   none        reader read_role; sleeper sleep_role         read
+ *   net         o holds NET, reads a loopback TCP socket; w     join o
+ *               lock_wait NET
  *   many        h00..h49 hold_park MANY[i]; m0000..m0999         read
  *               lock_wait MANY[i % 50] (benchmark; GT: threads only)
  *
@@ -74,7 +76,10 @@
  */
 #include "common.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <semaphore.h>
+#include <sys/socket.h>
 #include <stdint.h>
 
 /* ---- the lock objects (globals: they have symbols) ---------------------- */
@@ -265,6 +270,23 @@ hold_park(struct thr *self)
         lock_or_die(self, self->hold);
     mark_held(self);
     park_read();
+    NO_TAIL();
+}
+
+/* net: the TCP connection the holder reads from (nobody writes). */
+static int net_fd = -1;
+
+NOINLINE static void
+hold_net(struct thr *self)
+{
+    char c;
+
+    lock_or_die(self, self->hold);
+    mark_held(self);
+    tgt_arrive(TGT_READ);
+    for (;;)
+        if (read(net_fd, &c, 1) < 0 && errno != EINTR)
+            tgt_die("hold_net: %s", strerror(errno));
     NO_TAIL();
 }
 
@@ -745,6 +767,39 @@ sc_pileup(void)
     main_joins = holder;
 }
 
+/* net: the holder of NET reads a loopback TCP connection that never
+   delivers; w waits for NET. */
+pthread_mutex_t NET = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+sc_net(void)
+{
+    struct sockaddr_in a;
+    socklen_t alen = sizeof(a);
+    int ls = socket(AF_INET, SOCK_STREAM, 0), cs = socket(AF_INET, SOCK_STREAM, 0);
+    struct thr *o = thr_new("o", hold_net), *w = thr_new("w", lock_wait);
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (ls < 0 || cs < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) ||
+        listen(ls, 1) || getsockname(ls, (struct sockaddr *)&a, &alen) ||
+        connect(cs, (struct sockaddr *)&a, sizeof(a)))
+        tgt_die("net: loopback TCP: %s", strerror(errno));
+    net_fd = accept(ls, NULL, NULL);
+    if (net_fd < 0)
+        tgt_die("net: accept: %s", strerror(errno));
+    o->hold = &NET;
+    w->want = &NET;
+    thr_start(o);
+    await_held(o);
+    thr_start(w);
+    tgt_wait_ready(2);
+    obj("NET", &NET);
+    edge("w", "mutex", "NET", "o");
+    main_joins = o;
+}
+
 /* many (benchmark): 50 holders parked in read, each holding one of
    MANY[0..49]; 1000 waiters, 20 per mutex.  Ground truth: threads only. */
 pthread_mutex_t MANY[50];
@@ -833,6 +888,7 @@ static const struct scenario {
     {"pileup", sc_pileup},
     {"idle", sc_idle},
     {"many", sc_many},
+    {"net", sc_net},
     {"none", sc_none},
 };
 
@@ -928,7 +984,7 @@ main(int argc, char **argv)
         tgt_die("usage: %s [--timeout N] [--gencore] SCENARIO (abba cycle3 "
                 "recursive errorcheck robust pi pshared timedlock selfdead "
                 "abandoned rw_writer rw_readers cond sem join stdio waitv "
-                "pileup idle none many)", tgt_prog);
+                "pileup idle none many net)", tgt_prog);
     pthread_setname_np(pthread_self(), "main");
     if (pipe(park_pipe))
         tgt_die("pipe: %s", strerror(errno));
