@@ -21,6 +21,7 @@ SCHEMA = os.path.join(ROOT, "docs", "schemas", "pmprof.locks-1.schema.json")
 VERDICT = {
     "abba": "deadlock", "cycle3": "deadlock", "selfdead": "deadlock",
     "recursive": "hang", "errorcheck": "hang", "robust": "hang", "pi": "hang",
+    "adaptive": "hang", "robust_pi": "hang",
     "pshared": "hang", "timedlock": "hang", "abandoned": "hang", "rw_writer": "hang",
     "rw_readers": "hang", "join": "hang", "stdio": "hang", "pileup": "hang",
     "net": "hang", "cond": "none", "sem": "none", "waitv": "none", "idle": "none", "none": "none",
@@ -118,6 +119,13 @@ def check_doc(doc, scenario, gt):
         assert len(r["longest_chain"]) == 3     # x1 -N-> x0 -M-> holder
     if scenario == "abandoned":
         assert roots[0]["kind"] == "abandoned" and roots[0]["owner"] == gt.tid["gone"]
+    if scenario in ("robust", "robust_pi", "pi", "adaptive", "recursive"):
+        (e,) = [e for e in doc["edges"] if e["waiter"] == gt.tid["w"]]
+        want = {"robust": "normal robust", "robust_pi": "normal robust PI", "pi": "normal PI",
+                "adaptive": "adaptive", "recursive": "recursive"}[scenario]
+        assert e["subkind"] == want, e
+        assert e["owner_source"] == ("futex word" if "robust" in scenario or scenario == "pi"
+                                     else "mutex.__owner"), e
     if scenario == "rw_readers":
         (e,) = [e for e in doc["edges"] if e["waiter"] == gt.tid["w"]]
         assert e["readers"] == 2 and e["owners"] == []

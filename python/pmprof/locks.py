@@ -51,8 +51,11 @@ def subkind_text(w):
     k = w["kind"]
     if k == "mutex":
         s = MUTEX_TYPES.get(w["subkind"] & 3, "normal")
+        k = w["subkind"]
+        if k & 16:
+            k &= ~128    # glibc sets the pshared bit on every robust mutex
         flags = [n for bit, n in ((16, "robust"), (32, "PI"), (64, "PP"), (128, "pshared"))
-                 if w["subkind"] & bit]
+                 if k & bit]
         if w["timed"]:
             flags.append("timed")
         return " ".join([s] + flags)

@@ -48,6 +48,8 @@
  *   recursive   o hold_park R (twice), w lock_wait R         join o
  *   errorcheck  o hold_park E, w lock_wait E                 join o
  *   robust      o hold_park RB (robust), w lock_wait RB      join o
+ *   adaptive    o hold_park AD (adaptive), w lock_wait AD    join o
+ *   robust_pi   o hold_park RPI (robust + PI), w lock_wait   join o
  *   pi          o hold_park PI (prio inherit), w lock_wait   join o
  *   pshared     o hold_park PS (process shared), w lock_wait join o
  *   timedlock   o hold_park T, w timed_wait T                join o
@@ -541,6 +543,27 @@ sc_errorcheck(void)
     owner_waiter(&E, "E", 0, lock_wait);
 }
 
+pthread_mutex_t AD;
+
+static void
+sc_adaptive(void)
+{
+    init_mutex(&AD, PTHREAD_MUTEX_ADAPTIVE_NP, PTHREAD_MUTEX_STALLED,
+               PTHREAD_PRIO_NONE, PTHREAD_PROCESS_PRIVATE);
+    owner_waiter(&AD, "AD", 0, lock_wait);
+}
+
+/* robust + PI: the futex word carries the owner, FUTEX_LOCK_PI waits. */
+pthread_mutex_t RPI;
+
+static void
+sc_robust_pi(void)
+{
+    init_mutex(&RPI, PTHREAD_MUTEX_NORMAL, PTHREAD_MUTEX_ROBUST,
+               PTHREAD_PRIO_INHERIT, PTHREAD_PROCESS_PRIVATE);
+    owner_waiter(&RPI, "RPI", 0, lock_wait);
+}
+
 static void
 sc_robust(void)
 {
@@ -873,6 +896,8 @@ static const struct scenario {
     {"recursive", sc_recursive},
     {"errorcheck", sc_errorcheck},
     {"robust", sc_robust},
+    {"adaptive", sc_adaptive},
+    {"robust_pi", sc_robust_pi},
     {"pi", sc_pi},
     {"pshared", sc_pshared},
     {"timedlock", sc_timedlock},
@@ -984,7 +1009,7 @@ main(int argc, char **argv)
         tgt_die("usage: %s [--timeout N] [--gencore] SCENARIO (abba cycle3 "
                 "recursive errorcheck robust pi pshared timedlock selfdead "
                 "abandoned rw_writer rw_readers cond sem join stdio waitv "
-                "pileup idle none many net)", tgt_prog);
+                "pileup idle none many net adaptive robust_pi)", tgt_prog);
     pthread_setname_np(pthread_self(), "main");
     if (pipe(park_pipe))
         tgt_die("pipe: %s", strerror(errno));
