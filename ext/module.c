@@ -232,6 +232,137 @@ Session_snapshot(SessionObject *self, PyObject *args, PyObject *kw)
 
 static PyObject *wait_dict(const struct pmp_wait *w);
 
+static PyObject *
+heap_arena_dict(const struct pmp_heap_arena *a)
+{
+    PyObject *bins = PyList_New((Py_ssize_t)a->nbins), *heaps, *fast;
+    size_t i, nh = a->nheaps < PMP_HEAP_MAX_HEAPS ? a->nheaps
+                                                  : PMP_HEAP_MAX_HEAPS;
+
+    if (!bins)
+        return NULL;
+    for (i = 0; i < a->nbins; i++) {
+        const struct pmp_heap_bin *b = &a->bins[i];
+        PyObject *d = Py_BuildValue("{s:i,s:K,s:K,s:K,s:K}", "index",
+                                    b->index, "count",
+                                    (unsigned long long)b->count, "bytes",
+                                    (unsigned long long)b->bytes, "min",
+                                    (unsigned long long)b->min, "max",
+                                    (unsigned long long)b->max);
+        if (!d) {
+            Py_DECREF(bins);
+            return NULL;
+        }
+        PyList_SET_ITEM(bins, (Py_ssize_t)i, d);
+    }
+    heaps = PyList_New((Py_ssize_t)(a->is_main ? 0 : nh));
+    for (i = 0; heaps && !a->is_main && i < nh; i++) {
+        PyObject *d = Py_BuildValue(
+            "{s:K,s:K,s:K}", "addr", (unsigned long long)a->heaps[i].addr,
+            "size", (unsigned long long)a->heaps[i].size, "mprotect_size",
+            (unsigned long long)a->heaps[i].mprotect_size);
+        if (!d) {
+            Py_CLEAR(heaps);
+            break;
+        }
+        PyList_SET_ITEM(heaps, (Py_ssize_t)i, d);
+    }
+    fast = PyList_New(10);
+    for (i = 0; fast && i < 10; i++)
+        PyList_SET_ITEM(fast, (Py_ssize_t)i,
+                        PyLong_FromUnsignedLongLong(a->fast_by_bin[i]));
+    if (!heaps || !fast) {
+        Py_DECREF(bins);
+        Py_XDECREF(heaps);
+        Py_XDECREF(fast);
+        return NULL;
+    }
+    return Py_BuildValue(
+        "{s:K,s:O,s:I,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:N,s:K,s:K,s:K,s:N,"
+        "s:n,s:N}",
+        "addr", (unsigned long long)a->addr, "main",
+        a->is_main ? Py_True : Py_False, "flags", a->flags, "top",
+        (unsigned long long)a->top, "top_size",
+        (unsigned long long)a->top_size, "next_free",
+        (unsigned long long)a->next_free, "attached_threads",
+        (unsigned long long)a->attached_threads, "system_mem",
+        (unsigned long long)a->system_mem, "max_system_mem",
+        (unsigned long long)a->max_system_mem, "fast_count",
+        (unsigned long long)a->fast_count, "fast_bytes",
+        (unsigned long long)a->fast_bytes, "fast_by_bin", fast, "bin_count",
+        (unsigned long long)a->bin_count, "bin_bytes",
+        (unsigned long long)a->bin_bytes, "largest_free",
+        (unsigned long long)a->largest_free, "bins", bins, "nheaps",
+        (Py_ssize_t)a->nheaps, "heaps", heaps);
+}
+
+/* heap() -> dict: glibc malloc's state read from outside. */
+static PyObject *
+Session_heap(SessionObject *self, PyObject *unused)
+{
+    pmp_state *st = state_from_type(Py_TYPE(self));
+    struct pmp_heap *h = NULL;
+    struct pmp_error err = {0};
+    PyObject *arenas, *errors, *d;
+    size_t i;
+    int rc;
+
+    if (check_open(st, self))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pmp_session_heap(self->s, &h, &err);
+    Py_END_ALLOW_THREADS
+    if (rc)
+        return raise_pmp(st, rc, &err);
+    arenas = PyList_New((Py_ssize_t)h->narenas);
+    for (i = 0; arenas && i < h->narenas; i++) {
+        PyObject *a = heap_arena_dict(&h->arenas[i]);
+        if (!a) {
+            Py_CLEAR(arenas);
+            break;
+        }
+        PyList_SET_ITEM(arenas, (Py_ssize_t)i, a);
+    }
+    errors = PyList_New((Py_ssize_t)h->nerrors);
+    for (i = 0; errors && i < h->nerrors; i++) {
+        PyObject *e = Py_BuildValue("(Ks)",
+                                    (unsigned long long)h->errors[i].addr,
+                                    h->errors[i].msg);
+        if (!e) {
+            Py_CLEAR(errors);
+            break;
+        }
+        PyList_SET_ITEM(errors, (Py_ssize_t)i, e);
+    }
+    if (!arenas || !errors) {
+        Py_XDECREF(arenas);
+        Py_XDECREF(errors);
+        pmp_heap_free(h);
+        return NULL;
+    }
+    d = Py_BuildValue(
+        "{s:s,s:s,s:s,s:K,s:K,s:K,s:s,s:s,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,"
+        "s:N,s:N,s:n,s:n,s:K}",
+        "version", h->version, "build_id", h->build_id, "libc_path",
+        h->libc_path, "libc_base", (unsigned long long)h->libc_base,
+        "main_arena", (unsigned long long)h->main_arena, "mp",
+        (unsigned long long)h->mp, "main_arena_method", h->main_arena_method,
+        "mp_method", h->mp_method, "trim_threshold",
+        (unsigned long long)h->trim_threshold, "mmap_threshold",
+        (unsigned long long)h->mmap_threshold, "sbrk_base",
+        (unsigned long long)h->sbrk_base, "tcache_count",
+        (unsigned long long)h->tcache_count, "n_mmaps",
+        (unsigned long long)h->n_mmaps, "max_n_mmaps",
+        (unsigned long long)h->max_n_mmaps, "mmapped_mem",
+        (unsigned long long)h->mmapped_mem, "max_mmapped_mem",
+        (unsigned long long)h->max_mmapped_mem, "arenas", arenas, "errors",
+        errors, "errors_dropped", (Py_ssize_t)h->errors_dropped, "nthreads",
+        (Py_ssize_t)h->nthreads, "elapsed_ns",
+        (unsigned long long)h->elapsed_ns);
+    pmp_heap_free(h);
+    return d;
+}
+
 /* peek_waits() -> [(tid, wait dict or None)] without stopping (live). */
 static PyObject *
 Session_peek_waits(SessionObject *self, PyObject *unused)
@@ -314,6 +445,8 @@ static PyMethodDef Session_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "snapshot(*, max_frames=0, tids=None, decode_waits=False) -> Snapshot\n\n"
      "Stop (live), read registers, unwind every thread, resume."},
+    {"heap", (PyCFunction)Session_heap, METH_NOARGS,
+     "heap() -> dict: glibc malloc arenas, bins, top, mmap counters"},
     {"peek_waits", (PyCFunction)Session_peek_waits, METH_NOARGS,
      "peek_waits() -> [(tid, wait)]: futex waits read without stopping "
      "(live)"},

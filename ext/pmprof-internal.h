@@ -235,6 +235,8 @@ void *pmp_symbolizer_module_at(struct pmp_symbolizer *sym, uint64_t pc);
 int pmp_symbolizer_lookup(struct pmp_symbolizer *sym, uint64_t pc,
                           int activation, const struct pmp_frameinfo **out,
                           struct pmp_error *err);
+/* The libdwfl session (Dwfl *) over the target's modules. */
+void *pmp_symbolizer_dwfl(struct pmp_symbolizer *sym);
 int pmp_symbolizer_data(struct pmp_symbolizer *sym, uint64_t addr,
                         const char **name, uint64_t *offset);
 /* 1 if the module (from pmp_symbolizer_module_at) is a Go binary. */

@@ -538,6 +538,70 @@ size_t pmp_recording_top(struct pmp_recording *r, int by_wall,
                          struct pmp_top_entry *out, size_t n);
 
 /* ------------------------------------------------------------------ */
+/* glibc malloc from outside (heap.c)                                  */
+
+#define PMP_HEAP_MAX_BINS 128
+#define PMP_HEAP_MAX_HEAPS 64
+#define PMP_HEAP_MAX_ERRORS 256
+
+struct pmp_heap_bin {
+    int index;                /* 1 unsorted, 2..63 small, 64..126 large */
+    uint64_t count, bytes, min, max;
+};
+
+struct pmp_heap_heap {        /* a non-main arena's mmapped heap */
+    uint64_t addr, size, mprotect_size;
+};
+
+struct pmp_heap_arena {
+    uint64_t addr;
+    int is_main;
+    unsigned flags;
+    uint64_t top, top_size;
+    uint64_t next_free, attached_threads;
+    uint64_t system_mem, max_system_mem;
+    uint64_t fast_count, fast_bytes;
+    uint64_t fast_by_bin[10];
+    uint64_t bin_count, bin_bytes;    /* unsorted + small + large */
+    uint64_t largest_free;            /* top included */
+    size_t nbins;
+    struct pmp_heap_bin bins[PMP_HEAP_MAX_BINS];
+    size_t nheaps;                    /* may exceed PMP_HEAP_MAX_HEAPS */
+    struct pmp_heap_heap heaps[PMP_HEAP_MAX_HEAPS];
+};
+
+struct pmp_heap_error {
+    uint64_t addr;
+    char msg[192];
+};
+
+struct pmp_heap {
+    char version[32];                 /* "2.36" */
+    char build_id[48];                /* libc's, hex */
+    char libc_path[256];
+    uint64_t libc_base;
+    uint64_t main_arena, mp;
+    char main_arena_method[48], mp_method[48];
+    uint64_t trim_threshold, mmap_threshold, sbrk_base, tcache_count;
+    uint64_t n_mmaps, max_n_mmaps, mmapped_mem, max_mmapped_mem;
+    size_t narenas, arenas_cap;
+    struct pmp_heap_arena *arenas;    /* [0] is main_arena */
+    size_t nthreads;
+    size_t nerrors, errors_dropped;
+    struct pmp_heap_error errors[PMP_HEAP_MAX_ERRORS];
+    uint64_t elapsed_ns;
+};
+
+/*
+ * Read glibc malloc's state (live: with the process stopped).  Fails with
+ * a clear message for another allocator or glibc version.  Corruption is
+ * not a failure: it is listed in errors.  *out owned by the caller.
+ */
+int pmp_session_heap(struct pmp_session *s, struct pmp_heap **out,
+                     struct pmp_error *err);
+void pmp_heap_free(struct pmp_heap *h);
+
+/* ------------------------------------------------------------------ */
 /* Misc                                                                */
 
 /* Name of x86_64 syscall nr, or NULL. */

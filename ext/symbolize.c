@@ -838,3 +838,9 @@ pmp_symbolizer_data(struct pmp_symbolizer *sym, uint64_t addr,
     *offset = off;
     return 0;
 }
+
+void *
+pmp_symbolizer_dwfl(struct pmp_symbolizer *sym)
+{
+    return sym->dwfl;
+}

@@ -1,0 +1,646 @@
+/*
+ * heap.c: glibc malloc seen from outside: arenas, heaps, bins, fastbins,
+ * top, the mmap counters — enough to compute the process's own mallinfo2()
+ * and malloc_stats() without running a line of code in it.
+ *
+ * Owns: finding libc and its version, main_arena and mp_ (from libc's
+ * symbols when its debug info is there, else from the code and data of
+ * the stripped libc: the first RIP-relative lea in the exported
+ * mallinfo2() and the untouched mp_ initialiser in .data), and bounded,
+ * checked walks of the arena ring, heap lists and bin lists.  Layouts are
+ * glibc 2.36 x86_64 (shared/notes/heap-glibc.md, verified); another
+ * version is refused with its name, never guessed.
+ *
+ * Must not: trust target memory.  Every list is bounded and loop-checked,
+ * every pointer aligned and readable before use; a problem becomes an
+ * error line with its address and the walk goes on with the next list.
+ */
+#define _GNU_SOURCE 1   /* memmem */
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pmprof-internal.h"
+
+/* glibc 2.36 x86_64 layouts */
+#define MS_SIZE 2200
+#define MS_FLAGS 4
+#define MS_FASTBINS 16
+#define MS_TOP 96
+#define MS_BINS 112
+#define MS_NEXT 2160
+#define MS_NEXT_FREE 2168
+#define MS_ATTACHED 2176
+#define MS_SYSTEM_MEM 2184
+#define MS_MAX_SYSTEM_MEM 2192
+#define NFASTBINS 10
+#define NBINS 128
+
+#define MP_SIZE 136
+#define MP_TRIM_THRESHOLD 0
+#define MP_MMAP_THRESHOLD 16
+#define MP_N_MMAPS 60
+#define MP_MAX_N_MMAPS 68
+#define MP_MMAPPED_MEM 80
+#define MP_MAX_MMAPPED_MEM 88
+#define MP_SBRK_BASE 96
+#define MP_TCACHE_COUNT 120
+
+#define HI_AR_PTR 0
+#define HI_PREV 8
+#define HI_SIZE 16
+#define HI_MPROTECT 24
+#define HEAP_MAX_SIZE (64ull << 20)
+
+#define CHUNK_SIZE_MASK (~(uint64_t)7)
+#define MINSIZE 32
+#define MAX_ARENAS 4096
+#define MAX_HEAPS_PER_ARENA 65536
+
+struct walk {
+    struct pmp_target *t;
+    struct pmp_heap *h;
+};
+
+static void
+herr(struct pmp_heap *h, uint64_t addr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+herr(struct pmp_heap *h, uint64_t addr, const char *fmt, ...)
+{
+    va_list ap;
+    struct pmp_heap_error *e;
+
+    if (h->nerrors >= PMP_HEAP_MAX_ERRORS) {
+        h->errors_dropped++;
+        return;
+    }
+    e = &h->errors[h->nerrors++];
+    e->addr = addr;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    va_end(ap);
+}
+
+static int
+rd64(struct pmp_target *t, uint64_t addr, uint64_t *v)
+{
+    return pmp_target_read_u64(t, addr, v, NULL) == 0;
+}
+
+static uint64_t
+u64at(const unsigned char *b, size_t off)
+{
+    uint64_t v;
+
+    memcpy(&v, b + off, 8);
+    return v;
+}
+
+static uint32_t
+u32at(const unsigned char *b, size_t off)
+{
+    uint32_t v;
+
+    memcpy(&v, b + off, 4);
+    return v;
+}
+
+/* ---- finding libc, its version, main_arena and mp_ ---- */
+
+struct find_libc {
+    Dwfl_Module *mod;
+    const char *name;
+};
+
+static int
+find_libc_cb(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr base,
+             void *arg)
+{
+    struct find_libc *f = arg;
+    const char *b = name ? strrchr(name, '/') : NULL;
+
+    b = b ? b + 1 : name;
+    if (b && strncmp(b, "libc.so", 7) == 0) {
+        f->mod = mod;
+        f->name = name;
+        return DWARF_CB_ABORT;
+    }
+    return DWARF_CB_OK;
+}
+
+/* A symbol of mod by name (any binding: main_arena and mp_ are LOCAL). */
+static int
+module_sym(Dwfl_Module *mod, const char *want, uint64_t *addr, uint64_t *size)
+{
+    int n = dwfl_module_getsymtab(mod), i;
+
+    for (i = 1; i < n && i < 10000000; i++) {
+        GElf_Sym s;
+        GElf_Addr a = 0;
+        const char *nm =
+            dwfl_module_getsym_info(mod, i, &s, &a, NULL, NULL, NULL);
+        if (nm && strcmp(nm, want) == 0 && a) {
+            *addr = a;
+            *size = s.st_size;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The "release version X.Y" banner in the libc file. */
+static void
+libc_version(Elf *elf, char *out, size_t outlen)
+{
+    size_t shstrndx = 0;
+    Elf_Scn *scn = NULL;
+    static const char key[] = "release version ";
+
+    out[0] = '\0';
+    if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+        return;
+    while ((scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        const char *nm;
+        Elf_Data *d;
+        const char *p, *end;
+
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS)
+            continue;
+        nm = elf_strptr(elf, shstrndx, sh.sh_name);
+        if (!nm || strcmp(nm, ".rodata") != 0)
+            continue;
+        d = elf_getdata(scn, NULL);
+        if (!d || !d->d_buf)
+            return;
+        p = d->d_buf;
+        end = p + d->d_size;
+        while (p && p + sizeof(key) < end) {
+            p = memmem(p, (size_t)(end - p), key, sizeof(key) - 1);
+            if (!p)
+                break;
+            p += sizeof(key) - 1;
+            {
+                size_t k = 0;
+                while (p + k < end && k + 1 < outlen &&
+                       ((p[k] >= '0' && p[k] <= '9') || p[k] == '.'))
+                    k++;
+                while (k && p[k - 1] == '.')
+                    k--;
+                if (k) {
+                    memcpy(out, p, k);
+                    out[k] = '\0';
+                    return;
+                }
+            }
+        }
+        return;
+    }
+}
+
+/* The first `lea disp32(%rip), reg` (REX.W 8D /r, mod 00 rm 101) of the
+   exported mallinfo2(): glibc 2.36 loads &main_arena first. */
+static uint64_t
+main_arena_from_mallinfo2(struct pmp_target *t, Dwfl_Module *mod)
+{
+    uint64_t fn = 0, sz = 0, i;
+    unsigned char code[256];
+
+    if (!module_sym(mod, "mallinfo2", &fn, &sz))
+        return 0;
+    if (sz == 0 || sz > sizeof(code))
+        sz = sizeof(code);
+    if (pmp_target_read(t, fn, code, (size_t)sz, NULL) != 0)
+        return 0;
+    for (i = 0; i + 7 <= sz; i++) {
+        if ((code[i] == 0x48 || code[i] == 0x4c) && code[i + 1] == 0x8d &&
+            (code[i + 2] & 0xc7) == 0x05) {
+            int32_t disp;
+            memcpy(&disp, code + i + 3, 4);
+            return fn + i + 7 + (uint64_t)(int64_t)disp;
+        }
+    }
+    return 0;
+}
+
+/* mp_'s default initialiser in libc's .data on disk: trim_threshold,
+   top_pad, mmap_threshold 128 KiB, arena_test 8, arena_max 0, and at +104
+   tcache_bins 64, tcache_max_bytes 1032, tcache_count 7. */
+static uint64_t
+mp_from_data(Elf *elf, uint64_t bias)
+{
+    size_t shstrndx = 0;
+    Elf_Scn *scn = NULL;
+
+    if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+        return 0;
+    while ((scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        const char *nm;
+        Elf_Data *d;
+        size_t off;
+
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS)
+            continue;
+        nm = elf_strptr(elf, shstrndx, sh.sh_name);
+        if (!nm || strcmp(nm, ".data") != 0)
+            continue;
+        d = elf_getdata(scn, NULL);
+        if (!d || !d->d_buf || d->d_size < MP_SIZE)
+            return 0;
+        for (off = 0; off + MP_SIZE <= d->d_size; off += 8) {
+            const unsigned char *p = (const unsigned char *)d->d_buf + off;
+            if (u64at(p, 0) == 131072 && u64at(p, 8) == 131072 &&
+                u64at(p, 16) == 131072 && u64at(p, 24) == 8 &&
+                u64at(p, 32) == 0 && u64at(p, 104) == 64 &&
+                u64at(p, 112) == 1032 && u64at(p, 120) == 7)
+                return bias + sh.sh_addr + off;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* A plausible malloc_state at a: its ring must come back to it. */
+static int
+arena_ring_closes(struct pmp_target *t, uint64_t a)
+{
+    uint64_t cur = a, next;
+    int i;
+
+    for (i = 0; i < MAX_ARENAS; i++) {
+        if (!rd64(t, cur + MS_NEXT, &next) || next == 0 || (next & 7))
+            return 0;
+        if (next == a)
+            return 1;
+        cur = next;
+    }
+    return 0;
+}
+
+/* ---- bins ---- */
+
+static uint64_t
+reveal(uint64_t pos, uint64_t ptr)
+{
+    return (pos >> 12) ^ ptr;
+}
+
+static void
+walk_fastbins(struct walk *w, struct pmp_heap_arena *ar,
+              const unsigned char *ms)
+{
+    int i;
+    uint64_t cap = ar->system_mem / MINSIZE + 1;
+
+    for (i = 0; i < NFASTBINS; i++) {
+        uint64_t slot = ar->addr + MS_FASTBINS + 8 * (uint64_t)i;
+        uint64_t p = u64at(ms, MS_FASTBINS + 8 * (size_t)i);
+        uint64_t slow = p, n = 0;
+
+        while (p) {
+            uint64_t size, fd;
+            if (p & 15) {
+                herr(w->h, p, "arena 0x%llx fastbin %d: misaligned chunk",
+                     (unsigned long long)ar->addr, i);
+                break;
+            }
+            if (!rd64(w->t, p + 8, &size) || !rd64(w->t, p + 16, &fd)) {
+                herr(w->h, p, "arena 0x%llx fastbin %d: unreadable chunk",
+                     (unsigned long long)ar->addr, i);
+                break;
+            }
+            size &= CHUNK_SIZE_MASK;
+            if ((size >> 4) - 2 != (uint64_t)i) {
+                herr(w->h, p,
+                     "arena 0x%llx fastbin %d: chunk of size %llu in the "
+                     "wrong bin",
+                     (unsigned long long)ar->addr, i,
+                     (unsigned long long)size);
+                break;
+            }
+            ar->fast_count++;
+            ar->fast_bytes += size;
+            ar->fast_by_bin[i]++;
+            if (++n > cap) {
+                herr(w->h, p, "arena 0x%llx fastbin %d: loop",
+                     (unsigned long long)ar->addr, i);
+                break;
+            }
+            p = reveal(p + 16, fd);
+            /* Floyd: the slow pointer moves every other step. */
+            if (n % 2 == 0) {
+                uint64_t sfd;
+                if (!rd64(w->t, slow + 16, &sfd))
+                    break;
+                slow = reveal(slow + 16, sfd);
+                if (slow == p && p) {
+                    herr(w->h, p, "arena 0x%llx fastbin %d: loop",
+                         (unsigned long long)ar->addr, i);
+                    break;
+                }
+            }
+        }
+        (void)slot;
+    }
+}
+
+static void
+walk_bins(struct walk *w, struct pmp_heap_arena *ar)
+{
+    int i;
+    uint64_t cap = ar->system_mem / MINSIZE + 1;
+
+    for (i = 1; i < NBINS - 1; i++) {
+        /* bin_at(i): a pseudo-chunk whose fd/bk are bins[2(i-1)], +1 */
+        uint64_t head = ar->addr + MS_BINS + 16 * (uint64_t)(i - 1) - 16;
+        uint64_t p, prev = head, n = 0, bytes = 0, mn = 0, mx = 0;
+
+        if (!rd64(w->t, head + 16, &p)) {
+            herr(w->h, head, "arena 0x%llx bin %d: unreadable",
+                 (unsigned long long)ar->addr, i);
+            continue;
+        }
+        while (p != head) {
+            uint64_t size, bk;
+            if ((p & 15) || !rd64(w->t, p + 8, &size) ||
+                !rd64(w->t, p + 24, &bk)) {
+                herr(w->h, p, "arena 0x%llx bin %d: %s chunk",
+                     (unsigned long long)ar->addr, i,
+                     (p & 15) ? "misaligned" : "unreadable");
+                break;
+            }
+            if (bk != prev) {
+                herr(w->h, p,
+                     "arena 0x%llx bin %d: chunk's bk 0x%llx is not the "
+                     "previous chunk 0x%llx",
+                     (unsigned long long)ar->addr, i,
+                     (unsigned long long)bk, (unsigned long long)prev);
+                break;
+            }
+            size &= CHUNK_SIZE_MASK;
+            if (size < MINSIZE || size > ar->system_mem + HEAP_MAX_SIZE) {
+                herr(w->h, p, "arena 0x%llx bin %d: bad size %llu",
+                     (unsigned long long)ar->addr, i,
+                     (unsigned long long)size);
+                break;
+            }
+            n++;
+            bytes += size;
+            /* malloc_info prints sizes with the flag bits (PREV_INUSE) */
+            if (!mn || size < mn)
+                mn = size;
+            if (size > mx)
+                mx = size;
+            if (n > cap) {
+                herr(w->h, p, "arena 0x%llx bin %d: loop",
+                     (unsigned long long)ar->addr, i);
+                break;
+            }
+            prev = p;
+            if (!rd64(w->t, p + 16, &p)) {
+                herr(w->h, prev, "arena 0x%llx bin %d: unreadable fd",
+                     (unsigned long long)ar->addr, i);
+                break;
+            }
+        }
+        if (n) {
+            struct pmp_heap_bin *b;
+            if (ar->nbins >= PMP_HEAP_MAX_BINS)
+                continue;
+            b = &ar->bins[ar->nbins++];
+            b->index = i;
+            b->count = n;
+            b->bytes = bytes;
+            b->min = mn;
+            b->max = mx;
+            ar->bin_count += n;
+            ar->bin_bytes += bytes;
+            if (mx > ar->largest_free)
+                ar->largest_free = mx;
+        }
+    }
+}
+
+static void
+walk_heaps(struct walk *w, struct pmp_heap_arena *ar)
+{
+    uint64_t h = ar->top & ~(HEAP_MAX_SIZE - 1);
+    int n = 0;
+
+    while (h && n < MAX_HEAPS_PER_ARENA) {
+        unsigned char hi[48];
+        if (pmp_target_read(w->t, h, hi, sizeof(hi), NULL) != 0) {
+            herr(w->h, h, "arena 0x%llx: heap_info unreadable",
+                 (unsigned long long)ar->addr);
+            break;
+        }
+        if (u64at(hi, HI_AR_PTR) != ar->addr) {
+            herr(w->h, h, "arena 0x%llx: heap_info's arena is 0x%llx",
+                 (unsigned long long)ar->addr,
+                 (unsigned long long)u64at(hi, HI_AR_PTR));
+            break;
+        }
+        if (ar->nheaps < PMP_HEAP_MAX_HEAPS) {
+            ar->heaps[ar->nheaps].addr = h;
+            ar->heaps[ar->nheaps].size = u64at(hi, HI_SIZE);
+            ar->heaps[ar->nheaps].mprotect_size = u64at(hi, HI_MPROTECT);
+        }
+        ar->nheaps++;
+        n++;
+        h = u64at(hi, HI_PREV);
+        if (h & (HEAP_MAX_SIZE - 1)) {
+            herr(w->h, h, "arena 0x%llx: heap prev pointer misaligned",
+                 (unsigned long long)ar->addr);
+            break;
+        }
+    }
+}
+
+static int
+walk_arena(struct walk *w, uint64_t a, int is_main)
+{
+    unsigned char ms[MS_SIZE];
+    struct pmp_heap_arena *ar;
+    uint64_t topsize;
+
+    if (pmp_target_read(w->t, a, ms, sizeof(ms), NULL) != 0) {
+        herr(w->h, a, "arena unreadable");
+        return -1;
+    }
+    if (pmp_grow((void **)&w->h->arenas, &w->h->arenas_cap,
+                 w->h->narenas + 1, sizeof(*w->h->arenas)))
+        return PMP_E_NOMEM;
+    ar = &w->h->arenas[w->h->narenas++];
+    memset(ar, 0, sizeof(*ar));
+    ar->addr = a;
+    ar->is_main = is_main;
+    ar->flags = u32at(ms, MS_FLAGS);
+    ar->top = u64at(ms, MS_TOP);
+    ar->next_free = u64at(ms, MS_NEXT_FREE);
+    ar->attached_threads = u64at(ms, MS_ATTACHED);
+    ar->system_mem = u64at(ms, MS_SYSTEM_MEM);
+    ar->max_system_mem = u64at(ms, MS_MAX_SYSTEM_MEM);
+    if (ar->top && rd64(w->t, ar->top + 8, &topsize))
+        ar->top_size = topsize & CHUNK_SIZE_MASK;
+    else if (ar->top)
+        herr(w->h, ar->top, "arena 0x%llx: top chunk unreadable",
+             (unsigned long long)a);
+    ar->largest_free = ar->top_size;
+    walk_fastbins(w, ar, ms);
+    walk_bins(w, ar);
+    if (!is_main && ar->top)
+        walk_heaps(w, ar);
+    else if (is_main)
+        ar->nheaps = ar->system_mem ? 1 : 0;
+    return 0;
+}
+
+static int
+heap_walk(struct pmp_session *s, struct pmp_heap *h, struct pmp_error *err)
+{
+    Dwfl *dwfl = (Dwfl *)pmp_symbolizer_dwfl(s->sym);
+    struct find_libc fl = {NULL, NULL};
+    Dwarf_Addr bias = 0;
+    Elf *elf;
+    uint64_t addr = 0, size = 0, lea, a;
+    struct walk w = {s->target, h};
+    unsigned char mp[MP_SIZE];
+    int i, rc;
+    const unsigned char *bid = NULL;
+    GElf_Addr bid_va;
+    int bidlen;
+
+    dwfl_getmodules(dwfl, find_libc_cb, &fl, 0);
+    if (!fl.mod)
+        return pmp_error_set(err, PMP_E_NOTFOUND,
+                             "no libc.so in the process (static binary, or "
+                             "another C library): pmprof heap reads glibc's "
+                             "malloc only");
+    {
+        Dwarf_Addr lo = 0;
+        dwfl_module_info(fl.mod, NULL, &lo, NULL, NULL, NULL, NULL, NULL);
+        pmp_strlcpy(h->libc_path, fl.name ? fl.name : "",
+                    sizeof(h->libc_path));
+        h->libc_base = lo;
+    }
+    elf = dwfl_module_getelf(fl.mod, &bias);
+    bidlen = dwfl_module_build_id(fl.mod, &bid, &bid_va);
+    for (i = 0; i < bidlen && i < 20; i++)
+        snprintf(h->build_id + 2 * i, 3, "%02x", bid[i]);
+    if (!elf)
+        return pmp_error_set(err, PMP_E_NOTFOUND,
+                             "cannot read libc's ELF file '%s'",
+                             h->libc_path);
+    libc_version(elf, h->version, sizeof(h->version));
+    if (strcmp(h->version, "2.36") != 0)
+        return pmp_error_set(err, PMP_E_UNSUPPORTED,
+                             "glibc %s (%s): pmprof knows the malloc layouts "
+                             "of glibc 2.36 x86_64 only",
+                             h->version[0] ? h->version : "of unknown version",
+                             h->libc_path);
+    /* main_arena: symbol (libc debug info), else mallinfo2's first lea. */
+    lea = main_arena_from_mallinfo2(s->target, fl.mod);
+    if (module_sym(fl.mod, "main_arena", &addr, &size) && size == MS_SIZE) {
+        h->main_arena = addr;
+        pmp_strlcpy(h->main_arena_method,
+                    lea == addr ? "symbol (= mallinfo2 lea)" : "symbol",
+                    sizeof(h->main_arena_method));
+    } else if (lea) {
+        h->main_arena = lea;
+        pmp_strlcpy(h->main_arena_method, "mallinfo2 lea",
+                    sizeof(h->main_arena_method));
+    }
+    if (!h->main_arena || !arena_ring_closes(s->target, h->main_arena))
+        return pmp_error_set(err, PMP_E_CORRUPT,
+                             "cannot find glibc's main_arena in '%s' (or its "
+                             "arena list does not close)",
+                             h->libc_path);
+    addr = size = 0;
+    a = mp_from_data(elf, bias);
+    if (module_sym(fl.mod, "mp_", &addr, &size) && size == MP_SIZE) {
+        h->mp = addr;
+        pmp_strlcpy(h->mp_method, a == addr ? "symbol (= .data initialiser)"
+                                            : "symbol",
+                    sizeof(h->mp_method));
+    } else if (a) {
+        h->mp = a;
+        pmp_strlcpy(h->mp_method, ".data initialiser",
+                    sizeof(h->mp_method));
+    }
+    if (!h->mp || pmp_target_read(s->target, h->mp, mp, sizeof(mp), NULL))
+        return pmp_error_set(err, PMP_E_CORRUPT,
+                             "cannot find or read glibc's mp_ in '%s'",
+                             h->libc_path);
+    h->trim_threshold = u64at(mp, MP_TRIM_THRESHOLD);
+    h->mmap_threshold = u64at(mp, MP_MMAP_THRESHOLD);
+    h->n_mmaps = u32at(mp, MP_N_MMAPS);
+    h->max_n_mmaps = u32at(mp, MP_MAX_N_MMAPS);
+    h->mmapped_mem = u64at(mp, MP_MMAPPED_MEM);
+    h->max_mmapped_mem = u64at(mp, MP_MAX_MMAPPED_MEM);
+    h->sbrk_base = u64at(mp, MP_SBRK_BASE);
+    h->tcache_count = u64at(mp, MP_TCACHE_COUNT);
+
+    /* The ring: main -> newest -> ... -> oldest -> main. */
+    a = h->main_arena;
+    for (i = 0; i < MAX_ARENAS; i++) {
+        uint64_t next;
+        rc = walk_arena(&w, a, i == 0);
+        if (rc < 0 && rc != -1)
+            return pmp_error_set(err, rc, "out of memory");
+        if (!rd64(s->target, a + MS_NEXT, &next) || next == h->main_arena)
+            break;
+        a = next;
+    }
+    return 0;
+}
+
+int
+pmp_session_heap(struct pmp_session *s, struct pmp_heap **out,
+                 struct pmp_error *err)
+{
+    struct pmp_target_thread *tt = NULL;
+    size_t nt = 0;
+    struct pmp_heap *h;
+    uint64_t t0 = pmp_now_ns(CLOCK_MONOTONIC);
+    int rc;
+
+    *out = NULL;
+    h = calloc(1, sizeof(*h));
+    if (!h)
+        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    /* Live: the process is stopped while its heap is read. */
+    rc = s->target->ops->stop(s->target, &tt, &nt, err);
+    if (rc) {
+        free(h);
+        return rc;
+    }
+    pmp_target_drop_cache(s->target);
+    pmp_symbolizer_new_stop(s->sym);
+    pmp_symbolizer_refresh(s->sym, NULL);
+    h->nthreads = nt;
+    rc = heap_walk(s, h, err);
+    s->target->ops->resume(s->target);
+    h->elapsed_ns = pmp_now_ns(CLOCK_MONOTONIC) - t0;
+    if (rc) {
+        pmp_heap_free(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
+void
+pmp_heap_free(struct pmp_heap *h)
+{
+    if (!h)
+        return;
+    free(h->arenas);
+    free(h);
+}
