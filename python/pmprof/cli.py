@@ -143,8 +143,8 @@ def main(argv=None):
             if ctx.session is not None:
                 ctx.session.close()
         if status == EXIT_PARTIAL:
-            sys.stderr.write("pmprof %s: partial result: some threads could not be "
-                             "read or unwound (marked in the output)\n" % name)
+            sys.stderr.write("pmprof %s: partial result: some parts could not be read "
+                             "(marked in the output)\n" % name)
         return status
     except PmprofError as e:
         sys.stderr.write("pmprof %s: %s\n" % (name, e))

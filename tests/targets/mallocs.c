@@ -1,7 +1,7 @@
 /* mallocs: a glibc malloc heap in known patterns, with the process's own
  * report of it, for `pmprof heap` (the oracle method).
  *
- *   usage: mallocs [--timeout N] [--gencore]
+ *   usage: mallocs [--timeout N] [--gencore] [corrupt]
  *
  *   (main)     main arena: chunks of many sizes in use; tcache bins full;
  *              fastbins (frees past the 7 tcache slots); an unsorted chunk;
@@ -19,12 +19,16 @@
  *             fsmblks=N uordblks=N fordblks=N keepcost=N   (one line)
  *   STATS <arena#> <system bytes> <in use bytes>            (malloc_stats)
  *   READY
- * malloc_stats() goes to stderr as glibc prints it.  Build with
+ * malloc_stats() goes to stderr as glibc prints it.
+ * corrupt: after the report (and before READY) the heap is damaged on
+ * purpose: the head of the 48-byte fastbin points to itself (a loop) and
+ * the unsorted chunk's fd to 0x4141414141414140 (unreadable).  Build with
  * -fno-builtin-malloc -fno-builtin-free so gcc keeps every call.
  */
 #include "common.h"
 
 #include <malloc.h>
+#include <stdint.h>
 
 static pthread_mutex_t park_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
@@ -165,6 +169,29 @@ say_report(void)
     malloc_stats();
 }
 
+static void *to_unsorted;
+
+/* Before the fastbins are filled: a large request would consolidate them. */
+static void
+corrupt_prepare(void)
+{
+    to_unsorted = malloc(2000);
+    hold(malloc(48));
+    if (!to_unsorted)
+        tgt_die("malloc");
+}
+
+static void
+corrupt(void)
+{
+    uintptr_t *fd = (uintptr_t *)fast[15];          /* the fastbin head */
+    uintptr_t self = (uintptr_t)fast[15] - 16;      /* its chunk */
+
+    *fd = ((uintptr_t)fd >> 12) ^ self;             /* safe-linked loop */
+    free(to_unsorted);                              /* -> unsorted bin */
+    *(volatile uintptr_t *)to_unsorted = 0x4141414141414140ull; /* its fd */
+}
+
 NOINLINE static void
 main_wait(pthread_t t)
 {
@@ -188,8 +215,12 @@ main(int argc, char **argv)
         w[i] = tgt_spawn(worker_main, (void *)i, 0);
     b = tgt_spawn(bigheap_main, NULL, 0);
     tgt_wait_ready(4);
+    if (argc > 1 && strcmp(argv[1], "corrupt") == 0)
+        corrupt_prepare();
     free_fast();
     say_report();
+    if (argc > 1 && strcmp(argv[1], "corrupt") == 0)
+        corrupt();
     tgt_say("READY");
     if (o.gencore)
         abort();

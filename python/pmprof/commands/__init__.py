@@ -15,7 +15,7 @@ EXIT_PARTIAL = 1
 EXIT_FAILED = 2
 EXIT_USAGE = 64
 
-COMMAND_MODULES = ("threads", "stacks", "snapshot", "record", "locks", "hang")
+COMMAND_MODULES = ("threads", "stacks", "snapshot", "record", "locks", "hang", "heap")
 
 REGISTRY = {}
 

@@ -1,0 +1,129 @@
+"""pmprof heap against tests/targets/mallocs.c, which prints its own
+mallinfo2() and malloc_stats() once its heap is in place (the oracle):
+pmprof's figures must equal them exactly, live (standalone and in gdb),
+from gcore and kernel cores, with libc's debug info visible and hidden.
+A damaged heap gives listed problems with addresses, never a hang."""
+
+import json
+import os
+import re
+
+import pytest
+
+from conftest import ENV, ROOT, gcore, gdb_run, kernel_core, run_pmprof
+
+SCHEMA = os.path.join(ROOT, "docs", "schemas", "pmprof.heap-1.schema.json")
+FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+          "uordblks", "fordblks", "keepcost")
+HIDDEN = dict(ENV, PMPROF_DEBUG_PATH="/nonexistent")
+
+
+def oracle_mallinfo(lines):
+    line = [x for x in lines if x.startswith("MALLINFO2 ")][0]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
+
+
+def oracle_stats(stderr):
+    """malloc_stats(): per arena (system, in use), then the totals."""
+    ar = [(int(a), int(b)) for a, b in re.findall(
+        r"Arena \d+:\nsystem bytes\s+=\s+(\d+)\nin use bytes\s+=\s+(\d+)", stderr)]
+    tot = re.search(r"Total \(incl. mmap\):\nsystem bytes\s+=\s+(\d+)\nin use bytes\s+=\s+(\d+)\n"
+                    r"max mmap regions\s+=\s+(\d+)\nmax mmap bytes\s+=\s+(\d+)", stderr)
+    return ar, tuple(int(x) for x in tot.groups())
+
+
+def check(doc, mi, stats=None):
+    jsonschema = pytest.importorskip("jsonschema")
+    with open(SCHEMA) as f:
+        jsonschema.validate(doc, json.load(f))
+    assert doc["errors"] == []
+    assert {k: doc["mallinfo2"][k] for k in FIELDS} == mi
+    if stats is not None:
+        ar, tot = stats
+        ms = doc["malloc_stats"]
+        assert [(a["system_bytes"], a["in_use_bytes"]) for a in ms["arenas"]] == ar
+        assert (ms["total_system_bytes"], ms["total_in_use_bytes"], ms["max_mmap_regions"],
+                ms["max_mmap_bytes"]) == tot
+    # the shape the target built: 5 arenas, one thread arena with 2 heaps
+    assert len(doc["arenas"]) == 5 and doc["arenas"][0]["main"]
+    assert sorted(a["nheaps"] for a in doc["arenas"]) == [1, 1, 1, 1, 2]
+    assert doc["mmapped"]["chunks"] == 3
+    main = doc["arenas"][0]
+    kinds = {b["kind"] for b in main["bins"]}
+    assert main["fast"]["chunks"] > 0 and {"unsorted", "small", "large"} <= kinds, main
+
+
+def test_heap_live_equals_mallinfo2_and_malloc_stats(target):
+    t = target("mallocs")
+    mi = oracle_mallinfo(t.lines)
+    r = run_pmprof("heap", "-p", t.pid, "--format", "json", check=True)
+    doc = json.loads(r.stdout)
+    check(doc, mi, oracle_stats(t.stderr_text()))
+    assert doc["resolution"]["main_arena"]["method"].startswith("symbol")
+    # libc's debug info hidden: found from code and data, same figures
+    r = run_pmprof("heap", "-p", t.pid, "--format", "json", env=HIDDEN, check=True)
+    doc = json.loads(r.stdout)
+    check(doc, mi, oracle_stats(t.stderr_text()))
+    assert doc["resolution"]["main_arena"]["method"] == "mallinfo2 lea"
+    assert doc["resolution"]["mp_"]["method"] == ".data initialiser"
+    assert t.tracer() == 0
+
+
+def test_heap_text(target):
+    t = target("mallocs")
+    mi = oracle_mallinfo(t.lines)
+    r = run_pmprof("heap", "-p", t.pid, check=True)
+    assert r.stdout.startswith("glibc 2.36 malloc - ")
+    assert "5 arenas - 3 mmapped chunks (9.0M) - integrity: OK" in r.stdout
+    assert "mallinfo2   " + " ".join("%s=%d" % (k, mi[k]) for k in FIELDS) in r.stdout
+    r = run_pmprof("heap", "bins", "-p", t.pid, check=True)
+    assert re.search(r"^\s+fast\s+-\s+\d+\s+\d+\s+48\s+48$", r.stdout, re.M), r.stdout
+    r = run_pmprof("heap", "arenas", "-p", t.pid, check=True)
+    assert len(re.findall(r"^\s+heap 0x[0-9a-f]+  size", r.stdout, re.M)) == 5
+
+
+def test_heap_in_gdb_live_and_core(target, tmp_path):
+    t = target("mallocs")
+    mi = oracle_mallinfo(t.lines)
+    out = tmp_path / "h.json"
+    r = gdb_run("pmprof heap --format json", pid=t.pid)
+    assert "Traceback" not in r.stderr
+    check(json.loads(r.stdout[r.stdout.index("{"):r.stdout.rindex("}") + 1]), mi,
+          oracle_stats(t.stderr_text()))
+    core = gcore(t.pid, tmp_path)
+    for env in (ENV, HIDDEN):
+        r = run_pmprof("heap", "--core", core, "--format", "json", env=env, check=True)
+        check(json.loads(r.stdout), mi, oracle_stats(t.stderr_text()))
+    r = gdb_run("pmprof heap --format json", exe=t.exe, core=core,
+                iex=["set debug-file-directory /nonexistent"])
+    doc = json.loads(r.stdout[r.stdout.index("{"):r.stdout.rindex("}") + 1])
+    check(doc, mi)
+    assert doc["resolution"]["main_arena"]["method"] == "mallinfo2 lea"
+    del out
+
+
+def test_heap_kernel_core(tmp_path):
+    out = []
+    core, exe = kernel_core("mallocs", tmpdir=tmp_path, stdout=out)
+    r = run_pmprof("heap", "--core", core, "--exe", exe, "--format", "json", check=True)
+    check(json.loads(r.stdout), oracle_mallinfo(out))
+
+
+def test_heap_corrupt_is_reported_not_fatal(target):
+    t = target("mallocs", "corrupt")
+    r = run_pmprof("heap", "-p", t.pid, timeout=30)
+    assert r.returncode == 1, r.stderr
+    assert re.search(r"^  0x[0-9a-f]+ arena 0x[0-9a-f]+ fastbin 1: loop$", r.stdout, re.M), r.stdout
+    assert re.search(r"^  0x4141414141414140 arena 0x[0-9a-f]+ bin 1: unreadable chunk$",
+                     r.stdout, re.M), r.stdout
+    assert "partial result" in r.stderr
+    doc = json.loads(run_pmprof("heap", "-p", t.pid, "--format", "json").stdout)
+    assert len(doc["errors"]) == 2
+    assert t.alive() and t.tracer() == 0
+
+
+def test_heap_refuses_clearly(target, tmp_path):
+    t = target("threads-static")
+    r = run_pmprof("heap", "-p", t.pid)
+    assert r.returncode == 2
+    assert "no libc.so in the process" in r.stderr and "Traceback" not in r.stderr
