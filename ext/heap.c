@@ -61,9 +61,27 @@
 #define MAX_ARENAS 4096
 #define MAX_HEAPS_PER_ARENA 65536
 
+#define TCACHE_BINS 64
+#define TCACHE_STRUCT_CHUNK 0x290
+#define TCACHE_TLS_OFF 0x48       /* tcache's offset in libc's TLS block */
+#define R_X86_64_TPOFF64_ 18
+
+/* What a chunk that looks in use (PREV_INUSE set in the next one) is. */
+enum cached_kind { CK_FAST = 1, CK_TCACHE = 2, CK_TCSTRUCT = 3 };
+
+struct window {                   /* bulk reads for the chunk walk */
+    uint64_t base;
+    size_t len;
+    unsigned char *buf;
+};
+
 struct walk {
     struct pmp_target *t;
     struct pmp_heap *h;
+    struct pmp_u64map cached;     /* chunk address -> enum cached_kind */
+    struct pmp_u64map hist;       /* chunk size -> index + 1 in h->sizes */
+    size_t sizes_cap;
+    struct window win;
 };
 
 static void
@@ -328,6 +346,7 @@ walk_fastbins(struct walk *w, struct pmp_heap_arena *ar,
             ar->fast_count++;
             ar->fast_bytes += size;
             ar->fast_by_bin[i]++;
+            pmp_u64map_put(&w->cached, p, (void *)(uintptr_t)CK_FAST);
             if (++n > cap) {
                 herr(w->h, p, "arena 0x%llx fastbin %d: loop",
                      (unsigned long long)ar->addr, i);
@@ -502,15 +521,337 @@ walk_arena(struct walk *w, uint64_t a, int is_main)
     return 0;
 }
 
+
+/* ---- tcaches (per thread, through TLS) ---- */
+
+/* ld.so wrote tcache's thread-pointer offset into libc's GOT slot of the
+   R_X86_64_TPOFF64 relocation (symbol 0, addend = its TLS offset). */
 static int
-heap_walk(struct pmp_session *s, struct pmp_heap *h, struct pmp_error *err)
+tcache_tpoff(struct pmp_target *t, Elf *elf, uint64_t bias, int64_t *out)
+{
+    Elf_Scn *scn = NULL;
+
+    while ((scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        Elf_Data *d;
+        size_t i, n;
+
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA ||
+            !sh.sh_entsize)
+            continue;
+        d = elf_getdata(scn, NULL);
+        if (!d)
+            continue;
+        n = sh.sh_size / sh.sh_entsize;
+        for (i = 0; i < n && i < 1000000; i++) {
+            GElf_Rela r;
+            uint64_t v;
+            if (!gelf_getrela(d, (int)i, &r))
+                break;
+            if (GELF_R_TYPE(r.r_info) != R_X86_64_TPOFF64_ ||
+                GELF_R_SYM(r.r_info) != 0 || r.r_addend != TCACHE_TLS_OFF)
+                continue;
+            if (!rd64(t, bias + r.r_offset, &v))
+                return 0;
+            *out = (int64_t)v;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void
+walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
+{
+    struct pmp_heap *h = w->h;
+    size_t i;
+
+    h->tcaches = pmp_calloc(nt ? nt : 1, sizeof(*h->tcaches));
+    if (!h->tcaches)
+        return;
+    for (i = 0; i < nt; i++) {
+        struct pmp_heap_tcache *tc = &h->tcaches[h->ntcaches];
+        uint64_t addr = 0, csize;
+        unsigned char ts[128 + 8 * TCACHE_BINS];
+        int b;
+
+        if (!tt[i].regs_ok || !tt[i].regs.fs_base)
+            continue;
+        memset(tc, 0, sizeof(*tc));
+        tc->tid = tt[i].tid;
+        tc->arena = -1;
+        h->ntcaches++;
+        if (!rd64(w->t, tt[i].regs.fs_base + (uint64_t)h->tcache_tpoff,
+                  &addr) || !addr)
+            continue;   /* this thread never malloc'd */
+        if ((addr & 15) || !rd64(w->t, addr - 8, &csize) ||
+            (csize & CHUNK_SIZE_MASK) != TCACHE_STRUCT_CHUNK ||
+            pmp_target_read(w->t, addr, ts, sizeof(ts), NULL)) {
+            herr(h, addr, "thread %d: tcache pointer does not point to a "
+                          "tcache",
+                 tt[i].tid);
+            continue;
+        }
+        tc->addr = addr;
+        pmp_u64map_put(&w->cached, addr - 16, (void *)(uintptr_t)CK_TCSTRUCT);
+        for (b = 0; b < TCACHE_BINS; b++) {
+            uint16_t cnt;
+            uint64_t e = u64at(ts, 128 + 8 * (size_t)b), n = 0;
+            uint64_t want = 32 + 16 * (uint64_t)b;
+
+            memcpy(&cnt, ts + 2 * b, 2);
+            tc->counts[b] = cnt;
+            while (e) {
+                uint64_t sz, next;
+                if ((e & 15) || !rd64(w->t, e - 8, &sz) ||
+                    !rd64(w->t, e, &next)) {
+                    herr(h, e, "thread %d tcache bin %d: %s entry",
+                         tc->tid, b, (e & 15) ? "misaligned" : "unreadable");
+                    break;
+                }
+                if ((sz & CHUNK_SIZE_MASK) != want) {
+                    herr(h, e, "thread %d tcache bin %d: chunk of size %llu",
+                         tc->tid, b,
+                         (unsigned long long)(sz & CHUNK_SIZE_MASK));
+                    break;
+                }
+                if (pmp_u64map_get(&w->cached, e - 16)) {
+                    herr(h, e, "thread %d tcache bin %d: loop or chunk "
+                               "listed twice",
+                         tc->tid, b);
+                    break;
+                }
+                pmp_u64map_put(&w->cached, e - 16,
+                               (void *)(uintptr_t)CK_TCACHE);
+                tc->chunks++;
+                tc->bytes += want;
+                if (++n > 65535)
+                    break;
+                e = reveal(e, next);
+            }
+            if (n != cnt)
+                herr(h, addr + 2 * (uint64_t)b,
+                     "thread %d tcache bin %d: counts says %u, list has "
+                     "%llu",
+                     tc->tid, b, cnt, (unsigned long long)n);
+        }
+    }
+}
+
+/* ---- the chunk walk ---- */
+
+/* 16 bytes at a (a chunk header) through a 4 MiB window; 0 if unreadable. */
+static int
+win_header(struct walk *w, uint64_t a, uint64_t *prev, uint64_t *size)
+{
+    struct window *wn = &w->win;
+
+    if (a < wn->base || a + 16 > wn->base + wn->len) {
+        long got;
+        if (!wn->buf) {
+            wn->buf = malloc(4u << 20);
+            if (!wn->buf)
+                return 0;
+        }
+        got = w->t->ops->read(w->t, a, wn->buf, 4u << 20, NULL);
+        if (got < 16)
+            return 0;
+        wn->base = a;
+        wn->len = (size_t)got;
+    }
+    *prev = u64at(wn->buf, (size_t)(a - wn->base));
+    *size = u64at(wn->buf, (size_t)(a - wn->base) + 8);
+    return 1;
+}
+
+static void
+hist_add(struct walk *w, uint64_t size, int kind)
+{
+    struct pmp_heap *h = w->h;
+    uintptr_t v = (uintptr_t)pmp_u64map_get(&w->hist, size);
+    struct pmp_heap_size *r;
+
+    if (!v) {
+        if (pmp_grow((void **)&h->sizes, &w->sizes_cap, h->nsizes + 1,
+                     sizeof(*h->sizes)))
+            return;
+        memset(&h->sizes[h->nsizes], 0, sizeof(*h->sizes));
+        h->sizes[h->nsizes].size = size;
+        v = ++h->nsizes;
+        pmp_u64map_put(&w->hist, size, (void *)v);
+    }
+    r = &h->sizes[v - 1];
+    if (kind == 0) {
+        r->used++;
+        r->used_bytes += size;
+    } else if (kind == 1) {
+        r->free++;
+        r->free_bytes += size;
+    } else {
+        r->cached++;
+        r->cached_bytes += size;
+    }
+}
+
+static void
+find_check(struct walk *w, int ai, uint64_t p, uint64_t size,
+           const char *state)
+{
+    struct pmp_heap *h = w->h;
+
+    if (h->find_addr && !h->found_chunk && h->find_addr >= p &&
+        h->find_addr < p + size) {
+        h->found_chunk = p;
+        h->found_size = size;
+        h->found_arena = ai;
+        pmp_strlcpy(h->found_state, state, sizeof(h->found_state));
+    }
+}
+
+/* Walk [start, end) of arena ai; stops at top.  Returns 0 if the walk
+   reached its end (or top) cleanly. */
+static int
+walk_range(struct walk *w, int ai, uint64_t start, uint64_t end)
+{
+    struct pmp_heap_arena *ar = &w->h->arenas[ai];
+    uint64_t p = start, prev, raw, n = 0;
+
+    while (p + 16 <= end) {
+        uint64_t size, nprev, nraw;
+        int in_use;
+        uintptr_t ck;
+
+        if (p == ar->top) {
+            find_check(w, ai, p, ar->top_size, "top");
+            return 0;
+        }
+        if (!win_header(w, p, &prev, &raw)) {
+            herr(w->h, p, "arena #%d: chunk header unreadable", ai);
+            return -1;
+        }
+        size = raw & CHUNK_SIZE_MASK;
+        if (size == 0 || size == 16) {
+            /* fenceposts close a heap that is not the last one */
+            ar->overhead_bytes += end - p;
+            find_check(w, ai, p, end - p, "fencepost");
+            return 0;
+        }
+        if (size < MINSIZE || (size & 15) || size > end - p) {
+            herr(w->h, p, "arena #%d: bad chunk size 0x%llx", ai,
+                 (unsigned long long)raw);
+            return -1;
+        }
+        if (p + size == ar->top) {
+            if (!rd64(w->t, ar->top + 8, &nraw))
+                return -1;
+        } else if (p + size + 16 <= end) {
+            if (!win_header(w, p + size, &nprev, &nraw)) {
+                herr(w->h, p + size, "arena #%d: chunk header unreadable",
+                     ai);
+                return -1;
+            }
+        } else {
+            nraw = 1;   /* last chunk of a heap: fenceposts follow */
+        }
+        in_use = (nraw & 1) != 0;
+        ar->walked_chunks++;
+        if (!in_use) {
+            hist_add(w, size, 1);
+            find_check(w, ai, p, size, "free (in a bin)");
+        } else if ((ck = (uintptr_t)pmp_u64map_get(&w->cached, p)) != 0) {
+            if (ck == CK_TCSTRUCT) {
+                ar->overhead_bytes += size;
+                find_check(w, ai, p, size, "tcache struct");
+                {
+                    size_t k;
+                    for (k = 0; k < w->h->ntcaches; k++)
+                        if (w->h->tcaches[k].addr == p + 16)
+                            w->h->tcaches[k].arena = ai;
+                }
+            } else {
+                if (ck == CK_TCACHE) {
+                    ar->tcache_chunks++;
+                    ar->tcache_bytes += size;
+                }
+                hist_add(w, size, 2);
+                find_check(w, ai, p, size,
+                           ck == CK_TCACHE ? "free (tcache)"
+                                           : "free (fastbin)");
+            }
+        } else {
+            ar->app_chunks++;
+            ar->app_bytes += size;
+            hist_add(w, size, 0);
+            find_check(w, ai, p, size, "in use");
+        }
+        p += size;
+        if (++n > (UINT64_C(1) << 40))
+            return -1;
+    }
+    return 0;
+}
+
+static void
+walk_chunks(struct walk *w)
+{
+    struct pmp_heap *h = w->h;
+    size_t ai;
+
+    for (ai = 0; ai < h->narenas; ai++) {
+        struct pmp_heap_arena *ar = &h->arenas[ai];
+        int ok = 1;
+
+        if (!ar->top || !ar->system_mem)
+            continue;
+        if (ar->is_main) {
+            uint64_t start = (h->sbrk_base + 15) & ~(uint64_t)15;
+            if (ar->flags & 2) {
+                herr(h, ar->addr, "main arena is non-contiguous: not walked");
+                continue;
+            }
+            ar->overhead_bytes += start - h->sbrk_base;
+            ok = walk_range(w, (int)ai, start, ar->top + ar->top_size) == 0;
+        } else {
+            size_t k, nh = PMP_MIN(ar->nheaps, (size_t)PMP_HEAP_MAX_HEAPS);
+            for (k = 0; k < nh; k++) {
+                uint64_t hb = ar->heaps[k].addr, start, end;
+                if (hb + 0x30 == ar->addr)
+                    start = hb + 0x8d0;      /* heap_info + malloc_state */
+                else
+                    start = hb + 0x30;       /* heap_info */
+                ar->overhead_bytes += start - hb;
+                end = (ar->top >= hb && ar->top < hb + ar->heaps[k].size)
+                          ? ar->top + ar->top_size
+                          : hb + ar->heaps[k].size;
+                if (walk_range(w, (int)ai, start, end) != 0)
+                    ok = 0;
+            }
+            if (ar->nheaps > nh)
+                ok = 0;
+        }
+        ar->walk_complete = ok;
+    }
+    h->walked = 1;
+}
+
+static int
+cmp_size(const void *a, const void *b)
+{
+    const struct pmp_heap_size *x = a, *y = b;
+
+    return (x->size > y->size) - (x->size < y->size);
+}
+
+static int
+heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
+          const struct pmp_heap_opts *o, const struct pmp_target_thread *tt,
+          size_t nt, struct pmp_error *err)
 {
     Dwfl *dwfl = (Dwfl *)pmp_symbolizer_dwfl(s->sym);
     struct find_libc fl = {NULL, NULL};
     Dwarf_Addr bias = 0;
     Elf *elf;
     uint64_t addr = 0, size = 0, lea, a;
-    struct walk w = {s->target, h};
     unsigned char mp[MP_SIZE];
     int i, rc;
     const unsigned char *bid = NULL;
@@ -591,20 +932,33 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct pmp_error *err)
     a = h->main_arena;
     for (i = 0; i < MAX_ARENAS; i++) {
         uint64_t next;
-        rc = walk_arena(&w, a, i == 0);
+        rc = walk_arena(wk, a, i == 0);
         if (rc < 0 && rc != -1)
             return pmp_error_set(err, rc, "out of memory");
         if (!rd64(s->target, a + MS_NEXT, &next) || next == h->main_arena)
             break;
         a = next;
     }
+    if (o && o->walk) {
+        if (tcache_tpoff(s->target, elf, bias, &h->tcache_tpoff))
+            walk_tcaches(wk, tt, nt);
+        else
+            herr(h, h->libc_base, "cannot find tcache's TLS offset in libc: "
+                                  "tcache chunks count as in use");
+        h->find_addr = o->find_addr;
+        h->found_arena = -1;
+        walk_chunks(wk);
+        if (h->nsizes)
+            qsort(h->sizes, h->nsizes, sizeof(*h->sizes), cmp_size);
+    }
     return 0;
 }
 
 int
-pmp_session_heap(struct pmp_session *s, struct pmp_heap **out,
-                 struct pmp_error *err)
+pmp_session_heap(struct pmp_session *s, const struct pmp_heap_opts *o,
+                 struct pmp_heap **out, struct pmp_error *err)
 {
+    struct walk wk;
     struct pmp_target_thread *tt = NULL;
     size_t nt = 0;
     struct pmp_heap *h;
@@ -625,8 +979,16 @@ pmp_session_heap(struct pmp_session *s, struct pmp_heap **out,
     pmp_symbolizer_new_stop(s->sym);
     pmp_symbolizer_refresh(s->sym, NULL);
     h->nthreads = nt;
-    rc = heap_walk(s, h, err);
+    memset(&wk, 0, sizeof(wk));
+    wk.t = s->target;
+    wk.h = h;
+    pmp_u64map_init(&wk.cached);
+    pmp_u64map_init(&wk.hist);
+    rc = heap_walk(s, h, &wk, o, tt, nt, err);
     s->target->ops->resume(s->target);
+    pmp_u64map_release(&wk.cached);
+    pmp_u64map_release(&wk.hist);
+    free(wk.win.buf);
     h->elapsed_ns = pmp_now_ns(CLOCK_MONOTONIC) - t0;
     if (rc) {
         pmp_heap_free(h);
@@ -642,5 +1004,7 @@ pmp_heap_free(struct pmp_heap *h)
     if (!h)
         return;
     free(h->arenas);
+    free(h->tcaches);
+    free(h->sizes);
     free(h);
 }

@@ -296,21 +296,111 @@ heap_arena_dict(const struct pmp_heap_arena *a)
         (Py_ssize_t)a->nheaps, "heaps", heaps);
 }
 
-/* heap() -> dict: glibc malloc's state read from outside. */
 static PyObject *
-Session_heap(SessionObject *self, PyObject *unused)
+heap_walk_dict(const struct pmp_heap *h)
 {
+    PyObject *tcs = PyList_New((Py_ssize_t)h->ntcaches), *sizes, *per, *d;
+    size_t i;
+    int b;
+
+    for (i = 0; tcs && i < h->ntcaches; i++) {
+        const struct pmp_heap_tcache *tc = &h->tcaches[i];
+        PyObject *counts = PyList_New(0), *t;
+        for (b = 0; counts && b < 64; b++)
+            if (tc->counts[b]) {
+                PyObject *x = Py_BuildValue("(ii)", 32 + 16 * b, tc->counts[b]);
+                if (!x || PyList_Append(counts, x) < 0) {
+                    Py_XDECREF(x);
+                    Py_CLEAR(counts);
+                    break;
+                }
+                Py_DECREF(x);
+            }
+        if (!counts) {
+            Py_CLEAR(tcs);
+            break;
+        }
+        t = Py_BuildValue("{s:i,s:K,s:i,s:K,s:K,s:N}", "tid", tc->tid, "addr",
+                          (unsigned long long)tc->addr, "arena", tc->arena,
+                          "chunks", (unsigned long long)tc->chunks, "bytes",
+                          (unsigned long long)tc->bytes, "counts", counts);
+        if (!t) {
+            Py_CLEAR(tcs);
+            break;
+        }
+        PyList_SET_ITEM(tcs, (Py_ssize_t)i, t);
+    }
+    sizes = PyList_New((Py_ssize_t)h->nsizes);
+    for (i = 0; sizes && i < h->nsizes; i++) {
+        const struct pmp_heap_size *z = &h->sizes[i];
+        PyObject *t = Py_BuildValue(
+            "(KKKKKKK)", (unsigned long long)z->size,
+            (unsigned long long)z->used, (unsigned long long)z->used_bytes,
+            (unsigned long long)z->free, (unsigned long long)z->free_bytes,
+            (unsigned long long)z->cached,
+            (unsigned long long)z->cached_bytes);
+        if (!t) {
+            Py_CLEAR(sizes);
+            break;
+        }
+        PyList_SET_ITEM(sizes, (Py_ssize_t)i, t);
+    }
+    per = PyList_New((Py_ssize_t)h->narenas);
+    for (i = 0; per && i < h->narenas; i++) {
+        const struct pmp_heap_arena *a = &h->arenas[i];
+        PyObject *t = Py_BuildValue(
+            "{s:K,s:K,s:K,s:K,s:K,s:K,s:O}", "app_chunks",
+            (unsigned long long)a->app_chunks, "app_bytes",
+            (unsigned long long)a->app_bytes, "tcache_chunks",
+            (unsigned long long)a->tcache_chunks, "tcache_bytes",
+            (unsigned long long)a->tcache_bytes, "overhead_bytes",
+            (unsigned long long)a->overhead_bytes, "walked_chunks",
+            (unsigned long long)a->walked_chunks, "complete",
+            a->walk_complete ? Py_True : Py_False);
+        if (!t) {
+            Py_CLEAR(per);
+            break;
+        }
+        PyList_SET_ITEM(per, (Py_ssize_t)i, t);
+    }
+    if (!tcs || !sizes || !per) {
+        Py_XDECREF(tcs);
+        Py_XDECREF(sizes);
+        Py_XDECREF(per);
+        return NULL;
+    }
+    d = Py_BuildValue("{s:L,s:N,s:N,s:N,s:K,s:K,s:K,s:i,s:s}", "tcache_tpoff",
+                      (long long)h->tcache_tpoff, "tcaches", tcs, "sizes",
+                      sizes, "arenas", per, "find_addr",
+                      (unsigned long long)h->find_addr, "found_chunk",
+                      (unsigned long long)h->found_chunk, "found_size",
+                      (unsigned long long)h->found_size, "found_arena",
+                      h->found_arena, "found_state", h->found_state);
+    return d;
+}
+
+/* heap(walk=False, find=0) -> dict: glibc malloc's state from outside. */
+static PyObject *
+Session_heap(SessionObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"walk", "find", NULL};
     pmp_state *st = state_from_type(Py_TYPE(self));
     struct pmp_heap *h = NULL;
+    struct pmp_heap_opts o = {0};
     struct pmp_error err = {0};
-    PyObject *arenas, *errors, *d;
+    PyObject *arenas, *errors, *d, *walk = NULL;
+    unsigned long long find = 0;
     size_t i;
-    int rc;
+    int rc, dowalk = 0;
 
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pK", kwlist, &dowalk, &find))
+        return NULL;
     if (check_open(st, self))
         return NULL;
+    o.walk = dowalk || find;
+    o.find_addr = find;
     Py_BEGIN_ALLOW_THREADS
-    rc = pmp_session_heap(self->s, &h, &err);
+    rc = pmp_session_heap(self->s, &o, &h, &err);
     Py_END_ALLOW_THREADS
     if (rc)
         return raise_pmp(st, rc, &err);
@@ -334,15 +424,20 @@ Session_heap(SessionObject *self, PyObject *unused)
         }
         PyList_SET_ITEM(errors, (Py_ssize_t)i, e);
     }
-    if (!arenas || !errors) {
+    if (h->walked)
+        walk = heap_walk_dict(h);
+    else
+        walk = Py_NewRef(Py_None);
+    if (!arenas || !errors || !walk) {
         Py_XDECREF(arenas);
         Py_XDECREF(errors);
+        Py_XDECREF(walk);
         pmp_heap_free(h);
         return NULL;
     }
     d = Py_BuildValue(
         "{s:s,s:s,s:s,s:K,s:K,s:K,s:s,s:s,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,"
-        "s:N,s:N,s:n,s:n,s:K}",
+        "s:N,s:N,s:n,s:n,s:K,s:N}",
         "version", h->version, "build_id", h->build_id, "libc_path",
         h->libc_path, "libc_base", (unsigned long long)h->libc_base,
         "main_arena", (unsigned long long)h->main_arena, "mp",
@@ -358,7 +453,7 @@ Session_heap(SessionObject *self, PyObject *unused)
         (unsigned long long)h->max_mmapped_mem, "arenas", arenas, "errors",
         errors, "errors_dropped", (Py_ssize_t)h->errors_dropped, "nthreads",
         (Py_ssize_t)h->nthreads, "elapsed_ns",
-        (unsigned long long)h->elapsed_ns);
+        (unsigned long long)h->elapsed_ns, "walk", walk);
     pmp_heap_free(h);
     return d;
 }
@@ -445,8 +540,11 @@ static PyMethodDef Session_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "snapshot(*, max_frames=0, tids=None, decode_waits=False) -> Snapshot\n\n"
      "Stop (live), read registers, unwind every thread, resume."},
-    {"heap", (PyCFunction)Session_heap, METH_NOARGS,
-     "heap() -> dict: glibc malloc arenas, bins, top, mmap counters"},
+    {"heap", (PyCFunction)(void (*)(void))Session_heap,
+     METH_VARARGS | METH_KEYWORDS,
+     "heap(*, walk=False, find=0) -> dict: glibc malloc arenas, bins, top,\n"
+     "mmap counters; walk: every chunk (app/tcache/overhead, sizes);\n"
+     "find: the chunk holding an address"},
     {"peek_waits", (PyCFunction)Session_peek_waits, METH_NOARGS,
      "peek_waits() -> [(tid, wait)]: futex waits read without stopping "
      "(live)"},

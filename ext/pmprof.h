@@ -556,6 +556,13 @@ struct pmp_heap_heap {        /* a non-main arena's mmapped heap */
 struct pmp_heap_arena {
     uint64_t addr;
     int is_main;
+    /* from the chunk walk (walk_chunks) */
+    uint64_t app_chunks, app_bytes;       /* in use by the program */
+    uint64_t tcache_chunks, tcache_bytes; /* cached in threads' tcaches */
+    uint64_t overhead_bytes;              /* headers, fenceposts, tcache
+                                             structs */
+    uint64_t walked_chunks;
+    int walk_complete;
     unsigned flags;
     uint64_t top, top_size;
     uint64_t next_free, attached_threads;
@@ -568,6 +575,19 @@ struct pmp_heap_arena {
     struct pmp_heap_bin bins[PMP_HEAP_MAX_BINS];
     size_t nheaps;                    /* may exceed PMP_HEAP_MAX_HEAPS */
     struct pmp_heap_heap heaps[PMP_HEAP_MAX_HEAPS];
+};
+
+struct pmp_heap_tcache {       /* one thread's tcache */
+    int tid;
+    uint64_t addr;                /* tcache_perthread_struct, 0 if none */
+    int arena;                    /* index of the arena holding it, -1 */
+    uint64_t chunks, bytes;
+    uint16_t counts[64];
+};
+
+struct pmp_heap_size {         /* histogram row */
+    uint64_t size;                /* chunk size */
+    uint64_t used, used_bytes, free, free_bytes, cached, cached_bytes;
 };
 
 struct pmp_heap_error {
@@ -587,6 +607,16 @@ struct pmp_heap {
     size_t narenas, arenas_cap;
     struct pmp_heap_arena *arenas;    /* [0] is main_arena */
     size_t nthreads;
+    int64_t tcache_tpoff;             /* thread-pointer offset of tcache */
+    size_t ntcaches;
+    struct pmp_heap_tcache *tcaches;
+    size_t nsizes;
+    struct pmp_heap_size *sizes;      /* sorted by size */
+    int walked;                       /* chunk walk done */
+    /* chunk lookup (opts.find_addr) */
+    uint64_t find_addr, found_chunk, found_size;
+    int found_arena;                  /* -1 if not in an arena heap */
+    char found_state[32];             /* "in use", "free (bin 12)" ... */
     size_t nerrors, errors_dropped;
     struct pmp_heap_error errors[PMP_HEAP_MAX_ERRORS];
     uint64_t elapsed_ns;
@@ -597,8 +627,13 @@ struct pmp_heap {
  * a clear message for another allocator or glibc version.  Corruption is
  * not a failure: it is listed in errors.  *out owned by the caller.
  */
-int pmp_session_heap(struct pmp_session *s, struct pmp_heap **out,
-                     struct pmp_error *err);
+struct pmp_heap_opts {
+    int walk;                 /* walk every chunk: app/tcache/overhead
+                                 split, size histogram, checks */
+    uint64_t find_addr;       /* with walk: the chunk holding this address */
+};
+int pmp_session_heap(struct pmp_session *s, const struct pmp_heap_opts *o,
+                     struct pmp_heap **out, struct pmp_error *err);
 void pmp_heap_free(struct pmp_heap *h);
 
 /* ------------------------------------------------------------------ */
