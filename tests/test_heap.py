@@ -69,6 +69,56 @@ def test_heap_live_equals_mallinfo2_and_malloc_stats(target):
     assert t.tracer() == 0
 
 
+def test_heap_walk_splits_every_arena_exactly(target):
+    """Every chunk walked: app in use + tcache + fastbins + bins + top +
+    overhead = system_mem per arena, and each worker's arena holds exactly
+    the chunks (and bytes) the worker says it still holds."""
+    t = target("mallocs")
+    live = {p[1]: (int(p[2]), int(p[3])) for p in (x.split() for x in t.lines)
+            if p[0] == "LIVE"}
+    doc = json.loads(run_pmprof("heap", "-p", t.pid, "--format", "json", check=True).stdout)
+    check(doc, oracle_mallinfo(t.lines))
+    names = t.names()
+    for a in doc["arenas"]:
+        w = a["walked"]
+        assert w["complete"]
+        assert (w["app"]["bytes"] + w["tcache"]["bytes"] + a["fast"]["bytes"]
+                + a["binned"]["bytes"] + a["top_bytes"] + w["overhead_bytes"]) == a["system_mem"]
+        if not a["main"]:
+            (tid,) = w["threads"]
+            assert (w["app"]["chunks"], w["app"]["bytes"]) == live[names[tid]], (a, live)
+    # mallinfo2's "in use" is app + tcache + overhead, summed
+    assert doc["mallinfo2"]["uordblks"] == sum(
+        a["walked"]["app"]["bytes"] + a["walked"]["tcache"]["bytes"]
+        + a["walked"]["overhead_bytes"] for a in doc["arenas"])
+    tc = {x["tid"]: x for x in doc["tcaches"]}
+    assert set(tc) == set(t.tids())
+    assert all(sum(b["count"] for b in x["bins"]) == x["chunks"] for x in tc.values())
+    # sizes: the histogram covers every walked chunk
+    assert sum(z["used"] + z["free"] + z["cached"] for z in doc["sizes"]) + sum(
+        1 for x in tc.values() if x["addr"]) == sum(a["walked"]["chunks"] for a in doc["arenas"])
+
+
+def test_heap_views(target):
+    t = target("mallocs")
+    r = run_pmprof("heap", "check", "-p", t.pid, check=True)
+    assert "OK: every list is consistent and every arena adds up" in r.stdout
+    main_tid = t.pid
+    r = run_pmprof("heap", "tcache", main_tid, "-p", t.pid, check=True)
+    assert r.stdout.startswith("thread %d: tcache 0x" % main_tid)
+    assert re.search(r"^\s+48 bytes x 7$", r.stdout, re.M), r.stdout
+    r = run_pmprof("heap", "sizes", "--top", 3, "-p", t.pid, check=True)
+    assert re.search(r"^\s+1048592\s+67\s+70255664\s", r.stdout, re.M), r.stdout
+    doc = json.loads(run_pmprof("heap", "-p", t.pid, "--format", "json").stdout)
+    top = doc["arenas"][0]["top"]
+    r = run_pmprof("heap", "chunk", "0x%x" % (int(top, 16) + 100), "-p", t.pid, check=True)
+    assert "is in chunk %s" % top in r.stdout and r.stdout.rstrip().endswith(": top")
+    r = run_pmprof("heap", "chunk", "0x10", "-p", t.pid, check=True)
+    assert "is not inside any arena's heap" in r.stdout
+    r = run_pmprof("heap", "chunk", "-p", t.pid)
+    assert r.returncode == 64
+
+
 def test_heap_text(target):
     t = target("mallocs")
     mi = oracle_mallinfo(t.lines)
@@ -80,6 +130,8 @@ def test_heap_text(target):
     assert re.search(r"^\s+fast\s+-\s+\d+\s+\d+\s+48\s+48$", r.stdout, re.M), r.stdout
     r = run_pmprof("heap", "arenas", "-p", t.pid, check=True)
     assert len(re.findall(r"^\s+heap 0x[0-9a-f]+  size", r.stdout, re.M)) == 5
+    assert "each arena's row adds up to its system bytes" in run_pmprof(
+        "heap", "-p", t.pid).stdout
 
 
 def test_heap_in_gdb_live_and_core(target, tmp_path):

@@ -17,7 +17,8 @@
  * after the report is taken):
  *   MALLINFO2 arena=N ordblks=N smblks=N hblks=N hblkhd=N usmblks=N
  *             fsmblks=N uordblks=N fordblks=N keepcost=N   (one line)
- *   STATS <arena#> <system bytes> <in use bytes>            (malloc_stats)
+ *   LIVE <thread> <chunks> <bytes>   what each worker/bigheap still holds,
+ *                                    by its own count (usable size + 8)
  *   READY
  * malloc_stats() goes to stderr as glibc prints it.
  * corrupt: after the report (and before READY) the heap is damaged on
@@ -33,6 +34,8 @@
 static pthread_mutex_t park_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
 static void *volatile keep[8192];
+/* what each thread still holds, by its own count (chunk = usable + 8) */
+static struct { char name[16]; size_t chunks, bytes; } live[4];
 static int nkeep;
 
 static void
@@ -74,8 +77,12 @@ worker_main(void *arg)
     for (i = 0; i < 1500; i += 3)
         free(mine[i]);
     for (i = 1; i < 1500; i++)
-        if (i % 3)
+        if (i % 3) {
             hold(mine[i]);
+            live[id].chunks++;
+            live[id].bytes += malloc_usable_size(mine[i]) + 8;
+        }
+    memcpy(live[id].name, name, sizeof(name));
     park();
     return NULL;
 }
@@ -96,8 +103,12 @@ bigheap_main(void *arg)
     for (i = 0; i < 90; i += 4)
         free(mine[i]);
     for (i = 1; i < 90; i++)
-        if (i % 4)
+        if (i % 4) {
             hold(mine[i]);
+            live[3].chunks++;
+            live[3].bytes += malloc_usable_size(mine[i]) + 8;
+        }
+    strcpy(live[3].name, "bigheap");
     park();
     return NULL;
 }
@@ -156,7 +167,7 @@ static void
 say_report(void)
 {
     struct mallinfo2 m = mallinfo2();
-    int n;
+    int n, i;
 
     n = snprintf(out, sizeof(out),
                  "MALLINFO2 arena=%zu ordblks=%zu smblks=%zu hblks=%zu "
@@ -166,6 +177,12 @@ say_report(void)
                  m.fsmblks, m.uordblks, m.fordblks, m.keepcost);
     if (write(1, out, (size_t)n) != n)
         tgt_die("write");
+    for (i = 0; i < 4; i++) {
+        n = snprintf(out, sizeof(out), "LIVE %s %zu %zu\n", live[i].name,
+                     live[i].chunks, live[i].bytes);
+        if (write(1, out, (size_t)n) != n)
+            tgt_die("write");
+    }
     malloc_stats();
 }
 

@@ -8,7 +8,8 @@ prints them.
 
 import json
 
-from pmprof.commands import EXIT_OK, EXIT_PARTIAL, command, new_parser
+from pmprof import PmprofError
+from pmprof.commands import EXIT_OK, EXIT_PARTIAL, UsageError, command, new_parser
 
 SCHEMA = "pmprof.heap/1"
 
@@ -21,18 +22,29 @@ parser = new_parser(
     "figures the process's own mallinfo2() and malloc_stats() would print,\n"
     "under glibc's field names, so they can be compared.\n"
     "\n"
-    "  summary   (default) the table above\n"
+    "  summary   (default) the table above; every chunk is walked, so each\n"
+    "            arena's bytes split exactly into: in use by the program,\n"
+    "            cached in tcaches, fastbins, bins, top, allocator overhead\n"
     "  arenas    each arena's address, flags, threads, heaps\n"
     "  bins      each arena's non-empty fastbins and bins (count, bytes,\n"
     "            smallest and largest chunk), like malloc_info()\n"
+    "  tcache    every thread's tcache: chunks per size (TID: one thread)\n"
+    "  sizes     histogram of chunk sizes: in use, cached, free\n"
+    "  chunk     the chunk holding ADDR: arena, size, state\n"
+    "  check     walk everything and list every inconsistency\n"
     "\n"
     "'in use' is glibc's own notion (system - top - free in fastbins and\n"
     "bins): it includes chunks cached in the threads' tcaches and the\n"
     "allocator's headers.  Problems found on the way (loops, bad sizes,\n"
     "unreadable pointers) are listed with their addresses; the walk goes on.",
 )
-parser.add_argument("view", nargs="?", choices=("summary", "arenas", "bins"),
+parser.add_argument("view", nargs="?",
+                    choices=("summary", "arenas", "bins", "tcache", "sizes", "chunk", "check"),
                     default="summary", help="what to show (default: summary)")
+parser.add_argument("arg", nargs="?", metavar="TID|ADDR",
+                    help="tcache: a thread id; chunk: an address (0x...)")
+parser.add_argument("--top", type=int, metavar="N", default=0,
+                    help="sizes: only the N sizes with the most bytes")
 parser.add_argument("--format", choices=("text", "json"), default="text",
                     help="output format (default: text)")
 
@@ -85,9 +97,17 @@ def malloc_stats(h):
 def to_json(h, desc):
     base = h["libc_base"]
     arenas = []
+    walk = h["walk"]
     for i, a in enumerate(h["arenas"]):
         in_use, free, frag = arena_figures(a)
+        wa = walk["arenas"][i] if walk else None
         arenas.append({
+            "walked": None if wa is None else {
+                "complete": wa["complete"], "chunks": wa["walked_chunks"],
+                "app": {"chunks": wa["app_chunks"], "bytes": wa["app_bytes"]},
+                "tcache": {"chunks": wa["tcache_chunks"], "bytes": wa["tcache_bytes"]},
+                "overhead_bytes": wa["overhead_bytes"],
+                "threads": [t["tid"] for t in walk["tcaches"] if t["arena"] == i]},
             "index": i, "addr": "0x%x" % a["addr"], "main": a["main"],
             "attached_threads": a["attached_threads"], "flags": a["flags"],
             "system_mem": a["system_mem"], "max_system_mem": a["max_system_mem"],
@@ -122,6 +142,21 @@ def to_json(h, desc):
         "mmapped": {"chunks": h["n_mmaps"], "bytes": h["mmapped_mem"]},
         "mallinfo2": mallinfo2(h),
         "malloc_stats": malloc_stats(h),
+        "tcaches": None if not walk else [
+            {"tid": t["tid"], "addr": "0x%x" % t["addr"] if t["addr"] else None,
+             "arena": t["arena"] if t["arena"] >= 0 else None, "chunks": t["chunks"],
+             "bytes": t["bytes"],
+             "bins": [{"chunk_size": sz, "count": c} for sz, c in t["counts"]]}
+            for t in walk["tcaches"]],
+        "sizes": None if not walk else [
+            {"chunk_size": z[0], "used": z[1], "used_bytes": z[2], "free": z[3],
+             "free_bytes": z[4], "cached": z[5], "cached_bytes": z[6]} for z in walk["sizes"]],
+        "chunk": None if not walk or not walk["find_addr"] else {
+            "addr": "0x%x" % walk["find_addr"],
+            "chunk": "0x%x" % walk["found_chunk"] if walk["found_chunk"] else None,
+            "size": walk["found_size"] or None,
+            "arena": walk["found_arena"] if walk["found_chunk"] else None,
+            "state": walk["found_state"] or None},
         "errors": [{"addr": "0x%x" % a, "msg": m} for a, m in h["errors"]],
         "errors_dropped": h["errors_dropped"],
         "elapsed_ms": round(h["elapsed_ns"] / 1e6, 3),
@@ -139,27 +174,32 @@ def text_summary(doc):
                "integrity: OK" if not doc["errors"] else
                "%d problem(s) found, listed below" % len(doc["errors"])),
            ""]
-    hdr = "%-20s %4s %5s %9s %9s %13s %15s %9s %5s" % (
-        "arena", "thr", "heaps", "system", "in use", "fastbins", "bins", "top", "frag")
+    hdr = "%-20s %3s %5s %8s %15s %14s %13s %14s %8s %7s %5s" % (
+        "arena", "thr", "heaps", "system", "app in use", "tcache", "fastbins", "bins free",
+        "top", "ovh", "frag")
     out.append(hdr)
-    tot = dict(sys=0, use=0, fc=0, fb=0, bc=0, bb=0, top=0)
+    tot = dict(sys=0, ac=0, ab=0, tc=0, tb=0, fc=0, fb=0, bc=0, bb=0, top=0, ovh=0)
     for a in doc["arenas"]:
         name = "#%d %s" % (a["index"], "main" if a["main"] else a["addr"])
-        out.append("%-20s %4d %5d %9s %9s %5d %7s %6d %8s %9s %4.0f%%" % (
+        wk = a["walked"] or {"app": {"chunks": 0, "bytes": a["in_use_bytes"]},
+                             "tcache": {"chunks": 0, "bytes": 0}, "overhead_bytes": 0}
+        out.append("%-20s %3d %5d %8s %6d %8s %5d %8s %5d %7s %5d %8s %8s %7s %4.0f%%" % (
             name, a["attached_threads"], a["nheaps"], human(a["system_mem"]),
-            human(a["in_use_bytes"]), a["fast"]["chunks"], human(a["fast"]["bytes"]),
+            wk["app"]["chunks"], human(wk["app"]["bytes"]), wk["tcache"]["chunks"],
+            human(wk["tcache"]["bytes"]), a["fast"]["chunks"], human(a["fast"]["bytes"]),
             a["binned"]["chunks"], human(a["binned"]["bytes"]), human(a["top_bytes"]),
-            100 * a["frag"]))
-        tot["sys"] += a["system_mem"]
-        tot["use"] += a["in_use_bytes"]
-        tot["fc"] += a["fast"]["chunks"]
-        tot["fb"] += a["fast"]["bytes"]
-        tot["bc"] += a["binned"]["chunks"]
-        tot["bb"] += a["binned"]["bytes"]
-        tot["top"] += a["top_bytes"]
-    out.append("%-20s %4s %5s %9s %9s %5d %7s %6d %8s %9s" % (
-        "total", "", "", human(tot["sys"]), human(tot["use"]), tot["fc"], human(tot["fb"]),
-        tot["bc"], human(tot["bb"]), human(tot["top"])))
+            human(wk["overhead_bytes"]), 100 * a["frag"]))
+        for k, v in (("sys", a["system_mem"]), ("ac", wk["app"]["chunks"]),
+                     ("ab", wk["app"]["bytes"]), ("tc", wk["tcache"]["chunks"]),
+                     ("tb", wk["tcache"]["bytes"]), ("fc", a["fast"]["chunks"]),
+                     ("fb", a["fast"]["bytes"]), ("bc", a["binned"]["chunks"]),
+                     ("bb", a["binned"]["bytes"]), ("top", a["top_bytes"]),
+                     ("ovh", wk["overhead_bytes"])):
+            tot[k] += v
+    out.append("%-20s %3s %5s %8s %6d %8s %5d %8s %5d %7s %5d %8s %8s %7s" % (
+        "total", "", "", human(tot["sys"]), tot["ac"], human(tot["ab"]), tot["tc"],
+        human(tot["tb"]), tot["fc"], human(tot["fb"]), tot["bc"], human(tot["bb"]),
+        human(tot["top"]), human(tot["ovh"])))
     out.append("")
     m = doc["mallinfo2"]
     out.append("mallinfo2   " + " ".join("%s=%d" % (k, m[k]) for k in (
@@ -170,7 +210,8 @@ def text_summary(doc):
                "max mmap regions %d, max mmap bytes %d" % (
                    s["total_system_bytes"], s["total_in_use_bytes"], s["max_mmap_regions"],
                    s["max_mmap_bytes"]))
-    out.append("('in use' is glibc's: it includes tcache-cached chunks and allocator headers)")
+    out.append("(each arena's row adds up to its system bytes; mallinfo2's uordblks = app in "
+               "use + tcache + overhead)")
     return out
 
 
@@ -204,17 +245,100 @@ def text_bins(doc):
     return out
 
 
+def text_tcache(doc, tid):
+    out = []
+    for t in doc["tcaches"]:
+        if tid is not None and t["tid"] != tid:
+            continue
+        if not t["addr"]:
+            out.append("thread %d: no tcache (it never called malloc)" % t["tid"])
+            continue
+        out.append("thread %d: tcache %s in arena #%s - %d chunks, %s" % (
+            t["tid"], t["addr"], t["arena"], t["chunks"], human(t["bytes"])))
+        for b in t["bins"]:
+            out.append("    %6d bytes x %d" % (b["chunk_size"], b["count"]))
+    if tid is not None and not out:
+        raise PmprofError("no thread %d in the process" % tid)
+    return out
+
+
+def text_sizes(doc, top):
+    rows = doc["sizes"]
+    if top:
+        rows = sorted(rows, key=lambda z: -(z["used_bytes"] + z["free_bytes"]
+                                            + z["cached_bytes"]))[:top]
+    out = ["%12s %10s %12s %10s %12s %10s %12s" % (
+        "chunk size", "in use", "bytes", "cached", "bytes", "free", "bytes")]
+    for z in rows:
+        out.append("%12d %10d %12d %10d %12d %10d %12d" % (
+            z["chunk_size"], z["used"], z["used_bytes"], z["cached"], z["cached_bytes"],
+            z["free"], z["free_bytes"]))
+    return out
+
+
+def text_chunk(doc):
+    c = doc["chunk"]
+    if not c["chunk"]:
+        return ["%s is not inside any arena's heap (mmapped chunk, stack, or not malloc'd)"
+                % c["addr"]]
+    a = doc["arenas"][c["arena"]]
+    return ["%s is in chunk %s (size %d, user data %s..%s) of arena #%d%s: %s" % (
+        c["addr"], c["chunk"], c["size"], "0x%x" % (int(c["chunk"], 16) + 16),
+        "0x%x" % (int(c["chunk"], 16) + c["size"]), a["index"],
+        " (main_arena)" if a["main"] else "", c["state"])]
+
+
+def text_check(doc):
+    bad = [a for a in doc["arenas"] if a["walked"] and not a["walked"]["complete"]]
+    out = ["heap check: %d arenas, %d chunks walked - %s" % (
+        len(doc["arenas"]), sum(a["walked"]["chunks"] for a in doc["arenas"] if a["walked"]),
+        "OK: every list is consistent and every arena adds up" if not doc["errors"] and not bad
+        else "%d problem(s)" % len(doc["errors"]))]
+    for a in doc["arenas"]:
+        w = a["walked"]
+        if not w:
+            continue
+        total = (w["app"]["bytes"] + w["tcache"]["bytes"] + a["fast"]["bytes"]
+                 + a["binned"]["bytes"] + a["top_bytes"] + w["overhead_bytes"])
+        if w["complete"] and total != a["system_mem"]:
+            out.append("  arena #%d: the parts add up to %d, system_mem is %d" % (
+                a["index"], total, a["system_mem"]))
+    return out
+
+
 @command(parser, "glibc malloc arenas, bins, mallinfo2 - from outside")
 def heap(ctx, args):
     session = ctx.open_session()
-    h = session.heap()
+    find = 0
+    tid = None
+    if args.view == "chunk":
+        if not args.arg:
+            raise UsageError("heap chunk needs an address")
+        try:
+            find = int(args.arg, 0)
+        except ValueError:
+            raise UsageError("not an address: '%s'" % args.arg)
+        if find <= 0:
+            raise UsageError("not an address: '%s'" % args.arg)
+    elif args.view == "tcache" and args.arg:
+        try:
+            tid = int(args.arg)
+        except ValueError:
+            raise UsageError("not a thread id: '%s'" % args.arg)
+    elif args.arg:
+        raise UsageError("heap %s takes no argument" % args.view)
+    walk = args.view not in ("arenas", "bins")
+    h = session.heap(walk=walk, find=find)
     doc = to_json(h, ctx.target_description())
     for w in session.warnings():
         ctx.warn(w)
     if args.format == "json":
         ctx.write(json.dumps(doc, indent=1) + "\n")
     else:
-        lines = {"summary": text_summary, "arenas": text_arenas, "bins": text_bins}[args.view](doc)
+        lines = {"summary": text_summary, "arenas": text_arenas, "bins": text_bins,
+                 "tcache": lambda d: text_tcache(d, tid),
+                 "sizes": lambda d: text_sizes(d, args.top),
+                 "chunk": text_chunk, "check": text_check}[args.view](doc)
         if doc["errors"]:
             lines.append("")
             lines.append("problems:")
