@@ -75,14 +75,71 @@ struct window {                   /* bulk reads for the chunk walk */
     unsigned char *buf;
 };
 
+/* A chunk that looks in use but is not the program's. */
+struct cached {
+    uint64_t addr;                /* chunk address */
+    int kind;                     /* enum cached_kind */
+};
+
+#define HIST_DIRECT 4096          /* sizes below 64 KiB: direct index */
+
 struct walk {
     struct pmp_target *t;
     struct pmp_heap *h;
-    struct pmp_u64map cached;     /* chunk address -> enum cached_kind */
-    struct pmp_u64map hist;       /* chunk size -> index + 1 in h->sizes */
+    struct cached *cached;        /* sorted by address before the walk */
+    size_t ncached, cached_cap;
+    size_t cursor;                /* walk_range's position in cached */
+    uint32_t *hist_direct;        /* size >> 4 -> index + 1 in h->sizes */
+    struct pmp_u64map hist;       /* larger sizes -> index + 1 */
     size_t sizes_cap;
     struct window win;
 };
+
+static void
+cached_add(struct walk *w, uint64_t addr, int kind)
+{
+    if (pmp_grow((void **)&w->cached, &w->cached_cap, w->ncached + 1,
+                 sizeof(*w->cached)))
+        return;
+    w->cached[w->ncached].addr = addr;
+    w->cached[w->ncached].kind = kind;
+    w->ncached++;
+}
+
+static int
+cmp_cached(const void *a, const void *b)
+{
+    const struct cached *x = a, *y = b;
+
+    return (x->addr > y->addr) - (x->addr < y->addr);
+}
+
+/* The cached kind of chunk p; p only grows within one walk_range. */
+static int
+cached_at(struct walk *w, uint64_t p)
+{
+    while (w->cursor < w->ncached && w->cached[w->cursor].addr < p)
+        w->cursor++;
+    return w->cursor < w->ncached && w->cached[w->cursor].addr == p
+               ? w->cached[w->cursor].kind
+               : 0;
+}
+
+/* Position the cursor at the first cached chunk >= a. */
+static void
+cached_seek(struct walk *w, uint64_t a)
+{
+    size_t lo = 0, hi = w->ncached;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->cached[mid].addr < a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    w->cursor = lo;
+}
 
 static void
 herr(struct pmp_heap *h, uint64_t addr, const char *fmt, ...)
@@ -346,7 +403,7 @@ walk_fastbins(struct walk *w, struct pmp_heap_arena *ar,
             ar->fast_count++;
             ar->fast_bytes += size;
             ar->fast_by_bin[i]++;
-            pmp_u64map_put(&w->cached, p, (void *)(uintptr_t)CK_FAST);
+            cached_add(w, p, CK_FAST);
             if (++n > cap) {
                 herr(w->h, p, "arena 0x%llx fastbin %d: loop",
                      (unsigned long long)ar->addr, i);
@@ -593,7 +650,7 @@ walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
             continue;
         }
         tc->addr = addr;
-        pmp_u64map_put(&w->cached, addr - 16, (void *)(uintptr_t)CK_TCSTRUCT);
+        cached_add(w, addr - 16, CK_TCSTRUCT);
         for (b = 0; b < TCACHE_BINS; b++) {
             uint16_t cnt;
             uint64_t e = u64at(ts, 128 + 8 * (size_t)b), n = 0;
@@ -615,21 +672,20 @@ walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
                          (unsigned long long)(sz & CHUNK_SIZE_MASK));
                     break;
                 }
-                if (pmp_u64map_get(&w->cached, e - 16)) {
-                    herr(h, e, "thread %d tcache bin %d: loop or chunk "
-                               "listed twice",
-                         tc->tid, b);
+                if (n >= cnt || n >= 65535) {
+                    herr(h, e, "thread %d tcache bin %d: longer than its "
+                               "count %u (a loop?)",
+                         tc->tid, b, cnt);
+                    n++;
                     break;
                 }
-                pmp_u64map_put(&w->cached, e - 16,
-                               (void *)(uintptr_t)CK_TCACHE);
+                cached_add(w, e - 16, CK_TCACHE);
                 tc->chunks++;
                 tc->bytes += want;
-                if (++n > 65535)
-                    break;
+                n++;
                 e = reveal(e, next);
             }
-            if (n != cnt)
+            if (n < cnt)
                 herr(h, addr + 2 * (uint64_t)b,
                      "thread %d tcache bin %d: counts says %u, list has "
                      "%llu",
@@ -668,7 +724,9 @@ static void
 hist_add(struct walk *w, uint64_t size, int kind)
 {
     struct pmp_heap *h = w->h;
-    uintptr_t v = (uintptr_t)pmp_u64map_get(&w->hist, size);
+    int direct = (size >> 4) < HIST_DIRECT && w->hist_direct;
+    uintptr_t v = direct ? w->hist_direct[size >> 4]
+                         : (uintptr_t)pmp_u64map_get(&w->hist, size);
     struct pmp_heap_size *r;
 
     if (!v) {
@@ -678,7 +736,10 @@ hist_add(struct walk *w, uint64_t size, int kind)
         memset(&h->sizes[h->nsizes], 0, sizeof(*h->sizes));
         h->sizes[h->nsizes].size = size;
         v = ++h->nsizes;
-        pmp_u64map_put(&w->hist, size, (void *)v);
+        if (direct)
+            w->hist_direct[size >> 4] = (uint32_t)v;
+        else
+            pmp_u64map_put(&w->hist, size, (void *)v);
     }
     r = &h->sizes[v - 1];
     if (kind == 0) {
@@ -716,6 +777,7 @@ walk_range(struct walk *w, int ai, uint64_t start, uint64_t end)
     struct pmp_heap_arena *ar = &w->h->arenas[ai];
     uint64_t p = start, prev, raw, n = 0;
 
+    cached_seek(w, start);
     while (p + 16 <= end) {
         uint64_t size, nprev, nraw;
         int in_use;
@@ -758,7 +820,7 @@ walk_range(struct walk *w, int ai, uint64_t start, uint64_t end)
         if (!in_use) {
             hist_add(w, size, 1);
             find_check(w, ai, p, size, "free (in a bin)");
-        } else if ((ck = (uintptr_t)pmp_u64map_get(&w->cached, p)) != 0) {
+        } else if ((ck = (uintptr_t)cached_at(w, p)) != 0) {
             if (ck == CK_TCSTRUCT) {
                 ar->overhead_bytes += size;
                 find_check(w, ai, p, size, "tcache struct");
@@ -947,6 +1009,9 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
                                   "tcache chunks count as in use");
         h->find_addr = o->find_addr;
         h->found_arena = -1;
+        if (wk->ncached)
+            qsort(wk->cached, wk->ncached, sizeof(*wk->cached), cmp_cached);
+        wk->hist_direct = pmp_calloc(HIST_DIRECT, sizeof(uint32_t));
         walk_chunks(wk);
         if (h->nsizes)
             qsort(h->sizes, h->nsizes, sizeof(*h->sizes), cmp_size);
@@ -982,11 +1047,11 @@ pmp_session_heap(struct pmp_session *s, const struct pmp_heap_opts *o,
     memset(&wk, 0, sizeof(wk));
     wk.t = s->target;
     wk.h = h;
-    pmp_u64map_init(&wk.cached);
     pmp_u64map_init(&wk.hist);
     rc = heap_walk(s, h, &wk, o, tt, nt, err);
     s->target->ops->resume(s->target);
-    pmp_u64map_release(&wk.cached);
+    free(wk.cached);
+    free(wk.hist_direct);
     pmp_u64map_release(&wk.hist);
     free(wk.win.buf);
     h->elapsed_ns = pmp_now_ns(CLOCK_MONOTONIC) - t0;

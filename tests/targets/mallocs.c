@@ -1,7 +1,7 @@
 /* mallocs: a glibc malloc heap in known patterns, with the process's own
  * report of it, for `pmprof heap` (the oracle method).
  *
- *   usage: mallocs [--timeout N] [--gencore] [corrupt]
+ *   usage: mallocs [--timeout N] [--gencore] [corrupt | big N]
  *
  *   (main)     main arena: chunks of many sizes in use; tcache bins full;
  *              fastbins (frees past the 7 tcache slots); an unsorted chunk;
@@ -21,6 +21,9 @@
  *                                    by its own count (usable size + 8)
  *   READY
  * malloc_stats() goes to stderr as glibc prints it.
+ * big N (benchmark): main alone allocates N chunks of 96..160 bytes in the
+ * main arena, frees every 7th (tcache, then fastbins/bins), prints
+ * READY and parks; no report.
  * corrupt: after the report (and before READY) the heap is damaged on
  * purpose: the head of the 48-byte fastbin points to itself (a loop) and
  * the unsorted chunk's fd to 0x4141414141414140 (unreadable).  Build with
@@ -216,6 +219,26 @@ main_wait(pthread_t t)
     NO_TAIL();
 }
 
+static void
+big(long n)
+{
+    char **v = malloc((size_t)n * sizeof(*v));
+    long i;
+
+    if (!v)
+        tgt_die("malloc");
+    for (i = 0; i < n; i++) {
+        v[i] = malloc(88 + (size_t)(i % 5) * 16);
+        if (!v[i])
+            tgt_die("malloc %ld", i);
+        v[i][0] = 1;
+    }
+    for (i = 0; i < n; i += 7)
+        free(v[i]);
+    tgt_say("READY");
+    park();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -223,6 +246,10 @@ main(int argc, char **argv)
     pthread_t w[3], b;
     long i;
 
+    if (argc > 2 && strcmp(argv[1], "big") == 0) {
+        tgt_arrive(TGT_SPIN);
+        big(atol(argv[2]));
+    }
     /* A fixed threshold: 1 MiB requests come from the arenas (bigheap's
        grows a second heap), 3 MiB ones are mmapped. */
     if (!mallopt(M_MMAP_THRESHOLD, 2 << 20))
