@@ -154,8 +154,11 @@ lint:
 	@clang-format --dry-run --Werror ext/*.c ext/*.h || true
 	python3 -m pyflakes python tests bench 2>/dev/null || true
 
+# Every benchmark prints figures and asserts nothing (results: bench/README.md).
 bench: build targets
 	$(PY_EXE) bench/bench.py $(BENCH_ARGS)
+	$(PY_EXE) bench/locks.py
+	@if [ -f bench/record.py ]; then $(MAKE) -C bench/targets && $(PY_EXE) bench/record.py; fi
 
 docs: build
 	$(PY_EXE) tools/gen-docs.py > docs/commands.md
