@@ -67,7 +67,18 @@
 #define R_X86_64_TPOFF64_ 18
 
 /* What a chunk that looks in use (PREV_INUSE set in the next one) is. */
-enum cached_kind { CK_FAST = 1, CK_TCACHE = 2, CK_TCSTRUCT = 3 };
+enum cached_kind { CK_FAST = 1, CK_TCACHE = 2, CK_TCSTRUCT = 3, CK_UNSORTED = 4 };
+
+/* Fast path of the chunk walk: in-use chunks of fastbin sizes, with the
+   word where a fastbin chunk keeps its fd, so the fastbin chains can be
+   followed without reading the heap a second time. */
+struct smalls {
+    uint64_t *addr, *fd;
+    uint8_t *sz16;                /* size >> 4; 0 once claimed by a fastbin */
+    size_t n, cap;
+    struct { size_t from, to; } seg[1024];   /* ascending runs (one per heap) */
+    size_t nseg;
+};
 
 struct window {                   /* bulk reads for the chunk walk */
     uint64_t base;
@@ -90,6 +101,9 @@ struct walk {
     size_t ncached, cached_cap;
     size_t cursor;                /* walk_range's position in cached */
     uint32_t *hist_direct;        /* size >> 4 -> index + 1 in h->sizes */
+    int lists;                    /* bins and fastbins from their lists */
+    struct smalls sm;
+    int binpos[NBINS];            /* current arena: bin index -> pos + 1 */
     struct pmp_u64map hist;       /* larger sizes -> index + 1 */
     size_t sizes_cap;
     struct window win;
@@ -428,12 +442,15 @@ walk_fastbins(struct walk *w, struct pmp_heap_arena *ar,
 }
 
 static void
-walk_bins(struct walk *w, struct pmp_heap_arena *ar)
+cached_add(struct walk *w, uint64_t addr, int kind);
+
+static void
+walk_bins(struct walk *w, struct pmp_heap_arena *ar, int only_unsorted)
 {
     int i;
     uint64_t cap = ar->system_mem / MINSIZE + 1;
 
-    for (i = 1; i < NBINS - 1; i++) {
+    for (i = 1; i < (only_unsorted ? 2 : NBINS - 1); i++) {
         /* bin_at(i): a pseudo-chunk whose fd/bk are bins[2(i-1)], +1 */
         uint64_t head = ar->addr + MS_BINS + 16 * (uint64_t)(i - 1) - 16;
         uint64_t p, prev = head, n = 0, bytes = 0, mn = 0, mx = 0;
@@ -469,7 +486,8 @@ walk_bins(struct walk *w, struct pmp_heap_arena *ar)
             }
             n++;
             bytes += size;
-            /* malloc_info prints sizes with the flag bits (PREV_INUSE) */
+            if (only_unsorted)
+                cached_add(w, p, CK_UNSORTED);
             if (!mn || size < mn)
                 mn = size;
             if (size > mx)
@@ -540,7 +558,7 @@ walk_heaps(struct walk *w, struct pmp_heap_arena *ar)
 }
 
 static int
-walk_arena(struct walk *w, uint64_t a, int is_main)
+walk_arena(struct walk *w, uint64_t a, int is_main, int lists)
 {
     unsigned char ms[MS_SIZE];
     struct pmp_heap_arena *ar;
@@ -569,8 +587,17 @@ walk_arena(struct walk *w, uint64_t a, int is_main)
         herr(w->h, ar->top, "arena 0x%llx: top chunk unreadable",
              (unsigned long long)a);
     ar->largest_free = ar->top_size;
-    walk_fastbins(w, ar, ms);
-    walk_bins(w, ar);
+    {
+        int k;
+        for (k = 0; k < NFASTBINS; k++)
+            ar->fast_head[k] = u64at(ms, MS_FASTBINS + 8 * (size_t)k);
+    }
+    if (lists) {
+        walk_fastbins(w, ar, ms);
+        walk_bins(w, ar, 0);
+    } else {
+        walk_bins(w, ar, 1);   /* the rest comes from the chunk walk */
+    }
     if (!is_main && ar->top)
         walk_heaps(w, ar);
     else if (is_main)
@@ -702,7 +729,8 @@ win_header(struct walk *w, uint64_t a, uint64_t *prev, uint64_t *size)
 {
     struct window *wn = &w->win;
 
-    if (a < wn->base || a + 16 > wn->base + wn->len) {
+    /* 32 bytes: the header and, for the fast path, the fd word after it */
+    if (a < wn->base || a + 32 > wn->base + wn->len) {
         long got;
         if (!wn->buf) {
             wn->buf = malloc(4u << 20);
@@ -754,6 +782,150 @@ hist_add(struct walk *w, uint64_t size, int kind)
     }
 }
 
+static int
+bin_index(uint64_t sz)
+{
+    if (sz < 1024)
+        return (int)(sz >> 4);
+    if ((sz >> 6) <= 48)
+        return 48 + (int)(sz >> 6);
+    if ((sz >> 9) <= 20)
+        return 91 + (int)(sz >> 9);
+    if ((sz >> 12) <= 10)
+        return 110 + (int)(sz >> 12);
+    if ((sz >> 15) <= 4)
+        return 119 + (int)(sz >> 15);
+    if ((sz >> 18) <= 2)
+        return 124 + (int)(sz >> 18);
+    return 126;
+}
+
+/* A free chunk seen by the walk counted into its (sorted) bin. */
+static void
+derive_bin(struct walk *w, struct pmp_heap_arena *ar, uint64_t size)
+{
+    int idx = bin_index(size);
+    struct pmp_heap_bin *b;
+
+    if (!w->binpos[idx]) {
+        if (ar->nbins >= PMP_HEAP_MAX_BINS)
+            return;
+        b = &ar->bins[ar->nbins];
+        memset(b, 0, sizeof(*b));
+        b->index = idx;
+        w->binpos[idx] = (int)++ar->nbins;
+    }
+    b = &ar->bins[w->binpos[idx] - 1];
+    b->count++;
+    b->bytes += size;
+    if (!b->min || size < b->min)
+        b->min = size;
+    if (size > b->max)
+        b->max = size;
+    ar->bin_count++;
+    ar->bin_bytes += size;
+    if (size > ar->largest_free)
+        ar->largest_free = size;
+}
+
+static void
+smalls_add(struct walk *w, uint64_t p, uint64_t fd, uint64_t size)
+{
+    struct smalls *m = &w->sm;
+
+    if (m->n == m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 65536;
+        uint64_t *a = realloc(m->addr, nc * sizeof(*a));
+        uint64_t *f = a ? realloc(m->fd, nc * sizeof(*f)) : NULL;
+        uint8_t *z = f ? realloc(m->sz16, nc) : NULL;
+        if (a)
+            m->addr = a;
+        if (f)
+            m->fd = f;
+        if (z)
+            m->sz16 = z;
+        if (!a || !f || !z)
+            return;
+        m->cap = nc;
+    }
+    m->addr[m->n] = p;
+    m->fd[m->n] = fd;
+    m->sz16[m->n] = (uint8_t)(size >> 4);
+    m->n++;
+}
+
+/* Index of chunk p among the recorded small chunks, or -1. */
+static long
+smalls_find(const struct smalls *m, uint64_t p)
+{
+    size_t k;
+
+    for (k = 0; k < m->nseg; k++) {
+        size_t lo = m->seg[k].from, hi = m->seg[k].to;
+        if (lo >= hi || p < m->addr[lo] || p > m->addr[hi - 1])
+            continue;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (m->addr[mid] < p)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < m->seg[k].to && m->addr[lo] == p)
+            return (long)lo;
+    }
+    return -1;
+}
+
+/* Fast path: follow each fastbin with the words the walk recorded and
+   move its chunks from "in use" to "cached". */
+static void
+claim_fastbins(struct walk *w)
+{
+    struct pmp_heap *h = w->h;
+    size_t ai;
+
+    for (ai = 0; ai < h->narenas; ai++) {
+        struct pmp_heap_arena *ar = &h->arenas[ai];
+        int i;
+
+        for (i = 0; i < NFASTBINS; i++) {
+            uint64_t p = ar->fast_head[i], n = 0;
+            uint64_t want = 32 + 16 * (uint64_t)i;
+
+            while (p) {
+                long k = smalls_find(&w->sm, p);
+                uintptr_t v;
+                if (k < 0 || w->sm.sz16[k] != (want >> 4)) {
+                    herr(h, p, "arena 0x%llx fastbin %d: %s",
+                         (unsigned long long)ar->addr, i,
+                         k < 0 ? "chunk is not a chunk of the heap"
+                         : w->sm.sz16[k] ? "chunk of the wrong size"
+                                         : "loop");
+                    break;
+                }
+                w->sm.sz16[k] = 0;
+                ar->fast_count++;
+                ar->fast_bytes += want;
+                ar->fast_by_bin[i]++;
+                ar->app_chunks--;
+                ar->app_bytes -= want;
+                v = w->hist_direct ? w->hist_direct[want >> 4] : 0;
+                if (v) {
+                    struct pmp_heap_size *z = &h->sizes[v - 1];
+                    z->used--;
+                    z->used_bytes -= want;
+                    z->cached++;
+                    z->cached_bytes += want;
+                }
+                if (++n > ar->system_mem / MINSIZE)
+                    break;
+                p = reveal(p + 16, w->sm.fd[k]);
+            }
+        }
+    }
+}
+
 static void
 find_check(struct walk *w, int ai, uint64_t p, uint64_t size,
            const char *state)
@@ -772,15 +944,31 @@ find_check(struct walk *w, int ai, uint64_t p, uint64_t size,
 /* Walk [start, end) of arena ai; stops at top.  Returns 0 if the walk
    reached its end (or top) cleanly. */
 static int
+walk_range_inner(struct walk *w, int ai, uint64_t start, uint64_t end);
+
+static int
 walk_range(struct walk *w, int ai, uint64_t start, uint64_t end)
+{
+    size_t from = w->sm.n;
+    int rc = walk_range_inner(w, ai, start, end);
+
+    if (w->sm.n > from && w->sm.nseg < 1024) {
+        w->sm.seg[w->sm.nseg].from = from;
+        w->sm.seg[w->sm.nseg].to = w->sm.n;
+        w->sm.nseg++;
+    }
+    return rc;
+}
+
+static int
+walk_range_inner(struct walk *w, int ai, uint64_t start, uint64_t end)
 {
     struct pmp_heap_arena *ar = &w->h->arenas[ai];
     uint64_t p = start, prev, raw, n = 0;
-
     cached_seek(w, start);
     while (p + 16 <= end) {
-        uint64_t size, nprev, nraw;
-        int in_use;
+        uint64_t size, nprev, nraw, fdw;
+        int in_use, have_fd;
         uintptr_t ck;
 
         if (p == ar->top) {
@@ -791,6 +979,9 @@ walk_range(struct walk *w, int ai, uint64_t start, uint64_t end)
             herr(w->h, p, "arena #%d: chunk header unreadable", ai);
             return -1;
         }
+        /* the fd word, before the next header moves the window */
+        have_fd = p + 24 <= w->win.base + w->win.len;
+        fdw = have_fd ? u64at(w->win.buf, (size_t)(p - w->win.base) + 16) : 0;
         size = raw & CHUNK_SIZE_MASK;
         if (size == 0 || size == 16) {
             /* fenceposts close a heap that is not the last one */
@@ -820,6 +1011,8 @@ walk_range(struct walk *w, int ai, uint64_t start, uint64_t end)
         if (!in_use) {
             hist_add(w, size, 1);
             find_check(w, ai, p, size, "free (in a bin)");
+            if (!w->lists && cached_at(w, p) != CK_UNSORTED)
+                derive_bin(w, ar, size);
         } else if ((ck = (uintptr_t)cached_at(w, p)) != 0) {
             if (ck == CK_TCSTRUCT) {
                 ar->overhead_bytes += size;
@@ -845,12 +1038,22 @@ walk_range(struct walk *w, int ai, uint64_t start, uint64_t end)
             ar->app_bytes += size;
             hist_add(w, size, 0);
             find_check(w, ai, p, size, "in use");
+            if (!w->lists && size <= 128 && have_fd)
+                smalls_add(w, p, fdw, size);
         }
         p += size;
         if (++n > (UINT64_C(1) << 40))
             return -1;
     }
     return 0;
+}
+
+static int
+cmp_bin(const void *a, const void *b)
+{
+    const struct pmp_heap_bin *x = a, *y = b;
+
+    return (x->index > y->index) - (x->index < y->index);
 }
 
 static void
@@ -865,6 +1068,12 @@ walk_chunks(struct walk *w)
 
         if (!ar->top || !ar->system_mem)
             continue;
+        memset(w->binpos, 0, sizeof(w->binpos));
+        {
+            size_t k;
+            for (k = 0; k < ar->nbins; k++)
+                w->binpos[ar->bins[k].index] = (int)k + 1;
+        }
         if (ar->is_main) {
             uint64_t start = (h->sbrk_base + 15) & ~(uint64_t)15;
             if (ar->flags & 2) {
@@ -892,7 +1101,11 @@ walk_chunks(struct walk *w)
                 ok = 0;
         }
         ar->walk_complete = ok;
+        if (!w->lists && ar->nbins > 1)
+            qsort(ar->bins, ar->nbins, sizeof(ar->bins[0]), cmp_bin);
     }
+    if (!w->lists)
+        claim_fastbins(w);
     h->walked = 1;
 }
 
@@ -994,7 +1207,7 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
     a = h->main_arena;
     for (i = 0; i < MAX_ARENAS; i++) {
         uint64_t next;
-        rc = walk_arena(wk, a, i == 0);
+        rc = walk_arena(wk, a, i == 0, !(o && o->walk) || wk->lists);
         if (rc < 0 && rc != -1)
             return pmp_error_set(err, rc, "out of memory");
         if (!rd64(s->target, a + MS_NEXT, &next) || next == h->main_arena)
@@ -1047,11 +1260,15 @@ pmp_session_heap(struct pmp_session *s, const struct pmp_heap_opts *o,
     memset(&wk, 0, sizeof(wk));
     wk.t = s->target;
     wk.h = h;
+    wk.lists = !o || !o->walk || o->lists || o->find_addr;
     pmp_u64map_init(&wk.hist);
     rc = heap_walk(s, h, &wk, o, tt, nt, err);
     s->target->ops->resume(s->target);
     free(wk.cached);
     free(wk.hist_direct);
+    free(wk.sm.addr);
+    free(wk.sm.fd);
+    free(wk.sm.sz16);
     pmp_u64map_release(&wk.hist);
     free(wk.win.buf);
     h->elapsed_ns = pmp_now_ns(CLOCK_MONOTONIC) - t0;

@@ -383,7 +383,7 @@ heap_walk_dict(const struct pmp_heap *h)
 static PyObject *
 Session_heap(SessionObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"walk", "find", NULL};
+    static char *kwlist[] = {"walk", "find", "lists", NULL};
     pmp_state *st = state_from_type(Py_TYPE(self));
     struct pmp_heap *h = NULL;
     struct pmp_heap_opts o = {0};
@@ -391,14 +391,16 @@ Session_heap(SessionObject *self, PyObject *args, PyObject *kw)
     PyObject *arenas, *errors, *d, *walk = NULL;
     unsigned long long find = 0;
     size_t i;
-    int rc, dowalk = 0;
+    int rc, dowalk = 0, lists = 0;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pK", kwlist, &dowalk, &find))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pKp", kwlist, &dowalk, &find,
+                                     &lists))
         return NULL;
     if (check_open(st, self))
         return NULL;
     o.walk = dowalk || find;
     o.find_addr = find;
+    o.lists = lists;
     Py_BEGIN_ALLOW_THREADS
     rc = pmp_session_heap(self->s, &o, &h, &err);
     Py_END_ALLOW_THREADS

@@ -569,6 +569,7 @@ struct pmp_heap_arena {
     uint64_t system_mem, max_system_mem;
     uint64_t fast_count, fast_bytes;
     uint64_t fast_by_bin[10];
+    uint64_t fast_head[10];           /* chunk addresses */
     uint64_t bin_count, bin_bytes;    /* unsorted + small + large */
     uint64_t largest_free;            /* top included */
     size_t nbins;
@@ -631,6 +632,9 @@ struct pmp_heap_opts {
     int walk;                 /* walk every chunk: app/tcache/overhead
                                  split, size histogram, checks */
     uint64_t find_addr;       /* with walk: the chunk holding this address */
+    int lists;                /* with walk: also follow every bin and
+                                 fastbin list (check: each link checked);
+                                 else bins come from the walk (one pass) */
 };
 int pmp_session_heap(struct pmp_session *s, const struct pmp_heap_opts *o,
                      struct pmp_heap **out, struct pmp_error *err);

@@ -328,7 +328,8 @@ def heap(ctx, args):
     elif args.arg:
         raise UsageError("heap %s takes no argument" % args.view)
     walk = args.view not in ("arenas", "bins")
-    h = session.heap(walk=walk, find=find)
+    # check follows every list link; the others take bins from one pass
+    h = session.heap(walk=walk, find=find, lists=args.view == "check")
     doc = to_json(h, ctx.target_description())
     for w in session.warnings():
         ctx.warn(w)
