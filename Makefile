@@ -158,6 +158,7 @@ lint:
 bench: build targets
 	$(PY_EXE) bench/bench.py $(BENCH_ARGS)
 	$(PY_EXE) bench/locks.py
+	$(PY_EXE) bench/heap.py
 	@if [ -f bench/record.py ]; then $(MAKE) -C bench/targets && $(PY_EXE) bench/record.py; fi
 
 docs: build
