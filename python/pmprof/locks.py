@@ -190,6 +190,7 @@ def analyze(threads, snap=None, live=True, pid=0, stable=None):
             "futex": "0x%x" % w["futex"],
             "futex_op": "0x%x" % w["futex_op"],
             "futex_val": w["futex_val"],
+            "futex_word": w["word"],
             "syscall": w["syscall"],
             "owners": [w["owner"]] if w["owner"] else [],
             "owner_source": w["owner_source"],
@@ -358,6 +359,8 @@ def _wait_phrase(e, by_tid):
         o = e["owners"][0]
         return "pthread_join(%s)" % (thread_label(by_tid[o]) if o in by_tid else "[%d]" % o)
     s = "waits for %s" % object_label(e)
+    if e["object_kind"] == "futex":
+        s += " (value %d, expected %d)" % (e.get("futex_word", 0), e["futex_val"])
     if e["subkind"] and e["object_kind"] == "rwlock":
         s += " (%s)" % e["subkind"]
     if e["owners"]:
