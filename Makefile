@@ -39,8 +39,8 @@ GEN_HDRS := $(BUILD)/gen/profile.pb-c.h $(BUILD)/gen/syscalls.h
 
 EXT := python/pmprof/_core$(EXT_SUFFIX)
 
-.PHONY: all build deps targets consumers test test-unit test-gdb asan fuzz fuzz-smoke \
-	format lint bench proto cores demo clean help docs
+.PHONY: all build deps targets consumers test test-unit test-gdb asan \
+	format lint bench proto demo clean help docs
 
 all: build
 
@@ -51,7 +51,6 @@ help:
 	@echo 'make test      deps + build + unit and gdb tests (T=pattern)'
 	@echo 'make targets   build the test target programs'
 	@echo 'make asan      build and test with address/undefined sanitizers'
-	@echo 'make fuzz      build libFuzzer targets; fuzz-smoke runs them briefly'
 	@echo 'make bench     run the benchmarks (prints figures)'
 	@echo 'make format / lint / proto / docs / clean'
 
@@ -141,18 +140,15 @@ asan:
 	$(MAKE) SANITIZE=address,undefined CC=gcc test-unit
 	$(MAKE) clean-build
 
-fuzz:
-	$(MAKE) -C ext/fuzz
-
-fuzz-smoke: fuzz
-	$(MAKE) -C ext/fuzz smoke
-
 format:
 	clang-format -i ext/*.c ext/*.h tests/unit/*.c tests/unit/*.h
 
+# The C core with every warning an error, and every Python file compiled.
 lint:
-	@clang-format --dry-run --Werror ext/*.c ext/*.h || true
-	python3 -m pyflakes python tests bench 2>/dev/null || true
+	$(MAKE) clean-build
+	$(MAKE) DEVELOPER=1 build
+	$(PY_EXE) -m py_compile python/pmprof/*.py python/pmprof/*/*.py gdb/pmprof.py \
+		tests/*.py bench/*.py tools/*.py
 
 # Every benchmark prints figures and asserts nothing (results: bench/README.md).
 bench: build targets
@@ -161,8 +157,8 @@ bench: build targets
 	$(PY_EXE) bench/heap.py
 	@if [ -f bench/record.py ]; then $(MAKE) -C bench/targets && $(PY_EXE) bench/record.py; fi
 
-docs: build
-	$(PY_EXE) tools/gen-docs.py > docs/commands.md
+docs:
+	$(PY_EXE) tools/gen-docs.py > docs/commands.md.tmp && mv docs/commands.md.tmp docs/commands.md
 
 demo: deps
 	@$(MAKE) --no-print-directory build
