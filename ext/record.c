@@ -691,6 +691,11 @@ cycle(struct pmp_recording *r)
         if (th->stopped || th->group_stop)
             continue;
         if (th->interrupted) {
+            /* Its stop may have come while this loop waited for others
+               (that SIGCHLD was taken there): look before calling it lost. */
+            poll_thread(r, th);
+            if (th->alive && th->stopped)
+                continue;
             th->lost = 1;      /* still not stopped since last time */
             continue;
         }
@@ -741,9 +746,15 @@ cycle(struct pmp_recording *r)
         copy_stack(r, th);
         th->sampled = 1;
     }
-    /* 4. Resume everything we hold. */
-    for (i = 0; i < r->nthreads; i++)
-        resume_thread(r, r->threads[i]);
+    /* 4. Resume everything we hold, including threads whose interrupt
+       stop arrived late, during this cycle: nothing else would collect
+       them before the next SIGCHLD, and they would stay stopped. */
+    for (i = 0; i < r->nthreads; i++) {
+        struct rthread *th = r->threads[i];
+        if (th->alive && !th->stopped && th->interrupted)
+            poll_thread(r, th);
+        resume_thread(r, th);
+    }
     t1 = pmp_now_ns(CLOCK_MONOTONIC);
     pause_add(r, t1 - t0);
     r->stats.samples++;
