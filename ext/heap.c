@@ -182,24 +182,6 @@ rd64(struct pmp_target *t, uint64_t addr, uint64_t *v)
     return pmp_target_read_u64(t, addr, v, NULL) == 0;
 }
 
-static uint64_t
-u64at(const unsigned char *b, size_t off)
-{
-    uint64_t v;
-
-    memcpy(&v, b + off, 8);
-    return v;
-}
-
-static uint32_t
-u32at(const unsigned char *b, size_t off)
-{
-    uint32_t v;
-
-    memcpy(&v, b + off, 4);
-    return v;
-}
-
 /* ---- finding libc, its version, main_arena and mp_ ---- */
 
 struct find_libc {
@@ -345,10 +327,10 @@ mp_from_data(Elf *elf, uint64_t bias)
             return 0;
         for (off = 0; off + MP_SIZE <= d->d_size; off += 8) {
             const unsigned char *p = (const unsigned char *)d->d_buf + off;
-            if (u64at(p, 0) == 131072 && u64at(p, 8) == 131072 &&
-                u64at(p, 16) == 131072 && u64at(p, 24) == 8 &&
-                u64at(p, 32) == 0 && u64at(p, 104) == 64 &&
-                u64at(p, 112) == 1032 && u64at(p, 120) == 7)
+            if (pmp_u64at(p, 0) == 131072 && pmp_u64at(p, 8) == 131072 &&
+                pmp_u64at(p, 16) == 131072 && pmp_u64at(p, 24) == 8 &&
+                pmp_u64at(p, 32) == 0 && pmp_u64at(p, 104) == 64 &&
+                pmp_u64at(p, 112) == 1032 && pmp_u64at(p, 120) == 7)
                 return bias + sh.sh_addr + off;
         }
         return 0;
@@ -390,7 +372,7 @@ walk_fastbins(struct walk *w, struct pmp_heap_arena *ar,
 
     for (i = 0; i < NFASTBINS; i++) {
         uint64_t slot = ar->addr + MS_FASTBINS + 8 * (uint64_t)i;
-        uint64_t p = u64at(ms, MS_FASTBINS + 8 * (size_t)i);
+        uint64_t p = pmp_u64at(ms, MS_FASTBINS + 8 * (size_t)i);
         uint64_t slow = p, n = 0;
 
         while (p) {
@@ -535,20 +517,20 @@ walk_heaps(struct walk *w, struct pmp_heap_arena *ar)
                  (unsigned long long)ar->addr);
             break;
         }
-        if (u64at(hi, HI_AR_PTR) != ar->addr) {
+        if (pmp_u64at(hi, HI_AR_PTR) != ar->addr) {
             herr(w->h, h, "arena 0x%llx: heap_info's arena is 0x%llx",
                  (unsigned long long)ar->addr,
-                 (unsigned long long)u64at(hi, HI_AR_PTR));
+                 (unsigned long long)pmp_u64at(hi, HI_AR_PTR));
             break;
         }
         if (ar->nheaps < PMP_HEAP_MAX_HEAPS) {
             ar->heaps[ar->nheaps].addr = h;
-            ar->heaps[ar->nheaps].size = u64at(hi, HI_SIZE);
-            ar->heaps[ar->nheaps].mprotect_size = u64at(hi, HI_MPROTECT);
+            ar->heaps[ar->nheaps].size = pmp_u64at(hi, HI_SIZE);
+            ar->heaps[ar->nheaps].mprotect_size = pmp_u64at(hi, HI_MPROTECT);
         }
         ar->nheaps++;
         n++;
-        h = u64at(hi, HI_PREV);
+        h = pmp_u64at(hi, HI_PREV);
         if (h & (HEAP_MAX_SIZE - 1)) {
             herr(w->h, h, "arena 0x%llx: heap prev pointer misaligned",
                  (unsigned long long)ar->addr);
@@ -575,12 +557,12 @@ walk_arena(struct walk *w, uint64_t a, int is_main, int lists)
     memset(ar, 0, sizeof(*ar));
     ar->addr = a;
     ar->is_main = is_main;
-    ar->flags = u32at(ms, MS_FLAGS);
-    ar->top = u64at(ms, MS_TOP);
-    ar->next_free = u64at(ms, MS_NEXT_FREE);
-    ar->attached_threads = u64at(ms, MS_ATTACHED);
-    ar->system_mem = u64at(ms, MS_SYSTEM_MEM);
-    ar->max_system_mem = u64at(ms, MS_MAX_SYSTEM_MEM);
+    ar->flags = pmp_u32at(ms, MS_FLAGS);
+    ar->top = pmp_u64at(ms, MS_TOP);
+    ar->next_free = pmp_u64at(ms, MS_NEXT_FREE);
+    ar->attached_threads = pmp_u64at(ms, MS_ATTACHED);
+    ar->system_mem = pmp_u64at(ms, MS_SYSTEM_MEM);
+    ar->max_system_mem = pmp_u64at(ms, MS_MAX_SYSTEM_MEM);
     if (ar->top && rd64(w->t, ar->top + 8, &topsize))
         ar->top_size = topsize & CHUNK_SIZE_MASK;
     else if (ar->top)
@@ -590,7 +572,7 @@ walk_arena(struct walk *w, uint64_t a, int is_main, int lists)
     {
         int k;
         for (k = 0; k < NFASTBINS; k++)
-            ar->fast_head[k] = u64at(ms, MS_FASTBINS + 8 * (size_t)k);
+            ar->fast_head[k] = pmp_u64at(ms, MS_FASTBINS + 8 * (size_t)k);
     }
     if (lists) {
         walk_fastbins(w, ar, ms);
@@ -680,7 +662,7 @@ walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
         cached_add(w, addr - 16, CK_TCSTRUCT);
         for (b = 0; b < TCACHE_BINS; b++) {
             uint16_t cnt;
-            uint64_t e = u64at(ts, 128 + 8 * (size_t)b), n = 0;
+            uint64_t e = pmp_u64at(ts, 128 + 8 * (size_t)b), n = 0;
             uint64_t want = 32 + 16 * (uint64_t)b;
 
             memcpy(&cnt, ts + 2 * b, 2);
@@ -743,8 +725,8 @@ win_header(struct walk *w, uint64_t a, uint64_t *prev, uint64_t *size)
         wn->base = a;
         wn->len = (size_t)got;
     }
-    *prev = u64at(wn->buf, (size_t)(a - wn->base));
-    *size = u64at(wn->buf, (size_t)(a - wn->base) + 8);
+    *prev = pmp_u64at(wn->buf, (size_t)(a - wn->base));
+    *size = pmp_u64at(wn->buf, (size_t)(a - wn->base) + 8);
     return 1;
 }
 
@@ -981,7 +963,7 @@ walk_range_inner(struct walk *w, int ai, uint64_t start, uint64_t end)
         }
         /* the fd word, before the next header moves the window */
         have_fd = p + 24 <= w->win.base + w->win.len;
-        fdw = have_fd ? u64at(w->win.buf, (size_t)(p - w->win.base) + 16) : 0;
+        fdw = have_fd ? pmp_u64at(w->win.buf, (size_t)(p - w->win.base) + 16) : 0;
         size = raw & CHUNK_SIZE_MASK;
         if (size == 0 || size == 16) {
             /* fenceposts close a heap that is not the last one */
@@ -1194,14 +1176,14 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
         return pmp_error_set(err, PMP_E_CORRUPT,
                              "cannot find or read glibc's mp_ in '%s'",
                              h->libc_path);
-    h->trim_threshold = u64at(mp, MP_TRIM_THRESHOLD);
-    h->mmap_threshold = u64at(mp, MP_MMAP_THRESHOLD);
-    h->n_mmaps = u32at(mp, MP_N_MMAPS);
-    h->max_n_mmaps = u32at(mp, MP_MAX_N_MMAPS);
-    h->mmapped_mem = u64at(mp, MP_MMAPPED_MEM);
-    h->max_mmapped_mem = u64at(mp, MP_MAX_MMAPPED_MEM);
-    h->sbrk_base = u64at(mp, MP_SBRK_BASE);
-    h->tcache_count = u64at(mp, MP_TCACHE_COUNT);
+    h->trim_threshold = pmp_u64at(mp, MP_TRIM_THRESHOLD);
+    h->mmap_threshold = pmp_u64at(mp, MP_MMAP_THRESHOLD);
+    h->n_mmaps = pmp_u32at(mp, MP_N_MMAPS);
+    h->max_n_mmaps = pmp_u32at(mp, MP_MAX_N_MMAPS);
+    h->mmapped_mem = pmp_u64at(mp, MP_MMAPPED_MEM);
+    h->max_mmapped_mem = pmp_u64at(mp, MP_MAX_MMAPPED_MEM);
+    h->sbrk_base = pmp_u64at(mp, MP_SBRK_BASE);
+    h->tcache_count = pmp_u64at(mp, MP_TCACHE_COUNT);
 
     /* The ring: main -> newest -> ... -> oldest -> main. */
     a = h->main_arena;

@@ -56,24 +56,6 @@ rd(struct pmp_target *t, uint64_t addr, void *buf, size_t len)
     return pmp_target_read(t, addr, buf, len, NULL) == 0;
 }
 
-static uint32_t
-u32at(const unsigned char *b, size_t off)
-{
-    uint32_t v;
-
-    memcpy(&v, b + off, 4);
-    return v;
-}
-
-static uint64_t
-u64at(const unsigned char *b, size_t off)
-{
-    uint64_t v;
-
-    memcpy(&v, b + off, 8);
-    return v;
-}
-
 static int
 plausible_tid(int64_t v)
 {
@@ -130,9 +112,9 @@ decode_wait(struct pmp_target *t, const struct pmp_wait_ctx *c,
     }
     /* stdio _IO_lock_t {int lock; int cnt; void *owner}: the owner is a
        struct pthread, i.e. some thread's fs_base. */
-    ptr = u64at(m, 8);
+    ptr = pmp_u64at(m, 8);
     owner = tid_by_pd(c, ptr);
-    if (!owner && u32at(m, 4) >= 1 && u32at(m, 4) < 1000000 &&
+    if (!owner && pmp_u32at(m, 4) >= 1 && pmp_u32at(m, 4) < 1000000 &&
         ptr >= 4096 && !(ptr & 7)) {
         /* No fs_base known (a read without stopping): the pointer must
            lead to the tid of a thread of the process. */
@@ -141,15 +123,15 @@ decode_wait(struct pmp_target *t, const struct pmp_wait_ctx *c,
             known_tid(c, (int)tid))
             owner = (int)tid;
     }
-    if (owner && u32at(m, 4) >= 1) {
+    if (owner && pmp_u32at(m, 4) >= 1) {
         w->kind = PMP_WAIT_STDIO;
         w->object = w->futex;
         w->owner = owner;
         w->owner_source = PMP_OWNER_STDIO;
-        w->count = (int)u32at(m, 4);
+        w->count = (int)pmp_u32at(m, 4);
         return;
     }
-    kind = u32at(m, 16);
+    kind = pmp_u32at(m, 16);
     /* Robust mutexes wait on the word itself: owner | FUTEX_WAITERS. */
     if ((w->futex_val & FUTEX_WAITERS) &&
         plausible_tid(w->futex_val & FUTEX_TID_MASK) &&
@@ -160,17 +142,17 @@ decode_wait(struct pmp_target *t, const struct pmp_wait_ctx *c,
         w->owner = (int)(w->futex_val & FUTEX_TID_MASK);
         w->owner_died = (w->word & FUTEX_OWNER_DIED) != 0;
         w->owner_source = PMP_OWNER_FUTEX_WORD;
-        w->count = (int)u32at(m, 4);
+        w->count = (int)pmp_u32at(m, 4);
         return;
     }
-    owner = (int)u32at(m, 8);
+    owner = (int)pmp_u32at(m, 8);
     if (plausible_mutex_kind(kind) && plausible_tid(owner)) {
         w->kind = PMP_WAIT_MUTEX;
         w->object = w->futex;
         w->subkind = kind;
         w->owner = owner;
         w->owner_source = PMP_OWNER_MUTEX_OWNER;
-        w->count = (int)u32at(m, 4);
+        w->count = (int)pmp_u32at(m, 4);
         return;
     }
     /* A glibc-internal lock (malloc arena, a stdio lock without owner
@@ -184,8 +166,8 @@ rwlock_at(struct pmp_target *t, uint64_t base, unsigned char *rw)
 {
     if (!rd(t, base, rw, RW_SIZE))
         return 0;
-    return u32at(rw, 16) == 0 && u32at(rw, 20) == 0 && u64at(rw, 40) == 0 &&
-           u32at(rw, 48) <= 2 && u32at(rw, 28) <= 1 && rw[32] <= 1;
+    return pmp_u32at(rw, 16) == 0 && pmp_u32at(rw, 20) == 0 && pmp_u64at(rw, 40) == 0 &&
+           pmp_u32at(rw, 48) <= 2 && pmp_u32at(rw, 28) <= 1 && rw[32] <= 1;
 }
 
 static int
@@ -197,9 +179,9 @@ decode_rwlock(struct pmp_target *t, struct pmp_wait *w)
 
     /* A writer waiting for the writer: __writers_futex (+12). */
     if (w->futex >= 12 && rwlock_at(t, w->futex - 12, rw) &&
-        (w->futex_val & 1) && (u32at(rw, 0) & RW_WRLOCKED)) {
-        readers = u32at(rw, 0);
-        writer = (int)u32at(rw, 24);
+        (w->futex_val & 1) && (pmp_u32at(rw, 0) & RW_WRLOCKED)) {
+        readers = pmp_u32at(rw, 0);
+        writer = (int)pmp_u32at(rw, 24);
         w->kind = PMP_WAIT_RWLOCK;
         w->object = w->futex - 12;
         w->subkind = PMP_RW_WRITER_FOR_WRITER;
@@ -213,9 +195,9 @@ decode_rwlock(struct pmp_target *t, struct pmp_wait *w)
     /* __wrphase_futex (+8): a reader in a write phase waits for the
        writer; a writer in a read phase waits for the readers. */
     if (w->futex >= 8 && rwlock_at(t, w->futex - 8, rw) &&
-        (w->futex_val & ~3u) == 0 && (u32at(rw, 0) & RW_WRLOCKED)) {
-        readers = u32at(rw, 0);
-        writer = (int)u32at(rw, 24);
+        (w->futex_val & ~3u) == 0 && (pmp_u32at(rw, 0) & RW_WRLOCKED)) {
+        readers = pmp_u32at(rw, 0);
+        writer = (int)pmp_u32at(rw, 24);
         w->kind = PMP_WAIT_RWLOCK;
         w->object = w->futex - 8;
         if (readers & RW_WRPHASE) {
@@ -233,11 +215,11 @@ decode_rwlock(struct pmp_target *t, struct pmp_wait *w)
     /* __readers (+0) with RWAITING: a reader queued behind a waiting
        writer (writer-preferring locks). */
     if (rwlock_at(t, w->futex, rw) && (w->futex_val & RW_RWAITING) &&
-        w->futex_val == u32at(rw, 0)) {
+        w->futex_val == pmp_u32at(rw, 0)) {
         w->kind = PMP_WAIT_RWLOCK;
         w->object = w->futex;
         w->subkind = PMP_RW_READER_QUEUED;
-        w->readers = (int)(u32at(rw, 0) >> 3);
+        w->readers = (int)(pmp_u32at(rw, 0) >> 3);
         return 1;
     }
     return 0;
@@ -256,10 +238,10 @@ decode_cond(struct pmp_target *t, struct pmp_wait *w)
 
         if (w->futex < 44 || !rd(t, base, cv, sizeof(cv)))
             continue;
-        wrefs = u32at(cv, 36);
+        wrefs = pmp_u32at(cv, 36);
         if ((wrefs >> 3) < 1 || (wrefs >> 3) > PID_MAX_LIMIT)
             continue;
-        if (u32at(cv, 16 + 4 * (size_t)g) < 2)   /* __g_refs[g] */
+        if (pmp_u32at(cv, 16 + 4 * (size_t)g) < 2)   /* __g_refs[g] */
             continue;
         w->kind = PMP_WAIT_COND;
         w->object = base;
@@ -278,14 +260,14 @@ decode_sem(struct pmp_target *t, struct pmp_wait *w)
 
     if ((w->futex & 7) || !rd(t, w->futex, s, sizeof(s)))
         return 0;
-    priv = u32at(s, 8);
-    if (u32at(s, 0) != w->futex_val || u32at(s, 4) < 1 ||
-        u32at(s, 4) > PID_MAX_LIMIT || (priv != 0 && priv != 128))
+    priv = pmp_u32at(s, 8);
+    if (pmp_u32at(s, 0) != w->futex_val || pmp_u32at(s, 4) < 1 ||
+        pmp_u32at(s, 4) > PID_MAX_LIMIT || (priv != 0 && priv != 128))
         return 0;
     w->kind = PMP_WAIT_SEM;
     w->object = w->futex;
-    w->count = (int)u32at(s, 0);
-    w->waiters = (int)u32at(s, 4);
+    w->count = (int)pmp_u32at(s, 0);
+    w->waiters = (int)pmp_u32at(s, 4);
     return 1;
 }
 
@@ -317,13 +299,13 @@ decode_bitset(struct pmp_target *t, const struct pmp_wait_ctx *c,
         return;
     /* pthread_mutex_timedlock/clocklock: val 2 on __lock. */
     if (w->futex_val == 2 && rd(t, w->futex, m, sizeof(m)) &&
-        plausible_mutex_kind(u32at(m, 16)) && plausible_tid(u32at(m, 8))) {
+        plausible_mutex_kind(pmp_u32at(m, 16)) && plausible_tid(pmp_u32at(m, 8))) {
         w->kind = PMP_WAIT_MUTEX;
         w->object = w->futex;
-        w->subkind = u32at(m, 16);
-        w->owner = (int)u32at(m, 8);
+        w->subkind = pmp_u32at(m, 16);
+        w->owner = (int)pmp_u32at(m, 8);
         w->owner_source = PMP_OWNER_MUTEX_OWNER;
-        w->count = (int)u32at(m, 4);
+        w->count = (int)pmp_u32at(m, 4);
         w->timed = 1;
         return;
     }
@@ -347,8 +329,8 @@ decode_waitv(struct pmp_target *t, const struct pmp_regs *rg,
         unsigned char e[24];
         if (!rd(t, arr + 24 * i, e, sizeof(e)))
             break;
-        w->waitv_addr[w->nwaitv] = u64at(e, 8);
-        w->waitv_val[w->nwaitv] = (uint32_t)u64at(e, 0);
+        w->waitv_addr[w->nwaitv] = pmp_u64at(e, 8);
+        w->waitv_val[w->nwaitv] = (uint32_t)pmp_u64at(e, 0);
         w->nwaitv++;
     }
     w->waiters = (int)n;

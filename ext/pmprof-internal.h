@@ -40,6 +40,26 @@ void *pmp_reallocarray(void *p, size_t n, size_t size);
 int pmp_grow(void **arr, size_t *cap, size_t need, size_t esz);
 uint64_t pmp_now_ns(int clock_id);
 
+/* Little-endian words at a byte offset of a buffer read from the target
+   (x86_64 is little-endian too; memcpy: no alignment assumed). */
+static inline uint32_t
+pmp_u32at(const unsigned char *b, size_t off)
+{
+    uint32_t v;
+
+    memcpy(&v, b + off, 4);
+    return v;
+}
+
+static inline uint64_t
+pmp_u64at(const unsigned char *b, size_t off)
+{
+    uint64_t v;
+
+    memcpy(&v, b + off, 8);
+    return v;
+}
+
 /* u64 -> pointer open-addressing hash map (no deletions). */
 struct pmp_u64map {
     uint64_t *keys;
