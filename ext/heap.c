@@ -436,6 +436,7 @@ walk_bins(struct walk *w, struct pmp_heap_arena *ar, int only_unsorted)
         /* bin_at(i): a pseudo-chunk whose fd/bk are bins[2(i-1)], +1 */
         uint64_t head = ar->addr + MS_BINS + 16 * (uint64_t)(i - 1) - 16;
         uint64_t p, prev = head, n = 0, bytes = 0, mn = 0, mx = 0;
+        uint64_t rbytes = 0, rmn = 0, rmx = 0;
 
         if (!rd64(w->t, head + 16, &p)) {
             herr(w->h, head, "arena 0x%llx bin %d: unreadable",
@@ -459,6 +460,11 @@ walk_bins(struct walk *w, struct pmp_heap_arena *ar, int only_unsorted)
                      (unsigned long long)bk, (unsigned long long)prev);
                 break;
             }
+            rbytes += size;
+            if (!rmn || size < rmn)
+                rmn = size;
+            if (size > rmx)
+                rmx = size;
             size &= CHUNK_SIZE_MASK;
             if (size < MINSIZE || size > ar->system_mem + HEAP_MAX_SIZE) {
                 herr(w->h, p, "arena 0x%llx bin %d: bad size %llu",
@@ -496,6 +502,9 @@ walk_bins(struct walk *w, struct pmp_heap_arena *ar, int only_unsorted)
             b->bytes = bytes;
             b->min = mn;
             b->max = mx;
+            b->raw_bytes = rbytes;
+            b->raw_min = rmn;
+            b->raw_max = rmx;
             ar->bin_count += n;
             ar->bin_bytes += bytes;
             if (mx > ar->largest_free)
@@ -784,7 +793,8 @@ bin_index(uint64_t sz)
 
 /* A free chunk seen by the walk counted into its (sorted) bin. */
 static void
-derive_bin(struct walk *w, struct pmp_heap_arena *ar, uint64_t size)
+derive_bin(struct walk *w, struct pmp_heap_arena *ar, uint64_t size,
+           uint64_t raw)
 {
     int idx = bin_index(size);
     struct pmp_heap_bin *b;
@@ -804,6 +814,11 @@ derive_bin(struct walk *w, struct pmp_heap_arena *ar, uint64_t size)
         b->min = size;
     if (size > b->max)
         b->max = size;
+    b->raw_bytes += raw;
+    if (!b->raw_min || raw < b->raw_min)
+        b->raw_min = raw;
+    if (raw > b->raw_max)
+        b->raw_max = raw;
     ar->bin_count++;
     ar->bin_bytes += size;
     if (size > ar->largest_free)
@@ -994,7 +1009,7 @@ walk_range_inner(struct walk *w, int ai, uint64_t start, uint64_t end)
             hist_add(w, size, 1);
             find_check(w, ai, p, size, "free (in a bin)");
             if (!w->lists && cached_at(w, p) != CK_UNSORTED)
-                derive_bin(w, ar, size);
+                derive_bin(w, ar, size, raw);
         } else if ((ck = (uintptr_t)cached_at(w, p)) != 0) {
             if (ck == CK_TCSTRUCT) {
                 ar->overhead_bytes += size;

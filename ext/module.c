@@ -243,12 +243,14 @@ heap_arena_dict(const struct pmp_heap_arena *a)
         return NULL;
     for (i = 0; i < a->nbins; i++) {
         const struct pmp_heap_bin *b = &a->bins[i];
-        PyObject *d = Py_BuildValue("{s:i,s:K,s:K,s:K,s:K}", "index",
-                                    b->index, "count",
-                                    (unsigned long long)b->count, "bytes",
-                                    (unsigned long long)b->bytes, "min",
-                                    (unsigned long long)b->min, "max",
-                                    (unsigned long long)b->max);
+        PyObject *d = Py_BuildValue(
+            "{s:i,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "index", b->index, "count",
+            (unsigned long long)b->count, "bytes",
+            (unsigned long long)b->bytes, "min", (unsigned long long)b->min,
+            "max", (unsigned long long)b->max, "raw_bytes",
+            (unsigned long long)b->raw_bytes, "raw_min",
+            (unsigned long long)b->raw_min, "raw_max",
+            (unsigned long long)b->raw_max);
         if (!d) {
             Py_DECREF(bins);
             return NULL;

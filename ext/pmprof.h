@@ -547,6 +547,9 @@ size_t pmp_recording_top(struct pmp_recording *r, int by_wall,
 struct pmp_heap_bin {
     int index;                /* 1 unsorted, 2..63 small, 64..126 large */
     uint64_t count, bytes, min, max;
+    /* the same with the size words as stored (flag bits included), as
+       malloc_info() prints them */
+    uint64_t raw_bytes, raw_min, raw_max;
 };
 
 struct pmp_heap_heap {        /* a non-main arena's mmapped heap */

@@ -119,6 +119,24 @@ def test_heap_views(target):
     assert r.returncode == 64
 
 
+def oracle_malloc_info(lines):
+    i = lines.index('<malloc version="1">')
+    return lines[i:lines.index("</malloc>", i) + 1]
+
+
+def test_heap_malloc_info_xml_equals_the_process_own(target, tmp_path):
+    """Line for line, the XML the process's malloc_info() wrote."""
+    t = target("mallocs")
+    want = oracle_malloc_info(t.lines)
+    assert len(want) > 40
+    for env in (ENV, HIDDEN):
+        r = run_pmprof("heap", "malloc-info", "-p", t.pid, env=env, check=True)
+        assert r.stdout.splitlines() == want
+    core = gcore(t.pid, tmp_path)
+    r = run_pmprof("heap", "malloc-info", "--core", core, check=True)
+    assert r.stdout.splitlines() == want
+
+
 def test_heap_text(target):
     t = target("mallocs")
     mi = oracle_mallinfo(t.lines)

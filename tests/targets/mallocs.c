@@ -17,6 +17,7 @@
  * after the report is taken):
  *   MALLINFO2 arena=N ordblks=N smblks=N hblks=N hblkhd=N usmblks=N
  *             fsmblks=N uordblks=N fordblks=N keepcost=N   (one line)
+ *   <malloc version="1"> ... </malloc>   malloc_info(0, stdout)
  *   LIVE <thread> <chunks> <bytes>   what each worker/bigheap still holds,
  *                                    by its own count (usable size + 8)
  *   READY
@@ -165,6 +166,8 @@ free_fast(void)
 }
 
 static char out[4096];
+/* stdout's buffer: a static one, so malloc_info(stdout) allocates nothing */
+static char stdout_buf[1 << 16];
 
 static void
 say_report(void)
@@ -187,6 +190,8 @@ say_report(void)
             tgt_die("write");
     }
     malloc_stats();
+    malloc_info(0, stdout);
+    fflush(stdout);
 }
 
 static void *to_unsorted;
@@ -252,6 +257,7 @@ main(int argc, char **argv)
     }
     /* A fixed threshold: 1 MiB requests come from the arenas (bigheap's
        grows a second heap), 3 MiB ones are mmapped. */
+    setvbuf(stdout, stdout_buf, _IOFBF, sizeof(stdout_buf));
     if (!mallopt(M_MMAP_THRESHOLD, 2 << 20))
         tgt_die("mallopt");
     main_arena_patterns();

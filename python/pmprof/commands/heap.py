@@ -32,6 +32,7 @@ parser = new_parser(
     "  sizes     histogram of chunk sizes: in use, cached, free\n"
     "  chunk     the chunk holding ADDR: arena, size, state\n"
     "  check     walk everything and list every inconsistency\n"
+    "  malloc-info  the XML the process's own malloc_info(0, fp) would write\n"
     "\n"
     "'in use' is glibc's own notion (system - top - free in fastbins and\n"
     "bins): it includes chunks cached in the threads' tcaches and the\n"
@@ -39,7 +40,8 @@ parser = new_parser(
     "unreadable pointers) are listed with their addresses; the walk goes on.",
 )
 parser.add_argument("view", nargs="?",
-                    choices=("summary", "arenas", "bins", "tcache", "sizes", "chunk", "check"),
+                    choices=("summary", "arenas", "bins", "tcache", "sizes", "chunk", "check",
+                             "malloc-info"),
                     default="summary", help="what to show (default: summary)")
 parser.add_argument("arg", nargs="?", metavar="TID|ADDR",
                     help="tcache: a thread id; chunk: an address (0x...)")
@@ -92,6 +94,66 @@ def malloc_stats(h):
     used = sum(x["in_use_bytes"] for x in ar) + h["mmapped_mem"]
     return {"arenas": ar, "total_system_bytes": sysb, "total_in_use_bytes": used,
             "max_mmap_regions": h["max_n_mmaps"], "max_mmap_bytes": h["max_mmapped_mem"]}
+
+
+def malloc_info_xml(h):
+    """glibc 2.36 malloc_info(0, fp), from outside: the same lines.  Bin
+    sizes are the size words as stored (flag bits included), like glibc's
+    chunksize_nomask; 'rest' counts top; <unsorted> comes last."""
+    out = ['<malloc version="1">']
+    t = dict(nfast=0, fast=0, nrest=0, rest=0, system=0, max_system=0, aspace=0, mprotect=0)
+    for n, a in enumerate(h["arenas"]):
+        out += ['<heap nr="%d">' % n, "<sizes>"]
+        nfast = fast = 0
+        for i, c in enumerate(a["fast_by_bin"]):
+            if c:
+                sz = 32 + 16 * i
+                out.append('  <size from="%d" to="%d" total="%d" count="%d"/>' % (
+                    sz - 15, sz, c * sz, c))
+                nfast += c
+                fast += c * sz
+        nrest, rest, unsorted = 1, a["top_size"], None
+        for b in sorted(a["bins"], key=lambda b: b["index"]):
+            nrest += b["count"]
+            rest += b["raw_bytes"]
+            if b["index"] == 1:
+                unsorted = b
+                continue
+            out.append('  <size from="%d" to="%d" total="%d" count="%d"/>' % (
+                b["raw_min"], b["raw_max"], b["raw_bytes"], b["count"]))
+        if unsorted:
+            out.append('  <unsorted from="%d" to="%d" total="%d" count="%d"/>' % (
+                unsorted["raw_min"], unsorted["raw_max"], unsorted["raw_bytes"],
+                unsorted["count"]))
+        out += ["</sizes>",
+                '<total type="fast" count="%d" size="%d"/>' % (nfast, fast),
+                '<total type="rest" count="%d" size="%d"/>' % (nrest, rest),
+                '<system type="current" size="%d"/>' % a["system_mem"],
+                '<system type="max" size="%d"/>' % a["max_system_mem"]]
+        if a["main"]:
+            aspace = mprot = a["system_mem"]
+            out += ['<aspace type="total" size="%d"/>' % aspace,
+                    '<aspace type="mprotect" size="%d"/>' % mprot]
+        else:
+            aspace = sum(x["size"] for x in a["heaps"])
+            mprot = sum(x["mprotect_size"] for x in a["heaps"])
+            out += ['<aspace type="total" size="%d"/>' % aspace,
+                    '<aspace type="mprotect" size="%d"/>' % mprot,
+                    '<aspace type="subheaps" size="%d"/>' % a["nheaps"]]
+        out.append("</heap>")
+        for k, v in (("nfast", nfast), ("fast", fast), ("nrest", nrest), ("rest", rest),
+                     ("system", a["system_mem"]), ("max_system", a["max_system_mem"]),
+                     ("aspace", aspace), ("mprotect", mprot)):
+            t[k] += v
+    out += ['<total type="fast" count="%d" size="%d"/>' % (t["nfast"], t["fast"]),
+            '<total type="rest" count="%d" size="%d"/>' % (t["nrest"], t["rest"]),
+            '<total type="mmap" count="%d" size="%d"/>' % (h["n_mmaps"], h["mmapped_mem"]),
+            '<system type="current" size="%d"/>' % t["system"],
+            '<system type="max" size="%d"/>' % t["max_system"],
+            '<aspace type="total" size="%d"/>' % t["aspace"],
+            '<aspace type="mprotect" size="%d"/>' % t["mprotect"],
+            "</malloc>"]
+    return out
 
 
 def to_json(h, desc):
@@ -327,13 +389,15 @@ def heap(ctx, args):
             raise UsageError("not a thread id: '%s'" % args.arg)
     elif args.arg:
         raise UsageError("heap %s takes no argument" % args.view)
-    walk = args.view not in ("arenas", "bins")
+    walk = args.view not in ("arenas", "bins", "malloc-info")
     # check follows every list link; the others take bins from one pass
     h = session.heap(walk=walk, find=find, lists=args.view == "check")
     doc = to_json(h, ctx.target_description())
     for w in session.warnings():
         ctx.warn(w)
-    if args.format == "json":
+    if args.view == "malloc-info":
+        ctx.write("\n".join(malloc_info_xml(h)) + "\n")
+    elif args.format == "json":
         ctx.write(json.dumps(doc, indent=1) + "\n")
     else:
         lines = {"summary": text_summary, "arenas": text_arenas, "bins": text_bins,
