@@ -1045,6 +1045,75 @@ walk_range_inner(struct walk *w, int ai, uint64_t start, uint64_t end)
     return 0;
 }
 
+/* Is [a, a+len) inside an arena heap (not where mmapped chunks live)? */
+static uint64_t
+heap_range_end(const struct pmp_heap *h, uint64_t a)
+{
+    size_t i, k;
+
+    for (i = 0; i < h->narenas; i++) {
+        const struct pmp_heap_arena *ar = &h->arenas[i];
+        if (ar->is_main) {
+            if (ar->top && a >= h->sbrk_base && a < ar->top + ar->top_size)
+                return ar->top + ar->top_size;
+            continue;
+        }
+        for (k = 0; k < PMP_MIN(ar->nheaps, (size_t)PMP_HEAP_MAX_HEAPS); k++)
+            if (a >= ar->heaps[k].addr &&
+                a < ar->heaps[k].addr + HEAP_MAX_SIZE)
+                return ar->heaps[k].addr + HEAP_MAX_SIZE;
+    }
+    return 0;
+}
+
+/* glibc keeps no list of mmapped chunks: look at the first 16 bytes of
+   every page of the anonymous writable mappings outside the arenas for
+   a chunk header {prev_size 0, size = pages | IS_MMAPPED}. */
+static void
+scan_mmapped(struct walk *w)
+{
+    struct pmp_heap *h = w->h;
+    const struct pmp_mapping *maps = NULL;
+    size_t nm = 0, i;
+    uint64_t budget = UINT64_C(1) << 22;   /* pages: 16 GiB at most */
+
+    if (w->t->ops->mappings(w->t, &maps, &nm, NULL) != 0)
+        return;
+    for (i = 0; i < nm && budget; i++) {
+        const struct pmp_mapping *m = &maps[i];
+        uint64_t a = (m->start + 4095) & ~(uint64_t)4095;
+
+        if (!(m->prot & 2) || (m->path && m->path[0]))
+            continue;   /* PROT_WRITE, anonymous only */
+        while (a + 16 <= m->end && budget--) {
+            unsigned char hd[16];
+            uint64_t skip = heap_range_end(h, a), size;
+            if (skip) {
+                a = (skip + 4095) & ~(uint64_t)4095;
+                continue;
+            }
+            if (w->t->ops->read(w->t, a, hd, sizeof(hd), NULL) ==
+                    (long)sizeof(hd) &&
+                pmp_u64at(hd, 0) == 0) {
+                size = pmp_u64at(hd, 8);
+                if ((size & 7) == 2 && !(size & CHUNK_SIZE_MASK & 4095) &&
+                    size >= 4096 && (size & CHUNK_SIZE_MASK) <= m->end - a) {
+                    if (h->nmm < PMP_ARRAY_SIZE(h->mm)) {
+                        h->mm[h->nmm].addr = a;
+                        h->mm[h->nmm].size = size & CHUNK_SIZE_MASK;
+                        h->nmm++;
+                    }
+                    h->mm_found++;
+                    h->mm_bytes += size & CHUNK_SIZE_MASK;
+                    a += size & CHUNK_SIZE_MASK;
+                    continue;
+                }
+            }
+            a += 4096;
+        }
+    }
+}
+
 static int
 cmp_bin(const void *a, const void *b)
 {
@@ -1103,6 +1172,7 @@ walk_chunks(struct walk *w)
     }
     if (!w->lists)
         claim_fastbins(w);
+    scan_mmapped(w);
     h->walked = 1;
 }
 

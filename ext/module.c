@@ -302,6 +302,7 @@ static PyObject *
 heap_walk_dict(const struct pmp_heap *h)
 {
     PyObject *tcs = PyList_New((Py_ssize_t)h->ntcaches), *sizes, *per, *d;
+    PyObject *mmd;
     size_t i;
     int b;
 
@@ -371,13 +372,41 @@ heap_walk_dict(const struct pmp_heap *h)
         Py_XDECREF(per);
         return NULL;
     }
-    d = Py_BuildValue("{s:L,s:N,s:N,s:N,s:K,s:K,s:K,s:i,s:s}", "tcache_tpoff",
+    {
+        PyObject *mm = PyList_New((Py_ssize_t)h->nmm);
+        for (i = 0; mm && i < h->nmm; i++) {
+            PyObject *t = Py_BuildValue("(KK)", (unsigned long long)h->mm[i].addr,
+                                        (unsigned long long)h->mm[i].size);
+            if (!t) {
+                Py_CLEAR(mm);
+                break;
+            }
+            PyList_SET_ITEM(mm, (Py_ssize_t)i, t);
+        }
+        if (!mm) {
+            Py_DECREF(tcs);
+            Py_DECREF(sizes);
+            Py_DECREF(per);
+            return NULL;
+        }
+        mmd = Py_BuildValue("{s:K,s:K,s:N}", "found",
+                            (unsigned long long)h->mm_found, "bytes",
+                            (unsigned long long)h->mm_bytes, "chunks", mm);
+        if (!mmd) {
+            Py_DECREF(tcs);
+            Py_DECREF(sizes);
+            Py_DECREF(per);
+            return NULL;
+        }
+    }
+    d = Py_BuildValue("{s:L,s:N,s:N,s:N,s:K,s:K,s:K,s:i,s:s,s:N}", "tcache_tpoff",
                       (long long)h->tcache_tpoff, "tcaches", tcs, "sizes",
                       sizes, "arenas", per, "find_addr",
                       (unsigned long long)h->find_addr, "found_chunk",
                       (unsigned long long)h->found_chunk, "found_size",
                       (unsigned long long)h->found_size, "found_arena",
-                      h->found_arena, "found_state", h->found_state);
+                      h->found_arena, "found_state", h->found_state,
+                      "mmapped", mmd);
     return d;
 }
 

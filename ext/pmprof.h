@@ -617,6 +617,11 @@ struct pmp_heap {
     size_t nsizes;
     struct pmp_heap_size *sizes;      /* sorted by size */
     int walked;                       /* chunk walk done */
+    /* mmapped chunks found by scanning anonymous writable mappings
+       (glibc keeps no list of them: compare with n_mmaps/mmapped_mem) */
+    uint64_t mm_found, mm_bytes;
+    size_t nmm;
+    struct { uint64_t addr, size; } mm[64];
     /* chunk lookup (opts.find_addr) */
     uint64_t find_addr, found_chunk, found_size;
     int found_arena;                  /* -1 if not in an arena heap */

@@ -48,6 +48,9 @@ def check(doc, mi, stats=None):
     assert len(doc["arenas"]) == 5 and doc["arenas"][0]["main"]
     assert sorted(a["nheaps"] for a in doc["arenas"]) == [1, 1, 1, 1, 2]
     assert doc["mmapped"]["chunks"] == 3
+    found = doc["mmapped"]["found"]
+    if found is not None:   # the scan of anonymous mappings finds them all
+        assert (found["chunks"], found["bytes"]) == (3, doc["mmapped"]["bytes"]), found
     main = doc["arenas"][0]
     kinds = {b["kind"] for b in main["bins"]}
     assert main["fast"]["chunks"] > 0 and {"unsorted", "small", "large"} <= kinds, main
@@ -142,7 +145,7 @@ def test_heap_text(target):
     mi = oracle_mallinfo(t.lines)
     r = run_pmprof("heap", "-p", t.pid, check=True)
     assert r.stdout.startswith("glibc 2.36 malloc - ")
-    assert "5 arenas - 3 mmapped chunks (9.0M) - integrity: OK" in r.stdout
+    assert "5 arenas - 3 mmapped chunks (9.0M), all found - integrity: OK" in r.stdout
     assert "mallinfo2   " + " ".join("%s=%d" % (k, mi[k]) for k in FIELDS) in r.stdout
     r = run_pmprof("heap", "bins", "-p", t.pid, check=True)
     assert re.search(r"^\s+fast\s+-\s+\d+\s+\d+\s+48\s+48$", r.stdout, re.M), r.stdout

@@ -201,7 +201,11 @@ def to_json(h, desc):
         "mp_": {k: h[k] for k in ("trim_threshold", "mmap_threshold", "tcache_count",
                                   "n_mmaps", "max_n_mmaps", "mmapped_mem", "max_mmapped_mem")},
         "arenas": arenas,
-        "mmapped": {"chunks": h["n_mmaps"], "bytes": h["mmapped_mem"]},
+        "mmapped": {"chunks": h["n_mmaps"], "bytes": h["mmapped_mem"],
+                    "found": None if not walk else {
+                        "chunks": walk["mmapped"]["found"], "bytes": walk["mmapped"]["bytes"],
+                        "list": [{"addr": "0x%x" % a, "size": z}
+                                 for a, z in walk["mmapped"]["chunks"]]}},
         "mallinfo2": mallinfo2(h),
         "malloc_stats": malloc_stats(h),
         "tcaches": None if not walk else [
@@ -231,8 +235,13 @@ def text_summary(doc):
            "main_arena libc+%s (%s) - mp_ libc+%s (%s)" % (
                r["main_arena"]["offset"], r["main_arena"]["method"],
                r["mp_"]["offset"], r["mp_"]["method"]),
-           "%d arenas - %d mmapped chunks (%s) - %s" % (
+           "%d arenas - %d mmapped chunks (%s)%s - %s" % (
                len(doc["arenas"]), doc["mmapped"]["chunks"], human(doc["mmapped"]["bytes"]),
+               "" if not doc["mmapped"]["found"] else
+               (", all found" if (doc["mmapped"]["found"]["chunks"], doc["mmapped"]["found"]["bytes"])
+                == (doc["mmapped"]["chunks"], doc["mmapped"]["bytes"]) else
+                ", %d found (%s) by scanning" % (doc["mmapped"]["found"]["chunks"],
+                                                 human(doc["mmapped"]["found"]["bytes"]))),
                "integrity: OK" if not doc["errors"] else
                "%d problem(s) found, listed below" % len(doc["errors"])),
            ""]
