@@ -83,6 +83,7 @@ struct smalls {
 struct window {                   /* bulk reads for the chunk walk */
     uint64_t base;
     size_t len;
+    const unsigned char *view;    /* buf, or the core's own mapping */
     unsigned char *buf;
 };
 
@@ -723,19 +724,32 @@ win_header(struct walk *w, uint64_t a, uint64_t *prev, uint64_t *size)
     /* 32 bytes: the header and, for the fast path, the fd word after it */
     if (a < wn->base || a + 32 > wn->base + wn->len) {
         long got;
-        if (!wn->buf) {
-            wn->buf = malloc(4u << 20);
-            if (!wn->buf)
+        const void *direct = NULL;
+        size_t n;
+
+        /* A core: look at its mapping in place, no copy. */
+        for (n = 4u << 20; !direct && w->t->ops->peek && n >= 32; n >>= 4)
+            direct = w->t->ops->peek(w->t, a, n);
+        if (direct) {
+            wn->view = direct;
+            wn->base = a;
+            wn->len = n << 4;
+        } else {
+            if (!wn->buf) {
+                wn->buf = malloc(4u << 20);
+                if (!wn->buf)
+                    return 0;
+            }
+            got = w->t->ops->read(w->t, a, wn->buf, 4u << 20, NULL);
+            if (got < 16)
                 return 0;
+            wn->view = wn->buf;
+            wn->base = a;
+            wn->len = (size_t)got;
         }
-        got = w->t->ops->read(w->t, a, wn->buf, 4u << 20, NULL);
-        if (got < 16)
-            return 0;
-        wn->base = a;
-        wn->len = (size_t)got;
     }
-    *prev = pmp_u64at(wn->buf, (size_t)(a - wn->base));
-    *size = pmp_u64at(wn->buf, (size_t)(a - wn->base) + 8);
+    *prev = pmp_u64at(wn->view, (size_t)(a - wn->base));
+    *size = pmp_u64at(wn->view, (size_t)(a - wn->base) + 8);
     return 1;
 }
 
@@ -978,7 +992,7 @@ walk_range_inner(struct walk *w, int ai, uint64_t start, uint64_t end)
         }
         /* the fd word, before the next header moves the window */
         have_fd = p + 24 <= w->win.base + w->win.len;
-        fdw = have_fd ? pmp_u64at(w->win.buf, (size_t)(p - w->win.base) + 16) : 0;
+        fdw = have_fd ? pmp_u64at(w->win.view, (size_t)(p - w->win.base) + 16) : 0;
         size = raw & CHUNK_SIZE_MASK;
         if (size == 0 || size == 16) {
             /* fenceposts close a heap that is not the last one */

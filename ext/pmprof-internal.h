@@ -136,6 +136,13 @@ struct pmp_target_ops {
                 size_t *nthreads, struct pmp_error *err);
     /* Resume whatever stop() stopped (no-op for cores and TRACED mode). */
     void (*resume)(struct pmp_target *t);
+    /*
+     * Optional (NULL: not supported): a pointer to len bytes at addr
+     * inside the target's own storage (a core's mapping), valid until the
+     * target is freed, or NULL if the range is not stored contiguously.
+     * Lets bulk walks read a core without copying it.
+     */
+    const void *(*peek)(struct pmp_target *t, uint64_t addr, size_t len);
     /* Refresh *maps (owned by target). */
     int (*mappings)(struct pmp_target *t, const struct pmp_mapping **maps,
                     size_t *nmaps, struct pmp_error *err);

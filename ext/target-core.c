@@ -391,9 +391,27 @@ core_free(struct pmp_target *t)
     free(c);
 }
 
+static const void *
+core_peek(struct pmp_target *t, uint64_t addr, size_t len)
+{
+    struct core_target *c = to_core(t);
+    size_t i = segments_upto(c, addr);
+    const struct segment *s =
+        i > 0 && addr < c->segs[i - 1].end ? &c->segs[i - 1] : NULL;
+    uint64_t in_seg;
+
+    if (!s)
+        return NULL;
+    in_seg = addr - s->start;
+    if (in_seg >= s->avail || len > s->avail - in_seg)
+        return NULL;
+    return c->map + s->offset + in_seg;
+}
+
 static const struct pmp_target_ops core_ops = {
     .kind = "core",
     .read = core_read,
+    .peek = core_peek,
     .stop = core_stop,
     .resume = core_resume,
     .mappings = core_mappings,
