@@ -119,3 +119,32 @@ def test_core_without_and_with_wrong_executable(tmp_path):
     assert r.returncode in (0, 1), r.stderr
     assert "Traceback" not in r.stderr
     assert "block_inner" not in r.stdout
+
+
+def test_hostile_cores_for_locks_and_heap(tmp_path):
+    """Kernel cores (notes first) cut in their memory, and with bytes
+    flipped across the memory: locks and heap must end with a report or
+    one clear line, never a traceback, a hang or a crash."""
+    import random
+    from conftest import kernel_core
+    out = []
+    core, exe = kernel_core("mallocs", tmpdir=tmp_path, stdout=out)
+    data = bytearray(open(core, "rb").read())
+    rng = random.Random(1234)
+    variants = {"cut%d" % i: bytes(data[:int(len(data) * f)])
+                for i, f in enumerate((0.2, 0.5, 0.8))}
+    for i in range(4):
+        d = bytearray(data)
+        for _ in range(2000):
+            d[rng.randrange(len(d) // 8, len(d))] = rng.randrange(256)
+        variants["flip%d" % i] = bytes(d)
+    for name, blob in variants.items():
+        path = tmp_path / name
+        path.write_bytes(blob)
+        for cmd in (("heap",), ("heap", "check"), ("locks",), ("hang",)):
+            r = run_pmprof(*cmd, "--core", path, "--exe", exe, timeout=60)
+            assert "Traceback" not in r.stderr, (name, cmd, r.stderr)
+            assert r.returncode in (0, 1, 2, 3, 4), (name, cmd, r.returncode, r.stderr)
+            if r.returncode == 2:
+                assert len([x for x in r.stderr.splitlines() if x.strip()]) == 1, r.stderr
+        os.unlink(path)
