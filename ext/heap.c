@@ -715,14 +715,30 @@ walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
 
 /* ---- the chunk walk ---- */
 
-/* 16 bytes at a (a chunk header) through a 4 MiB window; 0 if unreadable. */
-static int
+static int win_load(struct walk *w, uint64_t a);
+
+/* 16 bytes at a (a chunk header) through a 4 MiB window; 0 if unreadable.
+   The common case (inside the window) is inline; win_load moves it. */
+static inline int
 win_header(struct walk *w, uint64_t a, uint64_t *prev, uint64_t *size)
 {
     struct window *wn = &w->win;
 
+    if (__builtin_expect(a < wn->base || a + 32 > wn->base + wn->len, 0) &&
+        !win_load(w, a))
+        return 0;
+    *prev = pmp_u64at(wn->view, (size_t)(a - wn->base));
+    *size = pmp_u64at(wn->view, (size_t)(a - wn->base) + 8);
+    return 1;
+}
+
+static int
+win_load(struct walk *w, uint64_t a)
+{
+    struct window *wn = &w->win;
+
     /* 32 bytes: the header and, for the fast path, the fd word after it */
-    if (a < wn->base || a + 32 > wn->base + wn->len) {
+    {
         long got;
         const void *direct = NULL;
         size_t n;
@@ -748,12 +764,10 @@ win_header(struct walk *w, uint64_t a, uint64_t *prev, uint64_t *size)
             wn->len = (size_t)got;
         }
     }
-    *prev = pmp_u64at(wn->view, (size_t)(a - wn->base));
-    *size = pmp_u64at(wn->view, (size_t)(a - wn->base) + 8);
     return 1;
 }
 
-static void
+static inline void
 hist_add(struct walk *w, uint64_t size, int kind)
 {
     struct pmp_heap *h = w->h;
