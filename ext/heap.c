@@ -16,6 +16,7 @@
  * error line with its address and the walk goes on with the next list.
  */
 #define _GNU_SOURCE 1   /* memmem */
+#include <dwarf.h>
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
 #include <stdarg.h>
@@ -274,6 +275,112 @@ libc_version(Elf *elf, char *out, size_t outlen)
         }
         return;
     }
+}
+
+/* ---- the layout table checked against libc's DWARF ---- */
+
+struct member_check {
+    const char *type, *member;
+    long want;
+};
+
+/* The offsets the walk relies on, as the table has them. */
+static const struct member_check layout[] = {
+    {"malloc_state", "fastbinsY", MS_FASTBINS},
+    {"malloc_state", "top", MS_TOP},
+    {"malloc_state", "bins", MS_BINS},
+    {"malloc_state", "next", MS_NEXT},
+    {"malloc_state", "attached_threads", MS_ATTACHED},
+    {"malloc_state", "system_mem", MS_SYSTEM_MEM},
+    {"malloc_par", "mmap_threshold", MP_MMAP_THRESHOLD},
+    {"malloc_par", "n_mmaps", MP_N_MMAPS},
+    {"malloc_par", "mmapped_mem", MP_MMAPPED_MEM},
+    {"malloc_par", "sbrk_base", MP_SBRK_BASE},
+    {"malloc_par", "tcache_count", MP_TCACHE_COUNT},
+    {"_heap_info", "prev", HI_PREV},
+    {"_heap_info", "size", HI_SIZE},
+};
+
+static long
+member_offset(Dwarf_Die *st, const char *member)
+{
+    Dwarf_Die m;
+    Dwarf_Attribute at;
+    Dwarf_Word off;
+
+    if (dwarf_child(st, &m) != 0)
+        return -1;
+    do {
+        const char *nm = dwarf_diename(&m);
+        if (dwarf_tag(&m) == DW_TAG_member && nm && strcmp(nm, member) == 0 &&
+            dwarf_attr(&m, DW_AT_data_member_location, &at) &&
+            dwarf_formudata(&at, &off) == 0)
+            return (long)off;
+    } while (dwarf_siblingof(&m, &m) == 0);
+    return -1;
+}
+
+/*
+ * With libc's debug info: read the struct layouts of malloc/malloc.c's
+ * compile unit and compare them with the table.  Returns 1 agree, 0 no
+ * DWARF, -1 disagree (msg says where).
+ */
+static int
+check_layout_dwarf(Dwfl_Module *mod, char *msg, size_t msglen)
+{
+    Dwarf_Addr bias = 0;
+    Dwarf *dw = dwfl_module_getdwarf(mod, &bias);
+    Dwarf_Off off = 0, next;
+    size_t hsize, checked = 0, k;
+    int ncu = 0;
+
+    if (!dw)
+        return 0;
+    while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0 &&
+           ncu++ < 100000) {
+        Dwarf_Die cu, die;
+        const char *name;
+
+        if (!dwarf_offdie(dw, off + hsize, &cu)) {
+            off = next;
+            continue;
+        }
+        off = next;
+        name = dwarf_diename(&cu);
+        if (!name)
+            continue;
+        {
+            const char *b = strrchr(name, '/');
+            if (strcmp(b ? b + 1 : name, "malloc.c") != 0)
+                continue;
+        }
+        if (dwarf_child(&cu, &die) != 0)
+            break;
+        do {
+            const char *tn = dwarf_diename(&die);
+            if (dwarf_tag(&die) != DW_TAG_structure_type || !tn)
+                continue;
+            for (k = 0; k < PMP_ARRAY_SIZE(layout); k++) {
+                long got;
+                if (strcmp(layout[k].type, tn) != 0)
+                    continue;
+                got = member_offset(&die, layout[k].member);
+                if (got < 0)
+                    continue;
+                checked++;
+                if (got != layout[k].want) {
+                    snprintf(msg, msglen,
+                             "libc's DWARF puts %s.%s at %ld, the 2.36 "
+                             "table at %ld",
+                             layout[k].type, layout[k].member, got,
+                             layout[k].want);
+                    return -1;
+                }
+            }
+        } while (dwarf_siblingof(&die, &die) == 0);
+        break;
+    }
+    return checked ? 1 : 0;
 }
 
 /* The first `lea disp32(%rip), reg` (REX.W 8D /r, mod 00 rm 101) of the
@@ -1256,6 +1363,17 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
                              "of glibc 2.36 x86_64 only",
                              h->version[0] ? h->version : "of unknown version",
                              h->libc_path);
+    {
+        char msg[160];
+        int lc = check_layout_dwarf(fl.mod, msg, sizeof(msg));
+        if (lc < 0)
+            return pmp_error_set(err, PMP_E_UNSUPPORTED, "%s (%s)", msg,
+                                 h->libc_path);
+        pmp_strlcpy(h->layout, lc ? "table 2.36 x86_64, checked against "
+                                    "libc's DWARF"
+                                  : "table 2.36 x86_64",
+                    sizeof(h->layout));
+    }
     /* main_arena: symbol (libc debug info), else mallinfo2's first lea. */
     lea = main_arena_from_mallinfo2(s->target, fl.mod);
     if (module_sym(fl.mod, "main_arena", &addr, &size) && size == MS_SIZE) {

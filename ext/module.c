@@ -470,7 +470,7 @@ Session_heap(SessionObject *self, PyObject *args, PyObject *kw)
     }
     d = Py_BuildValue(
         "{s:s,s:s,s:s,s:K,s:K,s:K,s:s,s:s,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,"
-        "s:N,s:N,s:n,s:n,s:K,s:N}",
+        "s:N,s:N,s:n,s:n,s:K,s:N,s:s}",
         "version", h->version, "build_id", h->build_id, "libc_path",
         h->libc_path, "libc_base", (unsigned long long)h->libc_base,
         "main_arena", (unsigned long long)h->main_arena, "mp",
@@ -486,7 +486,7 @@ Session_heap(SessionObject *self, PyObject *args, PyObject *kw)
         (unsigned long long)h->max_mmapped_mem, "arenas", arenas, "errors",
         errors, "errors_dropped", (Py_ssize_t)h->errors_dropped, "nthreads",
         (Py_ssize_t)h->nthreads, "elapsed_ns",
-        (unsigned long long)h->elapsed_ns, "walk", walk);
+        (unsigned long long)h->elapsed_ns, "walk", walk, "layout", h->layout);
     pmp_heap_free(h);
     return d;
 }

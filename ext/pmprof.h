@@ -606,6 +606,7 @@ struct pmp_heap {
     uint64_t libc_base;
     uint64_t main_arena, mp;
     char main_arena_method[48], mp_method[48];
+    char layout[64];                  /* where the offsets come from */
     uint64_t trim_threshold, mmap_threshold, sbrk_base, tcache_count;
     uint64_t n_mmaps, max_n_mmaps, mmapped_mem, max_mmapped_mem;
     size_t narenas, arenas_cap;

@@ -63,12 +63,14 @@ def test_heap_live_equals_mallinfo2_and_malloc_stats(target):
     doc = json.loads(r.stdout)
     check(doc, mi, oracle_stats(t.stderr_text()))
     assert doc["resolution"]["main_arena"]["method"].startswith("symbol")
+    assert doc["glibc"]["layout"] == "table 2.36 x86_64, checked against libc's DWARF"
     # libc's debug info hidden: found from code and data, same figures
     r = run_pmprof("heap", "-p", t.pid, "--format", "json", env=HIDDEN, check=True)
     doc = json.loads(r.stdout)
     check(doc, mi, oracle_stats(t.stderr_text()))
     assert doc["resolution"]["main_arena"]["method"] == "mallinfo2 lea"
     assert doc["resolution"]["mp_"]["method"] == ".data initialiser"
+    assert doc["glibc"]["layout"] == "table 2.36 x86_64"
     assert t.tracer() == 0
 
 
@@ -145,6 +147,7 @@ def test_heap_text(target):
     mi = oracle_mallinfo(t.lines)
     r = run_pmprof("heap", "-p", t.pid, check=True)
     assert r.stdout.startswith("glibc 2.36 malloc - ")
+    assert "layout: table 2.36 x86_64, checked against libc's DWARF" in r.stdout.splitlines()[0]
     assert "5 arenas - 3 mmapped chunks (9.0M), all found - integrity: OK" in r.stdout
     assert "mallinfo2   " + " ".join("%s=%d" % (k, mi[k]) for k in FIELDS) in r.stdout
     r = run_pmprof("heap", "bins", "-p", t.pid, check=True)

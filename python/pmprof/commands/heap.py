@@ -190,7 +190,7 @@ def to_json(h, desc):
         "target": desc,
         "allocator": "glibc-ptmalloc2",
         "glibc": {"version": h["version"], "build_id": h["build_id"], "libc": h["libc_path"],
-                  "layout": "table:2.36-x86_64"},
+                  "layout": h["layout"]},
         "resolution": {
             "main_arena": {"addr": "0x%x" % h["main_arena"],
                            "offset": "0x%x" % (h["main_arena"] - base),
@@ -231,7 +231,8 @@ def to_json(h, desc):
 
 def text_summary(doc):
     g, r = doc["glibc"], doc["resolution"]
-    out = ["glibc %s malloc - %s (build-id %s)" % (g["version"], g["libc"], g["build_id"][:12]),
+    out = ["glibc %s malloc - %s (build-id %s) - layout: %s" % (
+               g["version"], g["libc"], g["build_id"][:12], g["layout"]),
            "main_arena libc+%s (%s) - mp_ libc+%s (%s)" % (
                r["main_arena"]["offset"], r["main_arena"]["method"],
                r["mp_"]["offset"], r["mp_"]["method"]),
