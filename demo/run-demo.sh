@@ -4,6 +4,7 @@
 #   bin/pmprof stacks -p PID              merged stacks of every thread
 #   bin/pmprof snapshot -p PID -o FILE    the same as a pprof profile
 #   go tool pprof -top FILE               read back by pprof (if go exists)
+#   bin/pmprof locks -p PID               who waits for which lock, held by whom
 #   bin/pmprof record -p PID -d 2 ...     2 s of sampling: CPU/wall profile,
 #                                         flame-graph and Perfetto files
 #
@@ -83,6 +84,16 @@ if command -v go >/dev/null 2>&1; then
 else
     echo
     echo "(go is not installed: skipping 'go tool pprof -top $profile')"
+fi
+# locks exits 3 for a hang (the flusher holds the journal lock while the
+# clients wait): that is the finding, not a failure.
+echo
+echo "\$ $pmprof locks -p $pid"
+rc=0
+"$pmprof" locks -p "$pid" || rc=$?
+if [ "$rc" != 0 ] && [ "$rc" != 3 ] && [ "$rc" != 4 ]; then
+    echo "run-demo: 'pmprof locks' failed (exit $rc)" >&2
+    exit "$rc"
 fi
 run "$pmprof" record -p "$pid" -d 2 --top 5 -o "$out_dir/record.pb.gz" \
     -o "$out_dir/record.folded" -o "$out_dir/record.trace.json"

@@ -139,7 +139,17 @@ def describe_activity(th, pid, live):
         return "running (not in a system call)"
     name = sc["name"] or "syscall_%d" % sc["nr"]
     args = sc["args"]
-    if name in FD_SYSCALLS:
+    if name == "restart_syscall":
+        # A timed call interrupted by a ptrace stop (ours, gdb's) restarts
+        # this way; the registers no longer say which: the stack does.
+        for f in th.get("frames", [])[:4]:
+            fn = f["function"]
+            for known in ("clock_nanosleep", "nanosleep", "epoll_wait", "epoll_pwait",
+                          "poll", "select", "futex", "sem_", "cond_timedwait",
+                          "cond_clockwait", "timedlock", "sleep"):
+                if known in fn:
+                    return "in %s (a timed call, restarted after a stop)" % fn
+        return "in a timed system call restarted after a stop (restart_syscall)"
         fd = args[0]
         tgt = fd_target(pid, fd) if live else None
         where = "fd %d -> %s" % (fd, tgt) if tgt else (
