@@ -150,6 +150,7 @@ def describe_activity(th, pid, live):
                 if known in fn:
                     return "in %s (a timed call, restarted after a stop)" % fn
         return "in a timed system call restarted after a stop (restart_syscall)"
+    if name in FD_SYSCALLS:
         fd = args[0]
         tgt = fd_target(pid, fd) if live else None
         where = "fd %d -> %s" % (fd, tgt) if tgt else (
