@@ -1116,7 +1116,13 @@ walk_range_inner(struct walk *w, int ai, uint64_t start, uint64_t end)
         fdw = have_fd ? pmp_u64at(w->win.view, (size_t)(p - w->win.base) + 16) : 0;
         size = raw & CHUNK_SIZE_MASK;
         if (size == 0 || size == 16) {
-            /* fenceposts close a heap that is not the last one */
+            /* fenceposts close a heap that is not the last one, in its
+               last 32 bytes; anywhere else it is damage */
+            if (end - p > 32) {
+                herr(w->h, p, "arena #%d: %s chunk inside the heap", ai,
+                     size ? "16-byte" : "zero-size");
+                return -1;
+            }
             ar->overhead_bytes += end - p;
             find_check(w, ai, p, end - p, "fencepost");
             return 0;
@@ -1319,6 +1325,109 @@ cmp_size(const void *a, const void *b)
     return (x->size > y->size) - (x->size < y->size);
 }
 
+/* Everything after finding main_arena and mp_ (also for unit tests over
+   crafted memory: pmp_heap_walk_target). */
+static int
+heap_walk_from(struct walk *wk, const struct pmp_heap_opts *o,
+               const struct pmp_target_thread *tt, size_t nt, int have_tpoff,
+               struct pmp_error *err)
+{
+    struct pmp_heap *h = wk->h;
+    unsigned char mp[MP_SIZE];
+    uint64_t a;
+    int i, rc;
+
+    if (pmp_target_read(wk->t, h->mp, mp, sizeof(mp), NULL))
+        return pmp_error_set(err, PMP_E_CORRUPT,
+                             "cannot read glibc's mp_ at 0x%llx",
+                             (unsigned long long)h->mp);
+    h->trim_threshold = pmp_u64at(mp, MP_TRIM_THRESHOLD);
+    h->mmap_threshold = pmp_u64at(mp, MP_MMAP_THRESHOLD);
+    h->n_mmaps = pmp_u32at(mp, MP_N_MMAPS);
+    h->max_n_mmaps = pmp_u32at(mp, MP_MAX_N_MMAPS);
+    h->mmapped_mem = pmp_u64at(mp, MP_MMAPPED_MEM);
+    h->max_mmapped_mem = pmp_u64at(mp, MP_MAX_MMAPPED_MEM);
+    h->sbrk_base = pmp_u64at(mp, MP_SBRK_BASE);
+    h->tcache_count = pmp_u64at(mp, MP_TCACHE_COUNT);
+
+    /* The ring: main -> newest -> ... -> oldest -> main. */
+    a = h->main_arena;
+    for (i = 0; i < MAX_ARENAS; i++) {
+        uint64_t next;
+        rc = walk_arena(wk, a, i == 0, !(o && o->walk) || wk->lists);
+        if (rc < 0 && rc != -1)
+            return pmp_error_set(err, rc, "out of memory");
+        if (!rd64(wk->t, a + MS_NEXT, &next) || next == h->main_arena)
+            break;
+        a = next;
+    }
+    if (o && o->walk) {
+        if (have_tpoff)
+            walk_tcaches(wk, tt, nt);
+        h->find_addr = o->find_addr;
+        h->found_arena = -1;
+        if (wk->ncached)
+            qsort(wk->cached, wk->ncached, sizeof(*wk->cached), cmp_cached);
+        wk->hist_direct = pmp_calloc(HIST_DIRECT, sizeof(uint32_t));
+        walk_chunks(wk);
+        if (h->nsizes)
+            qsort(h->sizes, h->nsizes, sizeof(*h->sizes), cmp_size);
+    }
+    return 0;
+}
+
+static void
+walk_init(struct walk *wk, struct pmp_target *t, struct pmp_heap *h,
+          const struct pmp_heap_opts *o)
+{
+    memset(wk, 0, sizeof(*wk));
+    wk->t = t;
+    wk->h = h;
+    wk->lists = !o || !o->walk || o->lists || o->find_addr;
+    pmp_u64map_init(&wk->hist);
+}
+
+static void
+walk_fini(struct walk *wk)
+{
+    free(wk->cached);
+    free(wk->hist_direct);
+    free(wk->sm.addr);
+    free(wk->sm.fd);
+    free(wk->sm.sz16);
+    pmp_u64map_release(&wk->hist);
+    free(wk->win.buf);
+}
+
+int
+pmp_heap_walk_target(struct pmp_target *t, uint64_t main_arena, uint64_t mp,
+                     int64_t tcache_tpoff,
+                     const struct pmp_target_thread *threads, size_t nthreads,
+                     const struct pmp_heap_opts *o, struct pmp_heap **out,
+                     struct pmp_error *err)
+{
+    struct pmp_heap *h = calloc(1, sizeof(*h));
+    struct walk wk;
+    int rc;
+
+    *out = NULL;
+    if (!h)
+        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    h->main_arena = main_arena;
+    h->mp = mp;
+    h->tcache_tpoff = tcache_tpoff;
+    h->nthreads = nthreads;
+    walk_init(&wk, t, h, o);
+    rc = heap_walk_from(&wk, o, threads, nthreads, tcache_tpoff != 0, err);
+    walk_fini(&wk);
+    if (rc) {
+        pmp_heap_free(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
 static int
 heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
           const struct pmp_heap_opts *o, const struct pmp_target_thread *tt,
@@ -1329,8 +1438,7 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
     Dwarf_Addr bias = 0;
     Elf *elf;
     uint64_t addr = 0, size = 0, lea, a;
-    unsigned char mp[MP_SIZE];
-    int i, rc;
+    int i;
     const unsigned char *bid = NULL;
     GElf_Addr bid_va;
     int bidlen;
@@ -1403,46 +1511,14 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
         pmp_strlcpy(h->mp_method, ".data initialiser",
                     sizeof(h->mp_method));
     }
-    if (!h->mp || pmp_target_read(s->target, h->mp, mp, sizeof(mp), NULL))
+    if (!h->mp)
         return pmp_error_set(err, PMP_E_CORRUPT,
-                             "cannot find or read glibc's mp_ in '%s'",
-                             h->libc_path);
-    h->trim_threshold = pmp_u64at(mp, MP_TRIM_THRESHOLD);
-    h->mmap_threshold = pmp_u64at(mp, MP_MMAP_THRESHOLD);
-    h->n_mmaps = pmp_u32at(mp, MP_N_MMAPS);
-    h->max_n_mmaps = pmp_u32at(mp, MP_MAX_N_MMAPS);
-    h->mmapped_mem = pmp_u64at(mp, MP_MMAPPED_MEM);
-    h->max_mmapped_mem = pmp_u64at(mp, MP_MAX_MMAPPED_MEM);
-    h->sbrk_base = pmp_u64at(mp, MP_SBRK_BASE);
-    h->tcache_count = pmp_u64at(mp, MP_TCACHE_COUNT);
-
-    /* The ring: main -> newest -> ... -> oldest -> main. */
-    a = h->main_arena;
-    for (i = 0; i < MAX_ARENAS; i++) {
-        uint64_t next;
-        rc = walk_arena(wk, a, i == 0, !(o && o->walk) || wk->lists);
-        if (rc < 0 && rc != -1)
-            return pmp_error_set(err, rc, "out of memory");
-        if (!rd64(s->target, a + MS_NEXT, &next) || next == h->main_arena)
-            break;
-        a = next;
-    }
-    if (o && o->walk) {
-        if (tcache_tpoff(s->target, elf, bias, &h->tcache_tpoff))
-            walk_tcaches(wk, tt, nt);
-        else
-            herr(h, h->libc_base, "cannot find tcache's TLS offset in libc: "
-                                  "tcache chunks count as in use");
-        h->find_addr = o->find_addr;
-        h->found_arena = -1;
-        if (wk->ncached)
-            qsort(wk->cached, wk->ncached, sizeof(*wk->cached), cmp_cached);
-        wk->hist_direct = pmp_calloc(HIST_DIRECT, sizeof(uint32_t));
-        walk_chunks(wk);
-        if (h->nsizes)
-            qsort(h->sizes, h->nsizes, sizeof(*h->sizes), cmp_size);
-    }
-    return 0;
+                             "cannot find glibc's mp_ in '%s'", h->libc_path);
+    if (o && o->walk &&
+        !tcache_tpoff(s->target, elf, bias, &h->tcache_tpoff))
+        herr(h, h->libc_base, "cannot find tcache's TLS offset in libc: "
+                              "tcache chunks count as in use");
+    return heap_walk_from(wk, o, tt, nt, h->tcache_tpoff != 0, err);
 }
 
 int
@@ -1470,20 +1546,10 @@ pmp_session_heap(struct pmp_session *s, const struct pmp_heap_opts *o,
     pmp_symbolizer_new_stop(s->sym);
     pmp_symbolizer_refresh(s->sym, NULL);
     h->nthreads = nt;
-    memset(&wk, 0, sizeof(wk));
-    wk.t = s->target;
-    wk.h = h;
-    wk.lists = !o || !o->walk || o->lists || o->find_addr;
-    pmp_u64map_init(&wk.hist);
+    walk_init(&wk, s->target, h, o);
     rc = heap_walk(s, h, &wk, o, tt, nt, err);
     s->target->ops->resume(s->target);
-    free(wk.cached);
-    free(wk.hist_direct);
-    free(wk.sm.addr);
-    free(wk.sm.fd);
-    free(wk.sm.sz16);
-    pmp_u64map_release(&wk.hist);
-    free(wk.win.buf);
+    walk_fini(&wk);
     h->elapsed_ns = pmp_now_ns(CLOCK_MONOTONIC) - t0;
     if (rc) {
         pmp_heap_free(h);

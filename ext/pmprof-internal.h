@@ -242,6 +242,16 @@ void pmp_decode_wait(struct pmp_target *t, const struct pmp_regs *rg,
                      const struct pmp_wait_ctx *c, struct pmp_wait *w);
 
 /* ------------------------------------------------------------------ */
+/* Heap (heap.c): the walk from known main_arena and mp_ addresses, for
+   unit tests over crafted memory (tcache_tpoff 0: no tcaches).         */
+
+int pmp_heap_walk_target(struct pmp_target *t, uint64_t main_arena,
+                         uint64_t mp, int64_t tcache_tpoff,
+                         const struct pmp_target_thread *threads,
+                         size_t nthreads, const struct pmp_heap_opts *o,
+                         struct pmp_heap **out, struct pmp_error *err);
+
+/* ------------------------------------------------------------------ */
 /* Unwinder (unwind.c) and symbolizer (symbolize.c)                    */
 
 struct pmp_symbolizer;
