@@ -79,6 +79,7 @@ struct smalls {
     size_t n, cap;
     struct { size_t from, to; } seg[1024];   /* ascending runs (one per heap) */
     size_t nseg;
+    size_t last;                  /* index of the last hit (galloping) */
 };
 
 struct window {                   /* bulk reads for the chunk walk */
@@ -986,16 +987,36 @@ smalls_add(struct walk *w, uint64_t p, uint64_t fd, uint64_t size)
     m->n++;
 }
 
-/* Index of chunk p among the recorded small chunks, or -1. */
+/* Index of chunk p among the recorded small chunks, or -1.  A fastbin
+   chain mostly steps to a neighbour of its previous chunk: search from
+   the last hit outwards (galloping), then by bisection. */
 static long
-smalls_find(const struct smalls *m, uint64_t p)
+smalls_find(struct smalls *m, uint64_t p)
 {
     size_t k;
 
     for (k = 0; k < m->nseg; k++) {
-        size_t lo = m->seg[k].from, hi = m->seg[k].to;
-        if (lo >= hi || p < m->addr[lo] || p > m->addr[hi - 1])
+        size_t from = m->seg[k].from, to = m->seg[k].to, lo, hi, step;
+        if (from >= to || p < m->addr[from] || p > m->addr[to - 1])
             continue;
+        lo = from;
+        hi = to;
+        if (m->last >= from && m->last < to) {
+            size_t c = m->last;
+            if (m->addr[c] >= p) {          /* p is at or below c */
+                for (step = 1; c >= from + step && m->addr[c - step] > p;
+                     step <<= 1)
+                    ;
+                lo = c >= from + step ? c - step : from;
+                hi = c + 1;
+            } else {                        /* p is above c */
+                for (step = 1; c + step < to && m->addr[c + step] < p;
+                     step <<= 1)
+                    ;
+                lo = c + 1;
+                hi = c + step < to ? c + step + 1 : to;
+            }
+        }
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
             if (m->addr[mid] < p)
@@ -1003,8 +1024,11 @@ smalls_find(const struct smalls *m, uint64_t p)
             else
                 hi = mid;
         }
-        if (lo < m->seg[k].to && m->addr[lo] == p)
+        if (lo < to && m->addr[lo] == p) {
+            m->last = lo;
             return (long)lo;
+        }
+        return -1;
     }
     return -1;
 }
