@@ -70,6 +70,50 @@ build(void)
     put64(top + 8, (HSIZE - 0x1c0) | 1);
 }
 
+/* tcache variant: the thread's tcache struct (a 0x290 chunk) first, one
+   0x30 chunk cached in its bin 1, then top; fs_base - 72 holds the
+   tcache pointer, as ld.so lays out libc's TLS here. */
+#define FSBASE (BASE + 0x30000)
+#define TPOFF (-72)
+
+static void
+build_tc(void)
+{
+    uint64_t tc = HEAP + 16, e1 = HEAP + 0x290;
+
+    build();
+    memset(mem + (HEAP - BASE), 0, 0x400);
+    put64(ARENA + 16 + 8 * 2, 0);                  /* no fastbins */
+    put64(binhead(1) + 16, binhead(1));            /* no unsorted */
+    put64(binhead(1) + 24, binhead(1));
+    put64(HEAP + 8, 0x290 | 1);
+    mem[(tc - BASE) + 2] = 1;                      /* counts[1] = 1 */
+    put64(tc + 128 + 8, e1 + 16);                  /* entries[1] */
+    put64(e1 + 8, 0x30 | 1);
+    put64(e1 + 16, (e1 + 16) >> 12);               /* next: NULL */
+    put64(HEAP + 0x2c0 + 8, (HSIZE - 0x2c0) | 1);  /* top */
+    put64(ARENA + 96, HEAP + 0x2c0);
+    put64(FSBASE + (uint64_t)(int64_t)TPOFF, tc);
+}
+
+static struct pmp_heap *
+walk_tc(struct pmp_target *t)
+{
+    struct pmp_heap_opts o = {1, 0, 0};
+    struct pmp_target_thread th;
+    struct pmp_heap *h = NULL;
+    struct pmp_error err = {0};
+    int rc;
+
+    memset(&th, 0, sizeof(th));
+    th.tid = 4242;
+    th.regs_ok = 1;
+    th.regs.fs_base = FSBASE;
+    rc = pmp_heap_walk_target(t, ARENA, MP, TPOFF, &th, 1, &o, &h, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    return h;
+}
+
 static struct pmp_heap *
 walk(struct pmp_target *t, int lists)
 {
@@ -178,6 +222,41 @@ main(void)
         CHECK(has_error(h, UINT64_C(0x7fff00000000), "arena unreadable"));
         pmp_heap_free(h);
     }
+
+    /* tcaches: a clean one, then a loop, a wrong count, a misaligned entry */
+    build_tc();
+    h = walk_tc(t);
+    if (h) {
+        const struct pmp_heap_arena *a = &h->arenas[0];
+        CHECK_EQ_INT((int)h->nerrors, 0);
+        CHECK_EQ_INT((int)h->ntcaches, 1);
+        CHECK_EQ_U64(h->tcaches[0].addr, HEAP + 16);
+        CHECK_EQ_U64(h->tcaches[0].chunks, 1);
+        CHECK_EQ_INT(h->tcaches[0].arena, 0);
+        CHECK_EQ_U64(a->tcache_chunks, 1);
+        CHECK_EQ_U64(a->tcache_bytes, 0x30);
+        CHECK_EQ_U64(a->overhead_bytes, 0x290);
+        CHECK_EQ_U64(a->app_chunks, 0);
+        CHECK_EQ_U64(a->app_bytes + a->tcache_bytes + a->fast_bytes +
+                         a->bin_bytes + a->top_size + a->overhead_bytes,
+                     a->system_mem);
+    }
+    pmp_heap_free(h);
+    build_tc();
+    put64(HEAP + 0x290 + 16, ((HEAP + 0x290 + 16) >> 12) ^ (HEAP + 0x290 + 16));
+    h = walk_tc(t);
+    CHECK(has_error(h, HEAP + 0x290 + 16, "a loop?"));
+    pmp_heap_free(h);
+    build_tc();
+    mem[(HEAP + 16 - BASE) + 2] = 3;
+    h = walk_tc(t);
+    CHECK(has_error(h, HEAP + 16 + 2, "counts says 3, list has 1"));
+    pmp_heap_free(h);
+    build_tc();
+    put64(HEAP + 16 + 128 + 8, HEAP + 0x290 + 24);
+    h = walk_tc(t);
+    CHECK(has_error(h, HEAP + 0x290 + 24, "misaligned entry"));
+    pmp_heap_free(h);
 
     /* random damage anywhere in the heap: always ends, never crashes */
     {
