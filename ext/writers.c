@@ -231,6 +231,35 @@ state_name(int st)
     }
 }
 
+/*
+ * The events grouped by thread, each group in time order (a counting
+ * sort): thread t's events are order[start[t] .. start[t + 1]).  Writers
+ * that go thread by thread then read the log once, not once per thread.
+ */
+static int
+events_by_thread(const struct pmp_recording *r, size_t **order,
+                 size_t **start)
+{
+    size_t *o = pmp_calloc(r->nevents ? r->nevents : 1, sizeof(*o));
+    size_t *st = pmp_calloc(r->nthreads + 2, sizeof(*st));
+    size_t i;
+
+    if (!o || !st) {
+        free(o);
+        free(st);
+        return PMP_E_NOMEM;
+    }
+    for (i = 0; i < r->nevents; i++)
+        st[r->events[i].thread + 2]++;
+    for (i = 2; i < r->nthreads + 2; i++)
+        st[i] += st[i - 1];
+    for (i = 0; i < r->nevents; i++)
+        o[st[r->events[i].thread + 1]++] = i;
+    *order = o;
+    *start = st;
+    return 0;
+}
+
 /* ---- collapsed stacks ---- */
 
 /*
@@ -329,9 +358,12 @@ write_speedscope(struct pmp_recording *r, FILE *f, struct pmp_error *err)
     size_t cap = 0, fcap = 0, nframes = 0, n, i, j, t;
     uint32_t **stackframes = NULL;   /* per stack: frame indices, root first */
     uint32_t *stacklen = NULL;
+    size_t *order = NULL, *start = NULL;
     int rc = 0, first;
 
     pmp_u64map_init(&idx);
+    if (events_by_thread(r, &order, &start))
+        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
     stackframes = pmp_calloc(r->nstacks ? r->nstacks : 1,
                              sizeof(*stackframes));
     stacklen = pmp_calloc(r->nstacks ? r->nstacks : 1, sizeof(*stacklen));
@@ -422,10 +454,8 @@ write_speedscope(struct pmp_recording *r, FILE *f, struct pmp_error *err)
         fputs("{\"type\":\"sampled\",\"name\":", f);
         json_str(f, nm);
         fputs(",\"unit\":\"nanoseconds\",\"startValue\":0,\"samples\":[", f);
-        for (i = 0; i < r->nevents; i++) {
-            const struct pmp_rec_event *ev = &r->events[i];
-            if (ev->thread != th->idx)
-                continue;
+        for (i = start[th->idx]; i < start[th->idx + 1]; i++) {
+            const struct pmp_rec_event *ev = &r->events[order[i]];
             if (!firsts)
                 fputc(',', f);
             firsts = 0;
@@ -436,10 +466,8 @@ write_speedscope(struct pmp_recording *r, FILE *f, struct pmp_error *err)
         }
         fputs("],\"weights\":[", f);
         firsts = 1;
-        for (i = 0; i < r->nevents; i++) {
-            const struct pmp_rec_event *ev = &r->events[i];
-            if (ev->thread != th->idx)
-                continue;
+        for (i = start[th->idx]; i < start[th->idx + 1]; i++) {
+            const struct pmp_rec_event *ev = &r->events[order[i]];
             fprintf(f, firsts ? "%lld" : ",%lld", (long long)ev->wall_ns);
             firsts = 0;
             end += (uint64_t)ev->wall_ns;
@@ -448,6 +476,8 @@ write_speedscope(struct pmp_recording *r, FILE *f, struct pmp_error *err)
     }
     fputs("]}\n", f);
 out:
+    free(order);
+    free(start);
     if (stackframes)
         for (i = 0; i < r->nstacks; i++)
             free(stackframes[i]);
@@ -518,8 +548,12 @@ write_chrome(struct pmp_recording *r, FILE *f, struct pmp_error *err)
 {
     struct rline *cur = NULL, *nw = NULL;
     size_t ccap = 0, ncap = 0, ncur = 0, nnew = 0, t, i, k;
+    size_t *order = NULL, *start = NULL;
     int pid = r->pid, rc = 0;
     char nm[128];
+
+    if (events_by_thread(r, &order, &start))
+        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
 
     fputs("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"tool\":\"pmprof "
           "record\",",
@@ -560,12 +594,10 @@ write_chrome(struct pmp_recording *r, FILE *f, struct pmp_error *err)
                    "\"name\":\"thread_sort_index\",\"args\":{\"sort_index\":%d}}",
                 pid, STATE_TRACK_BASE + th->tid, (int)(2 * t + 1));
         ncur = 0;
-        for (i = 0; i < r->nevents && !rc; i++) {
-            const struct pmp_rec_event *ev = &r->events[i];
+        for (i = start[th->idx]; i < start[th->idx + 1] && !rc; i++) {
+            const struct pmp_rec_event *ev = &r->events[order[i]];
             size_t common = 0;
 
-            if (ev->thread != th->idx)
-                continue;
             rc = stack_lines(r, ev->stack, &nw, &ncap, &nnew);
             if (rc)
                 break;
@@ -606,6 +638,8 @@ write_chrome(struct pmp_recording *r, FILE *f, struct pmp_error *err)
     fputs("\n]}\n", f);
     free(cur);
     free(nw);
+    free(order);
+    free(start);
     if (rc)
         return pmp_error_set(err, rc, "out of memory");
     return 0;
