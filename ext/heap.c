@@ -208,24 +208,38 @@ find_libc_cb(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr base,
     return DWARF_CB_OK;
 }
 
-/* A symbol of mod by name (any binding: main_arena and mp_ are LOCAL). */
-static int
-module_sym(Dwfl_Module *mod, const char *want, uint64_t *addr, uint64_t *size)
+/* The libc symbols heap.c uses, found in one pass over the symbol table
+   (main_arena and mp_ are LOCAL: only libc's debug info has them). */
+struct libc_syms {
+    uint64_t main_arena, main_arena_size;
+    uint64_t mp, mp_size;
+    uint64_t mallinfo2, mallinfo2_size;
+};
+
+static void
+find_libc_syms(Dwfl_Module *mod, struct libc_syms *ls)
 {
     int n = dwfl_module_getsymtab(mod), i;
 
+    memset(ls, 0, sizeof(*ls));
     for (i = 1; i < n && i < 10000000; i++) {
-        GElf_Sym s;
+        GElf_Sym sy;
         GElf_Addr a = 0;
         const char *nm =
-            dwfl_module_getsym_info(mod, i, &s, &a, NULL, NULL, NULL);
-        if (nm && strcmp(nm, want) == 0 && a) {
-            *addr = a;
-            *size = s.st_size;
-            return 1;
+            dwfl_module_getsym_info(mod, i, &sy, &a, NULL, NULL, NULL);
+        if (!nm || !a)
+            continue;
+        if (!ls->main_arena && strcmp(nm, "main_arena") == 0) {
+            ls->main_arena = a;
+            ls->main_arena_size = sy.st_size;
+        } else if (!ls->mp && strcmp(nm, "mp_") == 0) {
+            ls->mp = a;
+            ls->mp_size = sy.st_size;
+        } else if (!ls->mallinfo2 && strcmp(nm, "mallinfo2") == 0) {
+            ls->mallinfo2 = a;
+            ls->mallinfo2_size = sy.st_size;
         }
     }
-    return 0;
 }
 
 /* The "release version X.Y" banner in the libc file. */
@@ -387,12 +401,12 @@ check_layout_dwarf(Dwfl_Module *mod, char *msg, size_t msglen)
 /* The first `lea disp32(%rip), reg` (REX.W 8D /r, mod 00 rm 101) of the
    exported mallinfo2(): glibc 2.36 loads &main_arena first. */
 static uint64_t
-main_arena_from_mallinfo2(struct pmp_target *t, Dwfl_Module *mod)
+main_arena_from_mallinfo2(struct pmp_target *t, uint64_t fn, uint64_t sz)
 {
-    uint64_t fn = 0, sz = 0, i;
+    uint64_t i;
     unsigned char code[256];
 
-    if (!module_sym(mod, "mallinfo2", &fn, &sz))
+    if (!fn)
         return 0;
     if (sz == 0 || sz > sizeof(code))
         sz = sizeof(code);
@@ -1461,7 +1475,8 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
     struct find_libc fl = {NULL, NULL};
     Dwarf_Addr bias = 0;
     Elf *elf;
-    uint64_t addr = 0, size = 0, lea, a;
+    uint64_t addr = 0, lea, a;
+    struct libc_syms ls;
     int i;
     const unsigned char *bid = NULL;
     GElf_Addr bid_va;
@@ -1507,8 +1522,11 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
                     sizeof(h->layout));
     }
     /* main_arena: symbol (libc debug info), else mallinfo2's first lea. */
-    lea = main_arena_from_mallinfo2(s->target, fl.mod);
-    if (module_sym(fl.mod, "main_arena", &addr, &size) && size == MS_SIZE) {
+    find_libc_syms(fl.mod, &ls);
+    lea = main_arena_from_mallinfo2(s->target, ls.mallinfo2,
+                                    ls.mallinfo2_size);
+    addr = ls.main_arena;
+    if (addr && ls.main_arena_size == MS_SIZE) {
         h->main_arena = addr;
         pmp_strlcpy(h->main_arena_method,
                     lea == addr ? "symbol (= mallinfo2 lea)" : "symbol",
@@ -1523,9 +1541,9 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
                              "cannot find glibc's main_arena in '%s' (or its "
                              "arena list does not close)",
                              h->libc_path);
-    addr = size = 0;
     a = mp_from_data(elf, bias);
-    if (module_sym(fl.mod, "mp_", &addr, &size) && size == MP_SIZE) {
+    addr = ls.mp;
+    if (addr && ls.mp_size == MP_SIZE) {
         h->mp = addr;
         pmp_strlcpy(h->mp_method, a == addr ? "symbol (= .data initialiser)"
                                             : "symbol",
