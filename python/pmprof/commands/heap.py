@@ -378,7 +378,7 @@ def text_check(doc):
     return out
 
 
-@command(parser, "glibc malloc arenas, bins, mallinfo2 - from outside")
+@command(parser, "the glibc malloc heap from outside: arenas, bins, tcaches, mallinfo2")
 def heap(ctx, args):
     session = ctx.open_session()
     find = 0
