@@ -193,6 +193,10 @@ int pmp_target_proc_new(struct pmp_target **out, int pid,
 /* Live targets: the attach mode, or -1 for other targets; whether this
    process runs SCHED_FIFO for the target (record's progress line). */
 int pmp_target_proc_mode(struct pmp_target *t);
+/* The TIDs listed in /proc/PID/task (*out malloc'd). */
+int pmp_proc_list_tids(int pid, int **out, size_t *n, struct pmp_error *err);
+/* The one error for a failed PTRACE_SEIZE/ATTACH of process pid. */
+int pmp_proc_attach_error(struct pmp_error *err, int pid, int errnum);
 int pmp_target_proc_syscalls(struct pmp_target *t,
                              struct pmp_target_thread **out, size_t *n,
                              struct pmp_error *err);

@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -354,49 +353,33 @@ wait_events(struct pmp_recording *r, uint64_t ns)
 static int
 seize_listed(struct pmp_recording *r, struct pmp_error *err)
 {
-    char path[64];
-    DIR *d;
-    struct dirent *de;
-    int added = 0;
+    int *tids = NULL, added = 0, rc;
+    size_t n = 0, i;
 
-    snprintf(path, sizeof(path), "/proc/%d/task", r->pid);
-    d = opendir(path);
-    if (!d)
-        return pmp_error_set(err, PMP_E_GONE, "no process with pid %d",
-                             r->pid);
-    while ((de = readdir(d)) != NULL) {
-        char *end;
-        long tid = strtol(de->d_name, &end, 10);
+    rc = pmp_proc_list_tids(r->pid, &tids, &n, err);
+    if (rc)
+        return rc;
+    for (i = 0; i < n && rc == 0; i++) {
+        int tid = tids[i];
 
-        if (*end || tid <= 0 || find_thread(r, (int)tid))
+        if (find_thread(r, tid))
             continue;
         if (ptrace(PTRACE_SEIZE, (pid_t)tid, NULL,
                    (void *)(long)(PTRACE_O_TRACECLONE |
                                   PTRACE_O_TRACEEXEC)) < 0) {
-            int e = errno;
-            if (e == ESRCH)
-                continue;
-            if (r->nthreads == 0) {
-                closedir(d);
-                return pmp_error_errno(
-                    err, e == EPERM ? PMP_E_PERM : PMP_E_TARGET, e,
-                    "cannot attach to process %d%s", r->pid,
-                    e == EPERM ? " (another debugger attached, or not "
-                                 "permitted: see "
-                                 "/proc/sys/kernel/yama/ptrace_scope)"
-                               : "");
-            }
+            if (errno != ESRCH && r->nthreads == 0)
+                rc = pmp_proc_attach_error(err, r->pid, errno);
             continue;
         }
-        if (!add_thread(r, (int)tid, 1)) {
+        if (!add_thread(r, tid, 1)) {
             ptrace(PTRACE_DETACH, (pid_t)tid, NULL, NULL);
-            closedir(d);
-            return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+            rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+            break;
         }
         added++;
     }
-    closedir(d);
-    return added;
+    free(tids);
+    return rc ? rc : added;
 }
 
 static int

@@ -168,6 +168,57 @@ read_task_stat(struct proc_target *p, struct pmp_target_thread *th)
     return 0;
 }
 
+int
+pmp_proc_list_tids(int pid, int **out, size_t *n, struct pmp_error *err)
+{
+    char path[64];
+    DIR *d;
+    struct dirent *de;
+    int *v = NULL;
+    size_t len = 0, cap = 0;
+
+    *out = NULL;
+    *n = 0;
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    d = opendir(path);
+    if (!d) {
+        if (errno == ENOENT)
+            return pmp_error_set(err, PMP_E_GONE, "no process with pid %d",
+                                 pid);
+        return pmp_error_errno(err, PMP_E_TARGET, errno, "cannot list '%s'",
+                               path);
+    }
+    while ((de = readdir(d)) != NULL && len < PMP_MAX_THREADS) {
+        char *end;
+        long tid = strtol(de->d_name, &end, 10);
+
+        if (*end || tid <= 0 || tid > INT32_MAX)
+            continue;
+        if (pmp_grow((void **)&v, &cap, len + 1, sizeof(*v))) {
+            closedir(d);
+            free(v);
+            return pmp_error_set(err, PMP_E_NOMEM,
+                                 "out of memory listing threads");
+        }
+        v[len++] = (int)tid;
+    }
+    closedir(d);
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+int
+pmp_proc_attach_error(struct pmp_error *err, int pid, int errnum)
+{
+    return pmp_error_errno(
+        err, errnum == EPERM ? PMP_E_PERM : PMP_E_TARGET, errnum,
+        "cannot attach to process %d%s", pid,
+        errnum == EPERM ? " (another debugger attached, or not permitted: "
+                          "see /proc/sys/kernel/yama/ptrace_scope)"
+                        : "");
+}
+
 static struct pmp_target_thread *
 find_thread(struct proc_target *p, int tid)
 {
@@ -186,47 +237,32 @@ find_thread(struct proc_target *p, int tid)
 static int
 discover_threads(struct proc_target *p, struct pmp_error *err)
 {
-    char path[64];
-    DIR *d;
-    struct dirent *de;
-    int added = 0, rc = 0;
+    int *tids = NULL, added = 0, rc;
+    size_t n = 0, i;
 
-    snprintf(path, sizeof(path), "/proc/%d/task", p->base.pid);
-    d = opendir(path);
-    if (!d) {
-        if (errno == ENOENT)
-            return pmp_error_set(err, PMP_E_GONE, "no process with pid %d",
-                                 p->base.pid);
-        return pmp_error_errno(err, PMP_E_TARGET, errno, "cannot list '%s'",
-                               path);
-    }
-    while ((de = readdir(d)) != NULL) {
-        char *end;
-        long tid = strtol(de->d_name, &end, 10);
+    rc = pmp_proc_list_tids(p->base.pid, &tids, &n, err);
+    if (rc)
+        return rc;
+    for (i = 0; i < n; i++) {
         struct pmp_target_thread *th;
 
-        if (*end || tid <= 0)
+        if (find_thread(p, tids[i]))
             continue;
-        if (find_thread(p, (int)tid))
-            continue;
-        if (p->nthreads >= PMP_MAX_THREADS)
-            break;
         rc = pmp_grow((void **)&p->threads, &p->cap, p->nthreads + 1,
                       sizeof(*p->threads));
         if (rc) {
             pmp_error_set(err, rc, "out of memory listing threads");
-            goto out;
+            break;
         }
         th = &p->threads[p->nthreads];
         memset(th, 0, sizeof(*th));
-        th->tid = (int)tid;
+        th->tid = tids[i];
         if (read_task_stat(p, th) < 0)
             continue;   /* exited meanwhile */
         p->nthreads++;
         added++;
     }
-out:
-    closedir(d);
+    free(tids);
     return rc ? rc : added;
 }
 
@@ -333,13 +369,7 @@ seize_new(struct proc_target *p, struct pmp_error *err)
             if (errno == ESRCH)
                 continue;   /* exited */
             if (p->nseized == 0)
-                return pmp_error_errno(
-                    err, errno == EPERM ? PMP_E_PERM : PMP_E_TARGET, errno,
-                    "cannot attach to process %d%s", p->base.pid,
-                    errno == EPERM ? " (another debugger attached, or not "
-                                     "permitted: see "
-                                     "/proc/sys/kernel/yama/ptrace_scope)"
-                                   : "");
+                return pmp_proc_attach_error(err, p->base.pid, errno);
             snprintf(th->error, sizeof(th->error), "cannot attach: %s",
                      strerror(errno));
             continue;
@@ -635,31 +665,25 @@ pmp_target_proc_syscalls(struct pmp_target *t, struct pmp_target_thread **out,
                          size_t *n, struct pmp_error *err)
 {
     char path[64], buf[512];
-    DIR *d;
-    struct dirent *de;
     struct pmp_target_thread *v = NULL;
-    size_t len = 0, cap = 0;
+    int *tids = NULL, rc;
+    size_t len = 0, cap = 0, ntids = 0, k;
 
     *out = NULL;
     *n = 0;
     if (t->ops != &proc_ops)
         return pmp_error_set(err, PMP_E_USAGE, "not a live process");
-    snprintf(path, sizeof(path), "/proc/%d/task", t->pid);
-    d = opendir(path);
-    if (!d)
-        return pmp_error_set(err, PMP_E_GONE, "no process with pid %d",
-                             t->pid);
-    while ((de = readdir(d)) != NULL && len < PMP_MAX_THREADS) {
-        char *end;
-        long tid = strtol(de->d_name, &end, 10);
+    rc = pmp_proc_list_tids(t->pid, &tids, &ntids, err);
+    if (rc)
+        return rc;
+    for (k = 0; k < ntids; k++) {
+        long tid = tids[k];
         unsigned long long a[9];
         long long nr;
         struct pmp_target_thread *th;
 
-        if (*end || tid <= 0)
-            continue;
         if (pmp_grow((void **)&v, &cap, len + 1, sizeof(*v))) {
-            closedir(d);
+            free(tids);
             free(v);
             return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
         }
@@ -684,7 +708,7 @@ pmp_target_proc_syscalls(struct pmp_target *t, struct pmp_target_thread **out,
         th->regs.r[PMP_REG_RIP] = a[7];
         th->regs_ok = 1;
     }
-    closedir(d);
+    free(tids);
     *out = v;
     *n = len;
     return 0;
