@@ -1224,25 +1224,61 @@ walk_range_inner(struct walk *w, int ai, uint64_t start, uint64_t end)
     return 0;
 }
 
-/* Is [a, a+len) inside an arena heap (not where mmapped chunks live)? */
-static uint64_t
-heap_range_end(const struct pmp_heap *h, uint64_t a)
-{
-    size_t i, k;
+/* The address ranges of the arenas' heaps, where no mmapped chunk lives. */
+struct range {
+    uint64_t start, end;
+};
 
+static int
+cmp_range(const void *a, const void *b)
+{
+    const struct range *x = a, *y = b;
+
+    return (x->start > y->start) - (x->start < y->start);
+}
+
+/* Sorted; *n ranges; NULL with *n 0 when there are none (or no memory). */
+static struct range *
+heap_ranges(const struct pmp_heap *h, size_t *n)
+{
+    size_t i, k, cap = 0;
+    struct range *v = NULL;
+
+    *n = 0;
     for (i = 0; i < h->narenas; i++) {
         const struct pmp_heap_arena *ar = &h->arenas[i];
-        if (ar->is_main) {
-            if (ar->top && a >= h->sbrk_base && a < ar->top + ar->top_size)
-                return ar->top + ar->top_size;
-            continue;
+        size_t nh = ar->is_main ? 1
+                                : PMP_MIN(ar->nheaps, (size_t)PMP_HEAP_MAX_HEAPS);
+        for (k = 0; k < nh; k++) {
+            if (ar->is_main && !ar->top)
+                break;
+            if (pmp_grow((void **)&v, &cap, *n + 1, sizeof(*v)))
+                return v;
+            v[*n].start = ar->is_main ? h->sbrk_base : ar->heaps[k].addr;
+            v[*n].end = ar->is_main ? ar->top + ar->top_size
+                                    : ar->heaps[k].addr + HEAP_MAX_SIZE;
+            (*n)++;
         }
-        for (k = 0; k < PMP_MIN(ar->nheaps, (size_t)PMP_HEAP_MAX_HEAPS); k++)
-            if (a >= ar->heaps[k].addr &&
-                a < ar->heaps[k].addr + HEAP_MAX_SIZE)
-                return ar->heaps[k].addr + HEAP_MAX_SIZE;
     }
-    return 0;
+    if (*n > 1)
+        qsort(v, *n, sizeof(*v), cmp_range);
+    return v;
+}
+
+/* If a lies in one of the ranges, the end of that range, else 0. */
+static uint64_t
+range_end_at(const struct range *v, size_t n, uint64_t a)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {                       /* last range starting <= a */
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid].start <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo && a < v[lo - 1].end ? v[lo - 1].end : 0;
 }
 
 /* glibc keeps no list of mmapped chunks: look at the first 16 bytes of
@@ -1253,11 +1289,13 @@ scan_mmapped(struct walk *w)
 {
     struct pmp_heap *h = w->h;
     const struct pmp_mapping *maps = NULL;
-    size_t nm = 0, i;
+    size_t nm = 0, i, nr = 0;
     uint64_t budget = UINT64_C(1) << 22;   /* pages: 16 GiB at most */
+    struct range *ranges;
 
     if (w->t->ops->mappings(w->t, &maps, &nm, NULL) != 0)
         return;
+    ranges = heap_ranges(h, &nr);
     for (i = 0; i < nm && budget; i++) {
         const struct pmp_mapping *m = &maps[i];
         uint64_t a = (m->start + 4095) & ~(uint64_t)4095;
@@ -1266,7 +1304,7 @@ scan_mmapped(struct walk *w)
             continue;   /* PROT_WRITE, anonymous only */
         while (a + 16 <= m->end && budget--) {
             unsigned char hd[16];
-            uint64_t skip = heap_range_end(h, a), size;
+            uint64_t skip = range_end_at(ranges, nr, a), size;
             if (skip) {
                 a = (skip + 4095) & ~(uint64_t)4095;
                 continue;
@@ -1291,6 +1329,7 @@ scan_mmapped(struct walk *w)
             a += 4096;
         }
     }
+    free(ranges);
 }
 
 static int
