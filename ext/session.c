@@ -161,6 +161,42 @@ add_synth(struct pmp_thread *th, enum pmp_synth kind)
     th->nframes++;
 }
 
+/*
+ * The thread table lock decoding needs (TIDs and struct pthread = fs_base;
+ * 0 where registers are missing or carry none, as in a read from /proc).
+ */
+static int
+wait_ctx_init(struct pmp_wait_ctx *c, const struct pmp_target_thread *tt,
+              size_t nt)
+{
+    int *tids = pmp_calloc(nt ? nt : 1, sizeof(*tids));
+    uint64_t *fs = pmp_calloc(nt ? nt : 1, sizeof(*fs));
+    size_t i;
+
+    if (!tids || !fs) {
+        free(tids);
+        free(fs);
+        return PMP_E_NOMEM;
+    }
+    for (i = 0; i < nt; i++) {
+        tids[i] = tt[i].tid;
+        fs[i] = tt[i].regs_ok ? tt[i].regs.fs_base : 0;
+    }
+    c->tids = tids;
+    c->fs_base = fs;
+    c->n = nt;
+    return 0;
+}
+
+static void
+wait_ctx_free(struct pmp_wait_ctx *c)
+{
+    free((void *)c->tids);
+    free((void *)c->fs_base);
+    c->tids = NULL;
+    c->fs_base = NULL;
+}
+
 int
 pmp_session_snapshot(struct pmp_session *s,
                      const struct pmp_snapshot_opts *opts,
@@ -174,8 +210,6 @@ pmp_session_snapshot(struct pmp_session *s,
     uint64_t t0;
     int rc, stopped = 0;
     struct pmp_wait_ctx wctx = {0};
-    int *wtids = NULL;
-    uint64_t *wfs = NULL;
 
     *out = NULL;
     if (max > PMP_MAX_FRAMES_CAP)
@@ -196,20 +230,9 @@ pmp_session_snapshot(struct pmp_session *s,
         rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
         goto out;
     }
-    if (opts && opts->decode_waits) {
-        wtids = pmp_calloc(nt ? nt : 1, sizeof(*wtids));
-        wfs = pmp_calloc(nt ? nt : 1, sizeof(*wfs));
-        if (!wtids || !wfs) {
-            rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
-            goto out;
-        }
-        for (i = 0; i < nt; i++) {
-            wtids[i] = tt[i].tid;
-            wfs[i] = tt[i].regs_ok ? tt[i].regs.fs_base : 0;
-        }
-        wctx.tids = wtids;
-        wctx.fs_base = wfs;
-        wctx.n = nt;
+    if (opts && opts->decode_waits && wait_ctx_init(&wctx, tt, nt)) {
+        rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+        goto out;
     }
     for (i = 0; i < nt; i++) {
         struct pmp_thread *th;
@@ -266,8 +289,7 @@ out:
     if (stopped)
         s->target->ops->resume(s->target);
     pmp_snapshot_free(snap);
-    free(wtids);
-    free(wfs);
+    wait_ctx_free(&wctx);
     return rc;
 }
 
@@ -278,8 +300,6 @@ pmp_session_peek_waits(struct pmp_session *s, struct pmp_peek **out,
     struct pmp_target_thread *tt = NULL;
     struct pmp_peek *pk;
     struct pmp_wait_ctx c = {0};
-    int *tids;
-    uint64_t *fs;
     size_t nt = 0, i;
     int rc;
 
@@ -289,20 +309,11 @@ pmp_session_peek_waits(struct pmp_session *s, struct pmp_peek **out,
     if (rc)
         return rc;
     pk = pmp_calloc(nt ? nt : 1, sizeof(*pk));
-    tids = pmp_calloc(nt ? nt : 1, sizeof(*tids));
-    fs = pmp_calloc(nt ? nt : 1, sizeof(*fs));   /* unknown: all 0 */
-    if (!pk || !tids || !fs) {
+    if (!pk || wait_ctx_init(&c, tt, nt)) {
         free(pk);
-        free(tids);
-        free(fs);
         free(tt);
         return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
     }
-    for (i = 0; i < nt; i++)
-        tids[i] = tt[i].tid;
-    c.tids = tids;
-    c.fs_base = fs;
-    c.n = nt;
     pmp_target_drop_cache(s->target);
     for (i = 0; i < nt; i++) {
         pk[i].tid = tt[i].tid;
@@ -310,8 +321,7 @@ pmp_session_peek_waits(struct pmp_session *s, struct pmp_peek **out,
             pmp_decode_wait(s->target, &tt[i].regs, &c, &pk[i].wait);
     }
     pmp_target_drop_cache(s->target);
-    free(tids);
-    free(fs);
+    wait_ctx_free(&c);
     free(tt);
     *out = pk;
     *n = nt;
