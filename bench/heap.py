@@ -19,16 +19,11 @@ import sys
 import tempfile
 import time
 
+from bench import timed  # bench/bench.py, in this directory
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MALLOCS = os.path.join(ROOT, "tests", "targets", "bin", "mallocs")
 PMPROF = os.path.join(ROOT, "bin", "pmprof")
-
-
-def timed(cmd):
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=900)
-    return time.perf_counter() - t0, r
 
 
 def row(name, cmd, runs):

@@ -22,17 +22,12 @@ import subprocess
 import sys
 import time
 
+from bench import timed  # bench/bench.py, in this directory
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOCKS = os.path.join(ROOT, "tests", "targets", "bin", "locks")
 PMPROF = os.path.join(ROOT, "bin", "pmprof")
 GDB_SCRIPT = os.path.join(ROOT, "gdb", "pmprof.py")
-
-
-def timed(cmd):
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=600)
-    return time.perf_counter() - t0, r
 
 
 def main():
