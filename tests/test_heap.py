@@ -161,7 +161,6 @@ def test_heap_text(target):
 def test_heap_in_gdb_live_and_core(target, tmp_path):
     t = target("mallocs")
     mi = oracle_mallinfo(t.lines)
-    out = tmp_path / "h.json"
     r = gdb_run("pmprof heap --format json", pid=t.pid)
     assert "Traceback" not in r.stderr
     check(json.loads(r.stdout[r.stdout.index("{"):r.stdout.rindex("}") + 1]), mi,
@@ -175,7 +174,6 @@ def test_heap_in_gdb_live_and_core(target, tmp_path):
     doc = json.loads(r.stdout[r.stdout.index("{"):r.stdout.rindex("}") + 1])
     check(doc, mi)
     assert doc["resolution"]["main_arena"]["method"] == "mallinfo2 lea"
-    del out
 
 
 def test_heap_kernel_core(tmp_path):

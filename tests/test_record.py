@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import ENV, PMPROF, gcore, gdb_run, pprof_raw, pprof_tool, run_pmprof, wait_until
+from conftest import ENV, PMPROF, gcore, gdb_run, pprof_raw, run_pmprof, wait_until
 
 FMT_FILES = ("rec.pb.gz", "rec.folded", "rec.speedscope.json", "rec.json")
 

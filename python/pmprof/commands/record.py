@@ -8,7 +8,6 @@ progress, writes the files and prints the summary.
 import json
 import os
 import re
-import sys
 
 from pmprof import PmprofError
 from pmprof.commands import EXIT_OK, UsageError, command, new_parser
