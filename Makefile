@@ -76,7 +76,7 @@ $(BUILD)/gen/syscalls.h: tools/gen-syscalls.sh
 	@mkdir -p $(BUILD)/gen
 	sh tools/gen-syscalls.sh > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/%.o: ext/%.c ext/pmprof.h ext/pmprof-internal.h ext/record.h $(GEN_HDRS)
+$(BUILD)/obj/%.o: ext/%.c $(wildcard ext/*.h) $(GEN_HDRS)
 	@mkdir -p $(BUILD)/obj
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -c $< -o $@
 

@@ -282,6 +282,10 @@ int pmp_symbolizer_data(struct pmp_symbolizer *sym, uint64_t addr,
                         const char **name, uint64_t *offset);
 /* 1 if the module (from pmp_symbolizer_module_at) is a Go binary. */
 int pmp_symbolizer_is_go(struct pmp_symbolizer *sym, void *mod);
+/* The module's Go function table (opened on first use), NULL if none. */
+struct pmp_gomod;
+struct pmp_gomod *pmp_symbolizer_gomod(struct pmp_symbolizer *sym,
+                                       void *mod);
 size_t pmp_symbolizer_nmodules(struct pmp_symbolizer *sym);
 const struct pmp_module_info *pmp_symbolizer_module(
     struct pmp_symbolizer *sym, size_t i);
@@ -301,6 +305,11 @@ void pmp_unwinder_free(struct pmp_unwinder *u);
 int pmp_unwind(struct pmp_unwinder *u, const struct pmp_regs *regs,
                uint64_t *pcs, uint8_t *flags, int max, unsigned *stack_flags,
                struct pmp_error *err);
+/* The same from a saved context: activation0 0 when regs' pc is a return
+   address (a parked goroutine's gobuf), so that pc-1 is looked up. */
+int pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
+                    int activation0, uint64_t *pcs, uint8_t *flags, int max,
+                    unsigned *stack_flags, struct pmp_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Session (session.c)                                                 */

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gopclntab.h"
 #include "pmprof-internal.h"
 
 #define MAX_INLINE_DEPTH 64
@@ -32,6 +33,8 @@ struct mod_entry {
     Dwfl_Module *mod;
     struct pmp_module_info info;
     size_t idx;
+    struct pmp_gomod *go;         /* Go function table, when is_go */
+    int go_tried;
 };
 
 struct pmp_symbolizer {
@@ -364,8 +367,10 @@ pmp_symbolizer_free(struct pmp_symbolizer *sym)
         return;
     if (sym->dwfl)
         dwfl_end(sym->dwfl);
-    for (i = 0; i < sym->nmods; i++)
+    for (i = 0; i < sym->nmods; i++) {
+        pmp_gomod_free(sym->mods[i]->go);
         free(sym->mods[i]);
+    }
     free(sym->mods);
     pmp_u64map_release(&sym->by_mod);
     free_cache(&sym->cache[0]);
@@ -415,6 +420,25 @@ pmp_symbolizer_is_go(struct pmp_symbolizer *sym, void *mod)
     struct mod_entry *e = mod ? entry_for(sym, mod) : NULL;
 
     return e ? e->info.is_go : 0;
+}
+
+struct pmp_gomod *
+pmp_symbolizer_gomod(struct pmp_symbolizer *sym, void *mod)
+{
+    struct mod_entry *e = mod ? entry_for(sym, mod) : NULL;
+
+    if (!e || !e->info.is_go)
+        return NULL;
+    if (!e->go_tried) {
+        GElf_Addr bias = 0;
+        Elf *elf = dwfl_module_getelf(mod, &bias);
+        struct pmp_error gerr = {0};
+
+        e->go_tried = 1;
+        if (elf && pmp_gomod_open(&e->go, elf, bias, sym->target, &gerr))
+            warn(sym, "%s: %s", e->info.path, gerr.msg);
+    }
+    return e->go;
 }
 
 size_t
@@ -603,7 +627,7 @@ symbolize(struct pmp_symbolizer *sym, uint64_t pc, int activation,
     if (PMP_PC_IS_SYNTH(pc)) {
         static const char *const synth[] = {
             "[unknown]", "[truncated]", "[unwind error]", "[no registers]",
-            "[lost]", "[go: no Go unwinder yet]", "[stopped]",
+            "[lost]", "[go: cannot unwind]", "[stopped]",
         };
         size_t k = (size_t)(pc - PMP_PC_SYNTH_BASE);
         const char *nm = k < PMP_ARRAY_SIZE(synth) ? synth[k] : synth[0];
@@ -627,6 +651,26 @@ symbolize(struct pmp_symbolizer *sym, uint64_t pc, int activation,
         Elf *elf = dwfl_module_getelf(mod, &bias);
         (void)elf;
         fi->module_offset = pc - bias;
+    }
+    if (e->info.is_go) {
+        struct pmp_gomod *gm = pmp_symbolizer_gomod(sym, mod);
+        struct pmp_gofunc gf;
+        struct pmp_goline gl[MAX_INLINE_DEPTH + 1];
+
+        if (gm && pmp_gomod_func(gm, a, &gf) == 0) {
+            nl = pmp_gomod_expand(gm, &gf, a, gl, PMP_ARRAY_SIZE(gl));
+            for (i = 0; i < nl; i++) {
+                lines[i].function = lines[i].system_name =
+                    pmp_strpool_intern(&sym->pool, gl[i].function);
+                lines[i].file = pmp_strpool_intern(&sym->pool, gl[i].file);
+                lines[i].line = gl[i].line;
+            }
+            e->info.has_functions = e->info.has_filenames =
+                e->info.has_line_numbers = 1;
+            if (nl > 1)
+                e->info.has_inline_frames = 1;
+            goto done;
+        }
     }
     symname = dwfl_module_addrinfo(mod, a, &off, &esym, NULL, NULL, NULL);
     dl = dwfl_module_getsrc(mod, a);

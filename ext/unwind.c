@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gopclntab.h"
 #include "pmprof-internal.h"
 
 enum rule_kind {
@@ -39,7 +40,8 @@ enum pc_status {
     PC_CFI = 0,    /* rules from CFI */
     PC_NO_CFI,     /* module known, no CFI here: frame-pointer fallback */
     PC_NO_MODULE,  /* pc in no module */
-    PC_GO,         /* Go code: needs the (future) pclntab unwinder */
+    PC_GO,         /* Go code we cannot read (unsupported table) */
+    PC_GOFN,       /* Go code: frame size from the module's pclntab */
 };
 
 #define INLINE_OPS 3
@@ -57,7 +59,8 @@ struct pc_rule {
     uint8_t signal;        /* frame is a signal trampoline */
     uint8_t cfa_is_expr;
     uint8_t cfa_reg;
-    int64_t cfa_off;
+    uint8_t go_funcid, go_flag;   /* PC_GOFN */
+    int64_t cfa_off;              /* PC_GOFN: frame size, -1 unknown */
     const Dwarf_Op *cfa_ops;
     size_t cfa_nops;
     struct rule regs[PMP_NREGS];
@@ -159,8 +162,21 @@ compute_rule(struct pmp_unwinder *u, uint64_t pc)
         return r;
     }
     if (pmp_symbolizer_is_go(u->sym, mod)) {
-        r->status = PC_GO;
-        return r;
+        struct pmp_gomod *gm = pmp_symbolizer_gomod(u->sym, mod);
+        struct pmp_gofunc gf;
+
+        if (!gm) {
+            r->status = PC_GO;
+            return r;
+        }
+        if (pmp_gomod_func(gm, pc, &gf) == 0) {
+            r->status = PC_GOFN;
+            r->go_funcid = gf.funcid;
+            r->go_flag = gf.flag;
+            r->cfa_off = pmp_gomod_spdelta(gm, &gf, pc);
+            return r;
+        }
+        /* Not Go code: the C parts of a cgo binary have CFI. */
     }
     cfi = dwfl_module_eh_cfi(mod, &bias);
     if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &frame) != 0) {
@@ -483,13 +499,58 @@ step_fp(struct pmp_unwinder *u, const struct frame_regs *cur,
     return 0;
 }
 
+/*
+ * Go step (Go's own traceback method): the frame size f at pc from the
+ * pclntab's pcsp table; the return address is at sp+f, the caller's sp is
+ * sp+f+8, and a function with a frame saved the caller's rbp at sp+f-8.
+ */
+static int
+step_go(struct pmp_unwinder *u, const struct pc_rule *r,
+        const struct frame_regs *cur, struct frame_regs *next,
+        const char **why)
+{
+    uint64_t sp = cur->r[PMP_REG_RSP], ra, bp;
+    uint64_t f = (uint64_t)r->cfa_off;
+
+    if (r->cfa_off < 0 || r->cfa_off > (1 << 24)) {
+        *why = "no Go frame size";
+        return -1;
+    }
+    if (!VALID(cur, PMP_REG_RSP) ||
+        pmp_target_read_u64(u->target, sp + f, &ra, NULL)) {
+        *why = "cannot read the Go return address";
+        return -1;
+    }
+    next->valid = 0;
+    next->r[PMP_REG_RIP] = ra;
+    next->r[PMP_REG_RSP] = sp + f + 8;
+    next->valid = (1u << PMP_REG_RIP) | (1u << PMP_REG_RSP);
+    if (f >= 8 && pmp_target_read_u64(u->target, sp + f - 8, &bp, NULL) == 0) {
+        next->r[PMP_REG_RBP] = bp;
+        next->valid |= 1u << PMP_REG_RBP;
+    } else if (f < 8 && VALID(cur, PMP_REG_RBP)) {
+        next->r[PMP_REG_RBP] = cur->r[PMP_REG_RBP];
+        next->valid |= 1u << PMP_REG_RBP;
+    }
+    return 0;
+}
+
 int
 pmp_unwind(struct pmp_unwinder *u, const struct pmp_regs *regs,
            uint64_t *pcs, uint8_t *flags, int max, unsigned *stack_flags,
            struct pmp_error *err)
 {
+    return pmp_unwind_from(u, regs, 1, pcs, flags, max, stack_flags, err);
+}
+
+int
+pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
+                int activation0, uint64_t *pcs, uint8_t *flags, int max,
+                unsigned *stack_flags, struct pmp_error *err)
+{
     struct frame_regs cur, next;
-    int n = 0, activation = 1, k;
+    int n = 0, activation = activation0, k;
+    uint8_t child = PMP_GOFUNC_NORMAL;   /* funcID of the callee frame */
     uint64_t prev_sp = 0;
     const char *why = NULL;
 
@@ -526,7 +587,22 @@ pmp_unwind(struct pmp_unwinder *u, const struct pmp_regs *regs,
             *stack_flags |= PMP_STACK_GO;
             break;
         }
-        if (r->status == PC_NO_MODULE) {
+        if (r->status == PC_GOFN) {
+            uint8_t fid = r->go_funcid;
+            int innermost = n == 1;
+
+            /* Go hides wrappers (unless they called a panic). */
+            if (pmp_gomod_elide(fid, child))
+                n--;
+            child = fid;
+            /* The outermost frame of a stack; and past a function that
+               writes SP we cannot follow (Go stops there too). */
+            if ((r->go_flag & PMP_GOFLAG_TOPFRAME) ||
+                ((r->go_flag & PMP_GOFLAG_SPWRITE) && !innermost))
+                break;
+            rc = step_go(u, r, &cur, &next, &why);
+        } else if (r->status == PC_NO_MODULE) {
+            child = PMP_GOFUNC_NORMAL;
             if (n == 1) {
                 /* A JIT or a bad pc in frame 0: try the frame chain. */
                 rc = step_fp(u, &cur, &next, &why);
@@ -538,9 +614,11 @@ pmp_unwind(struct pmp_unwinder *u, const struct pmp_regs *regs,
                 rc = -1;
             }
         } else if (r->status == PC_NO_CFI) {
+            child = PMP_GOFUNC_NORMAL;
             rc = step_fp(u, &cur, &next, &why);
             flags[n - 1] |= PMP_FRAME_FP;
         } else {
+            child = PMP_GOFUNC_NORMAL;
             rc = step_cfi(u, r, &cur, &next, &why);
             if (r->signal)
                 flags[n - 1] |= PMP_FRAME_SIGNAL;

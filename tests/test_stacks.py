@@ -246,14 +246,26 @@ def test_dlopen_plugin_and_late_refresh(target):
     s.close()
 
 
-def test_go_binary_gets_a_note(target):
+def test_go_threads_unwound_like_gdb(target):
+    """Go code is unwound with the binary's pclntab (gohello has DWARF, so
+    gdb names every frame): each thread's functions equal gdb's `bt` up to
+    the frame where Go's own traceback stops (runtime.mstart / mcall),
+    after which gdb may go on into runtime.clone or `??`."""
     if not os.path.exists(os.path.join(TARGETS, "gohello")):
         pytest.skip("go is not installed")
     t = target("gohello")
-    r = run_pmprof("stacks", "-p", t.pid)
-    assert r.returncode == 0, r.stderr
-    assert "Go code: pmprof cannot unwind Go stacks yet" in r.stdout
-    assert "[go: no Go unwinder yet]" in r.stdout
+    doc, by_tid = stacks_json("-p", t.pid)
+    assert sorted(by_tid) == t.tids()
+    bt = gdb_bt(pid=t.pid)
+    tops = {"runtime.mstart", "runtime.mcall", "runtime.goexit", "runtime.rt0_go",
+            "runtime.systemstack"}
+    for tid, g in by_tid.items():
+        funcs = [f["function"] for f in g["frames"]]
+        assert not g["flags"], (tid, g["flags"], funcs)
+        assert funcs[-1] in tops, (tid, funcs)
+        assert bt[tid][:len(funcs)] == funcs, (tid, bt[tid], funcs)
+        assert all(f["file"].endswith((".go", ".s")) and f["line"] > 0
+                   for f in g["frames"]), g["frames"]
 
 
 def test_target_survives_sigkill_while_stopped(target):

@@ -78,6 +78,6 @@ def stacks(ctx, args):
                         ("unwind-error" in t["flags"] or "no-registers" in t["flags"]):
                     out.append("  (%s)" % t["error"])
             if "go" in g["flags"]:
-                out.append("  (Go code: pmprof cannot unwind Go stacks yet)")
+                out.append("  (Go code this pmprof cannot read: unsupported Go version)")
         ctx.write("\n".join(out) + "\n")
     return EXIT_PARTIAL if snap.nfailed else EXIT_OK
