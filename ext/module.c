@@ -38,6 +38,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *session;   /* SessionObject, kept alive for symbolization */
     struct pmp_snapshot *snap;
+    struct pmp_go *go;   /* Session.goroutines(): the Go runtime's state */
 } SnapshotObject;
 
 typedef struct {
@@ -226,6 +227,48 @@ Session_snapshot(SessionObject *self, PyObject *args, PyObject *kw)
         return NULL;
     }
     so->snap = snap;
+    so->go = NULL;
+    so->session = Py_NewRef((PyObject *)self);
+    return (PyObject *)so;
+}
+
+/* goroutines(max_frames=0) -> Snapshot whose go_info() holds the Go
+   runtime's state read in the same stop as its threads. */
+static PyObject *
+Session_goroutines(SessionObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"max_frames", NULL};
+    pmp_state *st = state_from_type(Py_TYPE(self));
+    int max_frames = 0, rc;
+    struct pmp_go_opts go = {0};
+    struct pmp_snapshot_opts o = {0};
+    struct pmp_snapshot *snap = NULL;
+    struct pmp_go *g = NULL;
+    struct pmp_error err = {0};
+    SnapshotObject *so;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$i", kwlist, &max_frames))
+        return NULL;
+    if (check_open(st, self))
+        return NULL;
+    if (max_frames < 0 || max_frames > 4096) {
+        PyErr_SetString(PyExc_ValueError, "max_frames must be 0..4096");
+        return NULL;
+    }
+    go.max_frames = o.max_frames = max_frames;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pmp_session_go(self->s, &go, &o, &snap, &g, &err);
+    Py_END_ALLOW_THREADS
+    if (rc)
+        return raise_pmp(st, rc, &err);
+    so = PyObject_New(SnapshotObject, st->SnapshotType);
+    if (!so) {
+        pmp_snapshot_free(snap);
+        pmp_go_free(g);
+        return NULL;
+    }
+    so->snap = snap;
+    so->go = g;
     so->session = Py_NewRef((PyObject *)self);
     return (PyObject *)so;
 }
@@ -569,6 +612,9 @@ static PyMethodDef Session_methods[] = {
      "       thread_regex=None, floor=False, progress=None,\n"
      "       progress_interval=0.2) -> Recording\n\n"
      "Sample a live process (a session opened without traced=True)."},
+    {"goroutines", (PyCFunction)(void (*)(void))Session_goroutines,
+     METH_VARARGS | METH_KEYWORDS,
+     "goroutines(max_frames=0) -> Snapshot with go_info() (Go programs)"},
     {"snapshot", (PyCFunction)(void (*)(void))Session_snapshot,
      METH_VARARGS | METH_KEYWORDS,
      "snapshot(*, max_frames=0, tids=None, decode_waits=False) -> Snapshot\n\n"
@@ -618,6 +664,7 @@ Snapshot_dealloc(SnapshotObject *self)
     PyTypeObject *tp = Py_TYPE(self);
 
     pmp_snapshot_free(self->snap);
+    pmp_go_free(self->go);
     Py_XDECREF(self->session);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
@@ -889,6 +936,170 @@ fail:
     return NULL;
 }
 
+static PyObject *
+goroutine_dict(const struct pmp_goroutine *gr)
+{
+    PyObject *pcs = PyList_New(gr->nframes), *labels = PyDict_New(), *d;
+    int i;
+    size_t k;
+
+    if (!pcs || !labels)
+        goto fail;
+    for (i = 0; i < gr->nframes; i++) {
+        PyObject *t = Py_BuildValue(
+            "(KO)", (unsigned long long)gr->pcs[i],
+            gr->frame_flags[i] & PMP_FRAME_ACTIVATION ? Py_True : Py_False);
+        if (!t)
+            goto fail;
+        PyList_SET_ITEM(pcs, i, t);
+    }
+    for (k = 0; k < gr->nlabels; k++) {
+        PyObject *v = PyUnicode_DecodeUTF8(gr->labels[k].value,
+                                           (Py_ssize_t)strlen(gr->labels[k].value),
+                                           "replace");
+        if (!v || PyDict_SetItemString(labels, gr->labels[k].key, v) < 0) {
+            Py_XDECREF(v);
+            goto fail;
+        }
+        Py_DECREF(v);
+    }
+    d = Py_BuildValue(
+        "{s:L,s:s,s:O,s:s,s:L,s:O,s:i,s:O,s:K,s:K,s:K,s:N,s:N,s:O,s:O,s:s}",
+        "goid", (long long)gr->goid, "status", gr->status_name, "scan",
+        gr->scan ? Py_True : Py_False, "wait_reason", gr->wait_reason,
+        "wait_ns", (long long)gr->wait_ns, "locked",
+        gr->locked ? Py_True : Py_False, "tid", gr->tid, "system",
+        gr->system ? Py_True : Py_False, "addr", (unsigned long long)gr->addr,
+        "startpc", (unsigned long long)gr->startpc, "gopc",
+        (unsigned long long)gr->gopc, "pcs", pcs, "labels", labels,
+        "truncated", gr->flags & PMP_STACK_TRUNCATED ? Py_True : Py_False,
+        "unwind_error", gr->flags & PMP_STACK_UNWIND_ERR ? Py_True : Py_False,
+        "error", gr->error);
+    return d;
+fail:
+    Py_XDECREF(pcs);
+    Py_XDECREF(labels);
+    return NULL;
+}
+
+static PyObject *
+u64_list(const uint64_t *v, size_t n)
+{
+    PyObject *l = PyList_New((Py_ssize_t)n);
+    size_t i;
+
+    for (i = 0; l && i < n; i++) {
+        PyObject *x = PyLong_FromUnsignedLongLong(v[i]);
+        if (!x) {
+            Py_CLEAR(l);
+            break;
+        }
+        PyList_SET_ITEM(l, (Py_ssize_t)i, x);
+    }
+    return l;
+}
+
+/* go_info() -> dict: version, goroutines (raw pcs), memstats, sched. */
+static PyObject *
+Snapshot_go_info(SnapshotObject *self, PyObject *unused)
+{
+    const struct pmp_go *g = self->go;
+    PyObject *gl, *mem, *sched, *runq, *pst;
+    size_t i;
+
+    if (!g) {
+        PyErr_SetString(PyExc_ValueError, "not a goroutine snapshot");
+        return NULL;
+    }
+    gl = PyList_New((Py_ssize_t)g->ngoroutines);
+    if (!gl)
+        return NULL;
+    for (i = 0; i < g->ngoroutines; i++) {
+        PyObject *d = goroutine_dict(&g->goroutines[i]);
+        if (!d) {
+            Py_DECREF(gl);
+            return NULL;
+        }
+        PyList_SET_ITEM(gl, (Py_ssize_t)i, d);
+    }
+    if (g->mem.found || g->mem.controller) {
+        const struct pmp_go_memstats *m = &g->mem;
+        mem = Py_BuildValue(
+            "{s:O,s:I,s:I,s:K,s:K,s:K,s:N,s:N,s:O,s:i,s:L,s:L,s:L,s:L,s:L,"
+            "s:L,s:L}",
+            "found", m->found ? Py_True : Py_False, "numgc", m->numgc,
+            "numforcedgc", m->numforcedgc, "pause_total_ns",
+            (unsigned long long)m->pause_total_ns, "last_gc_unix",
+            (unsigned long long)m->last_gc_unix, "last_gc_nanotime",
+            (unsigned long long)m->last_gc_nanotime, "pause_ns",
+            u64_list(m->pause_ns, 256), "pause_end", u64_list(m->pause_end, 256),
+            "controller", m->controller ? Py_True : Py_False, "gc_percent",
+            m->gc_percent, "memory_limit", (long long)m->memory_limit,
+            "heap_live", (long long)m->heap_live, "heap_marked",
+            (long long)m->heap_marked, "heap_inuse", (long long)m->heap_inuse,
+            "heap_goal", (long long)m->heap_goal, "total_alloc",
+            (long long)m->total_alloc, "total_free", (long long)m->total_free);
+    } else {
+        mem = Py_NewRef(Py_None);
+    }
+    if (!mem) {
+        Py_DECREF(gl);
+        return NULL;
+    }
+    if (g->sched.found) {
+        const struct pmp_go_sched *sc = &g->sched;
+        int k;
+        runq = PyList_New(sc->gomaxprocs);
+        pst = PyList_New(sc->gomaxprocs);
+        for (k = 0; runq && pst && k < sc->gomaxprocs; k++) {
+            PyList_SET_ITEM(runq, k, PyLong_FromLong(sc->runq[k]));
+            PyList_SET_ITEM(pst, k, PyLong_FromLong(sc->p_status[k]));
+        }
+        sched = Py_BuildValue("{s:i,s:i,s:i,s:i,s:i,s:L,s:N,s:N}",
+                              "gomaxprocs", sc->gomaxprocs, "idle_ps",
+                              sc->idle_ps, "spinning_ms", sc->spinning_ms,
+                              "idle_ms", sc->nmidle, "threads", sc->threads,
+                              "global_runq", (long long)sc->global_runq,
+                              "runq", runq, "p_status", pst);
+    } else {
+        sched = Py_NewRef(Py_None);
+    }
+    if (!sched) {
+        Py_DECREF(gl);
+        Py_DECREF(mem);
+        return NULL;
+    }
+    return Py_BuildValue("{s:s,s:K,s:N,s:N,s:N}", "version", g->version,
+                         "now_mono", (unsigned long long)g->now_mono,
+                         "goroutines", gl, "memstats", mem, "sched", sched);
+}
+
+static PyObject *
+Snapshot_write_go_profile(SnapshotObject *self, PyObject *arg)
+{
+    pmp_state *st = state_from_type(Py_TYPE(self));
+    SessionObject *so = (SessionObject *)self->session;
+    struct pmp_error err = {0};
+    const char *path;
+    int rc;
+
+    if (check_open(st, so))
+        return NULL;
+    if (!self->go) {
+        PyErr_SetString(PyExc_ValueError, "not a goroutine snapshot");
+        return NULL;
+    }
+    path = PyUnicode_AsUTF8(arg);
+    if (!path)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pmp_go_write_profile(so->s, self->go, path, &err);
+    Py_END_ALLOW_THREADS
+    if (rc)
+        return raise_pmp(st, rc, &err);
+    Py_RETURN_NONE;
+}
+
 /* data_symbols(addrs) -> [(name, offset)], "" when no symbol covers it. */
 static PyObject *
 Snapshot_data_symbols(SnapshotObject *self, PyObject *arg)
@@ -1036,6 +1247,10 @@ Snapshot_get(SnapshotObject *self, void *closure)
 static PyMethodDef Snapshot_methods[] = {
     {"threads", (PyCFunction)Snapshot_threads, METH_NOARGS,
      "threads() -> list of dict (sorted by tid)"},
+    {"go_info", (PyCFunction)Snapshot_go_info, METH_NOARGS,
+     "go_info() -> the Go runtime's state (goroutines() snapshots)"},
+    {"write_go_profile", (PyCFunction)Snapshot_write_go_profile, METH_O,
+     "write_go_profile(path): goroutine profile (gzipped pprof)"},
     {"data_symbols", (PyCFunction)Snapshot_data_symbols, METH_O,
      "data_symbols(seq of addr) -> [(symbol, offset)]"},
     {"symbolize", (PyCFunction)Snapshot_symbolize, METH_O,

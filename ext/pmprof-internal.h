@@ -216,6 +216,8 @@ void *pmp_target_core_elf(struct pmp_target *t);
 /* NT_FILE entries, owned by the target. */
 size_t pmp_target_core_files(struct pmp_target *t,
                              const struct pmp_core_file_map **out);
+/* When the core was written (its file's mtime, CLOCK_REALTIME ns). */
+uint64_t pmp_target_core_mtime_ns(struct pmp_target *t);
 /* Process name from NT_PRPSINFO (pr_fname), "" if none. */
 const char *pmp_target_core_comm(struct pmp_target *t);
 
@@ -286,6 +288,8 @@ int pmp_symbolizer_is_go(struct pmp_symbolizer *sym, void *mod);
 struct pmp_gomod;
 struct pmp_gomod *pmp_symbolizer_gomod(struct pmp_symbolizer *sym,
                                        void *mod);
+/* The first module with a Go function table (Dwfl_Module *), or NULL. */
+void *pmp_symbolizer_go_module(struct pmp_symbolizer *sym);
 size_t pmp_symbolizer_nmodules(struct pmp_symbolizer *sym);
 const struct pmp_module_info *pmp_symbolizer_module(
     struct pmp_symbolizer *sym, size_t i);
@@ -313,6 +317,16 @@ int pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
 
 /* ------------------------------------------------------------------ */
 /* Session (session.c)                                                 */
+
+/* Called while a snapshot holds the target stopped (after the threads
+   were unwound); a nonzero return fails the snapshot. */
+typedef int (*pmp_stopped_hook)(void *arg, const struct pmp_target_thread *tt,
+                                size_t nt, struct pmp_error *err);
+int pmp_session_snapshot_with(struct pmp_session *s,
+                              const struct pmp_snapshot_opts *opts,
+                              struct pmp_snapshot **out,
+                              pmp_stopped_hook hook, void *hook_arg,
+                              struct pmp_error *err);
 
 struct pmp_session {
     struct pmp_target *target;

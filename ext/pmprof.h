@@ -650,6 +650,90 @@ int pmp_session_heap(struct pmp_session *s, const struct pmp_heap_opts *o,
 void pmp_heap_free(struct pmp_heap *h);
 
 /* ------------------------------------------------------------------ */
+/* Go runtime (golang.c): goroutines, GC and scheduler state of a Go 1.19
+   program, read from outside (symbols when present, else located by
+   their shape: stripped binaries work).                               */
+
+struct pmp_go_label {
+    const char *key, *value;     /* owned by the pmp_go */
+};
+
+struct pmp_goroutine {
+    int64_t goid;
+    uint32_t status;             /* _Gidle.._Gpreempted, scan bit removed */
+    int scan;                    /* the _Gscan bit was set */
+    const char *status_name;     /* "waiting", "runnable", ... */
+    const char *wait_reason;     /* "" when none (from the target's table) */
+    int64_t wait_ns;             /* now - g.waitsince; -1: not known */
+    int locked;                  /* LockOSThread (g.lockedm != 0) */
+    int tid;                     /* the thread running it, 0 if none */
+    int system;                  /* Go's isSystemGoroutine */
+    uint64_t addr;               /* the g */
+    uint64_t startpc, gopc;      /* start function; the go statement */
+    size_t nlabels;
+    const struct pmp_go_label *labels;
+    int nframes;
+    uint64_t *pcs;               /* innermost first */
+    uint8_t *frame_flags;
+    unsigned flags;              /* enum pmp_stack_flags */
+    char error[96];              /* why the stack is missing or short */
+};
+
+/* MemStats/GC figures (runtime.memstats, gcController); -1: not found. */
+struct pmp_go_memstats {
+    int found;                   /* memstats located */
+    uint32_t numgc, numforcedgc;
+    uint64_t pause_total_ns, last_gc_unix, last_gc_nanotime;
+    uint64_t pause_ns[256], pause_end[256];
+    int controller;              /* gcController located */
+    int32_t gc_percent;
+    int64_t memory_limit, heap_live, heap_marked, heap_inuse, heap_goal,
+        total_alloc, total_free;
+};
+
+struct pmp_go_sched {
+    int found;                   /* allp and sched located */
+    int gomaxprocs, idle_ps, spinning_ms, nmidle, threads;
+    int64_t global_runq;
+    int *runq;                   /* per P: runq length (+1 for runnext) */
+    int *p_status;               /* per P */
+};
+
+struct pmp_go {
+    char version[64];            /* "go1.19.8", "" if unknown */
+    uint64_t now_mono;           /* the target's nanotime() at the read */
+    size_t ngoroutines;
+    struct pmp_goroutine *goroutines;   /* dead ones skipped; by goid */
+    size_t nuser, nsystem;
+    struct pmp_go_memstats mem;
+    struct pmp_go_sched sched;
+    void *priv;
+};
+
+struct pmp_go_opts {
+    int max_frames;              /* 0: 256 */
+};
+
+/*
+ * Read the Go runtime's state.  Live: the target is stopped while the
+ * goroutines are read (one stop, together with the snapshot if snap_out
+ * is given).  PMP_E_UNSUPPORTED for a program that is not Go or whose Go
+ * version is not supported (the message says which).
+ */
+int pmp_session_go(struct pmp_session *s, const struct pmp_go_opts *o,
+                   const struct pmp_snapshot_opts *sopts,
+                   struct pmp_snapshot **snap_out, struct pmp_go **out,
+                   struct pmp_error *err);
+void pmp_go_free(struct pmp_go *g);
+
+/*
+ * A goroutine profile (goroutine/count; one sample per distinct stack and
+ * labels; user goroutines) as gzipped pprof, written to path.
+ */
+int pmp_go_write_profile(struct pmp_session *s, const struct pmp_go *g,
+                         const char *path, struct pmp_error *err);
+
+/* ------------------------------------------------------------------ */
 /* Misc                                                                */
 
 /* Name of x86_64 syscall nr, or NULL. */

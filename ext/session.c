@@ -202,6 +202,15 @@ pmp_session_snapshot(struct pmp_session *s,
                      const struct pmp_snapshot_opts *opts,
                      struct pmp_snapshot **out, struct pmp_error *err)
 {
+    return pmp_session_snapshot_with(s, opts, out, NULL, NULL, err);
+}
+
+int
+pmp_session_snapshot_with(struct pmp_session *s,
+                          const struct pmp_snapshot_opts *opts,
+                          struct pmp_snapshot **out, pmp_stopped_hook hook,
+                          void *hook_arg, struct pmp_error *err)
+{
     struct pmp_target_thread *tt = NULL;
     struct pmp_snapshot *snap = NULL;
     size_t nt = 0, i, ok = 0;
@@ -278,6 +287,11 @@ pmp_session_snapshot(struct pmp_session *s,
             add_synth(th, PMP_SYNTH_TRUNCATED);
         snap->nframes_total += (size_t)th->nframes;
         ok++;
+    }
+    if (hook) {
+        rc = hook(hook_arg, tt, nt, err);
+        if (rc)
+            goto out;
     }
     s->target->ops->resume(s->target);
     stopped = 0;

@@ -441,6 +441,31 @@ pmp_symbolizer_gomod(struct pmp_symbolizer *sym, void *mod)
     return e->go;
 }
 
+static int
+go_module_cb(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr base,
+             void *arg)
+{
+    void **out = arg;
+    GElf_Addr bias;
+
+    if (dwfl_module_getelf(mod, &bias) && module_has_section(mod, ".gopclntab")) {
+        *out = mod;
+        return DWARF_CB_ABORT;
+    }
+    return DWARF_CB_OK;
+}
+
+void *
+pmp_symbolizer_go_module(struct pmp_symbolizer *sym)
+{
+    void *mod = NULL;
+
+    dwfl_getmodules(sym->dwfl, go_module_cb, &mod, 0);
+    if (mod)
+        entry_for(sym, mod);
+    return mod;
+}
+
 size_t
 pmp_symbolizer_nmodules(struct pmp_symbolizer *sym)
 {

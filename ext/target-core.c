@@ -1007,3 +1007,15 @@ pmp_target_core_comm(struct pmp_target *t)
 
     return c ? c->comm : "";
 }
+
+uint64_t
+pmp_target_core_mtime_ns(struct pmp_target *t)
+{
+    struct core_target *c = as_core(t);
+    struct stat st;
+
+    if (!c || fstat(c->fd, &st) != 0)
+        return 0;
+    return (uint64_t)st.st_mtim.tv_sec * 1000000000u +
+           (uint64_t)st.st_mtim.tv_nsec;
+}

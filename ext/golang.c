@@ -1,0 +1,923 @@
+/*
+ * golang.c: the Go runtime from outside: goroutines (state, wait reason
+ * and duration, thread, labels, stack), MemStats/GC figures and scheduler
+ * state of a Go 1.19 amd64 program, live or from a core.
+ *
+ * Owns: finding the runtime's globals (from .symtab when present, else by
+ * their shape in the data sections, so that stripped binaries work; see
+ * shared/notes/formats-and-go.md section 2), the Go 1.19 struct offsets,
+ * reading every g while the target is stopped and unwinding its stack
+ * with the pclntab unwinder (unwind.c), the goroutine profile writer.
+ *
+ * Defences: allglen, label maps, overflow chains and string lengths are
+ * capped; every read is bounds-checked by pmp_target_read; a g that does
+ * not look like one (status out of range, stack bounds reversed) is
+ * skipped, not followed.
+ *
+ * Must not: symbolize while the target is stopped (the stacks are raw pcs;
+ * the front-end symbolizes after the resume).
+ */
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gopclntab.h"
+#include "pmprof-internal.h"
+
+/* Go 1.19 amd64 layouts (shared/notes/formats-and-go.md 2a). */
+#define G_SIZE 392
+#define G_STACK_LO 0
+#define G_STACK_HI 8
+#define G_M 48
+#define G_SCHED_SP 56
+#define G_SCHED_PC 64
+#define G_SCHED_BP 104
+#define G_SYSCALLSP 112
+#define G_SYSCALLPC 120
+#define G_STATUS 144
+#define G_GOID 152
+#define G_WAITSINCE 168
+#define G_WAITREASON 176
+#define G_LOCKEDM 232
+#define G_GOPC 296
+#define G_STARTPC 312
+#define G_LABELS 360
+#define M_PROCID 72
+#define M_CURG 192
+#define P_ID 0
+#define P_STATUS 4
+#define P_RUNQHEAD 400
+#define P_RUNQTAIL 404
+#define P_RUNNEXT 2456
+#define SCHED_GOIDGEN 0
+#define SCHED_NMIDLE 40
+#define SCHED_MNEXT 48
+#define SCHED_MAXMCOUNT 56
+#define SCHED_NMFREED 64
+#define SCHED_NPIDLE 88
+#define SCHED_NMSPINNING 92
+#define SCHED_RUNQSIZE 112
+#define SCHED_SIZE 120           /* what we read of it */
+#define MS_LAST_GC_UNIX 3592
+#define MS_PAUSE_TOTAL 3600
+#define MS_PAUSE_NS 3608
+#define MS_PAUSE_END 5656
+#define MS_NUMGC 7704
+#define MS_NUMFORCEDGC 7708
+#define MS_LAST_GC_NANOTIME 7720
+#define MS_SIZE 7728             /* what we read of it */
+#define GC_PERCENT 0
+#define GC_MEMLIMIT 8
+#define GC_HEAPMIN 16
+#define GC_LASTGOAL 128
+#define GC_HEAPLIVE 136
+#define GC_HEAPMARKED 184
+#define GC_HEAPINUSE 304
+#define GC_TOTALALLOC 328
+#define GC_TOTALFREE 336
+#define GC_MAPPEDREADY 344
+#define GC_SIZE 352
+
+#define G_STATUS_MAX 9
+#define G_DEAD 6
+#define G_SCAN 0x1000
+#define MAX_GOROUTINES (16u << 20)
+#define MAX_PS 4096
+#define MAX_LABELS 64
+#define MAX_STR 4096
+#define MAX_WAITREASONS 64
+
+static const char *const status_names[] = {
+    "idle", "runnable", "running", "syscall", "waiting",
+    "moribund_unused", "dead", "enqueue_unused", "copystack", "preempted",
+};
+
+struct region {                  /* a data section of the Go module */
+    uint64_t addr, len;
+    unsigned char *data;         /* read from the target, malloc'd */
+};
+
+struct go_priv {
+    struct pmp_strpool pool;
+    struct pmp_go_label *labels;
+    size_t nlabels, labels_cap;
+};
+
+struct go_ctx {
+    struct pmp_session *s;
+    struct pmp_target *t;
+    struct pmp_gomod *gm;
+    Dwfl_Module *mod;
+    const struct pmp_go_opts *o;
+    struct pmp_go *out;
+    struct go_priv *priv;
+    /* globals (runtime addresses, 0 = not found) */
+    uint64_t allgs, allp, sched, memstats, gcctl, waitreasons;
+    size_t nwaitreasons;
+    struct region regs[4];       /* .noptrbss .bss .noptrdata .data */
+    const char *wr[MAX_WAITREASONS];
+};
+
+static const char *
+intern(struct go_ctx *c, const char *str)
+{
+    const char *r = pmp_strpool_intern(&c->priv->pool, str);
+
+    return r ? r : "";
+}
+
+/* A Go string {ptr, len} at addr, interned; "" when unreadable. */
+static const char *
+read_gostring(struct go_ctx *c, uint64_t ptr, uint64_t len)
+{
+    char buf[MAX_STR + 1];
+
+    if (len == 0 || len > MAX_STR ||
+        pmp_target_read(c->t, ptr, buf, (size_t)len, NULL))
+        return "";
+    buf[len] = '\0';
+    return intern(c, buf);
+}
+
+/* ---- locating the runtime's globals ---- */
+
+static void
+find_by_symtab(struct go_ctx *c)
+{
+    int n = dwfl_module_getsymtab(c->mod), i;
+
+    for (i = 1; i < n && i < (1 << 22); i++) {
+        GElf_Sym sym;
+        GElf_Addr addr;
+        const char *nm = dwfl_module_getsym_info(c->mod, i, &sym, &addr,
+                                                 NULL, NULL, NULL);
+
+        if (!nm || strncmp(nm, "runtime.", 8) != 0)
+            continue;
+        nm += 8;
+        if (strcmp(nm, "allgs") == 0)
+            c->allgs = addr;
+        else if (strcmp(nm, "allp") == 0)
+            c->allp = addr;
+        else if (strcmp(nm, "sched") == 0)
+            c->sched = addr;
+        else if (strcmp(nm, "memstats") == 0)
+            c->memstats = addr;
+        else if (strcmp(nm, "gcController") == 0)
+            c->gcctl = addr;
+        else if (strcmp(nm, "waitReasonStrings") == 0) {
+            c->waitreasons = addr;
+            c->nwaitreasons = (size_t)(sym.st_size / 16);
+        }
+    }
+}
+
+static void
+load_regions(struct go_ctx *c)
+{
+    static const char *const names[] = {".noptrbss", ".bss", ".noptrdata",
+                                        ".data"};
+    GElf_Addr bias = 0;
+    Elf *elf = dwfl_module_getelf(c->mod, &bias);
+    size_t shstrndx, k;
+
+    if (!elf || elf_getshdrstrndx(elf, &shstrndx) < 0)
+        return;
+    for (k = 0; k < PMP_ARRAY_SIZE(names); k++) {
+        Elf_Scn *scn = NULL;
+        size_t guard = 0;
+
+        while ((scn = elf_nextscn(elf, scn)) != NULL && guard++ < 65536) {
+            GElf_Shdr sh;
+            const char *nm;
+
+            if (!gelf_getshdr(scn, &sh))
+                continue;
+            nm = elf_strptr(elf, shstrndx, sh.sh_name);
+            if (!nm || strcmp(nm, names[k]) != 0)
+                continue;
+            if (sh.sh_size == 0 || sh.sh_size > (256u << 20))
+                break;
+            c->regs[k].addr = sh.sh_addr + bias;
+            c->regs[k].len = sh.sh_size;
+            c->regs[k].data = malloc(sh.sh_size);
+            if (c->regs[k].data &&
+                pmp_target_read(c->t, c->regs[k].addr, c->regs[k].data,
+                                sh.sh_size, NULL)) {
+                free(c->regs[k].data);
+                c->regs[k].data = NULL;
+            }
+            break;
+        }
+    }
+}
+
+static int
+looks_like_g(struct go_ctx *c, uint64_t gp, int64_t want_goid)
+{
+    unsigned char g[G_SIZE];
+    uint64_t lo, hi, sz;
+    uint32_t st;
+
+    if (!gp || (gp & 7) || pmp_target_read(c->t, gp, g, sizeof(g), NULL))
+        return 0;
+    lo = pmp_u64at(g, G_STACK_LO);
+    hi = pmp_u64at(g, G_STACK_HI);
+    st = pmp_u32at(g, G_STATUS) & ~(uint32_t)G_SCAN;
+    sz = hi - lo;
+    if (st > G_STATUS_MAX)
+        return 0;
+    if (st != G_DEAD && (hi <= lo || (sz & (sz - 1)) || sz > (1u << 30)))
+        return 0;
+    return want_goid < 0 || (int64_t)pmp_u64at(g, G_GOID) == want_goid;
+}
+
+/* allgs: a []*g whose element 0 is goroutine 1. */
+static void
+find_allgs(struct go_ctx *c)
+{
+    size_t k, off;
+
+    for (k = 0; k < 4 && !c->allgs; k++) {
+        const struct region *r = &c->regs[k];
+        for (off = 0; r->data && off + 24 <= r->len; off += 8) {
+            uint64_t ptr = pmp_u64at(r->data, off);
+            uint64_t len = pmp_u64at(r->data, off + 8);
+            uint64_t cap = pmp_u64at(r->data, off + 16);
+            uint64_t g0, g1;
+
+            if (!ptr || (ptr & 7) || len == 0 || len > cap ||
+                cap > MAX_GOROUTINES)
+                continue;
+            if (pmp_target_read_u64(c->t, ptr, &g0, NULL) ||
+                !looks_like_g(c, g0, 1))
+                continue;
+            if (len > 1 && (pmp_target_read_u64(c->t, ptr + 8, &g1, NULL) ||
+                            !looks_like_g(c, g1, -1)))
+                continue;
+            c->allgs = r->addr + off;
+            return;
+        }
+    }
+}
+
+/* waitReasonStrings: [N]string whose entry 1 is "GC assist marking". */
+static void
+find_waitreasons(struct go_ctx *c)
+{
+    static const char want[] = "GC assist marking";
+    size_t k, off;
+
+    for (k = 0; k < 4 && !c->waitreasons; k++) {
+        const struct region *r = &c->regs[k];
+        for (off = 16; r->data && off + 16 <= r->len; off += 8) {
+            char buf[sizeof(want)];
+            if (pmp_u64at(r->data, off + 8) != sizeof(want) - 1 ||
+                pmp_u64at(r->data, off - 8) != 0)
+                continue;
+            if (pmp_target_read(c->t, pmp_u64at(r->data, off), buf,
+                                sizeof(want) - 1, NULL) ||
+                memcmp(buf, want, sizeof(want) - 1) != 0)
+                continue;
+            c->waitreasons = r->addr + off - 16;
+            return;
+        }
+    }
+}
+
+/* memstats: where pause_end[(numgc-1)%256] == last_gc_unix. */
+static void
+find_memstats(struct go_ctx *c)
+{
+    size_t k, off;
+
+    for (k = 0; k < 4 && !c->memstats; k++) {
+        const struct region *r = &c->regs[k];
+        for (off = 0; r->data && off + MS_SIZE <= r->len; off += 8) {
+            uint32_t numgc = pmp_u32at(r->data, off + MS_NUMGC);
+            uint64_t last = pmp_u64at(r->data, off + MS_LAST_GC_UNIX);
+
+            if (numgc == 0 || numgc > (1u << 30) ||
+                last < UINT64_C(1000000000000000000))
+                continue;
+            if (pmp_u64at(r->data, off + MS_PAUSE_END +
+                                       ((numgc - 1) % 256) * 8) != last)
+                continue;
+            c->memstats = r->addr + off;
+            return;
+        }
+    }
+}
+
+/* gcController: gcPercent, memoryLimit, heapMinimum consistent. */
+static void
+find_gcctl(struct go_ctx *c)
+{
+    size_t k, off;
+
+    for (k = 0; k < 4 && !c->gcctl; k++) {
+        const struct region *r = &c->regs[k];
+        for (off = 0; r->data && off + GC_SIZE <= r->len; off += 8) {
+            int32_t pct = (int32_t)pmp_u32at(r->data, off + GC_PERCENT);
+            int64_t lim = (int64_t)pmp_u64at(r->data, off + GC_MEMLIMIT);
+            uint64_t hmin = pmp_u64at(r->data, off + GC_HEAPMIN);
+            uint64_t inuse = pmp_u64at(r->data, off + GC_HEAPINUSE);
+            uint64_t ready = pmp_u64at(r->data, off + GC_MAPPEDREADY);
+            uint64_t ta = pmp_u64at(r->data, off + GC_TOTALALLOC);
+            uint64_t tf = pmp_u64at(r->data, off + GC_TOTALFREE);
+
+            /* heapInUse counts 8 KiB pages; mappedReady covers it. */
+            if (pct < -1 || pct > 1000000 || lim <= 0 ||
+                pmp_u32at(r->data, off + 4) != 0 || inuse == 0 ||
+                (inuse & 8191) || ready < inuse ||
+                ta < tf)
+                continue;
+            if (pct >= 0 && hmin != (UINT64_C(4) << 20) * (uint64_t)pct / 100)
+                continue;
+            c->gcctl = r->addr + off;
+            return;
+        }
+    }
+}
+
+/* allp: a []*p with allp[i].id == i. */
+static void
+find_allp(struct go_ctx *c)
+{
+    size_t k, off;
+
+    for (k = 0; k < 4 && !c->allp; k++) {
+        const struct region *r = &c->regs[k];
+        for (off = 0; r->data && off + 24 <= r->len; off += 8) {
+            uint64_t ptr = pmp_u64at(r->data, off);
+            uint64_t len = pmp_u64at(r->data, off + 8);
+            uint64_t cap = pmp_u64at(r->data, off + 16);
+            uint64_t i, pp;
+            unsigned char hdr[8];
+
+            if (!ptr || (ptr & 7) || len == 0 || len > cap || cap > MAX_PS)
+                continue;
+            for (i = 0; i < len && i < 4; i++) {
+                if (pmp_target_read_u64(c->t, ptr + i * 8, &pp, NULL) || !pp ||
+                    pmp_target_read(c->t, pp, hdr, 8, NULL) ||
+                    pmp_u32at(hdr, P_ID) != i || pmp_u32at(hdr, P_STATUS) > 4)
+                    break;
+            }
+            if (i == len || i == 4) {
+                c->allp = r->addr + off;
+                return;
+            }
+        }
+    }
+}
+
+/* sched: maxmcount 10000 and a consistent M count. */
+static void
+find_sched(struct go_ctx *c)
+{
+    size_t k, off;
+
+    for (k = 0; k < 4 && !c->sched; k++) {
+        const struct region *r = &c->regs[k];
+        for (off = 0; r->data && off + SCHED_SIZE <= r->len; off += 8) {
+            int64_t mnext = (int64_t)pmp_u64at(r->data, off + SCHED_MNEXT);
+            int64_t freed = (int64_t)pmp_u64at(r->data, off + SCHED_NMFREED);
+
+            if (pmp_u32at(r->data, off + SCHED_MAXMCOUNT) != 10000 ||
+                mnext <= 0 || mnext > 10000 || freed < 0 || freed > mnext ||
+                pmp_u64at(r->data, off + SCHED_GOIDGEN) == 0)
+                continue;
+            c->sched = r->addr + off;
+            return;
+        }
+    }
+}
+
+/* ---- the Go version, from .go.buildinfo ---- */
+
+static void
+read_version(struct go_ctx *c)
+{
+    GElf_Addr bias = 0;
+    Elf *elf = dwfl_module_getelf(c->mod, &bias);
+    Elf_Scn *scn = NULL;
+    size_t shstrndx, guard = 0;
+
+    if (!elf || elf_getshdrstrndx(elf, &shstrndx) < 0)
+        return;
+    while ((scn = elf_nextscn(elf, scn)) != NULL && guard++ < 65536) {
+        GElf_Shdr sh;
+        const char *nm;
+        Elf_Data *d;
+        const unsigned char *b;
+
+        if (!gelf_getshdr(scn, &sh))
+            continue;
+        nm = elf_strptr(elf, shstrndx, sh.sh_name);
+        if (!nm || strcmp(nm, ".go.buildinfo") != 0)
+            continue;
+        d = elf_getdata(scn, NULL);
+        if (!d || !d->d_buf || d->d_size < 33)
+            return;
+        b = d->d_buf;
+        if (memcmp(b, "\xff Go buildinf:", 14) != 0)
+            return;
+        if (b[15] & 2) {
+            /* Go 1.18+: varint length, then the version inline. */
+            size_t len = b[32], pos = 33;
+            if (len & 0x80)
+                return;
+            if (pos + len <= d->d_size && len < sizeof(c->out->version)) {
+                memcpy(c->out->version, b + pos, len);
+                c->out->version[len] = '\0';
+            }
+        } else if (b[14] == 8) {
+            /* Older: a pointer to a string header. */
+            uint64_t hdr = pmp_u64at(b, 16), sp, sl;
+            if (pmp_target_read_u64(c->t, hdr, &sp, NULL) == 0 &&
+                pmp_target_read_u64(c->t, hdr + 8, &sl, NULL) == 0 &&
+                sl < sizeof(c->out->version))
+                pmp_strlcpy(c->out->version, read_gostring(c, sp, sl),
+                            sizeof(c->out->version));
+        }
+        return;
+    }
+}
+
+/* ---- labels: g.labels -> *labelMap -> map[string]string ---- */
+
+static void
+read_labels(struct go_ctx *c, uint64_t lp, struct pmp_goroutine *gr,
+            size_t first)
+{
+    uint64_t hmap, buckets, nb, i;
+    unsigned char h[32];
+    size_t got = 0;
+
+    if (!lp || pmp_target_read_u64(c->t, lp, &hmap, NULL) || !hmap ||
+        pmp_target_read(c->t, hmap, h, sizeof(h), NULL))
+        return;
+    buckets = pmp_u64at(h, 16);
+    if (h[9] > 10 || !buckets)
+        return;
+    nb = UINT64_C(1) << h[9];
+    for (i = 0; i < nb && got < MAX_LABELS; i++) {
+        uint64_t b = buckets + i * 272;
+        int chain = 0;
+
+        while (b && chain++ < 16 && got < MAX_LABELS) {
+            unsigned char bk[272];
+            int slot;
+
+            if (pmp_target_read(c->t, b, bk, sizeof(bk), NULL))
+                break;
+            for (slot = 0; slot < 8 && got < MAX_LABELS; slot++) {
+                struct pmp_go_label *l;
+                if (bk[slot] <= 4)
+                    continue;
+                if (pmp_grow((void **)&c->priv->labels, &c->priv->labels_cap,
+                             c->priv->nlabels + 1, sizeof(*l)))
+                    return;
+                l = &c->priv->labels[c->priv->nlabels++];
+                l->key = read_gostring(c, pmp_u64at(bk, 8 + slot * 16),
+                                       pmp_u64at(bk, 16 + slot * 16));
+                l->value = read_gostring(c, pmp_u64at(bk, 136 + slot * 16),
+                                         pmp_u64at(bk, 144 + slot * 16));
+                got++;
+            }
+            b = pmp_u64at(bk, 264);
+        }
+    }
+    (void)first;
+    gr->nlabels = got;
+}
+
+/* ---- goroutines ---- */
+
+static int
+is_system(struct go_ctx *c, uint64_t startpc)
+{
+    struct pmp_gofunc f;
+    const char *nm;
+
+    if (pmp_gomod_func(c->gm, startpc, &f))
+        return 0;
+    if (f.funcid == PMP_GOFUNC_RUNTIME_MAIN || f.funcid == 10 /* handleAsyncEvent */)
+        return 0;
+    if (f.funcid == PMP_GOFUNC_RUNFINQ)
+        return 1;   /* unless running a finalizer: not known from outside */
+    nm = pmp_gomod_name(c->gm, f.nameoff);
+    return strncmp(nm, "runtime.", 8) == 0;
+}
+
+static int
+cmp_goid(const void *a, const void *b)
+{
+    const struct pmp_goroutine *x = a, *y = b;
+
+    return (x->goid > y->goid) - (x->goid < y->goid);
+}
+
+static int
+read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
+                size_t nt, struct pmp_error *err)
+{
+    uint64_t hdr[2], i;
+    int max = c->o && c->o->max_frames > 0 ? c->o->max_frames
+                                           : PMP_DEFAULT_FRAMES;
+    struct pmp_go *out = c->out;
+    size_t *label_first;
+
+    if (max > PMP_MAX_FRAMES_CAP)
+        max = PMP_MAX_FRAMES_CAP;
+    if (pmp_target_read(c->t, c->allgs, hdr, sizeof(hdr), err))
+        return pmp_error_set(err, PMP_E_TARGET, "cannot read runtime.allgs");
+    if (hdr[1] > MAX_GOROUTINES)
+        return pmp_error_set(err, PMP_E_CORRUPT,
+                             "runtime.allgs holds %llu goroutines: corrupt",
+                             (unsigned long long)hdr[1]);
+    out->goroutines = pmp_calloc(hdr[1] ? hdr[1] : 1, sizeof(*out->goroutines));
+    label_first = pmp_calloc(hdr[1] ? hdr[1] : 1, sizeof(*label_first));
+    if (!out->goroutines || !label_first) {
+        free(label_first);
+        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    }
+    for (i = 0; i < hdr[1]; i++) {
+        unsigned char g[G_SIZE];
+        uint64_t gp, m, lo, hi, sp, pc, bp;
+        uint32_t st;
+        struct pmp_goroutine *gr;
+        struct pmp_regs rg;
+        int activation = 0;
+        size_t k;
+        struct pmp_error uerr = {0};
+
+        if (pmp_target_read_u64(c->t, hdr[0] + i * 8, &gp, NULL) || !gp ||
+            pmp_target_read(c->t, gp, g, sizeof(g), NULL))
+            continue;
+        st = pmp_u32at(g, G_STATUS);
+        if ((st & ~(uint32_t)G_SCAN) > G_STATUS_MAX ||
+            (st & ~(uint32_t)G_SCAN) == G_DEAD)
+            continue;
+        gr = &out->goroutines[out->ngoroutines];
+        gr->addr = gp;
+        gr->status = st & ~(uint32_t)G_SCAN;
+        gr->scan = !!(st & G_SCAN);
+        gr->status_name = status_names[gr->status];
+        gr->goid = (int64_t)pmp_u64at(g, G_GOID);
+        gr->wait_reason = "";
+        if (gr->status == 4 && g[G_WAITREASON] < c->nwaitreasons)
+            gr->wait_reason = c->wr[g[G_WAITREASON]];
+        gr->wait_ns = -1;
+        if ((gr->status == 4 || gr->status == 3) &&
+            pmp_u64at(g, G_WAITSINCE) != 0 && out->now_mono) {
+            int64_t ws = (int64_t)pmp_u64at(g, G_WAITSINCE);
+            gr->wait_ns = (int64_t)out->now_mono - ws;
+            if (gr->wait_ns < 0)
+                gr->wait_ns = 0;
+        }
+        gr->locked = pmp_u64at(g, G_LOCKEDM) != 0;
+        gr->startpc = pmp_u64at(g, G_STARTPC);
+        gr->gopc = pmp_u64at(g, G_GOPC);
+        gr->system = is_system(c, gr->startpc);
+        m = pmp_u64at(g, G_M);
+        if (m) {
+            uint64_t procid = 0, curg = 0;
+            if (pmp_target_read_u64(c->t, m + M_PROCID, &procid, NULL) == 0 &&
+                pmp_target_read_u64(c->t, m + M_CURG, &curg, NULL) == 0 &&
+                curg == gp && procid > 0 && procid < (1u << 30))
+                gr->tid = (int)procid;
+        }
+        label_first[out->ngoroutines] = c->priv->nlabels;
+        read_labels(c, pmp_u64at(g, G_LABELS), gr, c->priv->nlabels);
+        /* Where its stack starts: Go's own rules (gentraceback). */
+        lo = pmp_u64at(g, G_STACK_LO);
+        hi = pmp_u64at(g, G_STACK_HI);
+        memset(&rg, 0, sizeof(rg));
+        sp = pmp_u64at(g, G_SCHED_SP);
+        pc = pmp_u64at(g, G_SCHED_PC);
+        bp = pmp_u64at(g, G_SCHED_BP);
+        if (pmp_u64at(g, G_SYSCALLSP)) {
+            sp = pmp_u64at(g, G_SYSCALLSP);
+            pc = pmp_u64at(g, G_SYSCALLPC);
+            bp = 0;
+        } else if (gr->status == 2 && gr->tid) {
+            for (k = 0; k < nt; k++) {
+                if (tt[k].tid == gr->tid && tt[k].regs_ok &&
+                    tt[k].regs.r[PMP_REG_RSP] >= lo &&
+                    tt[k].regs.r[PMP_REG_RSP] < hi) {
+                    sp = tt[k].regs.r[PMP_REG_RSP];
+                    pc = tt[k].regs.r[PMP_REG_RIP];
+                    bp = tt[k].regs.r[PMP_REG_RBP];
+                    activation = 1;
+                }
+            }
+        }
+        gr->pcs = malloc(((size_t)max + 1) * sizeof(*gr->pcs));
+        gr->frame_flags = malloc((size_t)max + 1);
+        if (!gr->pcs || !gr->frame_flags) {
+            free(label_first);
+            return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+        }
+        out->ngoroutines++;
+        if (!pc || !sp) {
+            pmp_strlcpy(gr->error, gr->status == 2
+                                       ? "running on another thread: stack "
+                                         "unavailable"
+                                       : "no saved context",
+                        sizeof(gr->error));
+            continue;
+        }
+        rg.r[PMP_REG_RIP] = pc;
+        rg.r[PMP_REG_RSP] = sp;
+        rg.r[PMP_REG_RBP] = bp;
+        gr->nframes = pmp_unwind_from(c->s->unw, &rg, activation, gr->pcs,
+                                      gr->frame_flags, max, &gr->flags, &uerr);
+        if (gr->flags & PMP_STACK_UNWIND_ERR)
+            pmp_strlcpy(gr->error, uerr.msg, sizeof(gr->error));
+    }
+    /* Labels were appended to one growable array: point into it now. */
+    for (i = 0; i < out->ngoroutines; i++)
+        out->goroutines[i].labels = c->priv->labels + label_first[i];
+    free(label_first);
+    qsort(out->goroutines, out->ngoroutines, sizeof(*out->goroutines),
+          cmp_goid);
+    for (i = 0; i < out->ngoroutines; i++) {
+        if (out->goroutines[i].system)
+            out->nsystem++;
+        else
+            out->nuser++;
+    }
+    return 0;
+}
+
+static void
+read_waitreasons(struct go_ctx *c)
+{
+    size_t n = c->nwaitreasons ? c->nwaitreasons : MAX_WAITREASONS, i;
+
+    if (n > MAX_WAITREASONS)
+        n = MAX_WAITREASONS;
+    c->nwaitreasons = 0;
+    for (i = 0; i < n && c->waitreasons; i++) {
+        uint64_t h[2];
+        if (pmp_target_read(c->t, c->waitreasons + i * 16, h, sizeof(h), NULL) ||
+            h[1] > 64 || (i > 0 && h[1] == 0))
+            break;
+        c->wr[i] = read_gostring(c, h[0], h[1]);
+        c->nwaitreasons = i + 1;
+    }
+}
+
+static void
+read_memstats(struct go_ctx *c)
+{
+    struct pmp_go_memstats *ms = &c->out->mem;
+    unsigned char *b;
+
+    if (c->memstats && (b = malloc(MS_SIZE)) != NULL) {
+        if (pmp_target_read(c->t, c->memstats, b, MS_SIZE, NULL) == 0) {
+            ms->found = 1;
+            ms->numgc = pmp_u32at(b, MS_NUMGC);
+            ms->numforcedgc = pmp_u32at(b, MS_NUMFORCEDGC);
+            ms->pause_total_ns = pmp_u64at(b, MS_PAUSE_TOTAL);
+            ms->last_gc_unix = pmp_u64at(b, MS_LAST_GC_UNIX);
+            ms->last_gc_nanotime = pmp_u64at(b, MS_LAST_GC_NANOTIME);
+            memcpy(ms->pause_ns, b + MS_PAUSE_NS, sizeof(ms->pause_ns));
+            memcpy(ms->pause_end, b + MS_PAUSE_END, sizeof(ms->pause_end));
+        }
+        free(b);
+    }
+    if (c->gcctl) {
+        unsigned char g[GC_SIZE];
+        if (pmp_target_read(c->t, c->gcctl, g, sizeof(g), NULL) == 0) {
+            ms->controller = 1;
+            ms->gc_percent = (int32_t)pmp_u32at(g, GC_PERCENT);
+            ms->memory_limit = (int64_t)pmp_u64at(g, GC_MEMLIMIT);
+            ms->heap_live = (int64_t)pmp_u64at(g, GC_HEAPLIVE);
+            ms->heap_marked = (int64_t)pmp_u64at(g, GC_HEAPMARKED);
+            ms->heap_inuse = (int64_t)pmp_u64at(g, GC_HEAPINUSE);
+            ms->heap_goal = (int64_t)pmp_u64at(g, GC_LASTGOAL);
+            ms->total_alloc = (int64_t)pmp_u64at(g, GC_TOTALALLOC);
+            ms->total_free = (int64_t)pmp_u64at(g, GC_TOTALFREE);
+        }
+    }
+}
+
+static void
+read_sched(struct go_ctx *c)
+{
+    struct pmp_go_sched *sc = &c->out->sched;
+    unsigned char s[SCHED_SIZE];
+    uint64_t hdr[2], i, pp;
+
+    if (!c->sched || !c->allp ||
+        pmp_target_read(c->t, c->sched, s, sizeof(s), NULL) ||
+        pmp_target_read(c->t, c->allp, hdr, sizeof(hdr), NULL) ||
+        hdr[1] == 0 || hdr[1] > MAX_PS)
+        return;
+    sc->gomaxprocs = (int)hdr[1];
+    sc->runq = pmp_calloc(hdr[1], sizeof(int));
+    sc->p_status = pmp_calloc(hdr[1], sizeof(int));
+    if (!sc->runq || !sc->p_status)
+        return;
+    for (i = 0; i < hdr[1]; i++) {
+        unsigned char p[8];
+        uint32_t head, tail;
+        uint64_t next = 0;
+
+        sc->p_status[i] = -1;
+        if (pmp_target_read_u64(c->t, hdr[0] + i * 8, &pp, NULL) || !pp ||
+            pmp_target_read(c->t, pp, p, sizeof(p), NULL) ||
+            pmp_target_read(c->t, pp + P_RUNQHEAD, &head, 4, NULL) ||
+            pmp_target_read(c->t, pp + P_RUNQTAIL, &tail, 4, NULL))
+            continue;
+        pmp_target_read_u64(c->t, pp + P_RUNNEXT, &next, NULL);
+        sc->p_status[i] = (int)pmp_u32at(p, P_STATUS);
+        sc->runq[i] = (int)((tail - head) & 0x1ff) + (next != 0);
+    }
+    sc->found = 1;
+    sc->idle_ps = (int)pmp_u32at(s, SCHED_NPIDLE);
+    sc->spinning_ms = (int)pmp_u32at(s, SCHED_NMSPINNING);
+    sc->nmidle = (int)pmp_u32at(s, SCHED_NMIDLE);
+    sc->threads = (int)((int64_t)pmp_u64at(s, SCHED_MNEXT) -
+                        (int64_t)pmp_u64at(s, SCHED_NMFREED));
+    sc->global_runq = (int32_t)pmp_u32at(s, SCHED_RUNQSIZE);
+}
+
+static int
+go_stopped(void *arg, const struct pmp_target_thread *tt, size_t nt,
+           struct pmp_error *err)
+{
+    struct go_ctx *c = arg;
+    int rc;
+
+    pmp_target_drop_cache(c->t);
+    load_regions(c);
+    if (!c->allgs)
+        find_allgs(c);
+    if (!c->allgs)
+        return pmp_error_set(err, PMP_E_NOTFOUND,
+                             "cannot find runtime.allgs: the Go runtime is "
+                             "not initialized, or its data is not readable");
+    if (!c->waitreasons)
+        find_waitreasons(c);
+    if (!c->memstats)
+        find_memstats(c);
+    if (!c->gcctl)
+        find_gcctl(c);
+    if (!c->allp)
+        find_allp(c);
+    if (!c->sched)
+        find_sched(c);
+    read_memstats(c);
+    /* The target's nanotime(): CLOCK_MONOTONIC live; for a core, map the
+       core's write time with the pair recorded at the last GC. */
+    if (!c->s->is_core) {
+        c->out->now_mono = pmp_now_ns(CLOCK_MONOTONIC);
+    } else if (c->out->mem.found) {
+        uint64_t wall = pmp_target_core_mtime_ns(c->t);
+        if (wall > c->out->mem.last_gc_unix)
+            c->out->now_mono = c->out->mem.last_gc_nanotime +
+                               (wall - c->out->mem.last_gc_unix);
+    }
+    read_waitreasons(c);
+    rc = read_goroutines(c, tt, nt, err);
+    if (rc)
+        return rc;
+    read_sched(c);
+    return 0;
+}
+
+void
+pmp_go_free(struct pmp_go *g)
+{
+    size_t i;
+    struct go_priv *p;
+
+    if (!g)
+        return;
+    for (i = 0; i < g->ngoroutines; i++) {
+        free(g->goroutines[i].pcs);
+        free(g->goroutines[i].frame_flags);
+    }
+    free(g->goroutines);
+    free(g->sched.runq);
+    free(g->sched.p_status);
+    p = g->priv;
+    if (p) {
+        pmp_strpool_release(&p->pool);
+        free(p->labels);
+        free(p);
+    }
+    free(g);
+}
+
+int
+pmp_session_go(struct pmp_session *s, const struct pmp_go_opts *o,
+               const struct pmp_snapshot_opts *sopts,
+               struct pmp_snapshot **snap_out, struct pmp_go **out,
+               struct pmp_error *err)
+{
+    struct go_ctx c;
+    struct pmp_snapshot *snap = NULL;
+    struct pmp_snapshot_opts so = {0};
+    size_t k;
+    int rc;
+
+    *out = NULL;
+    if (snap_out)
+        *snap_out = NULL;
+    memset(&c, 0, sizeof(c));
+    c.s = s;
+    c.t = s->target;
+    c.o = o;
+    c.mod = pmp_symbolizer_go_module(s->sym);
+    if (!c.mod)
+        return pmp_error_set(err, PMP_E_UNSUPPORTED,
+                             "not a Go program (no module has a .gopclntab)");
+    c.gm = pmp_symbolizer_gomod(s->sym, c.mod);
+    c.out = calloc(1, sizeof(*c.out));
+    c.priv = calloc(1, sizeof(*c.priv));
+    if (!c.out || !c.priv) {
+        free(c.out);
+        free(c.priv);
+        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    }
+    pmp_strpool_init(&c.priv->pool);
+    c.out->priv = c.priv;
+    read_version(&c);
+    if (!c.gm || strncmp(c.out->version, "go1.19", 6) != 0 ||
+        (c.out->version[6] != '\0' && c.out->version[6] != '.')) {
+        rc = pmp_error_set(err, PMP_E_UNSUPPORTED,
+                           "unsupported Go version %s: pmprof reads the "
+                           "runtime of Go 1.19",
+                           c.out->version[0] ? c.out->version : "(unknown)");
+        pmp_go_free(c.out);
+        return rc;
+    }
+    find_by_symtab(&c);
+    if (sopts)
+        so = *sopts;
+    rc = pmp_session_snapshot_with(s, &so, &snap, go_stopped, &c, err);
+    for (k = 0; k < PMP_ARRAY_SIZE(c.regs); k++)
+        free(c.regs[k].data);
+    if (rc) {
+        pmp_go_free(c.out);
+        return rc;
+    }
+    if (snap_out)
+        *snap_out = snap;
+    else
+        pmp_snapshot_free(snap);
+    *out = c.out;
+    return 0;
+}
+
+/* ---- goroutine profile ---- */
+
+int
+pmp_go_write_profile(struct pmp_session *s, const struct pmp_go *g,
+                     const char *path, struct pmp_error *err)
+{
+    static const struct pmp_value_type vt = {"goroutine", "count"};
+    struct pmp_pprof_opts po = {0};
+    struct pmp_symsource src;
+    struct pmp_pprof *p = NULL;
+    struct pmp_label lb[MAX_LABELS];
+    size_t i, k;
+    int rc;
+
+    pmp_session_symsource(s, &src);
+    po.sample_types = &vt;
+    po.nsample_types = 1;
+    po.period_type = vt;
+    po.period = 1;
+    po.time_nanos = (int64_t)pmp_now_ns(CLOCK_REALTIME);
+    rc = pmp_pprof_begin(&p, &src, &po, err);
+    if (rc)
+        return rc;
+    for (i = 0; i < g->ngoroutines && rc == 0; i++) {
+        const struct pmp_goroutine *gr = &g->goroutines[i];
+        int64_t one = 1;
+        size_t nl = PMP_MIN(gr->nlabels, PMP_ARRAY_SIZE(lb));
+
+        if (gr->system || gr->nframes == 0)
+            continue;
+        for (k = 0; k < nl; k++) {
+            lb[k].key = gr->labels[k].key;
+            lb[k].str = gr->labels[k].value;
+            lb[k].num = 0;
+            lb[k].unit = NULL;
+        }
+        rc = pmp_pprof_add(p, gr->pcs, gr->frame_flags, (size_t)gr->nframes,
+                           &one, lb, nl, err);
+    }
+    if (rc == 0)
+        rc = pmp_pprof_write(p, path, err);
+    pmp_pprof_free(p);
+    return rc;
+}
