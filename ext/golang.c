@@ -44,7 +44,10 @@
 #define G_LOCKEDM 232
 #define G_GOPC 296
 #define G_STARTPC 312
+#define G_WAITING 328
 #define G_LABELS 360
+#define SUDOG_ELEM 24
+#define SUDOG_C 80
 #define M_PROCID 72
 #define M_CURG 192
 #define P_ID 0
@@ -590,6 +593,15 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
                 pmp_target_read_u64(c->t, m + M_CURG, &curg, NULL) == 0 &&
                 curg == gp && procid > 0 && procid < (1u << 30))
                 gr->tid = (int)procid;
+        }
+        if (gr->status == 4 && pmp_u64at(g, G_WAITING)) {
+            /* The sudog it sleeps on: a channel, or a semaphore word. */
+            uint64_t sg = pmp_u64at(g, G_WAITING), ch = 0, elem = 0;
+            if (pmp_target_read_u64(c->t, sg + SUDOG_C, &ch, NULL) == 0 &&
+                pmp_target_read_u64(c->t, sg + SUDOG_ELEM, &elem, NULL) == 0) {
+                gr->chan = ch;
+                gr->sema = ch ? 0 : elem;
+            }
         }
         label_first[out->ngoroutines] = c->priv->nlabels;
         read_labels(c, pmp_u64at(g, G_LABELS), gr, c->priv->nlabels);

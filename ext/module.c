@@ -964,7 +964,8 @@ goroutine_dict(const struct pmp_goroutine *gr)
         Py_DECREF(v);
     }
     d = Py_BuildValue(
-        "{s:L,s:s,s:O,s:s,s:L,s:O,s:i,s:O,s:K,s:K,s:K,s:N,s:N,s:O,s:O,s:s}",
+        "{s:L,s:s,s:O,s:s,s:L,s:O,s:i,s:O,s:K,s:K,s:K,s:N,s:N,s:O,s:O,s:s,"
+        "s:K,s:K}",
         "goid", (long long)gr->goid, "status", gr->status_name, "scan",
         gr->scan ? Py_True : Py_False, "wait_reason", gr->wait_reason,
         "wait_ns", (long long)gr->wait_ns, "locked",
@@ -974,7 +975,8 @@ goroutine_dict(const struct pmp_goroutine *gr)
         (unsigned long long)gr->gopc, "pcs", pcs, "labels", labels,
         "truncated", gr->flags & PMP_STACK_TRUNCATED ? Py_True : Py_False,
         "unwind_error", gr->flags & PMP_STACK_UNWIND_ERR ? Py_True : Py_False,
-        "error", gr->error);
+        "error", gr->error, "chan", (unsigned long long)gr->chan, "sema",
+        (unsigned long long)gr->sema);
     return d;
 fail:
     Py_XDECREF(pcs);

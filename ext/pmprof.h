@@ -670,6 +670,8 @@ struct pmp_goroutine {
     int system;                  /* Go's isSystemGoroutine */
     uint64_t addr;               /* the g */
     uint64_t startpc, gopc;      /* start function; the go statement */
+    uint64_t chan;               /* waiting: the channel (sudog.c), or 0 */
+    uint64_t sema;               /* waiting: a semaphore word (sudog.elem) */
     size_t nlabels;
     const struct pmp_go_label *labels;
     int nframes;

@@ -15,7 +15,8 @@ EXIT_PARTIAL = 1
 EXIT_FAILED = 2
 EXIT_USAGE = 64
 
-COMMAND_MODULES = ("threads", "stacks", "snapshot", "record", "locks", "hang", "heap")
+COMMAND_MODULES = ("threads", "stacks", "snapshot", "record", "locks", "hang", "heap",
+                   "goroutines")
 
 REGISTRY = {}
 
