@@ -124,25 +124,15 @@ struct go_ctx {
     const char *wr[MAX_WAITREASONS];
 };
 
-static const char *
-intern(struct go_ctx *c, const char *str)
-{
-    const char *r = pmp_strpool_intern(&c->priv->pool, str);
-
-    return r ? r : "";
-}
+static const char *pool_gostring(struct pmp_target *t,
+                                 struct pmp_strpool *pool, uint64_t ptr,
+                                 uint64_t len);
 
 /* A Go string {ptr, len} at addr, interned; "" when unreadable. */
 static const char *
 read_gostring(struct go_ctx *c, uint64_t ptr, uint64_t len)
 {
-    char buf[MAX_STR + 1];
-
-    if (len == 0 || len > MAX_STR ||
-        pmp_target_read(c->t, ptr, buf, (size_t)len, NULL))
-        return "";
-    buf[len] = '\0';
-    return intern(c, buf);
+    return pool_gostring(c->t, &c->priv->pool, ptr, len);
 }
 
 /* ---- locating the runtime's globals ---- */
@@ -452,50 +442,108 @@ read_version(struct go_ctx *c)
 
 /* ---- labels: g.labels -> *labelMap -> map[string]string ---- */
 
-static void
-read_labels(struct go_ctx *c, uint64_t lp, struct pmp_goroutine *gr,
-            size_t first)
+static const char *
+pool_gostring(struct pmp_target *t, struct pmp_strpool *pool, uint64_t ptr,
+              uint64_t len)
+{
+    char buf[MAX_STR + 1];
+    const char *r;
+
+    if (len == 0 || len > MAX_STR || pmp_target_read(t, ptr, buf, (size_t)len,
+                                                     NULL))
+        return "";
+    buf[len] = '\0';
+    r = pmp_strpool_intern(pool, buf);
+    return r ? r : "";
+}
+
+/* Go's map[string]string (hmap: count 0, B 9, buckets 16; a bucket is 8
+   tophash bytes, 8 keys, 8 values, the overflow pointer: 272 bytes). */
+size_t
+pmp_go_labels(struct pmp_target *t, uint64_t lp, struct pmp_strpool *pool,
+              struct pmp_go_label *out, size_t max)
 {
     uint64_t hmap, buckets, nb, i;
     unsigned char h[32];
     size_t got = 0;
 
-    if (!lp || pmp_target_read_u64(c->t, lp, &hmap, NULL) || !hmap ||
-        pmp_target_read(c->t, hmap, h, sizeof(h), NULL))
-        return;
+    if (!lp || pmp_target_read_u64(t, lp, &hmap, NULL) || !hmap ||
+        pmp_target_read(t, hmap, h, sizeof(h), NULL))
+        return 0;
     buckets = pmp_u64at(h, 16);
     if (h[9] > 10 || !buckets)
-        return;
+        return 0;
     nb = UINT64_C(1) << h[9];
-    for (i = 0; i < nb && got < MAX_LABELS; i++) {
+    for (i = 0; i < nb && got < max; i++) {
         uint64_t b = buckets + i * 272;
         int chain = 0;
 
-        while (b && chain++ < 16 && got < MAX_LABELS) {
+        while (b && chain++ < 16 && got < max) {
             unsigned char bk[272];
             int slot;
 
-            if (pmp_target_read(c->t, b, bk, sizeof(bk), NULL))
+            if (pmp_target_read(t, b, bk, sizeof(bk), NULL))
                 break;
-            for (slot = 0; slot < 8 && got < MAX_LABELS; slot++) {
-                struct pmp_go_label *l;
+            for (slot = 0; slot < 8 && got < max; slot++) {
                 if (bk[slot] <= 4)
-                    continue;
-                if (pmp_grow((void **)&c->priv->labels, &c->priv->labels_cap,
-                             c->priv->nlabels + 1, sizeof(*l)))
-                    return;
-                l = &c->priv->labels[c->priv->nlabels++];
-                l->key = read_gostring(c, pmp_u64at(bk, 8 + slot * 16),
-                                       pmp_u64at(bk, 16 + slot * 16));
-                l->value = read_gostring(c, pmp_u64at(bk, 136 + slot * 16),
-                                         pmp_u64at(bk, 144 + slot * 16));
+                    continue;   /* empty or evacuated */
+                out[got].key = pool_gostring(t, pool, pmp_u64at(bk, 8 + slot * 16),
+                                             pmp_u64at(bk, 16 + slot * 16));
+                out[got].value = pool_gostring(t, pool,
+                                               pmp_u64at(bk, 136 + slot * 16),
+                                               pmp_u64at(bk, 144 + slot * 16));
                 got++;
             }
             b = pmp_u64at(bk, 264);
         }
     }
-    (void)first;
-    gr->nlabels = got;
+    return got;
+}
+
+static void
+read_labels(struct go_ctx *c, uint64_t lp, struct pmp_goroutine *gr)
+{
+    struct pmp_go_label tmp[MAX_LABELS];
+    size_t n = pmp_go_labels(c->t, lp, &c->priv->pool, tmp, MAX_LABELS);
+
+    if (n == 0 || pmp_grow((void **)&c->priv->labels, &c->priv->labels_cap,
+                           c->priv->nlabels + n, sizeof(*tmp)))
+        return;
+    memcpy(c->priv->labels + c->priv->nlabels, tmp, n * sizeof(*tmp));
+    c->priv->nlabels += n;
+    gr->nlabels = n;
+}
+
+/* The goroutine thread tid runs: R14 holds the g in Go code (the register
+   ABI), else the TLS slot at fs-8; checked through g.m.procid. */
+int
+pmp_go_current(struct pmp_target *t, const struct pmp_regs *rg, int tid,
+               uint64_t *g_out, int64_t *goid, uint64_t *labels)
+{
+    uint64_t cand[2], gp = 0, m, procid, curg, v;
+    int k;
+
+    cand[0] = rg->r[PMP_REG_R14];
+    cand[1] = 0;
+    if (rg->fs_base > 8)
+        pmp_target_read_u64(t, rg->fs_base - 8, &cand[1], NULL);
+    for (k = 0; k < 2 && !gp; k++) {
+        if (!cand[k] || (cand[k] & 7) ||
+            pmp_target_read_u64(t, cand[k] + G_M, &m, NULL) || !m ||
+            pmp_target_read_u64(t, m + M_PROCID, &procid, NULL) ||
+            procid != (uint64_t)tid)
+            continue;
+        if (pmp_target_read_u64(t, m + M_CURG, &curg, NULL) || !curg)
+            return -1;   /* an M in the scheduler: no goroutine */
+        gp = curg;
+    }
+    if (!gp || pmp_target_read_u64(t, gp + G_GOID, &v, NULL))
+        return -1;
+    *g_out = gp;
+    *goid = (int64_t)v;
+    if (pmp_target_read_u64(t, gp + G_LABELS, labels, NULL))
+        *labels = 0;
+    return 0;
 }
 
 /* ---- goroutines ---- */
@@ -604,7 +652,7 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
             }
         }
         label_first[out->ngoroutines] = c->priv->nlabels;
-        read_labels(c, pmp_u64at(g, G_LABELS), gr, c->priv->nlabels);
+        read_labels(c, pmp_u64at(g, G_LABELS), gr);
         /* Where its stack starts: Go's own rules (gentraceback). */
         lo = pmp_u64at(g, G_STACK_LO);
         hi = pmp_u64at(g, G_STACK_HI);
@@ -828,6 +876,34 @@ pmp_go_free(struct pmp_go *g)
     free(g);
 }
 
+static int
+version_ok(const char *v)
+{
+    return strncmp(v, "go1.19", 6) == 0 && (v[6] == '\0' || v[6] == '.');
+}
+
+int
+pmp_go_check(struct pmp_session *s, char *version, size_t n)
+{
+    struct go_ctx c;
+    struct pmp_go out;
+    int ok;
+
+    memset(&c, 0, sizeof(c));
+    memset(&out, 0, sizeof(out));
+    c.s = s;
+    c.t = s->target;
+    c.out = &out;
+    c.mod = pmp_symbolizer_go_module(s->sym);
+    if (!c.mod)
+        return PMP_E_NOTFOUND;
+    read_version(&c);
+    if (version)
+        pmp_strlcpy(version, out.version, n);
+    ok = pmp_symbolizer_gomod(s->sym, c.mod) && version_ok(out.version);
+    return ok ? 0 : PMP_E_UNSUPPORTED;
+}
+
 int
 pmp_session_go(struct pmp_session *s, const struct pmp_go_opts *o,
                const struct pmp_snapshot_opts *sopts,
@@ -862,8 +938,7 @@ pmp_session_go(struct pmp_session *s, const struct pmp_go_opts *o,
     pmp_strpool_init(&c.priv->pool);
     c.out->priv = c.priv;
     read_version(&c);
-    if (!c.gm || strncmp(c.out->version, "go1.19", 6) != 0 ||
-        (c.out->version[6] != '\0' && c.out->version[6] != '.')) {
+    if (!c.gm || !version_ok(c.out->version)) {
         rc = pmp_error_set(err, PMP_E_UNSUPPORTED,
                            "unsupported Go version %s: pmprof reads the "
                            "runtime of Go 1.19",

@@ -248,6 +248,21 @@ void pmp_decode_wait(struct pmp_target *t, const struct pmp_regs *rg,
                      const struct pmp_wait_ctx *c, struct pmp_wait *w);
 
 /* ------------------------------------------------------------------ */
+/* Go runtime (golang.c)                                               */
+
+/* 0 if the session's program is Go whose runtime pmprof reads (version
+   copied out); PMP_E_NOTFOUND: not Go; PMP_E_UNSUPPORTED: another Go. */
+int pmp_go_check(struct pmp_session *s, char *version, size_t n);
+/* The goroutine that thread tid (registers rg) runs: its g, goid and
+   g.labels pointer.  -1 when the thread runs none. */
+int pmp_go_current(struct pmp_target *t, const struct pmp_regs *rg, int tid,
+                   uint64_t *g, int64_t *goid, uint64_t *labels);
+/* The pprof labels map at g.labels (strings interned in pool). */
+size_t pmp_go_labels(struct pmp_target *t, uint64_t labels,
+                     struct pmp_strpool *pool, struct pmp_go_label *out,
+                     size_t max);
+
+/* ------------------------------------------------------------------ */
 /* Heap (heap.c): the walk from known main_arena and mp_ addresses, for
    unit tests over crafted memory (tcache_tpoff 0: no tcaches).         */
 

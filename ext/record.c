@@ -521,6 +521,7 @@ push_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
     ev->cpu_ns = cpu;
     ev->state = (uint8_t)state;
     ev->sys = (int16_t)sys;
+    ev->gset = r->cur_gset;
     th->samples++;
     th->cpu_ns += cpu;
     th->wall_ns += wall;
@@ -593,6 +594,50 @@ copy_stack(struct pmp_recording *r, struct rthread *th)
         th->stk_len = (size_t)got;
 }
 
+/*
+ * Go: the goroutine th ran when stopped (its g from R14 or TLS, checked
+ * through g.m.procid) and its pprof labels, as a label set shared by the
+ * samples of the same (goroutine, labels).  Read after the resume: the
+ * g of a running thread does not change without a trip through the
+ * scheduler, and a missed label is better than a longer stop.
+ */
+static uint32_t
+go_gset(struct pmp_recording *r, struct rthread *th)
+{
+    struct pmp_target *t = r->s->target;
+    uint64_t g, lp, key;
+    int64_t goid;
+    uintptr_t v;
+    struct pmp_go_label tmp[32];
+    struct pmp_rec_gset *gs;
+    size_t n;
+
+    if (pmp_go_current(t, &th->regs, th->tid, &g, &goid, &lp))
+        return 0;
+    key = pmp_hash64((uint64_t)goid) ^ lp;
+    if (key == UINT64_MAX)
+        key = 0;
+    v = (uintptr_t)pmp_u64map_get(&r->gset_by, key);
+    if (v && r->gsets[v - 1].goid == goid && r->gsets[v - 1].labels_ptr == lp)
+        return (uint32_t)v;
+    n = pmp_go_labels(t, lp, &r->names, tmp, PMP_ARRAY_SIZE(tmp));
+    if (pmp_grow((void **)&r->gsets, &r->gsets_cap, r->ngsets + 1,
+                 sizeof(*r->gsets)) ||
+        pmp_grow((void **)&r->glabels, &r->glabels_cap, r->nglabels + n + 1,
+                 sizeof(*r->glabels)))
+        return 0;
+    gs = &r->gsets[r->ngsets++];
+    gs->goid = goid;
+    gs->labels_ptr = lp;
+    gs->first = r->nglabels;
+    gs->n = n;
+    memcpy(r->glabels + r->nglabels, tmp, n * sizeof(*tmp));
+    r->nglabels += n;
+    if (!v)
+        pmp_u64map_put(&r->gset_by, key, (void *)(uintptr_t)r->ngsets);
+    return (uint32_t)r->ngsets;
+}
+
 /* After the resume: unwind th from its copied stack and log the sample. */
 static int
 unwind_sampled(struct pmp_recording *r, struct rthread *th, uint64_t now)
@@ -650,9 +695,11 @@ unwind_sampled(struct pmp_recording *r, struct rthread *th, uint64_t now)
                                (size_t)MIN_STACK_BYTES);
         }
     }
-    return add_event(r, th, pmp_rec_intern(r, r->pcbuf, r->flbuf,
-                                           (uint32_t)n),
-                     state, sys, now);
+    r->cur_gset = r->is_go ? go_gset(r, th) : 0;
+    n = add_event(r, th, pmp_rec_intern(r, r->pcbuf, r->flbuf, (uint32_t)n),
+                  state, sys, now);
+    r->cur_gset = 0;
+    return n;
 }
 
 static int
@@ -833,7 +880,9 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
     r->stack_bytes = PMP_MAX(PMP_MIN(r->stack_bytes, (size_t)8 << 20),
                              (size_t)MIN_STACK_BYTES);
     r->floor = o && o->floor;
+    r->is_go = !r->floor && pmp_go_check(s, NULL, 0) == 0;
     pmp_u64map_init(&r->bytid);
+    pmp_u64map_init(&r->gset_by);
     r->pcbuf = malloc(((size_t)r->max_frames + 2) * sizeof(*r->pcbuf));
     r->flbuf = malloc((size_t)r->max_frames + 2);
     if (!r->pcbuf || !r->flbuf) {
@@ -998,6 +1047,9 @@ pmp_recording_free(struct pmp_recording *r)
     if (r->have_regex)
         regfree(&r->regex);
     pmp_strpool_release(&r->names);
+    free(r->gsets);
+    free(r->glabels);
+    pmp_u64map_release(&r->gset_by);
     free(r);
 }
 

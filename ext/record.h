@@ -54,6 +54,14 @@ struct pmp_rec_event {
     uint32_t thread;         /* index in threads */
     int16_t sys;             /* syscall a sleeping thread is in, or -1 */
     uint8_t state;           /* enum pmp_sample_state */
+    uint32_t gset;           /* Go: 1 + index in gsets; 0 none */
+};
+
+/* The goroutine a Go thread ran at a sample, with its pprof labels. */
+struct pmp_rec_gset {
+    int64_t goid;
+    uint64_t labels_ptr;     /* g.labels when read (cache key) */
+    size_t first, n;         /* into glabels */
 };
 
 struct pmp_recording {
@@ -95,6 +103,15 @@ struct pmp_recording {
 
     struct pmp_rec_thread *pub;
     struct pmp_strpool names;   /* writers' rendered names */
+
+    /* Go programs: goroutine ID and labels of each sample */
+    int is_go;
+    struct pmp_rec_gset *gsets;
+    size_t ngsets, gsets_cap;
+    struct pmp_go_label *glabels;
+    size_t nglabels, glabels_cap;
+    struct pmp_u64map gset_by;  /* hash(goid, labels) -> 1 + index */
+    uint32_t cur_gset;          /* for the event being logged */
 };
 
 int64_t pmp_rec_intern(struct pmp_recording *r, const uint64_t *pcs,

@@ -683,8 +683,8 @@ write_pprof(struct pmp_recording *r, const char *path, struct pmp_error *err)
         const struct rthread *th = r->threads[ev->thread];
         const struct pmp_rec_stack *st = &r->stacks[ev->stack];
         int64_t vals[3] = {1, ev->wall_ns, ev->cpu_ns};
-        struct pmp_label lb[4];
-        size_t nl = 0;
+        struct pmp_label lb[4 + 1 + 32];
+        size_t nl = 0, k;
         const char *sc = ev->sys >= 0 ? pmp_syscall_name(ev->sys) : NULL;
 
         memset(lb, 0, sizeof(lb));
@@ -700,6 +700,18 @@ write_pprof(struct pmp_recording *r, const char *path, struct pmp_error *err)
         if (sc) {
             lb[nl].key = "syscall";
             lb[nl++].str = sc;
+        }
+        if (ev->gset && ev->gset <= r->ngsets) {
+            /* Go: the goroutine and its pprof labels, as in Go's own
+               CPU profiles (which carry the labels), plus its ID. */
+            const struct pmp_rec_gset *gs = &r->gsets[ev->gset - 1];
+            lb[nl].key = "goid";
+            lb[nl].num = gs->goid;
+            lb[nl++].unit = "goid";
+            for (k = 0; k < gs->n && nl < PMP_ARRAY_SIZE(lb); k++) {
+                lb[nl].key = r->glabels[gs->first + k].key;
+                lb[nl++].str = r->glabels[gs->first + k].value;
+            }
         }
         rc = pmp_pprof_add(pp, r->pcs + st->off, r->fl + st->off, st->n,
                            vals, lb, nl, err);
