@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gopclntab.h"
 #include "pmprof-internal.h"
 
 static int
@@ -162,6 +163,21 @@ add_synth(struct pmp_thread *th, enum pmp_synth kind)
 }
 
 /*
+ * A thread whose pc is Go code parks in the Go runtime's own futexes
+ * (notes, runtime locks), not in glibc's: the lock decoder must not read
+ * them as pthread objects.
+ */
+static int
+in_go_code(struct pmp_session *s, uint64_t pc)
+{
+    void *mod = pmp_symbolizer_module_at(s->sym, pc);
+    struct pmp_gomod *gm = mod ? pmp_symbolizer_gomod(s->sym, mod) : NULL;
+    struct pmp_gofunc f;
+
+    return gm && pmp_gomod_func(gm, pc, &f) == 0;
+}
+
+/*
  * The thread table lock decoding needs (TIDs and struct pthread = fs_base;
  * 0 where registers are missing or carry none, as in a read from /proc).
  */
@@ -272,7 +288,7 @@ pmp_session_snapshot_with(struct pmp_session *s,
             snap->nthreads_failed++;
             continue;
         }
-        if (wctx.tids)
+        if (wctx.tids && !in_go_code(s, th->regs.r[PMP_REG_RIP]))
             pmp_decode_wait(s->target, &th->regs, &wctx, &th->wait);
         th->nframes = pmp_unwind(s->unw, &th->regs, th->pcs, th->frame_flags,
                                  max, &th->flags, &uerr);
@@ -331,7 +347,7 @@ pmp_session_peek_waits(struct pmp_session *s, struct pmp_peek **out,
     pmp_target_drop_cache(s->target);
     for (i = 0; i < nt; i++) {
         pk[i].tid = tt[i].tid;
-        if (tt[i].regs_ok)
+        if (tt[i].regs_ok && !in_go_code(s, tt[i].regs.r[PMP_REG_RIP]))
             pmp_decode_wait(s->target, &tt[i].regs, &c, &pk[i].wait);
     }
     pmp_target_drop_cache(s->target);

@@ -482,7 +482,30 @@ def render_text(doc, desc, show_all=False, live=True):
         out.append("(%d wait%s changed between two reads and %s left out)" % (
             len(doc["unstable_edges"]), "" if len(doc["unstable_edges"]) == 1 else "s",
             "was" if len(doc["unstable_edges"]) == 1 else "were"))
+    if doc.get("go"):
+        out.append("")
+        out.extend(render_go(doc["go"]))
     return "\n".join(out) + "\n"
+
+
+def render_go(go):
+    """The Go section: goroutines by what they wait for."""
+    if go.get("error"):
+        return ["GO: %s" % go["error"]]
+    c = go["counts"]
+    out = ["GO (%s): %d goroutines (%d system not counted)" % (
+        go["version"], c["user"], c["system"])]
+    if go["all_asleep"]:
+        out.append("  all goroutines are asleep - deadlock! (every goroutine waits "
+                   "for another one: channels, sync locks)")
+    for h, n in sorted(go["headers"].items(), key=lambda kv: (-kv[1], kv[0])):
+        out.append("  %5d  %s" % (n, h))
+    for o in go["blocked_on"][:10]:
+        out.append("  %d goroutines wait on %s 0x%x (%s): %s%s" % (
+            o["count"], "channel" if o["kind"] == "chan" else "semaphore", o["address"],
+            ", ".join(o["reasons"]), " ".join(map(str, o["goroutines"][:12])),
+            " ..." if o["count"] > 12 else ""))
+    return out
 
 
 def _root_line(r, by_tid):

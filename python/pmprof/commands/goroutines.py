@@ -298,6 +298,33 @@ def goroutines(ctx, args):
     return EXIT_PARTIAL if partial else EXIT_OK
 
 
+def go_section(session):
+    """The Go part of `pmprof locks`/`hang`: None for a program that is
+    not Go; else goroutine counts by header, what they block on, and
+    whether all are asleep."""
+    from pmprof import _core as core
+    try:
+        snap = session.goroutines(max_frames=1)
+    except core.Unsupported as e:
+        if "not a Go program" in str(e):
+            return None
+        return {"error": str(e)}
+    except core.Error as e:
+        return {"error": str(e)}
+    info = snap.go_info()
+    for g in info["goroutines"]:
+        g["all_frames"], g["created_by"] = [], None
+    user = [goroutine_record(g, False, 0) for g in info["goroutines"]
+            if not g["system"]]
+    headers = {}
+    for r in user:
+        headers[r["header"]] = headers.get(r["header"], 0) + 1
+    return {"version": info["version"],
+            "counts": {"user": len(user), "system": len(info["goroutines"]) - len(user)},
+            "headers": headers, "all_asleep": all_asleep(user),
+            "blocked_on": blocked_on(user)}
+
+
 def memstats_doc(info):
     m = info["memstats"]
     if not m:

@@ -85,6 +85,12 @@ def analyze_target(ctx):
                      "description": ctx.target_description()}
     doc["limitations"] = [] if live else [
         "core file: no wait durations; socket and fd targets unknown"]
+    from pmprof.commands.goroutines import go_section
+    go = go_section(session)
+    if go is not None:
+        doc["go"] = go
+        if go.get("all_asleep") and doc["verdict"] != "deadlock":
+            doc["verdict"] = "deadlock"
     nfailed = snap.nfailed
     doc["errors"] = ["%d thread(s) could not be read" % nfailed] if nfailed else []
     for w in session.warnings():
