@@ -109,7 +109,7 @@ $(BUILD)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libpmprof.a
 targets:
 	$(MAKE) -C tests/targets
 
-test-unit: $(UNIT_BINS)
+test-unit: $(UNIT_BINS) targets
 	@for t in $(UNIT_BINS); do echo "== $$t"; $$t; rc=$$?; \
 		if [ $$rc = 77 ]; then echo "skipped: $$t"; elif [ $$rc != 0 ]; then exit $$rc; fi; done
 

@@ -350,7 +350,8 @@ pcvalue(const struct pmp_gomod *g, const struct pmp_gofunc *f,
         if (read_uvarint(g, &pos, &uv) || read_uvarint(g, &pos, &pcd))
             return -1;
         first = 0;
-        val += (int32_t)(-(uv & 1) ^ (uv >> 1));
+        /* zig-zag delta, wrapping like Go's int32 arithmetic */
+        val = (int32_t)((uint32_t)val + (-(uv & 1) ^ (uv >> 1)));
         cur += pcd;   /* minLC is 1 on amd64 */
         if (pc < cur) {
             *ok = 1;
