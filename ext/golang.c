@@ -107,7 +107,61 @@ struct go_priv {
     struct pmp_strpool pool;
     struct pmp_go_label *labels;
     size_t nlabels, labels_cap;
+    /* distinct stacks: goroutines share them (parked the same way) */
+    uint64_t *pcs;
+    uint8_t *fl;
+    size_t npcs, pcs_cap, fl_cap;
+    struct pmp_go_stack *stacks;
+    size_t nstacks, stacks_cap;
+    struct pmp_u64map by_hash;   /* hash -> 1 + first stack with it */
+    uint32_t *chain;             /* next stack with the same hash, +1 */
+    size_t chain_cap;
 };
+
+static uint64_t
+stack_hash(const uint64_t *pcs, const uint8_t *fl, int n)
+{
+    uint64_t h = (uint64_t)n * UINT64_C(0x9e3779b97f4a7c15);
+    int i;
+
+    for (i = 0; i < n; i++)
+        h = pmp_hash64(h ^ pcs[i] ^ ((uint64_t)fl[i] << 56));
+    return h == UINT64_MAX ? 0 : h;
+}
+
+/* The id of stack (pcs, fl, n), added if new; -1 on OOM. */
+static int64_t
+intern_stack(struct go_priv *p, const uint64_t *pcs, const uint8_t *fl, int n)
+{
+    uint64_t h = stack_hash(pcs, fl, n);
+    uintptr_t v = (uintptr_t)pmp_u64map_get(&p->by_hash, h);
+    size_t id;
+
+    while (v) {
+        const struct pmp_go_stack *st = &p->stacks[v - 1];
+        if (st->n == n && memcmp(p->pcs + st->off, pcs, (size_t)n * 8) == 0 &&
+            memcmp(p->fl + st->off, fl, (size_t)n) == 0)
+            return (int64_t)(v - 1);
+        v = p->chain[v - 1];
+    }
+    if (pmp_grow((void **)&p->pcs, &p->pcs_cap, p->npcs + (size_t)n + 1, 8) ||
+        pmp_grow((void **)&p->fl, &p->fl_cap, p->npcs + (size_t)n + 1, 1) ||
+        pmp_grow((void **)&p->stacks, &p->stacks_cap, p->nstacks + 1,
+                 sizeof(*p->stacks)) ||
+        pmp_grow((void **)&p->chain, &p->chain_cap, p->nstacks + 1,
+                 sizeof(*p->chain)))
+        return -1;
+    id = p->nstacks++;
+    p->stacks[id].off = p->npcs;
+    p->stacks[id].n = n;
+    memcpy(p->pcs + p->npcs, pcs, (size_t)n * 8);
+    memcpy(p->fl + p->npcs, fl, (size_t)n);
+    p->npcs += (size_t)n;
+    p->chain[id] = (uint32_t)(uintptr_t)pmp_u64map_get(&p->by_hash, h);
+    if (pmp_u64map_put(&p->by_hash, h, (void *)(uintptr_t)(id + 1)))
+        return -1;
+    return (int64_t)id;
+}
 
 struct go_ctx {
     struct pmp_session *s;
@@ -576,11 +630,13 @@ static int
 read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
                 size_t nt, struct pmp_error *err)
 {
-    uint64_t hdr[2], i;
+    uint64_t hdr[2], i, *gptrs;
     int max = c->o && c->o->max_frames > 0 ? c->o->max_frames
                                            : PMP_DEFAULT_FRAMES;
     struct pmp_go *out = c->out;
     size_t *label_first;
+    uint64_t *pcbuf;
+    uint8_t *flbuf;
 
     if (max > PMP_MAX_FRAMES_CAP)
         max = PMP_MAX_FRAMES_CAP;
@@ -592,10 +648,19 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
                              (unsigned long long)hdr[1]);
     out->goroutines = pmp_calloc(hdr[1] ? hdr[1] : 1, sizeof(*out->goroutines));
     label_first = pmp_calloc(hdr[1] ? hdr[1] : 1, sizeof(*label_first));
-    if (!out->goroutines || !label_first) {
+    gptrs = pmp_calloc(hdr[1] ? hdr[1] : 1, 8);
+    pcbuf = malloc(((size_t)max + 1) * sizeof(*pcbuf));
+    flbuf = malloc((size_t)max + 1);
+    if (!out->goroutines || !label_first || !gptrs || !pcbuf || !flbuf) {
         free(label_first);
+        free(gptrs);
+        free(pcbuf);
+        free(flbuf);
         return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
     }
+    /* The whole allgs array in one read. */
+    if (hdr[1] && pmp_target_read(c->t, hdr[0], gptrs, hdr[1] * 8, NULL))
+        hdr[1] = 0;
     for (i = 0; i < hdr[1]; i++) {
         unsigned char g[G_SIZE];
         uint64_t gp, m, lo, hi, sp, pc, bp;
@@ -606,8 +671,8 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
         size_t k;
         struct pmp_error uerr = {0};
 
-        if (pmp_target_read_u64(c->t, hdr[0] + i * 8, &gp, NULL) || !gp ||
-            pmp_target_read(c->t, gp, g, sizeof(g), NULL))
+        gp = gptrs[i];
+        if (!gp || pmp_target_read(c->t, gp, g, sizeof(g), NULL))
             continue;
         st = pmp_u32at(g, G_STATUS);
         if ((st & ~(uint32_t)G_SCAN) > G_STATUS_MAX ||
@@ -676,12 +741,7 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
                 }
             }
         }
-        gr->pcs = malloc(((size_t)max + 1) * sizeof(*gr->pcs));
-        gr->frame_flags = malloc((size_t)max + 1);
-        if (!gr->pcs || !gr->frame_flags) {
-            free(label_first);
-            return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
-        }
+        gr->stack = -1;
         out->ngoroutines++;
         if (!pc || !sp) {
             pmp_strlcpy(gr->error, gr->status == 2
@@ -694,11 +754,40 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
         rg.r[PMP_REG_RIP] = pc;
         rg.r[PMP_REG_RSP] = sp;
         rg.r[PMP_REG_RBP] = bp;
-        gr->nframes = pmp_unwind_from(c->s->unw, &rg, activation, gr->pcs,
-                                      gr->frame_flags, max, &gr->flags, &uerr);
+        gr->nframes = pmp_unwind_from(c->s->unw, &rg, activation, pcbuf,
+                                      flbuf, max, &gr->flags, &uerr);
         if (gr->flags & PMP_STACK_UNWIND_ERR)
             pmp_strlcpy(gr->error, uerr.msg, sizeof(gr->error));
+        if (gr->nframes > 0) {
+            int64_t id = intern_stack(c->priv, pcbuf, flbuf, gr->nframes);
+            if (id < 0) {
+                free(label_first);
+                free(gptrs);
+                free(pcbuf);
+                free(flbuf);
+                return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+            }
+            gr->stack = (int)id;
+        }
     }
+    free(gptrs);
+    free(pcbuf);
+    free(flbuf);
+    /* The stack store is final now: point every goroutine into it. */
+    for (i = 0; i < out->ngoroutines; i++) {
+        struct pmp_goroutine *gr = &out->goroutines[i];
+        if (gr->stack >= 0) {
+            const struct pmp_go_stack *st = &c->priv->stacks[gr->stack];
+            gr->pcs = c->priv->pcs + st->off;
+            gr->frame_flags = c->priv->fl + st->off;
+        } else {
+            gr->nframes = 0;
+        }
+    }
+    out->stacks = c->priv->stacks;
+    out->nstacks = c->priv->nstacks;
+    out->stack_pcs = c->priv->pcs;
+    out->stack_flags = c->priv->fl;
     /* Labels were appended to one growable array: point into it now. */
     for (i = 0; i < out->ngoroutines; i++)
         out->goroutines[i].labels = c->priv->labels + label_first[i];
@@ -855,15 +944,10 @@ go_stopped(void *arg, const struct pmp_target_thread *tt, size_t nt,
 void
 pmp_go_free(struct pmp_go *g)
 {
-    size_t i;
     struct go_priv *p;
 
     if (!g)
         return;
-    for (i = 0; i < g->ngoroutines; i++) {
-        free(g->goroutines[i].pcs);
-        free(g->goroutines[i].frame_flags);
-    }
     free(g->goroutines);
     free(g->sched.runq);
     free(g->sched.p_status);
@@ -871,6 +955,11 @@ pmp_go_free(struct pmp_go *g)
     if (p) {
         pmp_strpool_release(&p->pool);
         free(p->labels);
+        free(p->pcs);
+        free(p->fl);
+        free(p->stacks);
+        free(p->chain);
+        pmp_u64map_release(&p->by_hash);
         free(p);
     }
     free(g);

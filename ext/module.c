@@ -936,52 +936,82 @@ fail:
     return NULL;
 }
 
+/*
+ * One goroutine as a tuple (100 000 of them must stay cheap), in the order
+ * of pmprof.commands.goroutines' field constants: (goid, status,
+ * wait_reason, wait_ns, locked, tid, system, stack, labels or None, gopc,
+ * chan, sema, error).
+ */
 static PyObject *
-goroutine_dict(const struct pmp_goroutine *gr)
+goroutine_tuple(const struct pmp_goroutine *gr)
 {
-    PyObject *pcs = PyList_New(gr->nframes), *labels = PyDict_New(), *d;
-    int i;
+    PyObject *labels = Py_None;
     size_t k;
 
-    if (!pcs || !labels)
-        goto fail;
-    for (i = 0; i < gr->nframes; i++) {
-        PyObject *t = Py_BuildValue(
-            "(KO)", (unsigned long long)gr->pcs[i],
-            gr->frame_flags[i] & PMP_FRAME_ACTIVATION ? Py_True : Py_False);
-        if (!t)
-            goto fail;
-        PyList_SET_ITEM(pcs, i, t);
-    }
-    for (k = 0; k < gr->nlabels; k++) {
-        PyObject *v = PyUnicode_DecodeUTF8(gr->labels[k].value,
-                                           (Py_ssize_t)strlen(gr->labels[k].value),
-                                           "replace");
-        if (!v || PyDict_SetItemString(labels, gr->labels[k].key, v) < 0) {
-            Py_XDECREF(v);
-            goto fail;
+    if (gr->nlabels) {
+        labels = PyDict_New();
+        if (!labels)
+            return NULL;
+        for (k = 0; k < gr->nlabels; k++) {
+            PyObject *v = PyUnicode_DecodeUTF8(
+                gr->labels[k].value, (Py_ssize_t)strlen(gr->labels[k].value),
+                "replace");
+            if (!v || PyDict_SetItemString(labels, gr->labels[k].key, v) < 0) {
+                Py_XDECREF(v);
+                Py_DECREF(labels);
+                return NULL;
+            }
+            Py_DECREF(v);
         }
-        Py_DECREF(v);
+    } else {
+        Py_INCREF(labels);
     }
-    d = Py_BuildValue(
-        "{s:L,s:s,s:O,s:s,s:L,s:O,s:i,s:O,s:K,s:K,s:K,s:N,s:N,s:O,s:O,s:s,"
-        "s:K,s:K}",
-        "goid", (long long)gr->goid, "status", gr->status_name, "scan",
-        gr->scan ? Py_True : Py_False, "wait_reason", gr->wait_reason,
-        "wait_ns", (long long)gr->wait_ns, "locked",
-        gr->locked ? Py_True : Py_False, "tid", gr->tid, "system",
-        gr->system ? Py_True : Py_False, "addr", (unsigned long long)gr->addr,
-        "startpc", (unsigned long long)gr->startpc, "gopc",
-        (unsigned long long)gr->gopc, "pcs", pcs, "labels", labels,
-        "truncated", gr->flags & PMP_STACK_TRUNCATED ? Py_True : Py_False,
-        "unwind_error", gr->flags & PMP_STACK_UNWIND_ERR ? Py_True : Py_False,
-        "error", gr->error, "chan", (unsigned long long)gr->chan, "sema",
-        (unsigned long long)gr->sema);
-    return d;
-fail:
-    Py_XDECREF(pcs);
-    Py_XDECREF(labels);
-    return NULL;
+    return Py_BuildValue("(LssLOiOiNKKKs)", (long long)gr->goid,
+                         gr->status_name, gr->wait_reason,
+                         (long long)gr->wait_ns,
+                         gr->locked ? Py_True : Py_False, gr->tid,
+                         gr->system ? Py_True : Py_False, gr->stack, labels,
+                         (unsigned long long)gr->gopc,
+                         (unsigned long long)gr->chan,
+                         (unsigned long long)gr->sema, gr->error);
+}
+
+/* go_stacks() -> the distinct goroutine stacks, each [(pc, activation)]. */
+static PyObject *
+Snapshot_go_stacks(SnapshotObject *self, PyObject *unused)
+{
+    const struct pmp_go *g = self->go;
+    PyObject *out;
+    size_t i;
+
+    if (!g) {
+        PyErr_SetString(PyExc_ValueError, "not a goroutine snapshot");
+        return NULL;
+    }
+    out = PyList_New((Py_ssize_t)g->nstacks);
+    for (i = 0; out && i < g->nstacks; i++) {
+        const struct pmp_go_stack *st = &g->stacks[i];
+        PyObject *l = PyList_New(st->n);
+        int k;
+        for (k = 0; l && k < st->n; k++) {
+            PyObject *t = Py_BuildValue(
+                "(KO)", (unsigned long long)g->stack_pcs[st->off + (size_t)k],
+                g->stack_flags[st->off + (size_t)k] & PMP_FRAME_ACTIVATION
+                    ? Py_True
+                    : Py_False);
+            if (!t) {
+                Py_CLEAR(l);
+                break;
+            }
+            PyList_SET_ITEM(l, k, t);
+        }
+        if (!l) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)i, l);
+    }
+    return out;
 }
 
 static PyObject *
@@ -1017,7 +1047,7 @@ Snapshot_go_info(SnapshotObject *self, PyObject *unused)
     if (!gl)
         return NULL;
     for (i = 0; i < g->ngoroutines; i++) {
-        PyObject *d = goroutine_dict(&g->goroutines[i]);
+        PyObject *d = goroutine_tuple(&g->goroutines[i]);
         if (!d) {
             Py_DECREF(gl);
             return NULL;
@@ -1251,6 +1281,8 @@ static PyMethodDef Snapshot_methods[] = {
      "threads() -> list of dict (sorted by tid)"},
     {"go_info", (PyCFunction)Snapshot_go_info, METH_NOARGS,
      "go_info() -> the Go runtime's state (goroutines() snapshots)"},
+    {"go_stacks", (PyCFunction)Snapshot_go_stacks, METH_NOARGS,
+     "go_stacks() -> distinct goroutine stacks, [(pc, activation)] each"},
     {"write_go_profile", (PyCFunction)Snapshot_write_go_profile, METH_O,
      "write_go_profile(path): goroutine profile (gzipped pprof)"},
     {"data_symbols", (PyCFunction)Snapshot_data_symbols, METH_O,

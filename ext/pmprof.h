@@ -675,10 +675,17 @@ struct pmp_goroutine {
     size_t nlabels;
     const struct pmp_go_label *labels;
     int nframes;
-    uint64_t *pcs;               /* innermost first */
-    uint8_t *frame_flags;
+    int stack;                   /* index in pmp_go.stacks, -1: none */
+    const uint64_t *pcs;         /* innermost first (in the stack store) */
+    const uint8_t *frame_flags;
     unsigned flags;              /* enum pmp_stack_flags */
     char error[96];              /* why the stack is missing or short */
+};
+
+/* A distinct goroutine stack (goroutines parked alike share one). */
+struct pmp_go_stack {
+    size_t off;                  /* into stack_pcs / stack_flags */
+    int n;
 };
 
 /* MemStats/GC figures (runtime.memstats, gcController); -1: not found. */
@@ -707,6 +714,10 @@ struct pmp_go {
     size_t ngoroutines;
     struct pmp_goroutine *goroutines;   /* dead ones skipped; by goid */
     size_t nuser, nsystem;
+    const struct pmp_go_stack *stacks;  /* distinct stacks */
+    size_t nstacks;
+    const uint64_t *stack_pcs;
+    const uint8_t *stack_flags;
     struct pmp_go_memstats mem;
     struct pmp_go_sched sched;
     void *priv;

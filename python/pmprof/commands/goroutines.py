@@ -12,6 +12,10 @@ from pmprof import PmprofError
 from pmprof.commands import EXIT_OK, EXIT_PARTIAL, command, new_parser
 
 SCHEMA = "pmprof.goroutines-1"
+
+# Fields of the goroutine tuples Snapshot.go_info() returns (ext/module.c).
+(GOID, STATUS, REASON, WAIT_NS, LOCKED, TID, SYSTEM, STACK, LABELS, GOPC, CHAN, SEMA,
+ ERROR) = range(13)
 SCHEMA_MEMSTATS = "pmprof.go-memstats-1"
 SCHEMA_SCHED = "pmprof.go-sched-1"
 
@@ -86,90 +90,107 @@ def shown(name, first, runtime):
 
 
 def header(g):
-    if g["status"] == "waiting" and g["wait_reason"]:
-        return g["wait_reason"]
-    return g["status"]
+    if g[STATUS] == "waiting" and g[REASON]:
+        return g[REASON]
+    return g[STATUS]
 
 
-def collect(ctx, depth=0):
-    """Read the goroutines once; returns (session, snapshot, info, goroutines)
-    where each goroutine has `all_frames` (every frame, innermost first)."""
-    session = ctx.open_session()
-    snap = session.goroutines()
-    info = snap.go_info()
-    # One symbolization for every distinct pc.
-    uniq = {}
-    for g in info["goroutines"]:
-        for pc in g["pcs"]:
-            uniq.setdefault(tuple(pc), None)
-        if g["gopc"]:
-            uniq.setdefault((g["gopc"], False), None)
-    keys = list(uniq)
-    for k, frames in zip(keys, snap.symbolize(keys)):
-        uniq[k] = frames
-    for g in info["goroutines"]:
-        frames = []
-        for pc in g["pcs"]:
-            for f in uniq[tuple(pc)]:
-                frames.append({"function": f[1], "file": f[3], "line": f[4],
-                               "inlined": bool(f[5]), "pc": f[0]})
-        g["all_frames"] = frames
-        g["created_by"] = None
-        if g["gopc"]:
-            lines = uniq[(g["gopc"], False)]
+class Stacks:
+    """The distinct goroutine stacks of one read, symbolized once each;
+    goroutines refer to them by index (100 000 goroutines parked in a few
+    places share a few stacks)."""
+
+    def __init__(self, snap, info):
+        raw = snap.go_stacks()
+        keys = {}
+        for st in raw:
+            for pc in st:
+                keys.setdefault(pc, None)
+        gopcs = {(g[GOPC], False) for g in info["goroutines"] if g[GOPC]}
+        for k in gopcs:
+            keys.setdefault(k, None)
+        order = list(keys)
+        for k, frames in zip(order, snap.symbolize(order)):
+            keys[k] = frames
+        self.all = []
+        for st in raw:
+            frames = []
+            for pc in st:
+                for f in keys[pc]:
+                    frames.append({"function": f[1], "file": f[3], "line": f[4],
+                                   "inlined": bool(f[5])})
+            self.all.append(frames)
+        self.created = {}
+        for gopc, _ in gopcs:
+            lines = keys[(gopc, False)]
             if lines and lines[-1][1]:
                 # Go prints the physical function with the innermost
                 # (inlined) position of the go statement.
-                g["created_by"] = {"function": lines[-1][1], "file": lines[0][3],
-                                   "line": lines[0][4]}
+                self.created[gopc] = {"function": lines[-1][1], "file": lines[0][3],
+                                      "line": lines[0][4]}
+        self._vis = {}
+
+    def visible(self, sid, runtime, depth=0):
+        """Frames after Go's hiding rules (cached per stack)."""
+        key = (sid, runtime, depth)
+        v = self._vis.get(key)
+        if v is None:
+            if sid < 0:
+                v = []
+            else:
+                v = [f for i, f in enumerate(self.all[sid])
+                     if shown(f["function"], i == 0, runtime)]
+            if depth > 0:
+                v = v[:depth]
+            self._vis[key] = v
+        return v
+
+
+def collect(ctx):
+    """Read the goroutines once: (session, snapshot, info, stacks)."""
+    session = ctx.open_session()
+    snap = session.goroutines()
+    info = snap.go_info()
+    stacks = Stacks(snap, info)
     for w in session.warnings():
         ctx.warn(w)
-    return session, snap, info
+    return session, snap, info, stacks
 
 
-def visible_frames(g, runtime, depth=0):
-    out = []
-    for i, f in enumerate(g["all_frames"]):
-        if shown(f["function"], i == 0, runtime):
-            out.append(f)
-    return out[:depth] if depth > 0 else out
-
-
-def goroutine_record(g, runtime, depth):
-    cb = g["created_by"]
-    if cb and (g["goid"] == 1 or not shown(cb["function"], False, runtime)):
+def goroutine_record(g, runtime, depth, stacks):
+    cb = stacks.created.get(g[GOPC]) if stacks else None
+    if cb and (g[GOID] == 1 or not shown(cb["function"], False, runtime)):
         cb = None
     rec = {
-        "goid": g["goid"],
-        "status": g["status"],
-        "wait_reason": g["wait_reason"],
+        "goid": g[GOID],
+        "status": g[STATUS],
+        "wait_reason": g[REASON],
         "header": header(g),
-        "wait_ns": g["wait_ns"] if g["wait_ns"] >= 0 else None,
-        "locked_to_thread": g["locked"],
-        "thread": g["tid"] or None,
-        "system": g["system"],
-        "labels": dict(sorted(g["labels"].items())),
-        "frames": [{"function": f["function"], "file": f["file"], "line": f["line"],
-                    "inlined": f["inlined"]} for f in visible_frames(g, runtime, depth)],
+        "wait_ns": g[WAIT_NS] if g[WAIT_NS] >= 0 else None,
+        "locked_to_thread": g[LOCKED],
+        "thread": g[TID] or None,
+        "system": g[SYSTEM],
+        "labels": dict(sorted(g[LABELS].items())) if g[LABELS] else {},
+        "frames": stacks.visible(g[STACK], runtime, depth) if stacks else [],
         "created_by": cb,
     }
-    if g["chan"]:
-        rec["waiting_on"] = {"kind": "chan", "address": g["chan"]}
-    elif g["sema"]:
-        rec["waiting_on"] = {"kind": "sema", "address": g["sema"]}
-    if g["error"]:
-        rec["error"] = g["error"]
+    if g[CHAN]:
+        rec["waiting_on"] = {"kind": "chan", "address": g[CHAN]}
+    elif g[SEMA]:
+        rec["waiting_on"] = {"kind": "sema", "address": g[SEMA]}
+    if g[ERROR]:
+        rec["error"] = g[ERROR]
     return rec
 
 
 def select(gs, args):
     out = []
     for g in gs:
-        if g["system"] and not args.runtime:
+        if g[SYSTEM] and not args.runtime:
             continue
-        if args.state and args.state not in (g["status"], header(g)):
+        if args.state and args.state not in (g[STATUS], header(g)):
             continue
-        if args.reason and args.reason not in g["wait_reason"]:
+        if args.reason and args.reason not in g[REASON]:
             continue
         out.append(g)
     return out
@@ -196,82 +217,97 @@ def fmt_frames(frames, created_by):
     return out
 
 
-def group_records(recs):
+def group_goroutines(gs, args, stacks):
+    """Goroutines with the same visible stack and labels, with counts
+    (Go's debug=1), without building a record per goroutine."""
     groups = {}
-    for r in recs:
-        key = (tuple((f["function"], f["file"], f["line"]) for f in r["frames"]),
-               tuple(sorted(r["labels"].items())))
-        g = groups.get(key)
-        if g is None:
-            g = groups[key] = {"count": 0, "labels": r["labels"], "headers": {},
-                               "frames": r["frames"], "created_by": r["created_by"],
-                               "goroutines": []}
-        g["count"] += 1
-        g["headers"][r["header"]] = g["headers"].get(r["header"], 0) + 1
-        g["goroutines"].append(r["goid"])
-    return sorted(groups.values(), key=lambda g: (-g["count"], g["goroutines"][0]))
+    vkey = {}
+    for g in gs:
+        sid = g[STACK]
+        k1 = vkey.get(sid)
+        if k1 is None:
+            k1 = vkey[sid] = tuple((f["function"], f["file"], f["line"])
+                                   for f in stacks.visible(sid, args.runtime, args.depth))
+        lab = tuple(sorted(g[LABELS].items())) if g[LABELS] else ()
+        key = (k1, lab)
+        grp = groups.get(key)
+        if grp is None:
+            rec = goroutine_record(g, args.runtime, args.depth, stacks)
+            grp = groups[key] = {"count": 0, "labels": rec["labels"], "headers": {},
+                                 "frames": rec["frames"], "created_by": rec["created_by"],
+                                 "goroutines": []}
+        grp["count"] += 1
+        h = header(g)
+        grp["headers"][h] = grp["headers"].get(h, 0) + 1
+        grp["goroutines"].append(g[GOID])
+    return sorted(groups.values(), key=lambda x: (-x["count"], x["goroutines"][0]))
 
 
-def blocked_on(recs):
+def blocked_on(gs):
     """Goroutines waiting on the same channel or semaphore, with counts."""
     objs = {}
-    for r in recs:
-        w = r.get("waiting_on")
-        if w:
-            objs.setdefault((w["kind"], w["address"]), []).append(r)
+    for g in gs:
+        if g[CHAN]:
+            objs.setdefault(("chan", g[CHAN]), []).append(g)
+        elif g[SEMA]:
+            objs.setdefault(("sema", g[SEMA]), []).append(g)
     out = []
     for (kind, addr), rs in objs.items():
         if len(rs) < 2:
             continue
         out.append({"kind": kind, "address": addr, "count": len(rs),
-                    "reasons": sorted({r["header"] for r in rs}),
-                    "goroutines": [r["goid"] for r in rs]})
+                    "reasons": sorted({header(g) for g in rs}),
+                    "goroutines": [g[GOID] for g in rs]})
     return sorted(out, key=lambda o: -o["count"])
 
 
 def all_asleep(user):
-    return bool(user) and all(r["status"] == "waiting" and r["wait_reason"] in ASLEEP_REASONS
-                              for r in user)
+    return bool(user) and all(g[STATUS] == "waiting" and g[REASON] in ASLEEP_REASONS
+                              for g in user)
 
 
 @command(parser, "every goroutine of a Go program, like Go's debug=2 dump")
 def goroutines(ctx, args):
-    session, snap, info = collect(ctx)
+    session, snap, info, stacks = collect(ctx)
     gs = info["goroutines"]
-    recs = [goroutine_record(g, args.runtime, args.depth) for g in select(gs, args)]
-    user = [goroutine_record(g, False, 0) for g in gs if not g["system"]]
-    nsys = sum(1 for g in gs if g["system"])
+    sel = select(gs, args)
+    user = [g for g in gs if not g[SYSTEM]]
+    nsys = len(gs) - len(user)
     asleep = all_asleep(user)
+    bo = blocked_on(sel)
     if args.output:
         try:
             snap.write_go_profile(args.output)
         except Exception as e:  # _core errors: one line
             raise PmprofError("cannot write %s: %s" % (args.output, e)) from None
-    partial = any(r.get("error") for r in recs)
+    partial = any(g[ERROR] for g in sel)
+    if args.group:
+        groups = group_goroutines(sel, args, stacks)
+    else:
+        recs = [goroutine_record(g, args.runtime, args.depth, stacks) for g in sel]
     if args.format == "json":
         doc = {"schema": SCHEMA, "go_version": info["version"],
                "counts": {"user": len(user), "system": nsys},
-               "all_asleep": asleep,
-               "blocked_on": blocked_on(recs)}
+               "all_asleep": asleep, "blocked_on": bo}
         if args.group:
-            doc["groups"] = group_records(recs)
+            doc["groups"] = groups
         else:
             doc["goroutines"] = recs
-        ctx.write(json.dumps(doc, indent=2) + "\n")
+        ctx.write(json.dumps(doc, indent=1) + "\n")
         return EXIT_PARTIAL if partial else EXIT_OK
     out = []
     if args.group:
-        out.append("goroutine profile: total %d" % len(recs))
-        for g in group_records(recs):
-            hdr = ", ".join("%s%s" % (h, "" if n == g["count"] else " x%d" % n)
-                            for h, n in sorted(g["headers"].items()))
-            line = "%d @ [%s]" % (g["count"], hdr)
-            if g["labels"]:
+        out.append("goroutine profile: total %d" % len(sel))
+        for grp in groups:
+            hdr = ", ".join("%s%s" % (h, "" if n == grp["count"] else " x%d" % n)
+                            for h, n in sorted(grp["headers"].items()))
+            line = "%d @ [%s]" % (grp["count"], hdr)
+            if grp["labels"]:
                 line += " labels: {%s}" % ", ".join(
-                    '"%s":"%s"' % kv for kv in sorted(g["labels"].items()))
+                    '"%s":"%s"' % kv for kv in sorted(grp["labels"].items()))
             out.append("")
             out.append(line)
-            out.extend(fmt_frames(g["frames"], g["created_by"]))
+            out.extend(fmt_frames(grp["frames"], grp["created_by"]))
     else:
         for r in recs:
             if out:
@@ -283,7 +319,6 @@ def goroutines(ctx, args):
             if r.get("error"):
                 out.append("# %s" % r["error"])
             out.extend(fmt_frames(r["frames"], r["created_by"]))
-    bo = blocked_on(recs)
     if bo or asleep:
         out.append("")
     for o in bo[:10]:
@@ -312,17 +347,17 @@ def go_section(session):
     except core.Error as e:
         return {"error": str(e)}
     info = snap.go_info()
-    for g in info["goroutines"]:
-        g["all_frames"], g["created_by"] = [], None
-    user = [goroutine_record(g, False, 0) for g in info["goroutines"]
-            if not g["system"]]
+    user = [g for g in info["goroutines"] if not g[SYSTEM]]
     headers = {}
-    for r in user:
-        headers[r["header"]] = headers.get(r["header"], 0) + 1
+    for g in user:
+        h = header(g)
+        headers[h] = headers.get(h, 0) + 1
+    bo = blocked_on(user)
+    for o in bo:
+        o["goroutines"] = o["goroutines"][:100]
     return {"version": info["version"],
             "counts": {"user": len(user), "system": len(info["goroutines"]) - len(user)},
-            "headers": headers, "all_asleep": all_asleep(user),
-            "blocked_on": blocked_on(user)}
+            "headers": headers, "all_asleep": all_asleep(user), "blocked_on": bo}
 
 
 def memstats_doc(info):
