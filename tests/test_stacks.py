@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import (ENV, TARGETS, gcore, gdb_bt, gdb_run, have_go, kernel_core,
-                      pprof_tool, run_pmprof)
+                      pprof_tool, run_pmprof, wait_until)
 
 APP = {
     "blocker": ["block_inner", "block_middle", "block_outer", "blocker_main"],
@@ -89,8 +89,19 @@ def test_inline_file_line_and_main_alias(target):
     assert any(f["inlined"] for f in blk["frames"])
 
 
+def _utime_ticks(pid, tid):
+    with open("/proc/%d/task/%d/stat" % (pid, tid)) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[11])
+
+
 def test_threads_command(target):
     t = target("threads")
+    # The spinner must have been charged a clock tick (10 ms) of CPU time
+    # before it can show one: on a loaded machine that can take a while.
+    names = t.names()
+    spin = [tid for tid, n in names.items() if role(n) == "spinner"]
+    for tid in spin:
+        wait_until(lambda: _utime_ticks(t.pid, tid) > 0, what="spinner CPU time")
     r = run_pmprof("threads", "--format", "json", "-p", t.pid)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
