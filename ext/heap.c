@@ -1543,22 +1543,33 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
                              "cannot read libc's ELF file '%s'",
                              h->libc_path);
     libc_version(elf, h->version, sizeof(h->version));
-    if (strcmp(h->version, "2.36") != 0)
-        return pmp_error_set(err, PMP_E_UNSUPPORTED,
-                             "glibc %s (%s): pmprof knows the malloc layouts "
-                             "of glibc 2.36 x86_64 only",
-                             h->version[0] ? h->version : "of unknown version",
-                             h->libc_path);
     {
+        /*
+         * The 2.36 table, checked member by member against libc's DWARF
+         * when libc's debug info is there.  Another glibc is read only
+         * when its DWARF confirms every member the walk uses (malloc_state,
+         * malloc_par and tcache have kept this layout across releases);
+         * without debug info it is refused, not guessed.
+         */
         char msg[160];
+        int known = strcmp(h->version, "2.36") == 0;
         int lc = check_layout_dwarf(fl.mod, msg, sizeof(msg));
+
         if (lc < 0)
             return pmp_error_set(err, PMP_E_UNSUPPORTED, "%s (%s)", msg,
                                  h->libc_path);
-        pmp_strlcpy(h->layout, lc ? "table 2.36 x86_64, checked against "
-                                    "libc's DWARF"
-                                  : "table 2.36 x86_64",
-                    sizeof(h->layout));
+        if (!known && lc == 0)
+            return pmp_error_set(
+                err, PMP_E_UNSUPPORTED,
+                "glibc %s (%s): pmprof has the malloc layouts of glibc 2.36 "
+                "x86_64; for another version it needs libc's debug info to "
+                "check them (Debian: libc6-dbg)",
+                h->version[0] ? h->version : "of unknown version",
+                h->libc_path);
+        snprintf(h->layout, sizeof(h->layout), "%s",
+                 !lc ? "table 2.36 x86_64"
+                     : known ? "table 2.36 x86_64, checked against libc's DWARF"
+                             : "libc's DWARF (same as the 2.36 table)");
     }
     /* main_arena: symbol (libc debug info), else mallinfo2's first lea. */
     find_libc_syms(fl.mod, &ls);
