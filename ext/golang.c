@@ -50,6 +50,8 @@
 #define SUDOG_C 80
 #define M_PROCID 72
 #define M_CURG 192
+#define M_ID 232
+#define M_ALLLINK 336
 #define P_ID 0
 #define P_STATUS 4
 #define P_RUNQHEAD 400
@@ -172,7 +174,7 @@ struct go_ctx {
     struct pmp_go *out;
     struct go_priv *priv;
     /* globals (runtime addresses, 0 = not found) */
-    uint64_t allgs, allp, sched, memstats, gcctl, waitreasons;
+    uint64_t allgs, allp, allm, sched, memstats, gcctl, waitreasons;
     size_t nwaitreasons;
     struct region regs[4];       /* .noptrbss .bss .noptrdata .data */
     const char *wr[MAX_WAITREASONS];
@@ -209,6 +211,8 @@ find_by_symtab(struct go_ctx *c)
             c->allgs = addr;
         else if (strcmp(nm, "allp") == 0)
             c->allp = addr;
+        else if (strcmp(nm, "allm") == 0)
+            c->allm = addr;
         else if (strcmp(nm, "sched") == 0)
             c->sched = addr;
         else if (strcmp(nm, "memstats") == 0)
@@ -439,6 +443,57 @@ find_sched(struct go_ctx *c)
                 continue;
             c->sched = r->addr + off;
             return;
+        }
+    }
+}
+
+/*
+ * Walk the M list from *head: the number of Ms, and of those with an OS
+ * thread (procid != 0: a cgo binary keeps an "extra M" without one for
+ * callbacks from C threads).  -1 if the list is not an M list of mcount
+ * Ms with ids below mnext.
+ */
+static int
+walk_allm(struct go_ctx *c, uint64_t m, int64_t mcount, int64_t mnext,
+          int *with_thread)
+{
+    int n = 0;
+
+    *with_thread = 0;
+    while (m && n <= mcount) {
+        uint64_t id, procid, next;
+        if ((m & 7) || pmp_target_read_u64(c->t, m + M_ID, &id, NULL) ||
+            pmp_target_read_u64(c->t, m + M_PROCID, &procid, NULL) ||
+            pmp_target_read_u64(c->t, m + M_ALLLINK, &next, NULL) ||
+            (int64_t)id < 0 || (int64_t)id >= mnext)
+            return -1;
+        n++;
+        if (procid)
+            (*with_thread)++;
+        m = next;
+    }
+    return n == mcount ? n : -1;
+}
+
+/* allm: a pointer to an M list of exactly mcount Ms (needs sched). */
+static void
+find_allm(struct go_ctx *c, int64_t mcount, int64_t mnext)
+{
+    size_t k, off;
+    int wt;
+
+    for (k = 0; k < 4 && !c->allm; k++) {
+        const struct region *r = &c->regs[k];
+        for (off = 0; r->data && off + 8 <= r->len; off += 8) {
+            uint64_t m = pmp_u64at(r->data, off), id;
+            if (!m || (m & 7) ||
+                pmp_target_read_u64(c->t, m + M_ID, &id, NULL) ||
+                (int64_t)id < 0 || (int64_t)id >= mnext)
+                continue;
+            if (walk_allm(c, m, mcount, mnext, &wt) > 0) {
+                c->allm = r->addr + off;
+                return;
+            }
         }
     }
 }
@@ -895,6 +950,22 @@ read_sched(struct go_ctx *c)
     sc->threads = (int)((int64_t)pmp_u64at(s, SCHED_MNEXT) -
                         (int64_t)pmp_u64at(s, SCHED_NMFREED));
     sc->global_runq = (int32_t)pmp_u32at(s, SCHED_RUNQSIZE);
+    {
+        /* OS threads: the Ms that have one (mcount() counts the cgo
+           extra M too). */
+        int64_t mnext = (int64_t)pmp_u64at(s, SCHED_MNEXT);
+        uint64_t head = 0;
+        int wt;
+        if (!c->allm)
+            find_allm(c, sc->threads, mnext);
+        if (c->allm && pmp_target_read_u64(c->t, c->allm, &head, NULL) == 0 &&
+            walk_allm(c, head, sc->threads, mnext, &wt) > 0) {
+            sc->ms = sc->threads;
+            sc->threads = wt;
+        } else {
+            sc->ms = sc->threads;
+        }
+    }
 }
 
 static int

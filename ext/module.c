@@ -1087,10 +1087,11 @@ Snapshot_go_info(SnapshotObject *self, PyObject *unused)
             PyList_SET_ITEM(runq, k, PyLong_FromLong(sc->runq[k]));
             PyList_SET_ITEM(pst, k, PyLong_FromLong(sc->p_status[k]));
         }
-        sched = Py_BuildValue("{s:i,s:i,s:i,s:i,s:i,s:L,s:N,s:N}",
+        sched = Py_BuildValue("{s:i,s:i,s:i,s:i,s:i,s:i,s:L,s:N,s:N}",
                               "gomaxprocs", sc->gomaxprocs, "idle_ps",
                               sc->idle_ps, "spinning_ms", sc->spinning_ms,
                               "idle_ms", sc->nmidle, "threads", sc->threads,
+                              "ms", sc->ms,
                               "global_runq", (long long)sc->global_runq,
                               "runq", runq, "p_status", pst);
     } else {

@@ -702,7 +702,9 @@ struct pmp_go_memstats {
 
 struct pmp_go_sched {
     int found;                   /* allp and sched located */
-    int gomaxprocs, idle_ps, spinning_ms, nmidle, threads;
+    int gomaxprocs, idle_ps, spinning_ms, nmidle;
+    int ms;                      /* Ms created and not freed (mcount()) */
+    int threads;                 /* of those, the ones with an OS thread */
     int64_t global_runq;
     int *runq;                   /* per P: runq length (+1 for runnext) */
     int *p_status;               /* per P */

@@ -390,7 +390,7 @@ def sched_doc(info):
     return {"schema": SCHEMA_SCHED, "go_version": info["version"],
             "gomaxprocs": s["gomaxprocs"], "idle_ps": s["idle_ps"],
             "spinning_ms": s["spinning_ms"], "idle_ms": s["idle_ms"],
-            "threads": s["threads"], "global_runq": s["global_runq"],
+            "threads": s["threads"], "ms": s["ms"], "global_runq": s["global_runq"],
             "runq": s["runq"], "goroutines": len(info["goroutines"])}
 
 
