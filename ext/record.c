@@ -596,23 +596,24 @@ copy_stack(struct pmp_recording *r, struct rthread *th)
 
 /*
  * Go: the goroutine th ran when stopped (its g from R14 or TLS, checked
- * through g.m.procid) and its pprof labels, as a label set shared by the
- * samples of the same (goroutine, labels).  Read after the resume: the
- * g of a running thread does not change without a trip through the
- * scheduler, and a missed label is better than a longer stop.
+ * through g.m.procid: read during the stop, see cycle()) and its pprof
+ * labels, as a label set shared by the samples of the same (goroutine,
+ * labels pointer).  The labels map is read after the resume: a
+ * goroutine's labels change only by pprof.Do/SetGoroutineLabels, which
+ * install a new map (a new pointer) rather than edit the old one.
  */
 static uint32_t
 go_gset(struct pmp_recording *r, struct rthread *th)
 {
     struct pmp_target *t = r->s->target;
-    uint64_t g, lp, key;
-    int64_t goid;
+    uint64_t lp = th->go_labels, key;
+    int64_t goid = th->goid;
     uintptr_t v;
     struct pmp_go_label tmp[32];
     struct pmp_rec_gset *gs;
     size_t n;
 
-    if (pmp_go_current(t, &th->regs, th->tid, &g, &goid, &lp))
+    if (!th->go_ok)
         return 0;
     key = pmp_hash64((uint64_t)goid) ^ lp;
     if (key == UINT64_MAX)
@@ -774,6 +775,14 @@ cycle(struct pmp_recording *r)
         }
         pmp_regs_from_user(&th->regs, &u);
         copy_stack(r, th);
+        if (r->is_go) {
+            /* The goroutine it runs, while it runs it (a handful of
+               small reads; its labels are read after the resume). */
+            uint64_t g;
+            pmp_target_drop_cache(r->s->target);
+            th->go_ok = pmp_go_current(r->s->target, &th->regs, th->tid, &g,
+                                       &th->goid, &th->go_labels) == 0;
+        }
         th->sampled = 1;
     }
     /* 4. Resume everything we hold, including threads whose interrupt

@@ -32,6 +32,9 @@ struct rthread {
     int sampled;             /* 1 stack copied, 2 job-control stopped */
     int lost;
     struct pmp_regs regs;
+    int go_ok;               /* Go: goid/go_labels read while stopped */
+    int64_t goid;
+    uint64_t go_labels;      /* its g.labels */
     unsigned char *stk;
     size_t stk_cap, stk_len;
     /* totals */

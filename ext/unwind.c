@@ -170,10 +170,14 @@ compute_rule(struct pmp_unwinder *u, uint64_t pc)
             return r;
         }
         if (pmp_gomod_func(gm, pc, &gf) == 0) {
+            const char *nm = pmp_gomod_name(gm, gf.nameoff);
             r->status = PC_GOFN;
             r->go_funcid = gf.funcid;
             r->go_flag = gf.flag;
             r->cfa_off = pmp_gomod_spdelta(gm, &gf, pc);
+            /* Go's signal entry: the kernel's signal frame is above it. */
+            r->signal = strcmp(nm, "runtime.sigtramp") == 0 ||
+                        strcmp(nm, "runtime.sigprofNonGoWrapper") == 0;
             return r;
         }
         /* Not Go code: the C parts of a cgo binary have CFI. */
@@ -535,6 +539,40 @@ step_go(struct pmp_unwinder *u, const struct pc_rule *r,
     return 0;
 }
 
+/*
+ * Across Go's signal trampoline: its return address (at sp+f) is the
+ * restorer, the start of the kernel's rt_sigframe; the interrupted
+ * registers are in its ucontext's mcontext (x86_64 struct sigcontext:
+ * r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip).
+ */
+static int
+step_go_signal(struct pmp_unwinder *u, const struct pc_rule *r,
+               const struct frame_regs *cur, struct frame_regs *next,
+               const char **why)
+{
+    static const uint8_t order[] = {
+        8, 9, 10, 11, 12, 13, 14, 15, PMP_REG_RDI, PMP_REG_RSI, PMP_REG_RBP,
+        PMP_REG_RBX, PMP_REG_RDX, PMP_REG_RAX, PMP_REG_RCX, PMP_REG_RSP,
+        PMP_REG_RIP,
+    };
+    uint64_t mc[17];
+    size_t k;
+
+    if (r->cfa_off < 0 || !VALID(cur, PMP_REG_RSP) ||
+        pmp_target_read(u->target,
+                        cur->r[PMP_REG_RSP] + (uint64_t)r->cfa_off + 8 + 40,
+                        mc, sizeof(mc), NULL)) {
+        *why = "cannot read the signal frame";
+        return -1;
+    }
+    next->valid = 0;
+    for (k = 0; k < PMP_ARRAY_SIZE(order); k++) {
+        next->r[order[k]] = mc[k];
+        next->valid |= 1u << order[k];
+    }
+    return 0;
+}
+
 int
 pmp_unwind(struct pmp_unwinder *u, const struct pmp_regs *regs,
            uint64_t *pcs, uint8_t *flags, int max, unsigned *stack_flags,
@@ -595,12 +633,18 @@ pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
             if (pmp_gomod_elide(fid, child))
                 n--;
             child = fid;
-            /* The outermost frame of a stack; and past a function that
-               writes SP we cannot follow (Go stops there too). */
-            if ((r->go_flag & PMP_GOFLAG_TOPFRAME) ||
-                ((r->go_flag & PMP_GOFLAG_SPWRITE) && !innermost))
+            if (r->signal) {
+                /* A signal handler: go on in the interrupted code. */
+                flags[n - 1] |= PMP_FRAME_SIGNAL;
+                rc = step_go_signal(u, r, &cur, &next, &why);
+            } else if ((r->go_flag & PMP_GOFLAG_TOPFRAME) ||
+                       ((r->go_flag & PMP_GOFLAG_SPWRITE) && !innermost)) {
+                /* The outermost frame of a stack; and past a function
+                   that writes SP we cannot follow (Go stops there too). */
                 break;
-            rc = step_go(u, r, &cur, &next, &why);
+            } else {
+                rc = step_go(u, r, &cur, &next, &why);
+            }
         } else if (r->status == PC_NO_MODULE) {
             child = PMP_GOFUNC_NORMAL;
             if (n == 1) {
@@ -644,8 +688,7 @@ pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
          * addresses; across a signal frame the interrupted stack may be
          * anywhere (sigaltstack).
          */
-        if (!(r->status == PC_CFI && r->signal) &&
-            next.r[PMP_REG_RSP] <= cur.r[PMP_REG_RSP]) {
+        if (!r->signal && next.r[PMP_REG_RSP] <= cur.r[PMP_REG_RSP]) {
             *stack_flags |= PMP_STACK_UNWIND_ERR;
             pmp_error_set(err, PMP_E_CORRUPT,
                           "stack pointer did not advance at pc 0x%llx",
@@ -660,7 +703,7 @@ pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
             break;
         }
         prev_sp = cur.r[PMP_REG_RSP];
-        activation = r->status == PC_CFI && r->signal;
+        activation = r->signal;
         cur = next;
     }
     return n;

@@ -24,7 +24,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import (ROOT, TARGETS, gcore, gdb_run, require_go, require_ptrace,
+from conftest import (ROOT, TARGETS, gcore, gdb_run, pprof_raw, require_go, require_ptrace,
                       run_pmprof)
 from gotargets import (BUILDS, GoProg, G, Frame, go_funcs, json_from_gdb, parse_debug2,
                        parse_group_text, pmprof_json, proc_tasks, traces_multiset)
@@ -551,3 +551,43 @@ def test_runtime_shows_system_goroutines(prog):
     parked = [j for j in user if j["status"] == "waiting"]
     assert all(any(f["function"] == "runtime.gopark" for f in j["frames"]) for j in parked), \
         "with --runtime, parked goroutines show runtime.gopark"
+
+
+# ---- record: goroutine labels on samples ------------------------------------------
+
+
+def test_record_samples_carry_goroutine_and_labels(prog, tmp_path):
+    """pmprof record on a Go program: samples of the two spinners (pprof.Do
+    role=spinner, idx=N) carry goid = a spinner's goroutine ID and its
+    labels, like Go's own CPU profiles; the stacks show main.spin.  The
+    quiet builds have no running goroutine: their samples carry none."""
+    p = prog
+    from test_record import parse_raw, sample_functions
+    out = tmp_path / "cpu.pb.gz"
+    r = run_pmprof("record", "-p", p.pid, "-d", "1", "-F", "199", "-q", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    types, samples, locs = parse_raw(pprof_raw(out))
+    assert samples
+    spinners = {str(g) for g in p.spinners()}
+    labelled = [s for s in samples if "goid" in s[2]]
+    for s in labelled:
+        s[2]["goid"] = s[2]["goid"].split()[0]     # "50 goid": num + unit
+    for s in labelled:
+        funcs = sample_functions(s, locs)
+        if s[2].get("role") == "spinner":
+            assert s[2]["goid"] in spinners, s
+            # In the spinner, or on the thread's g0 stack on its behalf
+            # (preempted: mcall into the scheduler before it drops the g).
+            assert "main.spin" in funcs or funcs[-1] in (
+                "runtime.mcall", "runtime.systemstack", "runtime.morestack"), (s, funcs)
+    if not p.spin:
+        assert not [s for s in labelled if s[2].get("role") == "spinner"]
+        return
+    spun = [s for s in labelled if s[2].get("role") == "spinner"]
+    # Both spinners ran (2 threads, GOMAXPROCS >= 2) and were seen.
+    assert {s[2]["goid"] for s in spun} == spinners, (spinners, len(spun))
+    assert {s[2]["idx"] for s in spun} == {"0", "1"}
+    # Most samples of threads running main.spin carry the label (a sample
+    # taken while the goroutine was switched out may not).
+    on_spin = [s for s in samples if "main.spin" in sample_functions(s, locs)]
+    assert len(spun) >= 0.8 * len(on_spin), (len(spun), len(on_spin))
