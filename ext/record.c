@@ -553,8 +553,12 @@ add_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
         int64_t excess = wall - period;
         int64_t ecpu = (int64_t)((double)dcpu * (double)excess /
                                  (double)wall);
+        uint32_t gset = r->cur_gset;
+
+        r->cur_gset = 0;   /* the lost time ran no goroutine we know of */
         rc = push_event(r, th, r->lost_stack, PMP_SAMPLE_LOST, -1,
                         now - (uint64_t)period, excess, ecpu);
+        r->cur_gset = gset;
         if (rc)
             return rc;
         th->lost_count++;
@@ -717,6 +721,7 @@ cycle(struct pmp_recording *r)
         struct rthread *th = r->threads[i];
         th->sampled = 0;
         th->lost = 0;
+        th->go_ok = 0;
         if (!th->alive || !th->wanted)
             continue;
         if (th->stopped || th->group_stop)

@@ -578,7 +578,7 @@ def test_record_samples_carry_goroutine_and_labels(prog, tmp_path):
             assert s[2]["goid"] in spinners, s
             # In the spinner, or on the thread's g0 stack on its behalf
             # (preempted: mcall into the scheduler before it drops the g).
-            assert "main.spin" in funcs or funcs[-1] in (
+            assert "main.spin" in funcs or funcs and funcs[-1] in (
                 "runtime.mcall", "runtime.systemstack", "runtime.morestack"), (s, funcs)
     if not p.spin:
         assert not [s for s in labelled if s[2].get("role") == "spinner"]
