@@ -46,8 +46,15 @@
 #define G_STARTPC 312
 #define G_WAITING 328
 #define G_LABELS 360
+#define SUDOG_G 0
+#define SUDOG_NEXT 8
+#define SUDOG_PREV 16
 #define SUDOG_ELEM 24
+#define SUDOG_WAITLINK 64
 #define SUDOG_C 80
+#define SEMTAB_N 251
+#define SEMTAB_ENTRY 64
+#define MAX_SUDOGS (1u << 22)
 #define M_PROCID 72
 #define M_CURG 192
 #define M_ID 232
@@ -174,7 +181,9 @@ struct go_ctx {
     struct pmp_go *out;
     struct go_priv *priv;
     /* globals (runtime addresses, 0 = not found) */
-    uint64_t allgs, allp, allm, sched, memstats, gcctl, waitreasons;
+    uint64_t allgs, allp, allm, sched, memstats, gcctl, waitreasons, semtable;
+    size_t semtable_n;           /* entries to walk (251 with the symbol) */
+    struct pmp_u64map sema_of;   /* g -> the semaphore it sleeps on */
     size_t nwaitreasons;
     struct region regs[4];       /* .noptrbss .bss .noptrdata .data */
     const char *wr[MAX_WAITREASONS];
@@ -213,6 +222,8 @@ find_by_symtab(struct go_ctx *c)
             c->allp = addr;
         else if (strcmp(nm, "allm") == 0)
             c->allm = addr;
+        else if (strcmp(nm, "semtable") == 0)
+            c->semtable = addr;
         else if (strcmp(nm, "sched") == 0)
             c->sched = addr;
         else if (strcmp(nm, "memstats") == 0)
@@ -498,6 +509,115 @@ find_allm(struct go_ctx *c, int64_t mcount, int64_t mnext)
     }
 }
 
+/*
+ * semtable: 251 cache-line entries {lock, treap *sudog, nwait u32, pad}:
+ * every pad byte zero, and some treap holds a sudog of a real g.  Zeroed
+ * memory around the table looks the same, so the whole run of such
+ * entries is kept (at most 2 x 251): the table is inside it.
+ */
+static int
+semtab_entry_ok(const unsigned char *e)
+{
+    static const unsigned char zero[SEMTAB_ENTRY - 24];
+    uint64_t treap = pmp_u64at(e, 8);
+
+    return memcmp(e + 24, zero, sizeof(zero)) == 0 && pmp_u32at(e, 20) == 0 &&
+           pmp_u32at(e, 16) <= MAX_SUDOGS && !(treap & 7) &&
+           (treap == 0) == (pmp_u32at(e, 16) == 0);
+}
+
+static void
+find_semtable(struct go_ctx *c)
+{
+    size_t k, off, i;
+
+    for (k = 0; k < 4 && !c->semtable; k++) {
+        const struct region *r = &c->regs[k];
+        for (off = 0; r->data && off + SEMTAB_N * SEMTAB_ENTRY <= r->len;
+             off += 8) {
+            const unsigned char *e = r->data + off;
+            int live = 0;
+
+            for (i = 0; i < SEMTAB_N; i++, e += SEMTAB_ENTRY) {
+                uint64_t treap = pmp_u64at(e, 8), g;
+                if (!semtab_entry_ok(e))
+                    break;
+                if (treap && !live) {
+                    if (pmp_target_read_u64(c->t, treap + SUDOG_G, &g, NULL) ||
+                        !looks_like_g(c, g, -1))
+                        break;
+                    live = 1;
+                }
+            }
+            if (i == SEMTAB_N && live) {
+                /* extend the run past the 251 entries seen */
+                size_t n = SEMTAB_N;
+                while (n < 2 * SEMTAB_N &&
+                       off + (n + 1) * SEMTAB_ENTRY <= r->len &&
+                       semtab_entry_ok(r->data + off + n * SEMTAB_ENTRY))
+                    n++;
+                c->semtable = r->addr + off;
+                c->semtable_n = n;
+                return;
+            }
+        }
+    }
+}
+
+/* Every sudog in the semaphore treaps: which g sleeps on which word
+   (g.waiting is not set for semaphores, unlike channels). */
+static void
+read_semtable(struct go_ctx *c)
+{
+    size_t n = c->semtable_n ? c->semtable_n : SEMTAB_N;
+    unsigned char *tab = malloc(n * SEMTAB_ENTRY);
+    uint64_t *stack = NULL;
+    size_t cap = 0, i, visited = 0;
+
+    if (!tab || pmp_target_read(c->t, c->semtable, tab, n * SEMTAB_ENTRY,
+                                NULL)) {
+        free(tab);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        size_t sp = 0;
+        uint64_t root = pmp_u64at(tab, i * SEMTAB_ENTRY + 8);
+
+        if (!root)
+            continue;
+        if (pmp_grow((void **)&stack, &cap, 1, 8))
+            break;
+        stack[sp++] = root;
+        while (sp > 0 && visited < MAX_SUDOGS) {
+            uint64_t s = stack[--sp], w = s;
+            unsigned char sg[SUDOG_WAITLINK + 8];
+            int chain = 0;
+
+            if (pmp_target_read(c->t, s, sg, sizeof(sg), NULL))
+                continue;
+            /* the tree's children */
+            if (pmp_grow((void **)&stack, &cap, sp + 2, 8))
+                break;
+            if (pmp_u64at(sg, SUDOG_PREV))
+                stack[sp++] = pmp_u64at(sg, SUDOG_PREV);
+            if (pmp_u64at(sg, SUDOG_NEXT))
+                stack[sp++] = pmp_u64at(sg, SUDOG_NEXT);
+            /* the waiters on this address: s, then its waitlink chain */
+            while (w && chain++ < 1000000 && visited++ < MAX_SUDOGS) {
+                uint64_t g = pmp_u64at(sg, SUDOG_G);
+                uint64_t elem = pmp_u64at(sg, SUDOG_ELEM);
+                if (g && elem && g != UINT64_MAX)
+                    pmp_u64map_put(&c->sema_of, g, (void *)(uintptr_t)elem);
+                w = pmp_u64at(sg, SUDOG_WAITLINK);
+                if (w && pmp_target_read(c->t, w, sg, sizeof(sg), NULL))
+                    break;
+            }
+        }
+    }
+    free(stack);
+    free(tab);
+}
+
 /* ---- the Go version, from .go.buildinfo ---- */
 
 static void
@@ -762,13 +882,16 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
                 curg == gp && procid > 0 && procid < (1u << 30))
                 gr->tid = (int)procid;
         }
-        if (gr->status == 4 && pmp_u64at(g, G_WAITING)) {
-            /* The sudog it sleeps on: a channel, or a semaphore word. */
-            uint64_t sg = pmp_u64at(g, G_WAITING), ch = 0, elem = 0;
-            if (pmp_target_read_u64(c->t, sg + SUDOG_C, &ch, NULL) == 0 &&
-                pmp_target_read_u64(c->t, sg + SUDOG_ELEM, &elem, NULL) == 0) {
+        if (gr->status == 4 && !pmp_u64at(g, G_WAITING)) {
+            uintptr_t sem = (uintptr_t)pmp_u64map_get(&c->sema_of, gp);
+            gr->sema = sem;
+        } else if (gr->status == 4) {
+            /* The sudog it sleeps on: a channel (for a select, its first). */
+            uint64_t sg = pmp_u64at(g, G_WAITING), ch = 0;
+            if (pmp_target_read_u64(c->t, sg + SUDOG_C, &ch, NULL) == 0) {
                 gr->chan = ch;
-                gr->sema = ch ? 0 : elem;
+                if (!ch)
+                    gr->sema = (uintptr_t)pmp_u64map_get(&c->sema_of, gp);
             }
         }
         label_first[out->ngoroutines] = c->priv->nlabels;
@@ -1005,6 +1128,10 @@ go_stopped(void *arg, const struct pmp_target_thread *tt, size_t nt,
                                (wall - c->out->mem.last_gc_unix);
     }
     read_waitreasons(c);
+    if (!c->semtable)
+        find_semtable(c);
+    if (c->semtable)
+        read_semtable(c);
     rc = read_goroutines(c, tt, nt, err);
     if (rc)
         return rc;
@@ -1107,9 +1234,11 @@ pmp_session_go(struct pmp_session *s, const struct pmp_go_opts *o,
         return rc;
     }
     find_by_symtab(&c);
+    pmp_u64map_init(&c.sema_of);
     if (sopts)
         so = *sopts;
     rc = pmp_session_snapshot_with(s, &so, &snap, go_stopped, &c, err);
+    pmp_u64map_release(&c.sema_of);
     for (k = 0; k < PMP_ARRAY_SIZE(c.regs); k++)
         free(c.regs[k].data);
     if (rc) {

@@ -591,3 +591,60 @@ def test_record_samples_carry_goroutine_and_labels(prog, tmp_path):
     # taken while the goroutine was switched out may not).
     on_spin = [s for s in samples if "main.spin" in sample_functions(s, locs)]
     assert len(spun) >= 0.8 * len(on_spin), (len(spun), len(on_spin))
+
+
+# ---- what goroutines block on; the Go section of locks/hang ----------------------
+
+
+def test_blocked_on_groups_goroutines_by_object(prog):
+    """blocked_on: the goroutines that wait on the same channel (sudog.c)
+    or semaphore (sudog.elem) — goprog's 3 senders share a channel, its 4
+    receivers another, 3 mutex waiters mutexA, 2 mutexB, 2 WaitGroup
+    waiters one WaitGroup (goroutine 1, parkHoldMutex and parkLocked
+    receive from one `never` channel: a group of mixed functions)."""
+    p = prog
+    doc, r = pmprof_json("goroutines", "-p", p.pid)
+    assert r.returncode == 0, r.stderr
+    park = {j["goid"]: park_key([f["function"] for f in j["frames"]])
+            for j in doc["goroutines"]}
+    got = Counter()
+    for o in doc["blocked_on"]:
+        fns = {park[g] for g in o["goroutines"]}
+        assert o["count"] == len(o["goroutines"]) >= 2, o
+        if len(fns) == 1:
+            got[(o["kind"], fns.pop(), o["count"])] += 1
+    want = Counter({("chan", "main.parkSend", 3): 1, ("chan", "main.parkRecv", 4): 1,
+                    ("sema", "main.parkMutex", 3): 1, ("sema", "main.parkMutex", 2): 1,
+                    ("sema", "main.parkWaitGroup", 2): 1})
+    assert {k: v for k, v in got.items() if k in want} == dict(want), got
+    # A program with sleepers, network readers and a syscall is not
+    # "all asleep".
+    assert doc["all_asleep"] is False
+
+
+def test_locks_and_hang_have_a_go_section(prog):
+    """pmprof locks on a Go program: the runtime's own futexes (idle Ms
+    parked in runtime.futex) are not reported as glibc lock waits, and
+    the Go section counts the user goroutines by header as the program's
+    own dump does (goroutine 1 and the spinners excepted)."""
+    p = prog
+    r = run_pmprof("locks", "--format", "json", "-p", p.pid, check=None)
+    assert r.returncode == 0, r.stderr          # no native lock waits
+    doc = json.loads(r.stdout)
+    assert doc["verdict"] == "none" and doc["edges"] == [], doc["edges"]
+    go = doc["go"]
+    assert go["version"] == p.extra["GoVersion"]
+    assert go["counts"]["user"] == len(p.dump)
+    want = Counter(g.header for goid, g in p.dump.items()
+                   if goid != MAIN_G and goid not in p.spinners())
+    got = Counter(go["headers"])
+    for h in ("running", "runnable", "chan receive"):
+        got.pop(h, None)
+        want.pop(h, None)
+    assert got == want, (got, want)
+    import jsonschema
+    with open(os.path.join(ROOT, "docs", "schemas", "pmprof.locks-1.schema.json")) as f:
+        jsonschema.validate(doc, json.load(f))
+    r = run_pmprof("hang", "-p", p.pid, check=None)
+    assert r.returncode == 0, r.stderr
+    assert "GO (%s): %d goroutines" % (p.extra["GoVersion"], len(p.dump)) in r.stdout

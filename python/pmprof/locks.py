@@ -501,8 +501,9 @@ def render_go(go):
     for h, n in sorted(go["headers"].items(), key=lambda kv: (-kv[1], kv[0])):
         out.append("  %5d  %s" % (n, h))
     for o in go["blocked_on"][:10]:
-        out.append("  %d goroutines wait on %s 0x%x (%s): %s%s" % (
-            o["count"], "channel" if o["kind"] == "chan" else "semaphore", o["address"],
+        out.append("  %d goroutines wait on %s %s (%s): %s%s" % (
+            o["count"], "channel" if o["kind"] == "chan" else "semaphore",
+            o.get("symbol") or "0x%x" % o["address"],
             ", ".join(o["reasons"]), " ".join(map(str, o["goroutines"][:12])),
             " ..." if o["count"] > 12 else ""))
     return out

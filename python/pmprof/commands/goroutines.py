@@ -261,6 +261,16 @@ def blocked_on(gs):
     return sorted(out, key=lambda o: -o["count"])
 
 
+def name_objects(snap, bo):
+    """Global objects get their symbol (a sync.Mutex's semaphore is its
+    address + 4: "main.mu+4")."""
+    if not bo:
+        return
+    for o, (name, off) in zip(bo, snap.data_symbols([o["address"] for o in bo])):
+        if name:
+            o["symbol"] = name + ("+%d" % off if off else "")
+
+
 def all_asleep(user):
     return bool(user) and all(g[STATUS] == "waiting" and g[REASON] in ASLEEP_REASONS
                               for g in user)
@@ -275,6 +285,7 @@ def goroutines(ctx, args):
     nsys = len(gs) - len(user)
     asleep = all_asleep(user)
     bo = blocked_on(sel)
+    name_objects(snap, bo)
     if args.output:
         try:
             snap.write_go_profile(args.output)
@@ -322,8 +333,9 @@ def goroutines(ctx, args):
     if bo or asleep:
         out.append("")
     for o in bo[:10]:
-        out.append("# %d goroutines wait on %s 0x%x (%s): %s" % (
-            o["count"], "channel" if o["kind"] == "chan" else "semaphore", o["address"],
+        out.append("# %d goroutines wait on %s %s (%s): %s" % (
+            o["count"], "channel" if o["kind"] == "chan" else "semaphore",
+            o.get("symbol") or "0x%x" % o["address"],
             ", ".join(o["reasons"]), " ".join(map(str, o["goroutines"][:12])) +
             (" ..." if o["count"] > 12 else "")))
     if asleep:
@@ -353,6 +365,7 @@ def go_section(session):
         h = header(g)
         headers[h] = headers.get(h, 0) + 1
     bo = blocked_on(user)
+    name_objects(snap, bo)
     for o in bo:
         o["goroutines"] = o["goroutines"][:100]
     return {"version": info["version"],
