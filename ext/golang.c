@@ -743,6 +743,48 @@ read_labels(struct go_ctx *c, uint64_t lp, struct pmp_goroutine *gr)
     gr->nlabels = n;
 }
 
+/*
+ * A thread on its g0 (system) stack at sp: the goroutine its M runs
+ * (m.curg), and that goroutine's saved context, for unwinding across
+ * systemstack/morestack/asmcgocall as Go's traceback does.  The g0 is
+ * R14 (Go code) or the TLS slot at fs-8, checked: g.m.g0 == g and sp
+ * inside g's stack.
+ */
+int
+pmp_go_curg_context(struct pmp_target *t, const struct pmp_regs *rg,
+                    uint64_t sp, struct pmp_go_ctx *out)
+{
+    uint64_t cand[2], m, g0, curg;
+    unsigned char g[G_SIZE];
+    int k;
+
+    cand[0] = rg->r[PMP_REG_R14];
+    cand[1] = 0;
+    if (rg->fs_base > 8)
+        pmp_target_read_u64(t, rg->fs_base - 8, &cand[1], NULL);
+    for (k = 0; k < 2; k++) {
+        uint64_t lo, hi;
+        if (!cand[k] || (cand[k] & 7) ||
+            pmp_target_read(t, cand[k], g, 56, NULL))
+            continue;
+        lo = pmp_u64at(g, G_STACK_LO);
+        hi = pmp_u64at(g, G_STACK_HI);
+        m = pmp_u64at(g, G_M);
+        if (sp < lo || sp >= hi || !m ||
+            pmp_target_read_u64(t, m, &g0, NULL) || g0 != cand[k] ||
+            pmp_target_read_u64(t, m + M_CURG, &curg, NULL) || !curg ||
+            curg == g0 || pmp_target_read(t, curg, g, sizeof(g), NULL))
+            continue;
+        out->sched_pc = pmp_u64at(g, G_SCHED_PC);
+        out->sched_sp = pmp_u64at(g, G_SCHED_SP);
+        out->sched_bp = pmp_u64at(g, G_SCHED_BP);
+        out->syscall_pc = pmp_u64at(g, G_SYSCALLPC);
+        out->syscall_sp = pmp_u64at(g, G_SYSCALLSP);
+        return 0;
+    }
+    return -1;
+}
+
 /* The goroutine thread tid runs: R14 holds the g in Go code (the register
    ABI), else the TLS slot at fs-8; checked through g.m.procid. */
 int

@@ -160,6 +160,11 @@ struct pmp_overlay {
     const unsigned char *data;
     uint64_t hi;        /* highest address + 1 read inside the copy */
     uint64_t miss_hi;   /* highest address + 1 read outside it (0: none) */
+    /* A second copy (a Go thread's goroutine stack while it ran on the
+       system stack), not sized; len2 0: none. */
+    uint64_t addr2;
+    size_t len2;
+    const unsigned char *data2;
 };
 
 struct pmp_target {
@@ -257,6 +262,16 @@ int pmp_go_check(struct pmp_session *s, char *version, size_t n);
    g.labels pointer.  -1 when the thread runs none. */
 int pmp_go_current(struct pmp_target *t, const struct pmp_regs *rg, int tid,
                    uint64_t *g, int64_t *goid, uint64_t *labels);
+/* The saved context of the goroutine whose M's g0 stack holds sp. */
+struct pmp_go_ctx {
+    uint64_t sched_pc, sched_sp, sched_bp, syscall_pc, syscall_sp;
+};
+int pmp_go_curg_context(struct pmp_target *t, const struct pmp_regs *rg,
+                        uint64_t sp, struct pmp_go_ctx *out);
+struct pmp_unwinder;
+/* Use c (captured earlier) for the next unwinds' jumps; NULL: read. */
+void pmp_unwinder_set_go_ctx(struct pmp_unwinder *u,
+                             const struct pmp_go_ctx *c);
 /* The pprof labels map at g.labels (strings interned in pool). */
 size_t pmp_go_labels(struct pmp_target *t, uint64_t labels,
                      struct pmp_strpool *pool, struct pmp_go_label *out,

@@ -643,6 +643,42 @@ go_gset(struct pmp_recording *r, struct rthread *th)
     return (uint32_t)r->ngsets;
 }
 
+/*
+ * A Go thread on its system stack (g0) working for a goroutine: the
+ * goroutine's saved context and the top of its stack, copied while
+ * stopped, so the unwind after the resume can cross runtime.systemstack
+ * (or a cgo call) into frames that are gone by then.
+ */
+#define GO_STACK_COPY 8192
+
+static void
+copy_go_stack(struct pmp_recording *r, struct rthread *th)
+{
+    struct pmp_target *t = r->s->target;
+    uint64_t sp;
+    long got;
+
+    th->go_ctx_ok = 0;
+    th->gstk_len = 0;
+    if (pmp_go_curg_context(t, &th->regs, th->regs.r[PMP_REG_RSP],
+                            &th->go_ctx))
+        return;
+    th->go_ctx_ok = 1;
+    sp = th->go_ctx.syscall_sp ? th->go_ctx.syscall_sp : th->go_ctx.sched_sp;
+    if (!sp)
+        return;
+    if (!th->gstk) {
+        th->gstk = malloc(GO_STACK_COPY);
+        if (!th->gstk)
+            return;
+    }
+    got = t->ops->read(t, sp, th->gstk, GO_STACK_COPY, NULL);
+    if (got > 0) {
+        th->gstk_addr = sp;
+        th->gstk_len = (size_t)got;
+    }
+}
+
 /* After the resume: unwind th from its copied stack and log the sample. */
 static int
 unwind_sampled(struct pmp_recording *r, struct rthread *th, uint64_t now)
@@ -664,12 +700,22 @@ unwind_sampled(struct pmp_recording *r, struct rthread *th, uint64_t now)
     ov.addr = sp;
     ov.len = th->stk_len;
     ov.data = th->stk;
+    if (r->is_go && th->go_ctx_ok) {
+        ov.addr2 = th->gstk_addr;
+        ov.len2 = th->gstk_len;
+        ov.data2 = th->gstk;
+        pmp_unwinder_set_go_ctx(r->s->unw, &th->go_ctx);
+    } else if (r->is_go) {
+        static const struct pmp_go_ctx none;   /* no goroutine: no jump */
+        pmp_unwinder_set_go_ctx(r->s->unw, &none);
+    }
     t0 = pmp_now_ns(CLOCK_MONOTONIC);
     pmp_target_drop_cache(t);
     t->overlay = &ov;
     n = pmp_unwind(r->s->unw, &th->regs, r->pcbuf, r->flbuf, r->max_frames,
                    &flags, &uerr);
     t->overlay = NULL;
+    pmp_unwinder_set_go_ctx(r->s->unw, NULL);
     r->stats.unwind_ns += pmp_now_ns(CLOCK_MONOTONIC) - t0;
     if (n < 1) {
         r->pcbuf[0] = th->regs.r[PMP_REG_RIP];
@@ -722,6 +768,7 @@ cycle(struct pmp_recording *r)
         th->sampled = 0;
         th->lost = 0;
         th->go_ok = 0;
+        th->go_ctx_ok = 0;
         if (!th->alive || !th->wanted)
             continue;
         if (th->stopped || th->group_stop)
@@ -787,6 +834,7 @@ cycle(struct pmp_recording *r)
             pmp_target_drop_cache(r->s->target);
             th->go_ok = pmp_go_current(r->s->target, &th->regs, th->tid, &g,
                                        &th->goid, &th->go_labels) == 0;
+            copy_go_stack(r, th);
         }
         th->sampled = 1;
     }
@@ -1045,6 +1093,7 @@ pmp_recording_free(struct pmp_recording *r)
         if (th->schedfd >= 0)
             close(th->schedfd);
         free(th->stk);
+        free(th->gstk);
         free(th);
     }
     free(r->threads);

@@ -35,6 +35,11 @@ struct rthread {
     int go_ok;               /* Go: goid/go_labels read while stopped */
     int64_t goid;
     uint64_t go_labels;      /* its g.labels */
+    int go_ctx_ok;           /* on g0 for a goroutine: its context and */
+    struct pmp_go_ctx go_ctx;    /* the top of its stack, copied */
+    unsigned char *gstk;
+    size_t gstk_len;
+    uint64_t gstk_addr;
     unsigned char *stk;
     size_t stk_cap, stk_len;
     /* totals */

@@ -109,6 +109,11 @@ pmp_target_read(struct pmp_target *t, uint64_t addr, void *buf, size_t len,
                 o->hi = addr + len;
             return 0;
         }
+        if (o->len2 && addr >= o->addr2 && addr - o->addr2 <= o->len2 &&
+            len <= o->len2 - (addr - o->addr2)) {
+            memcpy(buf, o->data2 + (addr - o->addr2), len);
+            return 0;
+        }
         if (addr + len > o->miss_hi)
             o->miss_hi = addr + len;
     }

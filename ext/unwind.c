@@ -71,7 +71,30 @@ struct pmp_unwinder {
     struct pmp_target *target;
     struct pmp_symbolizer *sym;
     struct pmp_u64map rules;   /* lookup pc -> struct pc_rule */
+    /* A Go thread's m.curg context captured while it was stopped (record
+       unwinds after the resume); NULL: read it from the target. */
+    const struct pmp_go_ctx *go_ctx;
 };
+
+void
+pmp_unwinder_set_go_ctx(struct pmp_unwinder *u, const struct pmp_go_ctx *c)
+{
+    u->go_ctx = c;
+}
+
+/* The goroutine context to jump to from the system stack at sp. */
+static int
+go_jump_ctx(struct pmp_unwinder *u, const struct pmp_regs *regs, uint64_t sp,
+            struct pmp_go_ctx *gc)
+{
+    if (u->go_ctx) {
+        if (!u->go_ctx->sched_sp && !u->go_ctx->syscall_sp)
+            return -1;
+        *gc = *u->go_ctx;
+        return 0;
+    }
+    return pmp_go_curg_context(u->target, regs, sp, gc);
+}
 
 int pmp_symbolizer_is_go(struct pmp_symbolizer *sym, void *mod);
 
@@ -589,6 +612,8 @@ pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
     struct frame_regs cur, next;
     int n = 0, activation = activation0, k;
     uint8_t child = PMP_GOFUNC_NORMAL;   /* funcID of the callee frame */
+    int jumps = 0, switched;
+    struct pmp_go_ctx gc;
     uint64_t prev_sp = 0;
     const char *why = NULL;
 
@@ -615,6 +640,7 @@ pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
         pcs[n] = pc;
         flags[n] = activation ? PMP_FRAME_ACTIVATION : 0;
         n++;
+        switched = 0;
         r = get_rule(u, lookup);
         if (!r) {
             pmp_error_set(err, PMP_E_NOMEM, "out of memory");
@@ -637,6 +663,37 @@ pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
                 /* A signal handler: go on in the interrupted code. */
                 flags[n - 1] |= PMP_FRAME_SIGNAL;
                 rc = step_go_signal(u, r, &cur, &next, &why);
+            } else if (!innermost && jumps < 2 &&
+                       (fid == PMP_GOFUNC_SYSTEMSTACK ||
+                        fid == PMP_GOFUNC_MORESTACK ||
+                        fid == PMP_GOFUNC_ASMCGOCALL) &&
+                       go_jump_ctx(u, regs, cur.r[PMP_REG_RSP], &gc) == 0) {
+                /*
+                 * From the system stack to the goroutine it works for,
+                 * as Go's traceback does: systemstack returns to
+                 * curg.sched.sp's frame, morestack resumes at
+                 * curg.sched, a cgo call at the goroutine's syscall
+                 * context (cgocall entered a syscall).
+                 */
+                jumps++;
+                next.valid = 0;
+                if (fid == PMP_GOFUNC_SYSTEMSTACK) {
+                    cur.r[PMP_REG_RSP] = gc.sched_sp;
+                    rc = step_go(u, r, &cur, &next, &why);
+                } else {
+                    uint64_t jpc = fid == PMP_GOFUNC_MORESTACK ? gc.sched_pc
+                                                               : gc.syscall_pc;
+                    uint64_t jsp = fid == PMP_GOFUNC_MORESTACK ? gc.sched_sp
+                                                               : gc.syscall_sp;
+                    rc = jpc && jsp ? 0 : -1;
+                    why = "no saved goroutine context";
+                    next.r[PMP_REG_RIP] = jpc;
+                    next.r[PMP_REG_RSP] = jsp;
+                    next.r[PMP_REG_RBP] = gc.sched_bp;
+                    next.valid = (1u << PMP_REG_RIP) | (1u << PMP_REG_RSP) |
+                                 (1u << PMP_REG_RBP);
+                }
+                switched = 1;
             } else if ((r->go_flag & PMP_GOFLAG_TOPFRAME) ||
                        ((r->go_flag & PMP_GOFLAG_SPWRITE) && !innermost)) {
                 /* The outermost frame of a stack; and past a function
@@ -688,7 +745,8 @@ pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
          * addresses; across a signal frame the interrupted stack may be
          * anywhere (sigaltstack).
          */
-        if (!r->signal && next.r[PMP_REG_RSP] <= cur.r[PMP_REG_RSP]) {
+        if (!r->signal && !switched &&
+            next.r[PMP_REG_RSP] <= cur.r[PMP_REG_RSP]) {
             *stack_flags |= PMP_STACK_UNWIND_ERR;
             pmp_error_set(err, PMP_E_CORRUPT,
                           "stack pointer did not advance at pc 0x%llx",

@@ -648,3 +648,29 @@ def test_locks_and_hang_have_a_go_section(prog):
     r = run_pmprof("hang", "-p", p.pid, check=None)
     assert r.returncode == 0, r.stderr
     assert "GO (%s): %d goroutines" % (p.extra["GoVersion"], len(p.dump)) in r.stdout
+
+
+def test_record_crosses_the_system_stack(target, tmp_path):
+    """gochurn allocates without pause: the runtime keeps running on the
+    system stack (span allocation, GC work) on behalf of main.churn.  Some
+    samples must cross runtime.systemstack back into the goroutine (Go's
+    own traceback jumps to m.curg there), and the target survives 2 s of
+    sampling at 499 Hz running."""
+    from test_record import parse_raw, sample_functions
+    t = target("gochurn")
+    out = tmp_path / "churn.pb.gz"
+    r = run_pmprof("record", "-p", t.pid, "-d", "2", "-F", "499", "-q", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    _, samples, locs = parse_raw(pprof_raw(out))
+    crossed = 0
+    for s in samples:
+        funcs = sample_functions(s, locs)
+        if "runtime.systemstack" in funcs:
+            i = funcs.index("runtime.systemstack")
+            # above systemstack (toward the root): a goroutine's frames
+            # down to runtime.goexit, or the walk stopped on g0
+            assert funcs[-1] in ("runtime.goexit", "runtime.systemstack",
+                                 "runtime.mstart"), funcs
+            crossed += "main.churn" in funcs[i:]
+    assert crossed >= 1, "no sample crossed runtime.systemstack"
+    assert t.proc.poll() is None
