@@ -1133,6 +1133,36 @@ Snapshot_write_go_profile(SnapshotObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* render_stacks(all=False, depth=0) -> (text, ngroups): the merged
+   stacks as `pmprof stacks` prints them, built in C (render.c). */
+static PyObject *
+Snapshot_render_stacks(SnapshotObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"all", "depth", NULL};
+    pmp_state *st = state_from_type(Py_TYPE(self));
+    SessionObject *so = (SessionObject *)self->session;
+    struct pmp_render_opts o = {0};
+    struct pmp_error err = {0};
+    char *text = NULL;
+    size_t ng = 0;
+    int rc;
+    PyObject *r;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pi", kwlist, &o.all,
+                                     &o.depth))
+        return NULL;
+    if (check_open(st, so))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pmp_render_stacks(so->s, self->snap, &o, &text, &ng, &err);
+    Py_END_ALLOW_THREADS
+    if (rc)
+        return raise_pmp(st, rc, &err);
+    r = Py_BuildValue("(s#n)", text, (Py_ssize_t)strlen(text), (Py_ssize_t)ng);
+    free(text);
+    return r;
+}
+
 /* data_symbols(addrs) -> [(name, offset)], "" when no symbol covers it. */
 static PyObject *
 Snapshot_data_symbols(SnapshotObject *self, PyObject *arg)
@@ -1274,12 +1304,17 @@ Snapshot_get(SnapshotObject *self, void *closure)
         return PyLong_FromUnsignedLongLong(self->snap->stopped_ns);
     if (strcmp(what, "nframes") == 0)
         return PyLong_FromSize_t(self->snap->nframes_total);
+    if (strcmp(what, "nthreads") == 0)
+        return PyLong_FromSize_t(self->snap->nthreads);
     return PyLong_FromSize_t(self->snap->nthreads_failed);
 }
 
 static PyMethodDef Snapshot_methods[] = {
     {"threads", (PyCFunction)Snapshot_threads, METH_NOARGS,
      "threads() -> list of dict (sorted by tid)"},
+    {"render_stacks", (PyCFunction)(void (*)(void))Snapshot_render_stacks,
+     METH_VARARGS | METH_KEYWORDS,
+     "render_stacks(all=False, depth=0) -> (text, ngroups)"},
     {"go_info", (PyCFunction)Snapshot_go_info, METH_NOARGS,
      "go_info() -> the Go runtime's state (goroutines() snapshots)"},
     {"go_stacks", (PyCFunction)Snapshot_go_stacks, METH_NOARGS,
@@ -1302,6 +1337,8 @@ static PyGetSetDef Snapshot_getset[] = {
     {"stopped_ns", (getter)Snapshot_get, NULL, "time the target was stopped",
      "stopped_ns"},
     {"nframes", (getter)Snapshot_get, NULL, "frames unwound", "nframes"},
+    {"nthreads", (getter)Snapshot_get, NULL, "threads in the snapshot",
+     "nthreads"},
     {"nfailed", (getter)Snapshot_get, NULL, "threads that failed",
      "nfailed"},
     {NULL}

@@ -381,6 +381,23 @@ struct pmp_symsource {
 void pmp_session_symsource(struct pmp_session *s, struct pmp_symsource *out);
 
 /* ------------------------------------------------------------------ */
+/* Merged stacks as text (render.c)                                    */
+
+struct pmp_render_opts {
+    int all;       /* every thread on its own, in snapshot (TID) order */
+    int depth;     /* keep the N innermost frames; 0: all */
+};
+
+/*
+ * The body of `pmprof stacks` (text, without its header line): threads
+ * with identical symbolized stacks merged, most frequent first.  *out is
+ * malloc'd; *ngroups receives the number of stacks printed.
+ */
+int pmp_render_stacks(struct pmp_session *s, const struct pmp_snapshot *snap,
+                      const struct pmp_render_opts *o, char **out,
+                      size_t *ngroups, struct pmp_error *err);
+
+/* ------------------------------------------------------------------ */
 /* pprof writer (pprof.c)                                              */
 
 struct pmp_pprof;

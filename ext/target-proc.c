@@ -157,14 +157,8 @@ read_task_stat(struct proc_target *p, struct pmp_target_thread *th)
         th->utime_ns = ut * (1000000000ull / (unsigned long long)p->clk_tck);
         th->stime_ns = st * (1000000000ull / (unsigned long long)p->clk_tck);
     }
-    /* comm is the thread name; prefer /comm (same, but untruncated by
-       parsing quirks) when present. */
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", p->base.pid,
-             th->tid);
-    if (read_small_file(path, buf, sizeof(buf)) > 0) {
-        buf[strcspn(buf, "\n")] = '\0';
-        pmp_strlcpy(th->name, buf, sizeof(th->name));
-    }
+    /* The name between the first '(' and the last ')' is comm itself
+       (the same 15 bytes /comm gives; a ')' inside it is kept). */
     return 0;
 }
 

@@ -303,3 +303,36 @@ def test_target_survives_sigkill_while_stopped(target):
     with open("/proc/%d/task/%d/stat" % (t.pid, [x for x, n in t.names().items() if n == "spinner-0"][0])) as f:
         u2 = int(f.read().rsplit(")", 1)[1].split()[11])
     assert u2 > u1
+
+
+class _Ctx:
+    def target_description(self):
+        return "T"
+
+
+@pytest.mark.parametrize("name,args", [("threads", {}), ("cxx", {}), ("deep", {}),
+                                       ("threads", {"all": True}), ("deep", {"depth": 5}),
+                                       ("threads-stripped", {})])
+def test_c_rendering_equals_python_rendering(target, name, args):
+    """`pmprof stacks` text is built in C (ext/render.c); the Python
+    renderer (group_stacks + render_text) is the reference: for the same
+    snapshot both must print the same bytes."""
+    from pmprof_session import open_session  # noqa: E402
+    from pmprof import report
+    from pmprof.commands.stacks import render_text
+    t = target(name, *(["16", "block"] if name == "deep" else []))
+    s = open_session(t.pid)
+    snap = s.snapshot()
+    ths = snap.threads()
+    report.symbolize_threads(snap, ths, args.get("depth"))
+    groups = ([{"count": 1, "threads": [{"tid": x["tid"], "name": x["name"]}],
+                "frames": x["frames"], "flags": x["flags"]} for x in ths]
+              if args.get("all") else report.group_stacks(ths))
+    want = render_text(_Ctx(), s, snap, ths, groups, args.get("all", False))
+    body, ng = snap.render_stacks(all=args.get("all", False), depth=args.get("depth", 0))
+    got = "T: %d threads, %d %s (target stopped %.2f ms)\n%s" % (
+        snap.nthreads, ng, "threads" if args.get("all") else "distinct stacks",
+        snap.stopped_ns / 1e6, body)
+    assert got == want
+    assert ng == len(groups) and snap.nthreads == len(ths)
+    s.close()

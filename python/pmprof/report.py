@@ -42,23 +42,35 @@ def frame_label(f):
 
 
 def symbolize_threads(snap, threads, depth=None):
-    """Attach 'frames' (symbolized, inline-expanded) to each thread dict."""
+    """Attach 'frames' (symbolized, inline-expanded) to each thread dict.
+
+    Threads parked the same way have the same raw stack: each distinct one
+    is symbolized and turned into frame dicts once, and those threads share
+    the (read-only) list."""
     keys = []
     seen = set()
+    by_stack = {}
     for th in threads:
-        for key in th["pcs"]:
+        sk = tuple(th["pcs"])
+        if sk in by_stack:
+            continue
+        by_stack[sk] = None
+        for key in sk:
             if key not in seen:
                 seen.add(key)
                 keys.append(key)
     table = dict(zip(keys, snap.symbolize(keys))) if keys else {}
-    for th in threads:
+    for sk in by_stack:
         frames = []
-        for key in th["pcs"]:
+        for key in sk:
             fs = [_frame(t) for t in table[key]]
             if key[2] and not fs[-1]["function"]:
                 # A signal trampoline (glibc's __restore_rt has no symbol).
                 fs[-1]["function"] = "<signal handler called>"
             frames.extend(fs)
+        by_stack[sk] = frames
+    for th in threads:
+        frames = by_stack[tuple(th["pcs"])]
         if depth is not None and depth > 0 and len(frames) > depth:
             frames = frames[:depth]
             th["depth_cut"] = True
@@ -103,15 +115,20 @@ def group_stacks(threads):
     """Merge threads whose symbolized stacks are identical.
 
     Returns a list of {"count", "threads": [{tid,name}], "frames", "flags"}
-    sorted by count (descending), then lowest tid.
+    sorted by count (descending), then lowest tid.  Threads that share a
+    frames list (same raw stack) share its key, computed once.
     """
     groups = {}
+    keys = {}
     for th in threads:
-        key = tuple(
-            (f["function"], f["file"], f["line"], f["module"],
-             f["offset"] if not f["function"] else 0, f["inlined"])
-            for f in th["frames"]
-        ) + (tuple(sorted(th["flags"])),)
+        fid = (id(th["frames"]), tuple(sorted(th["flags"])))
+        key = keys.get(fid)
+        if key is None:
+            key = keys[fid] = tuple(
+                (f["function"], f["file"], f["line"], f["module"],
+                 f["offset"] if not f["function"] else 0, f["inlined"])
+                for f in th["frames"]
+            ) + (fid[1],)
         g = groups.get(key)
         if g is None:
             g = groups[key] = {

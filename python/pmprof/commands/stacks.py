@@ -45,39 +45,56 @@ def stacks(ctx, args):
     if args.depth is not None and args.depth <= 0:
         from pmprof.commands import UsageError
         raise UsageError("--depth must be a positive number")
+    if args.format == "text":
+        # The merged text is built in C (ext/render.c): no per-frame
+        # Python object, which is most of a warm call inside gdb.
+        session = ctx.open_session()
+        snap = session.snapshot()
+        body, ngroups = snap.render_stacks(all=args.all, depth=args.depth or 0)
+        for w in session.warnings():
+            ctx.warn(w)
+        ctx.write("%s: %d threads, %d %s%s\n%s" % (
+            ctx.target_description(), snap.nthreads, ngroups,
+            "threads" if args.all else "distinct stacks",
+            "" if session.is_core else
+            " (target stopped %.2f ms)" % (snap.stopped_ns / 1e6), body))
+        return EXIT_PARTIAL if snap.nfailed else EXIT_OK
     session, snap, ths = collect(ctx, args.depth)
     if args.all:
         groups = [{"count": 1, "threads": [{"tid": t["tid"], "name": t["name"]}],
                    "frames": t["frames"], "flags": t["flags"]} for t in ths]
     else:
         groups = report.group_stacks(ths)
-    if args.format == "json":
-        doc = {
-            "schema": report.SCHEMA_STACKS,
-            "pid": session.pid,
-            "source": "core" if session.is_core else "live",
-            "nthreads": len(ths),
-            "stopped_ns": snap.stopped_ns,
-            "stacks": groups,
-        }
-        ctx.write(json.dumps(doc, indent=2) + "\n")
-    else:
-        out = ["%s: %d threads, %d %s%s" % (
-            ctx.target_description(), len(ths), len(groups),
-            "threads" if args.all else "distinct stacks",
-            "" if session.is_core else
-            " (target stopped %.2f ms)" % (snap.stopped_ns / 1e6))]
-        for g in groups:
-            out.append("")
-            label = "thread" if g["count"] == 1 else "threads"
-            out.append("%d %s: %s" % (g["count"], label, _thread_list(g["threads"])))
-            for i, f in enumerate(g["frames"]):
-                out.append(_frame_line(i, f))
-            for t in ths:
-                if t["tid"] == g["threads"][0]["tid"] and t["error"] and \
-                        ("unwind-error" in t["flags"] or "no-registers" in t["flags"]):
-                    out.append("  (%s)" % t["error"])
-            if "go" in g["flags"]:
-                out.append("  (Go code this pmprof cannot read: unsupported Go version)")
-        ctx.write("\n".join(out) + "\n")
+    doc = {
+        "schema": report.SCHEMA_STACKS,
+        "pid": session.pid,
+        "source": "core" if session.is_core else "live",
+        "nthreads": len(ths),
+        "stopped_ns": snap.stopped_ns,
+        "stacks": groups,
+    }
+    ctx.write(json.dumps(doc, indent=2) + "\n")
     return EXIT_PARTIAL if snap.nfailed else EXIT_OK
+
+
+def render_text(ctx, session, snap, ths, groups, all_):
+    """The Python rendering of the same text (kept as the reference the C
+    one is tested against: tests/test_stacks.py)."""
+    out = ["%s: %d threads, %d %s%s" % (
+        ctx.target_description(), len(ths), len(groups),
+        "threads" if all_ else "distinct stacks",
+        "" if session.is_core else
+        " (target stopped %.2f ms)" % (snap.stopped_ns / 1e6))]
+    for g in groups:
+        out.append("")
+        label = "thread" if g["count"] == 1 else "threads"
+        out.append("%d %s: %s" % (g["count"], label, _thread_list(g["threads"])))
+        for i, f in enumerate(g["frames"]):
+            out.append(_frame_line(i, f))
+        for t in ths:
+            if t["tid"] == g["threads"][0]["tid"] and t["error"] and \
+                    ("unwind-error" in t["flags"] or "no-registers" in t["flags"]):
+                out.append("  (%s)" % t["error"])
+        if "go" in g["flags"]:
+            out.append("  (Go code this pmprof cannot read: unsupported Go version)")
+    return "\n".join(out) + "\n"
