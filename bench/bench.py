@@ -64,13 +64,14 @@ def fmt_ms(x):
 
 def standalone(ns, modes, runs, skip_slow):
     print("\n## 1. Standalone whole-process snapshot (wall ms, median of %d)" % runs)
-    print("| threads | mode | pmprof stacks | gdb thread apply all bt | eu-stack | gdb/pmprof | eu-stack/pmprof |")
-    print("|---|---|---|---|---|---|---|")
+    print("| threads | mode | pmprof stacks | gdb thread apply all bt | eu-stack | eu-stack -i -s | "
+          "gdb/pmprof | eu-stack/pmprof | eu-stack -i -s/pmprof |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n in ns:
         for mode in modes:
             p = start_target(n, mode)
             try:
-                res = {"pmprof": [], "gdb": [], "eu": []}
+                res = {"pmprof": [], "gdb": [], "eu": [], "eus": []}
                 for _ in range(runs):
                     dt, r = timed([PMPROF, "stacks", "-p", str(p.pid)])
                     if r.returncode not in (0, 1):
@@ -84,9 +85,14 @@ def standalone(ns, modes, runs, skip_slow):
                     if not slow or not res["eu"]:
                         dt, _ = timed(["eu-stack", "-p", str(p.pid)])
                         res["eu"].append(dt)
+                        # the same work as pmprof: inline frames, file:line
+                        dt, _ = timed(["eu-stack", "-i", "-s", "-p", str(p.pid)])
+                        res["eus"].append(dt)
                 pm, g, e = med(res["pmprof"]), med(res["gdb"]), med(res["eu"])
-                print("| %d | %s | %s | %s | %s | %.1fx | %.1fx |" % (
-                    n, mode, fmt_ms(pm), fmt_ms(g), fmt_ms(e), g / pm, e / pm))
+                es = med(res["eus"])
+                print("| %d | %s | %s | %s | %s | %s | %.1fx | %.1fx | %.1fx |" % (
+                    n, mode, fmt_ms(pm), fmt_ms(g), fmt_ms(e), fmt_ms(es), g / pm, e / pm,
+                    es / pm))
                 sys.stdout.flush()
             finally:
                 stop_target(p)

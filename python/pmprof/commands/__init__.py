@@ -67,9 +67,22 @@ def command(parser, summary):
     return deco
 
 
+# Commands defined in a module of another name.
+COMMAND_HOME = {"go": "goroutines"}
+
+
 def load_all():
     for m in COMMAND_MODULES:
         importlib.import_module("pmprof.commands." + m)
+    return REGISTRY
+
+
+def load_one(name):
+    """Import the module of command `name` only (the registry then holds
+    it, and whatever else that module defines)."""
+    mod = COMMAND_HOME.get(name, name)
+    if mod in COMMAND_MODULES:
+        importlib.import_module("pmprof.commands." + mod)
     return REGISTRY
 
 
