@@ -297,165 +297,115 @@ looks_like_g(struct go_ctx *c, uint64_t gp, int64_t want_goid)
     return want_goid < 0 || (int64_t)pmp_u64at(g, G_GOID) == want_goid;
 }
 
-/* allgs: a []*g whose element 0 is goroutine 1. */
-static void
-find_allgs(struct go_ctx *c)
+/*
+ * Globals of a stripped binary are found by their shape: the first
+ * 8-aligned place in the data sections (.noptrbss, .bss, .noptrdata,
+ * .data, as read once by load_regions) with at least `need` bytes where
+ * fn(p, avail) holds.  0 if none.
+ */
+typedef int (*shape_fn)(struct go_ctx *c, const unsigned char *p,
+                        size_t avail, void *arg);
+
+static uint64_t
+find_shape(struct go_ctx *c, size_t need, shape_fn fn, void *arg)
 {
     size_t k, off;
 
-    for (k = 0; k < 4 && !c->allgs; k++) {
+    for (k = 0; k < PMP_ARRAY_SIZE(c->regs); k++) {
         const struct region *r = &c->regs[k];
-        for (off = 0; r->data && off + 24 <= r->len; off += 8) {
-            uint64_t ptr = pmp_u64at(r->data, off);
-            uint64_t len = pmp_u64at(r->data, off + 8);
-            uint64_t cap = pmp_u64at(r->data, off + 16);
-            uint64_t g0, g1;
-
-            if (!ptr || (ptr & 7) || len == 0 || len > cap ||
-                cap > MAX_GOROUTINES)
-                continue;
-            if (pmp_target_read_u64(c->t, ptr, &g0, NULL) ||
-                !looks_like_g(c, g0, 1))
-                continue;
-            if (len > 1 && (pmp_target_read_u64(c->t, ptr + 8, &g1, NULL) ||
-                            !looks_like_g(c, g1, -1)))
-                continue;
-            c->allgs = r->addr + off;
-            return;
-        }
+        for (off = 0; r->data && off + need <= r->len; off += 8)
+            if (fn(c, r->data + off, r->len - off, arg))
+                return r->addr + off;
     }
+    return 0;
 }
 
-/* waitReasonStrings: [N]string whose entry 1 is "GC assist marking". */
-static void
-find_waitreasons(struct go_ctx *c)
+/* allgs: a []*g whose element 0 is goroutine 1. */
+static int
+is_allgs(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
+{
+    uint64_t ptr = pmp_u64at(p, 0), len = pmp_u64at(p, 8);
+    uint64_t cap = pmp_u64at(p, 16), g0, g1;
+
+    if (!ptr || (ptr & 7) || len == 0 || len > cap || cap > MAX_GOROUTINES)
+        return 0;
+    if (pmp_target_read_u64(c->t, ptr, &g0, NULL) || !looks_like_g(c, g0, 1))
+        return 0;
+    return len == 1 || (pmp_target_read_u64(c->t, ptr + 8, &g1, NULL) == 0 &&
+                        looks_like_g(c, g1, -1));
+}
+
+/* waitReasonStrings: [N]string, entry 0 "", entry 1 "GC assist marking". */
+static int
+is_waitreasons(struct go_ctx *c, const unsigned char *p, size_t avail,
+               void *arg)
 {
     static const char want[] = "GC assist marking";
-    size_t k, off;
+    char buf[sizeof(want)];
 
-    for (k = 0; k < 4 && !c->waitreasons; k++) {
-        const struct region *r = &c->regs[k];
-        for (off = 16; r->data && off + 16 <= r->len; off += 8) {
-            char buf[sizeof(want)];
-            if (pmp_u64at(r->data, off + 8) != sizeof(want) - 1 ||
-                pmp_u64at(r->data, off - 8) != 0)
-                continue;
-            if (pmp_target_read(c->t, pmp_u64at(r->data, off), buf,
-                                sizeof(want) - 1, NULL) ||
-                memcmp(buf, want, sizeof(want) - 1) != 0)
-                continue;
-            c->waitreasons = r->addr + off - 16;
-            return;
-        }
-    }
+    return pmp_u64at(p, 8) == 0 && pmp_u64at(p, 24) == sizeof(want) - 1 &&
+           pmp_target_read(c->t, pmp_u64at(p, 16), buf, sizeof(want) - 1,
+                           NULL) == 0 &&
+           memcmp(buf, want, sizeof(want) - 1) == 0;
 }
 
-/* memstats: where pause_end[(numgc-1)%256] == last_gc_unix. */
-static void
-find_memstats(struct go_ctx *c)
+/* memstats: pause_end[(numgc-1)%256] == last_gc_unix. */
+static int
+is_memstats(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
 {
-    size_t k, off;
+    uint32_t numgc = pmp_u32at(p, MS_NUMGC);
+    uint64_t last = pmp_u64at(p, MS_LAST_GC_UNIX);
 
-    for (k = 0; k < 4 && !c->memstats; k++) {
-        const struct region *r = &c->regs[k];
-        for (off = 0; r->data && off + MS_SIZE <= r->len; off += 8) {
-            uint32_t numgc = pmp_u32at(r->data, off + MS_NUMGC);
-            uint64_t last = pmp_u64at(r->data, off + MS_LAST_GC_UNIX);
-
-            if (numgc == 0 || numgc > (1u << 30) ||
-                last < UINT64_C(1000000000000000000))
-                continue;
-            if (pmp_u64at(r->data, off + MS_PAUSE_END +
-                                       ((numgc - 1) % 256) * 8) != last)
-                continue;
-            c->memstats = r->addr + off;
-            return;
-        }
-    }
+    return numgc > 0 && numgc <= (1u << 30) &&
+           last >= UINT64_C(1000000000000000000) &&
+           pmp_u64at(p, MS_PAUSE_END + ((numgc - 1) % 256) * 8) == last;
 }
 
-/* gcController: gcPercent, memoryLimit, heapMinimum consistent. */
-static void
-find_gcctl(struct go_ctx *c)
+/* gcController: gcPercent, memoryLimit, heapMinimum consistent; heapInUse
+   counts 8 KiB pages and mappedReady covers it. */
+static int
+is_gcctl(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
 {
-    size_t k, off;
+    int32_t pct = (int32_t)pmp_u32at(p, GC_PERCENT);
+    uint64_t inuse = pmp_u64at(p, GC_HEAPINUSE);
 
-    for (k = 0; k < 4 && !c->gcctl; k++) {
-        const struct region *r = &c->regs[k];
-        for (off = 0; r->data && off + GC_SIZE <= r->len; off += 8) {
-            int32_t pct = (int32_t)pmp_u32at(r->data, off + GC_PERCENT);
-            int64_t lim = (int64_t)pmp_u64at(r->data, off + GC_MEMLIMIT);
-            uint64_t hmin = pmp_u64at(r->data, off + GC_HEAPMIN);
-            uint64_t inuse = pmp_u64at(r->data, off + GC_HEAPINUSE);
-            uint64_t ready = pmp_u64at(r->data, off + GC_MAPPEDREADY);
-            uint64_t ta = pmp_u64at(r->data, off + GC_TOTALALLOC);
-            uint64_t tf = pmp_u64at(r->data, off + GC_TOTALFREE);
-
-            /* heapInUse counts 8 KiB pages; mappedReady covers it. */
-            if (pct < -1 || pct > 1000000 || lim <= 0 ||
-                pmp_u32at(r->data, off + 4) != 0 || inuse == 0 ||
-                (inuse & 8191) || ready < inuse ||
-                ta < tf)
-                continue;
-            if (pct >= 0 && hmin != (UINT64_C(4) << 20) * (uint64_t)pct / 100)
-                continue;
-            c->gcctl = r->addr + off;
-            return;
-        }
-    }
+    if (pct < -1 || pct > 1000000 || (int64_t)pmp_u64at(p, GC_MEMLIMIT) <= 0 ||
+        pmp_u32at(p, 4) != 0 || inuse == 0 || (inuse & 8191) ||
+        pmp_u64at(p, GC_MAPPEDREADY) < inuse ||
+        pmp_u64at(p, GC_TOTALALLOC) < pmp_u64at(p, GC_TOTALFREE))
+        return 0;
+    return pct < 0 ||
+           pmp_u64at(p, GC_HEAPMIN) == (UINT64_C(4) << 20) * (uint64_t)pct / 100;
 }
 
-/* allp: a []*p with allp[i].id == i. */
-static void
-find_allp(struct go_ctx *c)
+/* allp: a []*p with allp[i].id == i (the first 4 checked). */
+static int
+is_allp(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
 {
-    size_t k, off;
+    uint64_t ptr = pmp_u64at(p, 0), len = pmp_u64at(p, 8);
+    uint64_t cap = pmp_u64at(p, 16), i, pp;
+    unsigned char hdr[8];
 
-    for (k = 0; k < 4 && !c->allp; k++) {
-        const struct region *r = &c->regs[k];
-        for (off = 0; r->data && off + 24 <= r->len; off += 8) {
-            uint64_t ptr = pmp_u64at(r->data, off);
-            uint64_t len = pmp_u64at(r->data, off + 8);
-            uint64_t cap = pmp_u64at(r->data, off + 16);
-            uint64_t i, pp;
-            unsigned char hdr[8];
-
-            if (!ptr || (ptr & 7) || len == 0 || len > cap || cap > MAX_PS)
-                continue;
-            for (i = 0; i < len && i < 4; i++) {
-                if (pmp_target_read_u64(c->t, ptr + i * 8, &pp, NULL) || !pp ||
-                    pmp_target_read(c->t, pp, hdr, 8, NULL) ||
-                    pmp_u32at(hdr, P_ID) != i || pmp_u32at(hdr, P_STATUS) > 4)
-                    break;
-            }
-            if (i == len || i == 4) {
-                c->allp = r->addr + off;
-                return;
-            }
-        }
-    }
+    if (!ptr || (ptr & 7) || len == 0 || len > cap || cap > MAX_PS)
+        return 0;
+    for (i = 0; i < len && i < 4; i++)
+        if (pmp_target_read_u64(c->t, ptr + i * 8, &pp, NULL) || !pp ||
+            pmp_target_read(c->t, pp, hdr, 8, NULL) ||
+            pmp_u32at(hdr, P_ID) != i || pmp_u32at(hdr, P_STATUS) > 4)
+            return 0;
+    return 1;
 }
 
 /* sched: maxmcount 10000 and a consistent M count. */
-static void
-find_sched(struct go_ctx *c)
+static int
+is_sched(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
 {
-    size_t k, off;
+    int64_t mnext = (int64_t)pmp_u64at(p, SCHED_MNEXT);
+    int64_t freed = (int64_t)pmp_u64at(p, SCHED_NMFREED);
 
-    for (k = 0; k < 4 && !c->sched; k++) {
-        const struct region *r = &c->regs[k];
-        for (off = 0; r->data && off + SCHED_SIZE <= r->len; off += 8) {
-            int64_t mnext = (int64_t)pmp_u64at(r->data, off + SCHED_MNEXT);
-            int64_t freed = (int64_t)pmp_u64at(r->data, off + SCHED_NMFREED);
-
-            if (pmp_u32at(r->data, off + SCHED_MAXMCOUNT) != 10000 ||
-                mnext <= 0 || mnext > 10000 || freed < 0 || freed > mnext ||
-                pmp_u64at(r->data, off + SCHED_GOIDGEN) == 0)
-                continue;
-            c->sched = r->addr + off;
-            return;
-        }
-    }
+    return pmp_u32at(p, SCHED_MAXMCOUNT) == 10000 && mnext > 0 &&
+           mnext <= 10000 && freed >= 0 && freed <= mnext &&
+           pmp_u64at(p, SCHED_GOIDGEN) != 0;
 }
 
 /*
@@ -487,33 +437,27 @@ walk_allm(struct go_ctx *c, uint64_t m, int64_t mcount, int64_t mnext,
 }
 
 /* allm: a pointer to an M list of exactly mcount Ms (needs sched). */
-static void
-find_allm(struct go_ctx *c, int64_t mcount, int64_t mnext)
+struct allm_want {
+    int64_t mcount, mnext;
+};
+
+static int
+is_allm(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
 {
-    size_t k, off;
+    const struct allm_want *w = arg;
+    uint64_t m = pmp_u64at(p, 0), id;
     int wt;
 
-    for (k = 0; k < 4 && !c->allm; k++) {
-        const struct region *r = &c->regs[k];
-        for (off = 0; r->data && off + 8 <= r->len; off += 8) {
-            uint64_t m = pmp_u64at(r->data, off), id;
-            if (!m || (m & 7) ||
-                pmp_target_read_u64(c->t, m + M_ID, &id, NULL) ||
-                (int64_t)id < 0 || (int64_t)id >= mnext)
-                continue;
-            if (walk_allm(c, m, mcount, mnext, &wt) > 0) {
-                c->allm = r->addr + off;
-                return;
-            }
-        }
-    }
+    return m && !(m & 7) && pmp_target_read_u64(c->t, m + M_ID, &id, NULL) == 0 &&
+           (int64_t)id >= 0 && (int64_t)id < w->mnext &&
+           walk_allm(c, m, w->mcount, w->mnext, &wt) > 0;
 }
 
 /*
  * semtable: 251 cache-line entries {lock, treap *sudog, nwait u32, pad}:
  * every pad byte zero, and some treap holds a sudog of a real g.  Zeroed
  * memory around the table looks the same, so the whole run of such
- * entries is kept (at most 2 x 251): the table is inside it.
+ * entries is kept (at most 2 x 251, in *arg): the table is inside it.
  */
 static int
 semtab_entry_ok(const unsigned char *e)
@@ -526,42 +470,32 @@ semtab_entry_ok(const unsigned char *e)
            (treap == 0) == (pmp_u32at(e, 16) == 0);
 }
 
-static void
-find_semtable(struct go_ctx *c)
+static int
+is_semtable(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
 {
-    size_t k, off, i;
+    size_t *run = arg, i, n;
+    int live = 0;
 
-    for (k = 0; k < 4 && !c->semtable; k++) {
-        const struct region *r = &c->regs[k];
-        for (off = 0; r->data && off + SEMTAB_N * SEMTAB_ENTRY <= r->len;
-             off += 8) {
-            const unsigned char *e = r->data + off;
-            int live = 0;
-
-            for (i = 0; i < SEMTAB_N; i++, e += SEMTAB_ENTRY) {
-                uint64_t treap = pmp_u64at(e, 8), g;
-                if (!semtab_entry_ok(e))
-                    break;
-                if (treap && !live) {
-                    if (pmp_target_read_u64(c->t, treap + SUDOG_G, &g, NULL) ||
-                        !looks_like_g(c, g, -1))
-                        break;
-                    live = 1;
-                }
-            }
-            if (i == SEMTAB_N && live) {
-                /* extend the run past the 251 entries seen */
-                size_t n = SEMTAB_N;
-                while (n < 2 * SEMTAB_N &&
-                       off + (n + 1) * SEMTAB_ENTRY <= r->len &&
-                       semtab_entry_ok(r->data + off + n * SEMTAB_ENTRY))
-                    n++;
-                c->semtable = r->addr + off;
-                c->semtable_n = n;
-                return;
-            }
+    for (i = 0; i < SEMTAB_N; i++) {
+        const unsigned char *e = p + i * SEMTAB_ENTRY;
+        uint64_t treap = pmp_u64at(e, 8), g;
+        if (!semtab_entry_ok(e))
+            return 0;
+        if (treap && !live) {
+            if (pmp_target_read_u64(c->t, treap + SUDOG_G, &g, NULL) ||
+                !looks_like_g(c, g, -1))
+                return 0;
+            live = 1;
         }
     }
+    if (!live)
+        return 0;
+    for (n = SEMTAB_N; n < 2 * SEMTAB_N && (n + 1) * SEMTAB_ENTRY <= avail &&
+                       semtab_entry_ok(p + n * SEMTAB_ENTRY);
+         n++)
+        ;
+    *run = n;
+    return 1;
 }
 
 /* Every sudog in the semaphore treaps: which g sleeps on which word
@@ -880,11 +814,11 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
         hdr[1] = 0;
     for (i = 0; i < hdr[1]; i++) {
         unsigned char g[G_SIZE];
-        uint64_t gp, m, lo, hi, sp, pc, bp;
+        uint64_t gp, m, sp, pc, bp;
         uint32_t st;
         struct pmp_goroutine *gr;
         struct pmp_regs rg;
-        int activation = 0;
+        int activation = 0, own_regs = 0;
         size_t k;
         struct pmp_error uerr = {0};
 
@@ -939,8 +873,6 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
         label_first[out->ngoroutines] = c->priv->nlabels;
         read_labels(c, pmp_u64at(g, G_LABELS), gr);
         /* Where its stack starts: Go's own rules (gentraceback). */
-        lo = pmp_u64at(g, G_STACK_LO);
-        hi = pmp_u64at(g, G_STACK_HI);
         memset(&rg, 0, sizeof(rg));
         sp = pmp_u64at(g, G_SCHED_SP);
         pc = pmp_u64at(g, G_SCHED_PC);
@@ -950,14 +882,18 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
             pc = pmp_u64at(g, G_SYSCALLPC);
             bp = 0;
         } else if (gr->status == 2 && gr->tid) {
+            /* Running: its thread's registers (all of them: R14 and
+               fs_base lead the unwinder from a g0 or signal stack, where
+               a preemption signal or a systemstack call may have it,
+               back into the goroutine). */
             for (k = 0; k < nt; k++) {
-                if (tt[k].tid == gr->tid && tt[k].regs_ok &&
-                    tt[k].regs.r[PMP_REG_RSP] >= lo &&
-                    tt[k].regs.r[PMP_REG_RSP] < hi) {
-                    sp = tt[k].regs.r[PMP_REG_RSP];
-                    pc = tt[k].regs.r[PMP_REG_RIP];
-                    bp = tt[k].regs.r[PMP_REG_RBP];
+                if (tt[k].tid == gr->tid && tt[k].regs_ok) {
+                    rg = tt[k].regs;
+                    sp = rg.r[PMP_REG_RSP];
+                    pc = rg.r[PMP_REG_RIP];
+                    bp = rg.r[PMP_REG_RBP];
                     activation = 1;
+                    own_regs = 1;
                 }
             }
         }
@@ -971,9 +907,12 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
                         sizeof(gr->error));
             continue;
         }
-        rg.r[PMP_REG_RIP] = pc;
-        rg.r[PMP_REG_RSP] = sp;
-        rg.r[PMP_REG_RBP] = bp;
+        if (!own_regs) {
+            memset(&rg, 0, sizeof(rg));
+            rg.r[PMP_REG_RIP] = pc;
+            rg.r[PMP_REG_RSP] = sp;
+            rg.r[PMP_REG_RBP] = bp;
+        }
         gr->nframes = pmp_unwind_from(c->s->unw, &rg, activation, pcbuf,
                                       flbuf, max, &gr->flags, &uerr);
         if (gr->flags & PMP_STACK_UNWIND_ERR)
@@ -1121,8 +1060,9 @@ read_sched(struct go_ctx *c)
         int64_t mnext = (int64_t)pmp_u64at(s, SCHED_MNEXT);
         uint64_t head = 0;
         int wt;
+        struct allm_want want = {sc->threads, mnext};
         if (!c->allm)
-            find_allm(c, sc->threads, mnext);
+            c->allm = find_shape(c, 8, is_allm, &want);
         if (c->allm && pmp_target_read_u64(c->t, c->allm, &head, NULL) == 0 &&
             walk_allm(c, head, sc->threads, mnext, &wt) > 0) {
             sc->ms = sc->threads;
@@ -1143,21 +1083,21 @@ go_stopped(void *arg, const struct pmp_target_thread *tt, size_t nt,
     pmp_target_drop_cache(c->t);
     load_regions(c);
     if (!c->allgs)
-        find_allgs(c);
+        c->allgs = find_shape(c, 24, is_allgs, NULL);
     if (!c->allgs)
         return pmp_error_set(err, PMP_E_NOTFOUND,
                              "cannot find runtime.allgs: the Go runtime is "
                              "not initialized, or its data is not readable");
     if (!c->waitreasons)
-        find_waitreasons(c);
+        c->waitreasons = find_shape(c, 32, is_waitreasons, NULL);
     if (!c->memstats)
-        find_memstats(c);
+        c->memstats = find_shape(c, MS_SIZE, is_memstats, NULL);
     if (!c->gcctl)
-        find_gcctl(c);
+        c->gcctl = find_shape(c, GC_SIZE, is_gcctl, NULL);
     if (!c->allp)
-        find_allp(c);
+        c->allp = find_shape(c, 24, is_allp, NULL);
     if (!c->sched)
-        find_sched(c);
+        c->sched = find_shape(c, SCHED_SIZE, is_sched, NULL);
     read_memstats(c);
     /* The target's nanotime(): CLOCK_MONOTONIC live; for a core, map the
        core's write time with the pair recorded at the last GC. */
@@ -1171,7 +1111,8 @@ go_stopped(void *arg, const struct pmp_target_thread *tt, size_t nt,
     }
     read_waitreasons(c);
     if (!c->semtable)
-        find_semtable(c);
+        c->semtable = find_shape(c, SEMTAB_N * SEMTAB_ENTRY, is_semtable,
+                                 &c->semtable_n);
     if (c->semtable)
         read_semtable(c);
     rc = read_goroutines(c, tt, nt, err);
