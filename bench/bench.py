@@ -46,6 +46,15 @@ def stop_target(p):
     p.wait()
 
 
+def stop_and_clean(p, tmp):
+    """Kill and reap a benchmark's target, remove its temporary directory."""
+    p.kill()
+    p.wait()
+    for f in os.listdir(tmp):
+        os.unlink(os.path.join(tmp, f))
+    os.rmdir(tmp)
+
+
 def timed(cmd, env=None):
     t0 = time.perf_counter()
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

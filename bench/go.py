@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from bench import timed  # bench/bench.py, in this directory
+from bench import stop_and_clean, timed  # bench/bench.py, in this directory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARKED = os.path.join(ROOT, "bench", "targets", "bin", "parked")
@@ -93,11 +93,7 @@ def main():
         row("pmprof goroutines --group --core", [PMPROF, "goroutines", "--group", "--core",
                                                   core, "--exe", PARKED], a.runs)
     finally:
-        p.kill()
-        p.wait()
-        for f in os.listdir(tmp):
-            os.unlink(os.path.join(tmp, f))
-        os.rmdir(tmp)
+        stop_and_clean(p, tmp)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from bench import timed  # bench/bench.py, in this directory
+from bench import stop_and_clean, timed  # bench/bench.py, in this directory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MALLOCS = os.path.join(ROOT, "tests", "targets", "bin", "mallocs")
@@ -60,11 +60,7 @@ def main():
                                             os.path.getsize(core) / 1e6))
         row("heap sizes --core", [PMPROF, "heap", "sizes", "--core", core], a.runs)
     finally:
-        p.kill()
-        p.wait()
-        for f in os.listdir(tmp):
-            os.unlink(os.path.join(tmp, f))
-        os.rmdir(tmp)
+        stop_and_clean(p, tmp)
 
 
 if __name__ == "__main__":
