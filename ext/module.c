@@ -602,6 +602,31 @@ Session_get_is_core(SessionObject *self, void *closure)
     return PyBool_FromLong(self->s ? pmp_session_is_core(self->s) : 0);
 }
 
+/* cache_todo() -> [(build_id, compressed debug file, cache path)] */
+static PyObject *
+Session_cache_todo(SessionObject *self, PyObject *unused)
+{
+    pmp_state *st = state_from_type(Py_TYPE(self));
+    const struct pmp_cache_todo *t;
+    size_t n, i;
+    PyObject *l;
+
+    if (check_open(st, self))
+        return NULL;
+    n = pmp_session_cache_todo(self->s, &t);
+    l = PyList_New((Py_ssize_t)n);
+    for (i = 0; l && i < n; i++) {
+        PyObject *x = Py_BuildValue("(sss)", t[i].build_id, t[i].path,
+                                    t[i].dest);
+        if (!x) {
+            Py_CLEAR(l);
+            break;
+        }
+        PyList_SET_ITEM(l, (Py_ssize_t)i, x);
+    }
+    return l;
+}
+
 static PyObject *Session_record(SessionObject *self, PyObject *args,
                                 PyObject *kw);
 
@@ -627,6 +652,8 @@ static PyMethodDef Session_methods[] = {
     {"peek_waits", (PyCFunction)Session_peek_waits, METH_NOARGS,
      "peek_waits() -> [(tid, wait)]: futex waits read without stopping "
      "(live)"},
+    {"cache_todo", (PyCFunction)Session_cache_todo, METH_NOARGS,
+     "cache_todo() -> [(build_id, compressed debug file, cache path)]"},
     {"warnings", (PyCFunction)Session_warnings, METH_NOARGS,
      "warnings() -> list of str"},
     {"close", (PyCFunction)Session_close, METH_NOARGS,
@@ -1674,18 +1701,19 @@ static PyType_Spec Recording_spec = {
 static PyObject *
 core_open_pid(PyObject *module, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"pid", "traced", "debug_path", NULL};
+    static char *kwlist[] = {"pid", "traced", "debug_path", "cache_dir", NULL};
     pmp_state *st = get_state(module);
     int pid, traced = 0, rc;
-    const char *debug_path = NULL;
+    const char *debug_path = NULL, *cache_dir = NULL;
     struct pmp_session_opts o = {0};
     struct pmp_session *s = NULL;
     struct pmp_error err = {0};
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|$pz", kwlist, &pid,
-                                     &traced, &debug_path))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|$pzz", kwlist, &pid,
+                                     &traced, &debug_path, &cache_dir))
         return NULL;
     o.debug_path = debug_path;
+    o.cache_dir = cache_dir;
     Py_BEGIN_ALLOW_THREADS
     rc = pmp_session_open_pid(&s, pid,
                               traced ? PMP_ATTACH_TRACED : PMP_ATTACH_SEIZE,
@@ -1699,20 +1727,23 @@ core_open_pid(PyObject *module, PyObject *args, PyObject *kw)
 static PyObject *
 core_open_core(PyObject *module, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"path", "exe", "solib_path", "debug_path", NULL};
+    static char *kwlist[] = {"path", "exe", "solib_path", "debug_path",
+                             "cache_dir", NULL};
     pmp_state *st = get_state(module);
     const char *path, *exe = NULL, *solib = NULL, *debug_path = NULL;
+    const char *cache_dir = NULL;
     struct pmp_session_opts o = {0};
     struct pmp_session *s = NULL;
     struct pmp_error err = {0};
     int rc;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|$zzz", kwlist, &path, &exe,
-                                     &solib, &debug_path))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|$zzzz", kwlist, &path, &exe,
+                                     &solib, &debug_path, &cache_dir))
         return NULL;
     o.exe = exe;
     o.solib_path = solib;
     o.debug_path = debug_path;
+    o.cache_dir = cache_dir;
     Py_BEGIN_ALLOW_THREADS
     rc = pmp_session_open_core(&s, path, &o, &err);
     Py_END_ALLOW_THREADS
@@ -1738,12 +1769,14 @@ core_syscall_name(PyObject *module, PyObject *arg)
 static PyMethodDef core_methods[] = {
     {"open_pid", (PyCFunction)(void (*)(void))core_open_pid,
      METH_VARARGS | METH_KEYWORDS,
-     "open_pid(pid, *, traced=False, debug_path=None) -> Session\n\n"
+     "open_pid(pid, *, traced=False, debug_path=None, cache_dir=None) -> "
+     "Session\n\n"
      "traced=True: the calling thread already ptraces every (stopped) "
      "thread, as inside gdb; the core then only reads."},
     {"open_core", (PyCFunction)(void (*)(void))core_open_core,
      METH_VARARGS | METH_KEYWORDS,
-     "open_core(path, *, exe=None, solib_path=None, debug_path=None) -> "
+     "open_core(path, *, exe=None, solib_path=None, debug_path=None, "
+     "cache_dir=None) -> "
      "Session"},
     {"syscall_name", (PyCFunction)core_syscall_name, METH_O,
      "syscall_name(nr) -> str or None"},

@@ -318,6 +318,8 @@ int pmp_symbolizer_is_go(struct pmp_symbolizer *sym, void *mod);
 struct pmp_gomod;
 struct pmp_gomod *pmp_symbolizer_gomod(struct pmp_symbolizer *sym,
                                        void *mod);
+size_t pmp_symbolizer_cache_todo(struct pmp_symbolizer *sym,
+                                 const struct pmp_cache_todo **out);
 /* The first module with a Go function table (Dwfl_Module *), or NULL. */
 void *pmp_symbolizer_go_module(struct pmp_symbolizer *sym);
 size_t pmp_symbolizer_nmodules(struct pmp_symbolizer *sym);

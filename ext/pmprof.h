@@ -131,7 +131,24 @@ struct pmp_session_opts {
     const char *solib_path;   /* ':'-separated directories to find libraries */
     const char *debug_path;   /* ':'-separated debug-file directories, the
                                  whole list; NULL: /usr/lib/debug */
+    const char *cache_dir;    /* decompressed debug files by build-id
+                                 (CACHE/xx/rest.debug), looked up first;
+                                 NULL: none */
 };
+
+/*
+ * Debug files this session read whose DWARF sections are compressed and
+ * that the cache does not hold yet: (build-id, file) pairs the front-end
+ * may decompress into opts.cache_dir (the first lookup inflates them at
+ * every start: ~40 ms for libc6-dbg).  Owned by the session.
+ */
+struct pmp_cache_todo {
+    const char *build_id;     /* lowercase hex */
+    const char *path;         /* the compressed debug file */
+    const char *dest;         /* where the decompressed copy belongs */
+};
+size_t pmp_session_cache_todo(struct pmp_session *s,
+                              const struct pmp_cache_todo **out);
 
 /*
  * Open a live process.  In PMP_ATTACH_SEIZE mode nothing is attached yet;

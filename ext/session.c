@@ -24,6 +24,7 @@ session_finish_open(struct pmp_session *s, const struct pmp_session_opts *o,
         s->opts.exe = pmp_strdup(o->exe);
         s->opts.solib_path = pmp_strdup(o->solib_path);
         s->opts.debug_path = pmp_strdup(o->debug_path);
+        s->opts.cache_dir = pmp_strdup(o->cache_dir);
     }
     rc = pmp_symbolizer_new(&s->sym, s->target, &s->opts, err);
     if (rc)
@@ -96,6 +97,7 @@ pmp_session_free(struct pmp_session *s)
     free((char *)s->opts.exe);
     free((char *)s->opts.solib_path);
     free((char *)s->opts.debug_path);
+    free((char *)s->opts.cache_dir);
     free(s);
 }
 
@@ -356,6 +358,13 @@ pmp_session_peek_waits(struct pmp_session *s, struct pmp_peek **out,
     *out = pk;
     *n = nt;
     return 0;
+}
+
+size_t
+pmp_session_cache_todo(struct pmp_session *s,
+                       const struct pmp_cache_todo **out)
+{
+    return pmp_symbolizer_cache_todo(s->sym, out);
 }
 
 int

@@ -51,6 +51,9 @@ struct pmp_symbolizer {
     struct pmp_u64map cache[2];   /* [activation] pc -> frameinfo */
     struct pmp_strpool pool;
     int refreshed;                /* module list refreshed this stop */
+    char *cache_dir;              /* decompressed debug files, or NULL */
+    struct pmp_cache_todo todo[16];
+    size_t ntodo;
     char *warnings[MAX_WARNINGS];
     size_t nwarnings;
 };
@@ -134,6 +137,115 @@ find_elf_cb(Dwfl_Module *mod, void **userdata, const char *modname,
     }
     return dwfl_build_id_find_elf(mod, userdata, modname, base, file_name,
                                   elfp);
+}
+
+/* Does the ELF file at fd have compressed .debug_* sections? */
+static int
+has_compressed_debug(int fd)
+{
+    Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    Elf_Scn *scn = NULL;
+    size_t shstrndx, n = 0;
+    int found = 0;
+
+    if (!e)
+        return 0;
+    if (elf_getshdrstrndx(e, &shstrndx) == 0) {
+        while (!found && (scn = elf_nextscn(e, scn)) != NULL && n++ < 4096) {
+            GElf_Shdr sh;
+            const char *nm;
+            if (!gelf_getshdr(scn, &sh))
+                continue;
+            nm = elf_strptr(e, shstrndx, sh.sh_name);
+            found = (sh.sh_flags & SHF_COMPRESSED) && nm &&
+                    strncmp(nm, ".debug_", 7) == 0;
+        }
+    }
+    elf_end(e);
+    return found;
+}
+
+/* Is there a debug file for build-id hex under one of the absolute
+   directories of the debuginfo path (DIR/.build-id/xx/rest.debug, where
+   libdwfl's own search looks first)? */
+static int
+standard_build_id_file(const struct pmp_symbolizer *sym, const char *hex)
+{
+    const char *p = sym->debuginfo_path;
+
+    while (p && *p) {
+        const char *colon = strchr(p, ':');
+        size_t n = colon ? (size_t)(colon - p) : strlen(p);
+        char path[PATH_MAX];
+
+        if (n > 0 && p[0] == '/' &&
+            snprintf(path, sizeof(path), "%.*s/.build-id/%.2s/%s.debug",
+                     (int)n, p, hex, hex + 2) < (int)sizeof(path) &&
+            access(path, R_OK) == 0)
+            return 1;
+        p = colon ? colon + 1 : NULL;
+    }
+    return 0;
+}
+
+/*
+ * find_debuginfo: libdwfl's standard search, except that a debug file it
+ * would find by build-id whose decompressed copy is in the cache
+ * (CACHE/xx/rest.debug; libc6-dbg ships zlib-compressed DWARF that libdw
+ * inflates at every start, ~40 ms) is taken from the cache: libdwfl
+ * checks its build-id like any other.  A compressed file the standard
+ * search found is noted for the front-end to cache.  The cache never
+ * supplies debug info the search would not find.
+ */
+static int
+find_debuginfo_cb(Dwfl_Module *mod, void **userdata, const char *modname,
+                  GElf_Addr base, const char *file_name,
+                  const char *debuglink_file, GElf_Word debuglink_crc,
+                  char **debuginfo_file_name)
+{
+    struct pmp_symbolizer *sym = userdata ? *userdata : NULL;
+    const unsigned char *bits;
+    GElf_Addr vaddr;
+    char hex[2 * 64 + 1], path[PATH_MAX];
+    int len, i, fd, have_path = 0;
+
+    if (sym && sym->cache_dir &&
+        (len = dwfl_module_build_id(mod, &bits, &vaddr)) > 1 && len <= 64) {
+        for (i = 0; i < len; i++)
+            snprintf(hex + 2 * i, 3, "%02x", bits[i]);
+        have_path = snprintf(path, sizeof(path), "%s/%.2s/%s.debug",
+                             sym->cache_dir, hex, hex + 2) < (int)sizeof(path);
+        if (have_path && standard_build_id_file(sym, hex)) {
+            fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) {
+                *debuginfo_file_name = strdup(path);
+                if (*debuginfo_file_name)
+                    return fd;
+                close(fd);
+            }
+        }
+    }
+    fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base,
+                                      file_name, debuglink_file,
+                                      debuglink_crc, debuginfo_file_name);
+    if (fd >= 0 && have_path && *debuginfo_file_name &&
+        sym->ntodo < PMP_ARRAY_SIZE(sym->todo) && has_compressed_debug(fd)) {
+        struct pmp_cache_todo *t = &sym->todo[sym->ntodo];
+        t->build_id = pmp_strpool_intern(&sym->pool, hex);
+        t->path = pmp_strpool_intern(&sym->pool, *debuginfo_file_name);
+        t->dest = pmp_strpool_intern(&sym->pool, path);
+        if (t->build_id && t->path && t->dest)
+            sym->ntodo++;
+    }
+    return fd;
+}
+
+size_t
+pmp_symbolizer_cache_todo(struct pmp_symbolizer *sym,
+                          const struct pmp_cache_todo **out)
+{
+    *out = sym->todo;
+    return sym->ntodo;
 }
 
 static int
@@ -323,7 +435,9 @@ pmp_symbolizer_new(struct pmp_symbolizer **out,
         }
     }
     sym->callbacks.find_elf = find_elf_cb;
-    sym->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+    if (opts && opts->cache_dir && opts->cache_dir[0])
+        sym->cache_dir = strdup(opts->cache_dir);
+    sym->callbacks.find_debuginfo = find_debuginfo_cb;
     sym->callbacks.debuginfo_path = &sym->debuginfo_path;
     sym->dwfl = dwfl_begin(&sym->callbacks);
     if (!sym->dwfl) {
@@ -380,6 +494,7 @@ pmp_symbolizer_free(struct pmp_symbolizer *sym)
         free(sym->warnings[i]);
     free(sym->debuginfo_path);
     free(sym->solib_path);
+    free(sym->cache_dir);
     free(sym->exe);
     free(sym);
 }

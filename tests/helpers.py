@@ -15,6 +15,7 @@ fixed time to let something settle (use wait_until), or retry a flaky
 step.
 """
 
+import atexit
 import glob
 import os
 import re
@@ -44,7 +45,10 @@ GDB = os.environ.get("GDB", "gdb")
 
 # The pinned environment of every child (STYLE 8.5.2).  Debuginfod is off
 # for gdb and libdwfl alike: no test may reach the network.
-PINNED = {"LC_ALL": "C.UTF-8", "PMPROF_NO_COLOR": "1"}
+# The debug-file cache of this test run: never the user's (~/.cache/pmprof).
+CACHE_DIR = tempfile.mkdtemp(prefix="pmprof-test-cache-")
+atexit.register(shutil.rmtree, CACHE_DIR, True)
+PINNED = {"LC_ALL": "C.UTF-8", "PMPROF_NO_COLOR": "1", "PMPROF_CACHE_DIR": CACHE_DIR}
 ENV = dict(os.environ, **PINNED)
 ENV["DEBUGINFOD_URLS"] = ""
 for _k in [k for k in ENV if k.startswith("PMPROF_TEST_")]:

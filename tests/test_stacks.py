@@ -336,3 +336,45 @@ def test_c_rendering_equals_python_rendering(target, name, args):
     assert got == want
     assert ng == len(groups) and snap.nthreads == len(ths)
     s.close()
+
+
+def test_debug_cache_serves_decompressed_debug_info(target, tmp_path):
+    """libc6-dbg's DWARF is zlib-compressed: a first run notes it, the CLI
+    decompresses it into the cache in the background (eu-elfcompress), and
+    later sessions map the copy.  The frames are the same; a session that
+    hides the debug directories gets no libc lines although the cache
+    holds them (the cache never adds debug info the search would not
+    find)."""
+    import shutil as _sh
+    import pmprof_session  # noqa: F401  (puts python/ on sys.path)
+    from pmprof import load_core
+    if not _sh.which("eu-elfcompress"):
+        pytest.skip("eu-elfcompress (elfutils) is not installed")
+    core = load_core()
+    cache = str(tmp_path / "cache")
+    t = target("threads")
+    s1 = core.open_pid(t.pid, cache_dir=cache)
+    snap = s1.snapshot()
+    keys = sorted({pc for th in snap.threads() for pc in th["pcs"]})
+    want = snap.symbolize(keys)
+    todo = s1.cache_todo()
+    s1.close()
+    libc = [x for x in todo if x[1].startswith("/usr/lib/debug/")]
+    if not libc:
+        pytest.skip("libc's debug info is not compressed here")
+    env = dict(ENV, PMPROF_CACHE_DIR=cache)
+    r = run_pmprof("stacks", "-p", t.pid, env=env)
+    assert r.returncode == 0, r.stderr
+    dest = libc[0][2]
+    assert dest.startswith(cache + "/")
+    wait_until(lambda: os.path.exists(dest), timeout=30, what="the cached copy")
+    s2 = core.open_pid(t.pid, cache_dir=cache)
+    snap2 = s2.snapshot()
+    assert snap2.symbolize(keys) == want
+    assert s2.cache_todo() == [x for x in todo if not os.path.exists(x[2])]
+    s2.close()
+    s3 = core.open_pid(t.pid, cache_dir=cache, debug_path=str(tmp_path / "none"))
+    got = s3.snapshot().symbolize(keys)
+    libc_lines = [f for fs in got for f in fs if "libc.so" in f[6] and f[4] > 0]
+    assert libc_lines == [], libc_lines[:3]
+    s3.close()

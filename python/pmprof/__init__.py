@@ -15,6 +15,20 @@ class PmprofError(Exception):
         self.status = status
 
 
+def debug_cache_dir():
+    """Where decompressed copies of compressed debug files are kept, by
+    build-id: $PMPROF_CACHE_DIR, else $XDG_CACHE_HOME/pmprof/debug (or
+    ~/.cache/...); None with PMPROF_NO_CACHE=1."""
+    import os
+    if os.environ.get("PMPROF_NO_CACHE"):
+        return None
+    d = os.environ.get("PMPROF_CACHE_DIR")
+    if d:
+        return d
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "pmprof", "debug")
+
+
 def load_core():
     """Import pmprof._core, explaining clearly what is wrong if it fails."""
     try:

@@ -10,8 +10,8 @@ import os
 import signal
 import sys
 
-from pmprof import PmprofError, __version__, load_core
-from pmprof.commands import (EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE,
+from pmprof import PmprofError, __version__, debug_cache_dir, load_core
+from pmprof.commands import (EXIT_OK, EXIT_PARTIAL, EXIT_USAGE,
                              UsageError, load_all, load_one, translate_core_error)
 from pmprof.dbg import Context
 
@@ -41,15 +41,18 @@ class CliContext(Context):
         if self.session is not None:
             return self.session
         a = self.args
+        cache = debug_cache_dir()
         if a.core:
             if not os.path.exists(a.core):
                 raise PmprofError("no such core file: '%s'" % a.core)
             if a.exe and not os.path.exists(a.exe):
                 raise PmprofError("no such executable: '%s'" % a.exe)
             self.session = self.core.open_core(
-                a.core, exe=a.exe, solib_path=a.solib_search, debug_path=self.debug_path())
+                a.core, exe=a.exe, solib_path=a.solib_search, debug_path=self.debug_path(),
+                cache_dir=cache)
         else:
-            self.session = self.core.open_pid(a.pid, debug_path=self.debug_path())
+            self.session = self.core.open_pid(a.pid, debug_path=self.debug_path(),
+                                              cache_dir=cache)
         return self.session
 
     @contextlib.contextmanager
@@ -96,6 +99,41 @@ Commands:
 `pmprof <command> -h` describes a command.  Exit status: 0 done,
 1 partial (some threads failed), 2 failed, 64 usage error.
 """
+
+
+def _normal_priority():
+    # The child must not inherit pmprof's SCHED_FIFO (it would compete
+    # with the target for the CPU); it runs niced, in its own session.
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
+    os.nice(10)
+
+
+def fill_debug_cache(todo):
+    """Decompress the debug files the session inflated into the cache, in
+    the background (eu-elfcompress; temp file + rename): the next run maps
+    them as they are.  Best effort: nothing is waited for or reported."""
+    import shutil
+    import subprocess
+    tool = shutil.which("eu-elfcompress")
+    if not tool:
+        return
+    for _bid, src, dest in todo:
+        try:
+            if os.path.getsize(src) > (512 << 20):
+                continue
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            tmp = "%s.tmp.%d" % (dest, os.getpid())
+            subprocess.Popen(
+                ["/bin/sh", "-c", '"$0" -q -t none -o "$1" "$2" && mv -f "$1" "$3"'
+                 ' || rm -f "$1"', tool, tmp, src, dest],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=_normal_priority)
+        except OSError:
+            pass
 
 
 def _sigterm(signum, frame):
@@ -145,7 +183,10 @@ def main(argv=None):
             raise translate_core_error(e) from None
         finally:
             if ctx.session is not None:
+                todo = ctx.session.cache_todo() if debug_cache_dir() else []
                 ctx.session.close()
+                if todo:
+                    fill_debug_cache(todo)
         if status == EXIT_PARTIAL:
             sys.stderr.write("pmprof %s: partial result: some parts could not be read "
                              "(marked in the output)\n" % name)

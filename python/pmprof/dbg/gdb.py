@@ -10,12 +10,11 @@ detaches anything gdb owns.
 import contextlib
 import os
 import re
-import sys
 import traceback
 
 import gdb  # noqa: F401  (only here and in gdb/pmprof.py)
 
-from pmprof import PmprofError, load_core
+from pmprof import PmprofError, debug_cache_dir, load_core
 from pmprof.commands import load_all, translate_core_error
 from pmprof.dbg import Context
 
@@ -84,7 +83,8 @@ class GdbContext(Context):
             self._desc = "core '%s'" % path
             self._live = False
             if key not in _sessions:
-                _sessions[key] = self.core.open_core(path, exe=exe, debug_path=_debug_path())
+                _sessions[key] = self.core.open_core(path, exe=exe, debug_path=_debug_path(),
+                                                     cache_dir=debug_cache_dir())
             return _sessions[key]
         if ctype != "native":
             raise PmprofError("unsupported target '%s': pmprof needs a native "
@@ -99,7 +99,8 @@ class GdbContext(Context):
         if key not in _sessions:
             for k in [k for k in _sessions if k[0] == "pid" and k[1] == pid]:
                 _sessions.pop(k).close()
-            _sessions[key] = self.core.open_pid(pid, traced=True, debug_path=_debug_path())
+            _sessions[key] = self.core.open_pid(pid, traced=True, debug_path=_debug_path(),
+                                                    cache_dir=debug_cache_dir())
         return _sessions[key]
 
     @contextlib.contextmanager
@@ -127,7 +128,8 @@ class GdbContext(Context):
             _sessions.pop(k).close()
         gdb.execute("detach", to_string=True)
         try:
-            session = self.core.open_pid(pid, debug_path=_debug_path())
+            session = self.core.open_pid(pid, debug_path=_debug_path(),
+                                             cache_dir=debug_cache_dir())
             try:
                 yield session
             finally:
