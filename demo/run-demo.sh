@@ -7,6 +7,9 @@
 #   bin/pmprof locks -p PID               who waits for which lock, held by whom
 #   bin/pmprof record -p PID -d 2 ...     2 s of sampling: CPU/wall profile,
 #                                         flame-graph and Perfetto files
+#   bin/pmprof goroutines --group -p GPID demo/bin/godemo (when go exists, a
+#   bin/pmprof go sched -p GPID           stripped Go binary): its goroutines
+#                                         as Go prints them, its scheduler
 #
 # The profile is kept in $PMPROF_DEMO_OUT (default build/demo/demo.pb.gz).
 # The demo process is killed on every exit path (trap).  Exit status: 0,
@@ -97,6 +100,22 @@ if [ "$rc" != 0 ] && [ "$rc" != 3 ] && [ "$rc" != 4 ]; then
 fi
 run "$pmprof" record -p "$pid" -d 2 --top 5 -o "$out_dir/record.pb.gz" \
     -o "$out_dir/record.folded" -o "$out_dir/record.trace.json"
+kill -KILL "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+pid=
+if [ -x "$here/bin/godemo" ]; then
+    "$here/bin/godemo" >"$tmp/godemo.out" &
+    pid=$!
+    for _ in $(seq 100); do
+        grep -q READY "$tmp/godemo.out" 2>/dev/null && break
+        sleep 0.05
+    done
+    echo
+    echo "godemo running as pid $pid (a stripped Go binary: 4 workers waiting for"
+    echo "jobs, 3 handlers waiting for a mutex the cache refresher holds, 2 encoders)"
+    run "$pmprof" goroutines --group -p "$pid"
+    run "$pmprof" go sched -p "$pid"
+fi
 echo
 echo "profiles kept: $profile (snapshot), $out_dir/record.pb.gz (go tool pprof),"
 echo "  $out_dir/record.folded (flame graph), $out_dir/record.trace.json (ui.perfetto.dev)"
