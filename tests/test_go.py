@@ -674,3 +674,30 @@ def test_record_crosses_the_system_stack(target, tmp_path):
             crossed += "main.churn" in funcs[i:]
     assert crossed >= 1, "no sample crossed runtime.systemstack"
     assert t.proc.poll() is None
+
+
+def test_kernel_core_of_a_go_crash(tmp_path):
+    """gohello --gencore panics with GOTRACEBACK=crash: the kernel writes
+    the core while the runtime kills itself from inside its signal
+    handler.  From that core: the panicking goroutine 1 (runtime.gopanic
+    is shown below main.main, as Go shows it), the three parkers in
+    main.parkOn, and the crashing thread's stack crosses the signal frame
+    (runtime.sigtramp) back into gopanic and main.main."""
+    from conftest import kernel_core
+    core, exe = kernel_core("gohello", tmpdir=tmp_path)
+    doc, r = pmprof_json("goroutines", "--core", core, "--exe", exe)
+    assert r.returncode == 0, r.stderr
+    gs = {g["goid"]: g for g in doc["goroutines"]}
+    assert [f["function"] for f in gs[1]["frames"]] == ["runtime.gopanic", "main.main"]
+    parkers = [g for g in gs.values()
+               if [f["function"] for f in g["frames"]] == ["main.parkOn", "main.parker"]]
+    assert len(parkers) == 3 and all(g["header"] == "chan receive" for g in parkers)
+    r = run_pmprof("stacks", "--all", "--core", core, "--exe", exe, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    crashed = [g for g in json.loads(r.stdout)["stacks"]
+               if "runtime.sigtramp" in [f["function"] for f in g["frames"]]]
+    assert len(crashed) == 1
+    funcs = [f["function"] for f in crashed[0]["frames"]]
+    i = funcs.index("runtime.sigtramp")
+    assert "runtime.gopanic" in funcs[i:] and "main.main" in funcs[i:], funcs
+    assert funcs[-1] == "runtime.goexit", funcs
