@@ -78,10 +78,16 @@ def symbolize_threads(snap, threads, depth=None):
     return threads
 
 
+def _go_runtime(name):
+    # Go's runtime (and its internal packages) inside the executable.
+    return name.startswith(("runtime.", "runtime/internal/", "internal/"))
+
+
 def app_frame(frames):
-    """The innermost frame in application code (not a system library)."""
+    """The innermost frame in application code (not a system library, not
+    Go's runtime)."""
     for f in frames:
-        if f["function"].startswith("["):
+        if f["function"].startswith("[") or _go_runtime(f["function"]):
             continue
         if not is_system_module(f["module"]):
             return f
