@@ -120,6 +120,7 @@ struct core_target {
     Elf *elf;                         /* over map (elf_memory) */
     struct segment *segs;             /* sorted, non-overlapping */
     size_t nsegs;
+    size_t last_peek;                 /* segment of the last peek */
     struct pmp_target_thread *threads;   /* sorted by tid */
     size_t nthreads, threads_cap;
     struct pmp_core_file_map *files;  /* sorted by start */
@@ -395,10 +396,18 @@ static const void *
 core_peek(struct pmp_target *t, uint64_t addr, size_t len)
 {
     struct core_target *c = to_core(t);
-    size_t i = segments_upto(c, addr);
-    const struct segment *s =
-        i > 0 && addr < c->segs[i - 1].end ? &c->segs[i - 1] : NULL;
+    const struct segment *s = c->last_peek < c->nsegs ? &c->segs[c->last_peek]
+                                                      : NULL;
     uint64_t in_seg;
+    size_t i;
+
+    /* Walks read near their previous read: try the last segment first. */
+    if (!s || addr < s->start || addr >= s->end) {
+        i = segments_upto(c, addr);
+        s = i > 0 && addr < c->segs[i - 1].end ? &c->segs[i - 1] : NULL;
+        if (s)
+            c->last_peek = i - 1;
+    }
 
     if (!s)
         return NULL;
