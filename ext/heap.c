@@ -68,7 +68,7 @@
 #define R_X86_64_TPOFF64_ 18
 
 /* What a chunk that looks in use (PREV_INUSE set in the next one) is. */
-enum cached_kind { CK_FAST = 1, CK_TCACHE = 2, CK_TCSTRUCT = 3, CK_UNSORTED = 4 };
+enum cached_kind { CK_FAST = 1, CK_TCACHE = 2, CK_TCSTRUCT = 3 };
 
 /* Fast path of the chunk walk: in-use chunks of fastbin sizes, with the
    word where a fastbin chunk keeps its fd, so the fastbin chains can be
@@ -80,6 +80,16 @@ struct smalls {
     struct { size_t from, to; } seg[1024];   /* ascending runs (one per heap) */
     size_t nseg;
     size_t last;                  /* index of the last hit (galloping) */
+};
+
+/* The free chunks of the arena being walked (summary walk): classified
+   after the walk, once the unsorted list is known. */
+struct frees {
+    uint64_t *addr, *fd, *bk, *raw;   /* raw: the size word */
+    uint8_t *unsorted;                /* on the unsorted list */
+    size_t n, cap;
+    int sorted;                       /* addresses ascending */
+    size_t last;                      /* index of the last hit (galloping) */
 };
 
 struct window {                   /* bulk reads for the chunk walk */
@@ -106,6 +116,7 @@ struct walk {
     uint32_t *hist_direct;        /* size >> 4 -> index + 1 in h->sizes */
     int lists;                    /* bins and fastbins from their lists */
     struct smalls sm;
+    struct frees fr;
     int binpos[NBINS];            /* current arena: bin index -> pos + 1 */
     struct pmp_u64map hist;       /* larger sizes -> index + 1 */
     size_t sizes_cap;
@@ -558,12 +569,12 @@ static void
 cached_add(struct walk *w, uint64_t addr, int kind);
 
 static void
-walk_bins(struct walk *w, struct pmp_heap_arena *ar, int only_unsorted)
+walk_bins(struct walk *w, struct pmp_heap_arena *ar)
 {
     int i;
     uint64_t cap = ar->system_mem / MINSIZE + 1;
 
-    for (i = 1; i < (only_unsorted ? 2 : NBINS - 1); i++) {
+    for (i = 1; i < NBINS - 1; i++) {
         /* bin_at(i): a pseudo-chunk whose fd/bk are bins[2(i-1)], +1 */
         uint64_t head = ar->addr + MS_BINS + 16 * (uint64_t)(i - 1) - 16;
         uint64_t p, prev = head, n = 0, bytes = 0, mn = 0, mx = 0;
@@ -605,8 +616,6 @@ walk_bins(struct walk *w, struct pmp_heap_arena *ar, int only_unsorted)
             }
             n++;
             bytes += size;
-            if (only_unsorted)
-                cached_add(w, p, CK_UNSORTED);
             if (!mn || size < mn)
                 mn = size;
             if (size > mx)
@@ -716,10 +725,10 @@ walk_arena(struct walk *w, uint64_t a, int is_main, int lists)
     }
     if (lists) {
         walk_fastbins(w, ar, ms);
-        walk_bins(w, ar, 0);
-    } else {
-        walk_bins(w, ar, 1);   /* the rest comes from the chunk walk */
+        walk_bins(w, ar);
     }
+    /* Summary: every bin comes from the chunk walk (the unsorted list is
+       followed afterwards through the words it recorded, settle_frees). */
     if (!is_main && ar->top)
         walk_heaps(w, ar);
     else if (is_main)
@@ -984,6 +993,222 @@ derive_bin(struct walk *w, struct pmp_heap_arena *ar, uint64_t size,
 }
 
 static void
+frees_add(struct walk *w, uint64_t p, uint64_t fd, uint64_t bk, uint64_t raw)
+{
+    struct frees *f = &w->fr;
+
+    if (f->n == f->cap) {
+        size_t nc = f->cap ? f->cap * 2 : 65536;
+        uint64_t *a = pmp_reallocarray(f->addr, nc, 8);
+        uint64_t *d = a ? pmp_reallocarray(f->fd, nc, 8) : NULL;
+        uint64_t *b = d ? pmp_reallocarray(f->bk, nc, 8) : NULL;
+        uint64_t *r = b ? pmp_reallocarray(f->raw, nc, 8) : NULL;
+        uint8_t *u = r ? realloc(f->unsorted, nc) : NULL;
+        if (a)
+            f->addr = a;
+        if (d)
+            f->fd = d;
+        if (b)
+            f->bk = b;
+        if (r)
+            f->raw = r;
+        if (u)
+            f->unsorted = u;
+        if (!a || !d || !b || !r || !u)
+            return;
+        f->cap = nc;
+    }
+    if (f->n == 0)
+        f->sorted = 1;
+    else if (p < f->addr[f->n - 1])
+        f->sorted = 0;
+    f->addr[f->n] = p;
+    f->fd[f->n] = fd;
+    f->bk[f->n] = bk;
+    f->raw[f->n] = raw;
+    f->unsorted[f->n] = 0;
+    f->n++;
+}
+
+/* Index of free chunk p, or -1: galloping from the last hit (the
+   unsorted list mostly steps to a neighbour), then bisection. */
+static long
+frees_find(struct frees *f, uint64_t p)
+{
+    size_t lo = 0, hi = f->n, step, c = f->last;
+
+    if (!f->n || p < f->addr[0] || p > f->addr[f->n - 1])
+        return -1;
+    if (c < f->n) {
+        if (f->addr[c] >= p) {
+            for (step = 1; c >= step && f->addr[c - step] > p; step <<= 1)
+                ;
+            lo = c >= step ? c - step : 0;
+            hi = c + 1;
+        } else {
+            for (step = 1; c + step < f->n && f->addr[c + step] < p;
+                 step <<= 1)
+                ;
+            lo = c + 1;
+            hi = c + step < f->n ? c + step + 1 : f->n;
+        }
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->addr[mid] < p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < f->n && f->addr[lo] == p) {
+        f->last = lo;
+        return (long)lo;
+    }
+    return -1;
+}
+
+static int
+cmp_u64_idx(const void *a, const void *b, void *arg)
+{
+    const uint64_t *v = arg;
+    uint64_t x = v[*(const size_t *)a], y = v[*(const size_t *)b];
+
+    return (x > y) - (x < y);
+}
+
+/* Put the free chunks in address order (thread arenas' heaps need not
+   be); the five arrays move together. */
+static void
+frees_sort(struct frees *f)
+{
+    size_t *ix = pmp_calloc(f->n ? f->n : 1, sizeof(*ix)), i;
+    uint64_t *tmp = pmp_calloc(f->n ? f->n : 1, 8);
+    uint64_t *arrs[4] = {f->fd, f->bk, f->raw, f->addr};
+    int k;
+
+    if (!ix || !tmp) {
+        free(ix);
+        free(tmp);
+        return;
+    }
+    for (i = 0; i < f->n; i++)
+        ix[i] = i;
+    qsort_r(ix, f->n, sizeof(*ix), cmp_u64_idx, f->addr);
+    for (k = 0; k < 4; k++) {      /* addr last: it is the sort key */
+        for (i = 0; i < f->n; i++)
+            tmp[i] = arrs[k][ix[i]];
+        memcpy(arrs[k], tmp, f->n * 8);
+    }
+    f->sorted = 1;
+    free(ix);
+    free(tmp);
+}
+
+/*
+ * After an arena's chunk walk (summary): follow its unsorted list through
+ * the recorded fd/bk words (a chunk the walk did not see free is read
+ * from the target, as the list walk used to), count it as bin 1, and put
+ * every other free chunk in the bin its size selects.
+ */
+static void
+settle_frees(struct walk *w, struct pmp_heap_arena *ar)
+{
+    struct frees *f = &w->fr;
+    uint64_t head = ar->addr + MS_BINS - 16, p, prev = head;
+    uint64_t n = 0, bytes = 0, mn = 0, mx = 0, rbytes = 0, rmn = 0, rmx = 0;
+    uint64_t cap = ar->system_mem / MINSIZE + 1;
+    size_t i;
+
+    if (!f->sorted)
+        frees_sort(f);
+    f->last = f->n ? f->n - 1 : 0;
+    if (!rd64(w->t, head + 16, &p)) {
+        herr(w->h, head, "arena 0x%llx bin 1: unreadable",
+             (unsigned long long)ar->addr);
+        p = head;
+    }
+    while (p != head) {
+        long k = (p & 15) ? -1 : frees_find(f, p);
+        uint64_t raw, bk, fd, size;
+
+        if (k >= 0) {
+            raw = f->raw[k];
+            bk = f->bk[k];
+            fd = f->fd[k];
+        } else if ((p & 15) || !rd64(w->t, p + 8, &raw) ||
+                   !rd64(w->t, p + 24, &bk) || !rd64(w->t, p + 16, &fd)) {
+            herr(w->h, p, "arena 0x%llx bin 1: %s chunk",
+                 (unsigned long long)ar->addr,
+                 (p & 15) ? "misaligned" : "unreadable");
+            break;
+        }
+        if (bk != prev) {
+            herr(w->h, p,
+                 "arena 0x%llx bin 1: chunk's bk 0x%llx is not the previous "
+                 "chunk 0x%llx",
+                 (unsigned long long)ar->addr, (unsigned long long)bk,
+                 (unsigned long long)prev);
+            break;
+        }
+        size = raw & CHUNK_SIZE_MASK;
+        if (size < MINSIZE || size > ar->system_mem + HEAP_MAX_SIZE) {
+            herr(w->h, p, "arena 0x%llx bin 1: bad size %llu",
+                 (unsigned long long)ar->addr, (unsigned long long)size);
+            break;
+        }
+        if (k >= 0) {
+            if (f->unsorted[k]) {
+                herr(w->h, p, "arena 0x%llx bin 1: loop",
+                     (unsigned long long)ar->addr);
+                break;
+            }
+            f->unsorted[k] = 1;
+        }
+        rbytes += raw;
+        if (!rmn || raw < rmn)
+            rmn = raw;
+        if (raw > rmx)
+            rmx = raw;
+        n++;
+        bytes += size;
+        if (!mn || size < mn)
+            mn = size;
+        if (size > mx)
+            mx = size;
+        if (n > cap) {
+            herr(w->h, p, "arena 0x%llx bin 1: loop",
+                 (unsigned long long)ar->addr);
+            break;
+        }
+        prev = p;
+        p = fd;
+    }
+    if (n && ar->nbins < PMP_HEAP_MAX_BINS) {
+        struct pmp_heap_bin *b = &ar->bins[ar->nbins++];
+        memset(b, 0, sizeof(*b));
+        b->index = 1;
+        b->count = n;
+        b->bytes = bytes;
+        b->min = mn;
+        b->max = mx;
+        b->raw_bytes = rbytes;
+        b->raw_min = rmn;
+        b->raw_max = rmx;
+        w->binpos[1] = (int)ar->nbins;
+        ar->bin_count += n;
+        ar->bin_bytes += bytes;
+        if (mx > ar->largest_free)
+            ar->largest_free = mx;
+    }
+    for (i = 0; i < f->n; i++)
+        if (!f->unsorted[i])
+            derive_bin(w, ar, f->raw[i] & CHUNK_SIZE_MASK, f->raw[i]);
+    f->n = 0;
+    f->sorted = 1;
+    f->last = 0;
+}
+
+static void
 smalls_add(struct walk *w, uint64_t p, uint64_t fd, uint64_t size)
 {
     struct smalls *m = &w->sm;
@@ -1145,8 +1370,8 @@ walk_range_inner(struct walk *w, int ai, uint64_t start, uint64_t end)
     uint64_t p = start, prev, raw, n = 0;
     cached_seek(w, start);
     while (p + 16 <= end) {
-        uint64_t size, nprev, nraw, fdw;
-        int in_use, have_fd;
+        uint64_t size, nprev, nraw, fdw, bkw;
+        int in_use, have_fd, have_bk;
         uintptr_t ck;
 
         if (p == ar->top) {
@@ -1157,9 +1382,11 @@ walk_range_inner(struct walk *w, int ai, uint64_t start, uint64_t end)
             herr(w->h, p, "arena #%d: chunk header unreadable", ai);
             return -1;
         }
-        /* the fd word, before the next header moves the window */
+        /* the fd and bk words, before the next header moves the window */
         have_fd = p + 24 <= w->win.base + w->win.len;
         fdw = have_fd ? pmp_u64at(w->win.view, (size_t)(p - w->win.base) + 16) : 0;
+        have_bk = p + 32 <= w->win.base + w->win.len;
+        bkw = have_bk ? pmp_u64at(w->win.view, (size_t)(p - w->win.base) + 24) : 0;
         size = raw & CHUNK_SIZE_MASK;
         if (size == 0 || size == 16) {
             /* fenceposts close a heap that is not the last one, in its
@@ -1195,8 +1422,13 @@ walk_range_inner(struct walk *w, int ai, uint64_t start, uint64_t end)
         if (!in_use) {
             hist_add(w, size, 1);
             find_check(w, ai, p, size, "free (in a bin)");
-            if (!w->lists && cached_at(w, p) != CK_UNSORTED)
-                derive_bin(w, ar, size, raw);
+            if (!w->lists) {
+                if (!have_bk && !rd64(w->t, p + 24, &bkw))
+                    bkw = 0;
+                if (!have_fd && !rd64(w->t, p + 16, &fdw))
+                    fdw = 0;
+                frees_add(w, p, fdw, bkw, raw);
+            }
         } else if ((ck = (uintptr_t)cached_at(w, p)) != 0) {
             if (ck == CK_TCSTRUCT) {
                 ar->overhead_bytes += size;
@@ -1393,6 +1625,8 @@ walk_chunks(struct walk *w)
                 ok = 0;
         }
         ar->walk_complete = ok;
+        if (!w->lists)
+            settle_frees(w, ar);
         if (!w->lists && ar->nbins > 1)
             qsort(ar->bins, ar->nbins, sizeof(ar->bins[0]), cmp_bin);
     }
@@ -1480,6 +1714,11 @@ walk_fini(struct walk *wk)
     free(wk->sm.addr);
     free(wk->sm.fd);
     free(wk->sm.sz16);
+    free(wk->fr.addr);
+    free(wk->fr.fd);
+    free(wk->fr.bk);
+    free(wk->fr.raw);
+    free(wk->fr.unsorted);
     pmp_u64map_release(&wk->hist);
     free(wk->win.buf);
 }

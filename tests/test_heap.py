@@ -201,3 +201,39 @@ def test_heap_refuses_clearly(target, tmp_path):
     r = run_pmprof("heap", "-p", t.pid)
     assert r.returncode == 2
     assert "no libc.so in the process" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_big_heap_summary_agrees_with_the_list_walk(tmp_path):
+    """mallocs big N: a main arena of N small chunks (every 7th freed: full
+    tcaches, long fastbins and an unsorted list of ~N/14 chunks), large
+    enough that the summary's 4 MiB windows move many times inside free
+    chunks.  The summary (bins from the chunk walk, the unsorted list
+    followed through the words it recorded) must give exactly the bins
+    and mallinfo2 figures of `heap check`, which follows every list
+    through the target's memory; live and from a gcore core."""
+    from conftest import TARGETS, Target, gcore  # noqa: F401
+    import subprocess
+    p = subprocess.Popen([os.path.join(TARGETS, "mallocs"), "--timeout", "120", "big",
+                          "300000"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "READY"
+
+        def both(*target):
+            s = json.loads(run_pmprof("heap", *target, "--format", "json",
+                                      check=True).stdout)
+            c = json.loads(run_pmprof("heap", "check", *target, "--format", "json",
+                                      check=True).stdout)
+            return s, c
+
+        core = gcore(p.pid, tmp_path)
+        for target in (("-p", p.pid), ("--core", core)):
+            s, c = both(*target)
+            assert s["errors"] == [] and c["errors"] == [], (s["errors"], c["errors"])
+            assert s["mallinfo2"] == c["mallinfo2"]
+            main_s, main_c = s["arenas"][0], c["arenas"][0]
+            assert main_s["bins"] == main_c["bins"]
+            unsorted = [b for b in main_s["bins"] if b["kind"] == "unsorted"]
+            assert unsorted and unsorted[0]["count"] > 10000, main_s["bins"][:3]
+    finally:
+        p.kill()
+        p.wait()
