@@ -4,7 +4,6 @@ Facts are compared with gdb's own `bt` and with /proc, not hard-coded
 output: function sequences of application frames must equal gdb's.
 """
 
-import gzip
 import json
 import os
 import signal
@@ -12,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import (ENV, TARGETS, gcore, gdb_bt, gdb_run, have_go, kernel_core,
+from conftest import (ENV, TARGETS, gcore, gdb_bt, have_go, kernel_core,
                       pprof_tool, run_pmprof, wait_until)
 
 APP = {
@@ -310,6 +309,31 @@ class _Ctx:
         return "T"
 
 
+def render_text(ctx, session, snap, ths, groups, all_):
+    """The merged-stacks text as Python renders it from report.py's plain
+    data (what `pmprof stacks` printed before ext/render.c): the reference
+    the C renderer is compared with."""
+    from pmprof.commands.stacks import _frame_line, _thread_list
+    out = ["%s: %d threads, %d %s%s" % (
+        ctx.target_description(), len(ths), len(groups),
+        "threads" if all_ else "distinct stacks",
+        "" if session.is_core else
+        " (target stopped %.2f ms)" % (snap.stopped_ns / 1e6))]
+    for g in groups:
+        out.append("")
+        label = "thread" if g["count"] == 1 else "threads"
+        out.append("%d %s: %s" % (g["count"], label, _thread_list(g["threads"])))
+        for i, f in enumerate(g["frames"]):
+            out.append(_frame_line(i, f))
+        for t in ths:
+            if t["tid"] == g["threads"][0]["tid"] and t["error"] and \
+                    ("unwind-error" in t["flags"] or "no-registers" in t["flags"]):
+                out.append("  (%s)" % t["error"])
+        if "go" in g["flags"]:
+            out.append("  (Go code this pmprof cannot read: unsupported Go version)")
+    return "\n".join(out) + "\n"
+
+
 @pytest.mark.parametrize("name,args", [("threads", {}), ("cxx", {}), ("deep", {}),
                                        ("threads", {"all": True}), ("deep", {"depth": 5}),
                                        ("threads-stripped", {})])
@@ -319,7 +343,6 @@ def test_c_rendering_equals_python_rendering(target, name, args):
     snapshot both must print the same bytes."""
     from pmprof_session import open_session  # noqa: E402
     from pmprof import report
-    from pmprof.commands.stacks import render_text
     t = target(name, *(["16", "block"] if name == "deep" else []))
     s = open_session(t.pid)
     snap = s.snapshot()

@@ -75,26 +75,3 @@ def stacks(ctx, args):
     }
     ctx.write(json.dumps(doc, indent=2) + "\n")
     return EXIT_PARTIAL if snap.nfailed else EXIT_OK
-
-
-def render_text(ctx, session, snap, ths, groups, all_):
-    """The Python rendering of the same text (kept as the reference the C
-    one is tested against: tests/test_stacks.py)."""
-    out = ["%s: %d threads, %d %s%s" % (
-        ctx.target_description(), len(ths), len(groups),
-        "threads" if all_ else "distinct stacks",
-        "" if session.is_core else
-        " (target stopped %.2f ms)" % (snap.stopped_ns / 1e6))]
-    for g in groups:
-        out.append("")
-        label = "thread" if g["count"] == 1 else "threads"
-        out.append("%d %s: %s" % (g["count"], label, _thread_list(g["threads"])))
-        for i, f in enumerate(g["frames"]):
-            out.append(_frame_line(i, f))
-        for t in ths:
-            if t["tid"] == g["threads"][0]["tid"] and t["error"] and \
-                    ("unwind-error" in t["flags"] or "no-registers" in t["flags"]):
-                out.append("  (%s)" % t["error"])
-        if "go" in g["flags"]:
-            out.append("  (Go code this pmprof cannot read: unsupported Go version)")
-    return "\n".join(out) + "\n"
