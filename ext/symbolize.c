@@ -139,6 +139,23 @@ find_elf_cb(Dwfl_Module *mod, void **userdata, const char *modname,
                                   elfp);
 }
 
+/* The module's GNU build-id as lowercase hex (out: 129 bytes); its
+   length in bytes, 0 if it has none (out is then ""). */
+static int
+module_build_id_hex(Dwfl_Module *mod, char *out)
+{
+    const unsigned char *bits;
+    GElf_Addr vaddr;
+    int len = dwfl_module_build_id(mod, &bits, &vaddr), i;
+
+    out[0] = '\0';
+    if (len <= 0 || len > 64)
+        return 0;
+    for (i = 0; i < len; i++)
+        snprintf(out + 2 * i, 3, "%02x", bits[i]);
+    return len;
+}
+
 /* Does the ELF file at fd have compressed .debug_* sections? */
 static int
 has_compressed_debug(int fd)
@@ -204,15 +221,10 @@ find_debuginfo_cb(Dwfl_Module *mod, void **userdata, const char *modname,
                   char **debuginfo_file_name)
 {
     struct pmp_symbolizer *sym = userdata ? *userdata : NULL;
-    const unsigned char *bits;
-    GElf_Addr vaddr;
     char hex[2 * 64 + 1], path[PATH_MAX];
-    int len, i, fd, have_path = 0;
+    int fd, have_path = 0;
 
-    if (sym && sym->cache_dir &&
-        (len = dwfl_module_build_id(mod, &bits, &vaddr)) > 1 && len <= 64) {
-        for (i = 0; i < len; i++)
-            snprintf(hex + 2 * i, 3, "%02x", bits[i]);
+    if (sym && sym->cache_dir && module_build_id_hex(mod, hex) > 1) {
         have_path = snprintf(path, sizeof(path), "%s/%.2s/%s.debug",
                              sym->cache_dir, hex, hex + 2) < (int)sizeof(path);
         if (have_path && standard_build_id_file(sym, hex)) {
@@ -277,9 +289,7 @@ entry_for(struct pmp_symbolizer *sym, Dwfl_Module *mod)
     struct mod_entry *e = pmp_u64map_get(&sym->by_mod, (uintptr_t)mod);
     const char *name;
     Dwarf_Addr start, end;
-    const unsigned char *bits;
     GElf_Addr vaddr;
-    int len, i;
     char hex[2 * 64 + 1];
 
     if (e)
@@ -306,12 +316,7 @@ entry_for(struct pmp_symbolizer *sym, Dwfl_Module *mod)
     e->info.start = start;
     e->info.end = end;
     e->info.path = pmp_strpool_intern(&sym->pool, name ? name : "");
-    hex[0] = '\0';
-    len = dwfl_module_build_id(mod, &bits, &vaddr);
-    if (len > 0 && len <= 64) {
-        for (i = 0; i < len; i++)
-            snprintf(hex + 2 * i, 3, "%02x", bits[i]);
-    }
+    module_build_id_hex(mod, hex);
     e->info.build_id = pmp_strpool_intern(&sym->pool, hex);
     if (sym->exe && name && strcmp(name, sym->exe) == 0)
         e->info.is_main = 1;
