@@ -244,35 +244,22 @@ load_regions(struct go_ctx *c)
                                         ".data"};
     GElf_Addr bias = 0;
     Elf *elf = dwfl_module_getelf(c->mod, &bias);
-    size_t shstrndx, k;
+    size_t k;
 
-    if (!elf || elf_getshdrstrndx(elf, &shstrndx) < 0)
-        return;
-    for (k = 0; k < PMP_ARRAY_SIZE(names); k++) {
-        Elf_Scn *scn = NULL;
-        size_t guard = 0;
+    for (k = 0; elf && k < PMP_ARRAY_SIZE(names); k++) {
+        GElf_Shdr sh;
 
-        while ((scn = elf_nextscn(elf, scn)) != NULL && guard++ < 65536) {
-            GElf_Shdr sh;
-            const char *nm;
-
-            if (!gelf_getshdr(scn, &sh))
-                continue;
-            nm = elf_strptr(elf, shstrndx, sh.sh_name);
-            if (!nm || strcmp(nm, names[k]) != 0)
-                continue;
-            if (sh.sh_size == 0 || sh.sh_size > (256u << 20))
-                break;
-            c->regs[k].addr = sh.sh_addr + bias;
-            c->regs[k].len = sh.sh_size;
-            c->regs[k].data = malloc(sh.sh_size);
-            if (c->regs[k].data &&
-                pmp_target_read(c->t, c->regs[k].addr, c->regs[k].data,
-                                sh.sh_size, NULL)) {
-                free(c->regs[k].data);
-                c->regs[k].data = NULL;
-            }
-            break;
+        if (!pmp_elf_section(elf, names[k], &sh) || sh.sh_size == 0 ||
+            sh.sh_size > (256u << 20))
+            continue;
+        c->regs[k].addr = sh.sh_addr + bias;
+        c->regs[k].len = sh.sh_size;
+        c->regs[k].data = malloc(sh.sh_size);
+        if (c->regs[k].data &&
+            pmp_target_read(c->t, c->regs[k].addr, c->regs[k].data,
+                            sh.sh_size, NULL)) {
+            free(c->regs[k].data);
+            c->regs[k].data = NULL;
         }
     }
 }
@@ -559,47 +546,33 @@ read_version(struct go_ctx *c)
 {
     GElf_Addr bias = 0;
     Elf *elf = dwfl_module_getelf(c->mod, &bias);
-    Elf_Scn *scn = NULL;
-    size_t shstrndx, guard = 0;
+    GElf_Shdr sh;
+    Elf_Scn *scn = elf ? pmp_elf_section(elf, ".go.buildinfo", &sh) : NULL;
+    Elf_Data *d = scn ? elf_getdata(scn, NULL) : NULL;
+    const unsigned char *b;
 
-    if (!elf || elf_getshdrstrndx(elf, &shstrndx) < 0)
+    if (!d || !d->d_buf || d->d_size < 33)
         return;
-    while ((scn = elf_nextscn(elf, scn)) != NULL && guard++ < 65536) {
-        GElf_Shdr sh;
-        const char *nm;
-        Elf_Data *d;
-        const unsigned char *b;
-
-        if (!gelf_getshdr(scn, &sh))
-            continue;
-        nm = elf_strptr(elf, shstrndx, sh.sh_name);
-        if (!nm || strcmp(nm, ".go.buildinfo") != 0)
-            continue;
-        d = elf_getdata(scn, NULL);
-        if (!d || !d->d_buf || d->d_size < 33)
+    b = d->d_buf;
+    if (memcmp(b, "\xff Go buildinf:", 14) != 0)
+        return;
+    if (b[15] & 2) {
+        /* Go 1.18+: varint length, then the version inline. */
+        size_t len = b[32], pos = 33;
+        if (len & 0x80)
             return;
-        b = d->d_buf;
-        if (memcmp(b, "\xff Go buildinf:", 14) != 0)
-            return;
-        if (b[15] & 2) {
-            /* Go 1.18+: varint length, then the version inline. */
-            size_t len = b[32], pos = 33;
-            if (len & 0x80)
-                return;
-            if (pos + len <= d->d_size && len < sizeof(c->out->version)) {
-                memcpy(c->out->version, b + pos, len);
-                c->out->version[len] = '\0';
-            }
-        } else if (b[14] == 8) {
-            /* Older: a pointer to a string header. */
-            uint64_t hdr = pmp_u64at(b, 16), sp, sl;
-            if (pmp_target_read_u64(c->t, hdr, &sp, NULL) == 0 &&
-                pmp_target_read_u64(c->t, hdr + 8, &sl, NULL) == 0 &&
-                sl < sizeof(c->out->version))
-                pmp_strlcpy(c->out->version, read_gostring(c, sp, sl),
-                            sizeof(c->out->version));
+        if (pos + len <= d->d_size && len < sizeof(c->out->version)) {
+            memcpy(c->out->version, b + pos, len);
+            c->out->version[len] = '\0';
         }
-        return;
+    } else if (b[14] == 8) {
+        /* Older: a pointer to a string header. */
+        uint64_t hdr = pmp_u64at(b, 16), sp, sl;
+        if (pmp_target_read_u64(c->t, hdr, &sp, NULL) == 0 &&
+            pmp_target_read_u64(c->t, hdr + 8, &sl, NULL) == 0 &&
+            sl < sizeof(c->out->version))
+            pmp_strlcpy(c->out->version, read_gostring(c, sp, sl),
+                        sizeof(c->out->version));
     }
 }
 

@@ -98,31 +98,16 @@ collect_sections(struct pmp_gomod *g, Elf *elf)
 static const unsigned char *
 section_by_name(Elf *elf, const char *want, GElf_Shdr *out, size_t *len)
 {
-    Elf_Scn *scn = NULL;
-    size_t shstrndx, n = 0;
+    Elf_Scn *scn = pmp_elf_section(elf, want, out);
+    Elf_Data *d;
 
-    if (elf_getshdrstrndx(elf, &shstrndx) < 0)
+    if (!scn || out->sh_type == SHT_NOBITS)
         return NULL;
-    while ((scn = elf_nextscn(elf, scn)) != NULL && n++ < 65536) {
-        GElf_Shdr sh;
-        const char *nm;
-        Elf_Data *d;
-
-        if (!gelf_getshdr(scn, &sh))
-            continue;
-        nm = elf_strptr(elf, shstrndx, sh.sh_name);
-        if (!nm || strcmp(nm, want) != 0)
-            continue;
-        *out = sh;
-        if (sh.sh_type == SHT_NOBITS)
-            return NULL;
-        d = elf_getdata(scn, NULL);
-        if (!d || !d->d_buf)
-            return NULL;
-        *len = d->d_size;
-        return d->d_buf;
-    }
-    return NULL;
+    d = elf_getdata(scn, NULL);
+    if (!d || !d->d_buf)
+        return NULL;
+    *len = d->d_size;
+    return d->d_buf;
 }
 
 static inline uint32_t

@@ -265,49 +265,35 @@ find_libc_syms(Dwfl_Module *mod, struct libc_syms *ls)
 static void
 libc_version(Elf *elf, char *out, size_t outlen)
 {
-    size_t shstrndx = 0;
-    Elf_Scn *scn = NULL;
     static const char key[] = "release version ";
+    GElf_Shdr sh;
+    Elf_Scn *scn = pmp_elf_section(elf, ".rodata", &sh);
+    Elf_Data *d;
+    const char *p, *end;
 
     out[0] = '\0';
-    if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+    if (!scn || sh.sh_type != SHT_PROGBITS ||
+        !(d = elf_getdata(scn, NULL)) || !d->d_buf)
         return;
-    while ((scn = elf_nextscn(elf, scn)) != NULL) {
-        GElf_Shdr sh;
-        const char *nm;
-        Elf_Data *d;
-        const char *p, *end;
+    p = d->d_buf;
+    end = p + d->d_size;
+    while (p && p + sizeof(key) < end) {
+        size_t k = 0;
 
-        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS)
-            continue;
-        nm = elf_strptr(elf, shstrndx, sh.sh_name);
-        if (!nm || strcmp(nm, ".rodata") != 0)
-            continue;
-        d = elf_getdata(scn, NULL);
-        if (!d || !d->d_buf)
+        p = memmem(p, (size_t)(end - p), key, sizeof(key) - 1);
+        if (!p)
+            break;
+        p += sizeof(key) - 1;
+        while (p + k < end && k + 1 < outlen &&
+               ((p[k] >= '0' && p[k] <= '9') || p[k] == '.'))
+            k++;
+        while (k && p[k - 1] == '.')
+            k--;
+        if (k) {
+            memcpy(out, p, k);
+            out[k] = '\0';
             return;
-        p = d->d_buf;
-        end = p + d->d_size;
-        while (p && p + sizeof(key) < end) {
-            p = memmem(p, (size_t)(end - p), key, sizeof(key) - 1);
-            if (!p)
-                break;
-            p += sizeof(key) - 1;
-            {
-                size_t k = 0;
-                while (p + k < end && k + 1 < outlen &&
-                       ((p[k] >= '0' && p[k] <= '9') || p[k] == '.'))
-                    k++;
-                while (k && p[k - 1] == '.')
-                    k--;
-                if (k) {
-                    memcpy(out, p, k);
-                    out[k] = '\0';
-                    return;
-                }
-            }
         }
-        return;
     }
 }
 
@@ -448,34 +434,21 @@ main_arena_from_mallinfo2(struct pmp_target *t, uint64_t fn, uint64_t sz)
 static uint64_t
 mp_from_data(Elf *elf, uint64_t bias)
 {
-    size_t shstrndx = 0;
-    Elf_Scn *scn = NULL;
+    GElf_Shdr sh;
+    Elf_Scn *scn = pmp_elf_section(elf, ".data", &sh);
+    Elf_Data *d;
+    size_t off;
 
-    if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+    if (!scn || sh.sh_type != SHT_PROGBITS ||
+        !(d = elf_getdata(scn, NULL)) || !d->d_buf || d->d_size < MP_SIZE)
         return 0;
-    while ((scn = elf_nextscn(elf, scn)) != NULL) {
-        GElf_Shdr sh;
-        const char *nm;
-        Elf_Data *d;
-        size_t off;
-
-        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS)
-            continue;
-        nm = elf_strptr(elf, shstrndx, sh.sh_name);
-        if (!nm || strcmp(nm, ".data") != 0)
-            continue;
-        d = elf_getdata(scn, NULL);
-        if (!d || !d->d_buf || d->d_size < MP_SIZE)
-            return 0;
-        for (off = 0; off + MP_SIZE <= d->d_size; off += 8) {
-            const unsigned char *p = (const unsigned char *)d->d_buf + off;
-            if (pmp_u64at(p, 0) == 131072 && pmp_u64at(p, 8) == 131072 &&
-                pmp_u64at(p, 16) == 131072 && pmp_u64at(p, 24) == 8 &&
-                pmp_u64at(p, 32) == 0 && pmp_u64at(p, 104) == 64 &&
-                pmp_u64at(p, 112) == 1032 && pmp_u64at(p, 120) == 7)
-                return bias + sh.sh_addr + off;
-        }
-        return 0;
+    for (off = 0; off + MP_SIZE <= d->d_size; off += 8) {
+        const unsigned char *p = (const unsigned char *)d->d_buf + off;
+        if (pmp_u64at(p, 0) == 131072 && pmp_u64at(p, 8) == 131072 &&
+            pmp_u64at(p, 16) == 131072 && pmp_u64at(p, 24) == 8 &&
+            pmp_u64at(p, 32) == 0 && pmp_u64at(p, 104) == 64 &&
+            pmp_u64at(p, 112) == 1032 && pmp_u64at(p, 120) == 7)
+            return bias + sh.sh_addr + off;
     }
     return 0;
 }

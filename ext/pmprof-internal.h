@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <gelf.h>
+
 #include "pmprof.h"
 
 #define PMP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -39,6 +41,8 @@ void *pmp_reallocarray(void *p, size_t n, size_t size);
 /* Grow *arr (element size esz) so that it holds at least need elements. */
 int pmp_grow(void **arr, size_t *cap, size_t need, size_t esz);
 uint64_t pmp_now_ns(int clock_id);
+/* The section called name (its header in *sh), or NULL; bounded. */
+Elf_Scn *pmp_elf_section(Elf *elf, const char *name, GElf_Shdr *sh);
 
 /* Little-endian words at a byte offset of a buffer read from the target
    (x86_64 is little-endian too; memcpy: no alignment assumed). */

@@ -264,23 +264,10 @@ static int
 module_has_section(Dwfl_Module *mod, const char *name)
 {
     GElf_Addr bias;
+    GElf_Shdr sh;
     Elf *elf = dwfl_module_getelf(mod, &bias);
-    Elf_Scn *scn = NULL;
-    size_t shstrndx, n = 0;
 
-    if (!elf || elf_getshdrstrndx(elf, &shstrndx) < 0)
-        return 0;
-    while ((scn = elf_nextscn(elf, scn)) != NULL && n++ < 4096) {
-        GElf_Shdr sh;
-        const char *sn;
-
-        if (!gelf_getshdr(scn, &sh))
-            continue;
-        sn = elf_strptr(elf, shstrndx, sh.sh_name);
-        if (sn && strcmp(sn, name) == 0)
-            return 1;
-    }
-    return 0;
+    return elf && pmp_elf_section(elf, name, &sh) != NULL;
 }
 
 static struct mod_entry *

@@ -2,8 +2,10 @@
  * util.c: small containers and checked allocation helpers.
  *
  * Owns: pmp_u64map (u64 -> pointer), pmp_strpool (interned strings),
- * overflow-checked allocation.  Must not: know about targets or Python.
+ * overflow-checked allocation, finding an ELF section by name.  Must not:
+ * know about targets or Python.
  */
+#include <gelf.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -240,4 +242,24 @@ pmp_strpool_intern(struct pmp_strpool *p, const char *s)
     p->strs[p->len++] = copy;
     p->hkeys[j] = p->len;
     return copy;
+}
+
+Elf_Scn *
+pmp_elf_section(Elf *elf, const char *name, GElf_Shdr *sh)
+{
+    Elf_Scn *scn = NULL;
+    size_t shstrndx, n = 0;
+
+    if (!elf || elf_getshdrstrndx(elf, &shstrndx) != 0)
+        return NULL;
+    while ((scn = elf_nextscn(elf, scn)) != NULL && n++ < 65536) {
+        const char *nm;
+
+        if (!gelf_getshdr(scn, sh))
+            continue;
+        nm = elf_strptr(elf, shstrndx, sh->sh_name);
+        if (nm && strcmp(nm, name) == 0)
+            return scn;
+    }
+    return NULL;
 }
