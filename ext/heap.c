@@ -965,32 +965,79 @@ derive_bin(struct walk *w, struct pmp_heap_arena *ar, uint64_t size,
         ar->largest_free = size;
 }
 
+/*
+ * Room for one more element in n parallel arrays sharing *cap (doubling,
+ * from 65536).  -1 when memory runs out: arrays already grown stay valid
+ * and *cap unchanged, so the caller just drops the element.
+ */
+static int
+grow_parallel(size_t len, size_t *cap, void **arrs[], const size_t *esz,
+              size_t n)
+{
+    size_t nc = *cap ? *cap * 2 : 65536, i;
+
+    if (len < *cap)
+        return 0;
+    for (i = 0; i < n; i++) {
+        void *a = pmp_reallocarray(*arrs[i], nc, esz[i]);
+        if (!a)
+            return -1;
+        *arrs[i] = a;
+    }
+    *cap = nc;
+    return 0;
+}
+
+/*
+ * Index of p in the ascending a[from, to), or -1: a list walk mostly
+ * steps to a neighbour of its previous chunk, so search from the last hit
+ * outwards (galloping), then by bisection.
+ */
+static long
+gallop_find(const uint64_t *a, size_t from, size_t to, size_t *last,
+            uint64_t p)
+{
+    size_t lo = from, hi = to, step, c = *last;
+
+    if (from >= to || p < a[from] || p > a[to - 1])
+        return -1;
+    if (c >= from && c < to) {
+        if (a[c] >= p) {                /* p is at or below c */
+            for (step = 1; c >= from + step && a[c - step] > p; step <<= 1)
+                ;
+            lo = c >= from + step ? c - step : from;
+            hi = c + 1;
+        } else {                        /* p is above c */
+            for (step = 1; c + step < to && a[c + step] < p; step <<= 1)
+                ;
+            lo = c + 1;
+            hi = c + step < to ? c + step + 1 : to;
+        }
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < to && a[lo] == p) {
+        *last = lo;
+        return (long)lo;
+    }
+    return -1;
+}
+
 static void
 frees_add(struct walk *w, uint64_t p, uint64_t fd, uint64_t bk, uint64_t raw)
 {
     struct frees *f = &w->fr;
+    void **arrs[] = {(void **)&f->addr, (void **)&f->fd, (void **)&f->bk,
+                     (void **)&f->raw, (void **)&f->unsorted};
+    static const size_t esz[] = {8, 8, 8, 8, 1};
 
-    if (f->n == f->cap) {
-        size_t nc = f->cap ? f->cap * 2 : 65536;
-        uint64_t *a = pmp_reallocarray(f->addr, nc, 8);
-        uint64_t *d = a ? pmp_reallocarray(f->fd, nc, 8) : NULL;
-        uint64_t *b = d ? pmp_reallocarray(f->bk, nc, 8) : NULL;
-        uint64_t *r = b ? pmp_reallocarray(f->raw, nc, 8) : NULL;
-        uint8_t *u = r ? realloc(f->unsorted, nc) : NULL;
-        if (a)
-            f->addr = a;
-        if (d)
-            f->fd = d;
-        if (b)
-            f->bk = b;
-        if (r)
-            f->raw = r;
-        if (u)
-            f->unsorted = u;
-        if (!a || !d || !b || !r || !u)
-            return;
-        f->cap = nc;
-    }
+    if (grow_parallel(f->n, &f->cap, arrs, esz, PMP_ARRAY_SIZE(arrs)))
+        return;
     if (f->n == 0)
         f->sorted = 1;
     else if (p < f->addr[f->n - 1])
@@ -1003,41 +1050,12 @@ frees_add(struct walk *w, uint64_t p, uint64_t fd, uint64_t bk, uint64_t raw)
     f->n++;
 }
 
-/* Index of free chunk p, or -1: galloping from the last hit (the
-   unsorted list mostly steps to a neighbour), then bisection. */
+/* Index of free chunk p, or -1 (the unsorted list visits the chunks
+   mostly in address order). */
 static long
 frees_find(struct frees *f, uint64_t p)
 {
-    size_t lo = 0, hi = f->n, step, c = f->last;
-
-    if (!f->n || p < f->addr[0] || p > f->addr[f->n - 1])
-        return -1;
-    if (c < f->n) {
-        if (f->addr[c] >= p) {
-            for (step = 1; c >= step && f->addr[c - step] > p; step <<= 1)
-                ;
-            lo = c >= step ? c - step : 0;
-            hi = c + 1;
-        } else {
-            for (step = 1; c + step < f->n && f->addr[c + step] < p;
-                 step <<= 1)
-                ;
-            lo = c + 1;
-            hi = c + step < f->n ? c + step + 1 : f->n;
-        }
-    }
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (f->addr[mid] < p)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo < f->n && f->addr[lo] == p) {
-        f->last = lo;
-        return (long)lo;
-    }
-    return -1;
+    return gallop_find(f->addr, 0, f->n, &f->last, p);
 }
 
 static int
@@ -1185,70 +1203,29 @@ static void
 smalls_add(struct walk *w, uint64_t p, uint64_t fd, uint64_t size)
 {
     struct smalls *m = &w->sm;
+    void **arrs[] = {(void **)&m->addr, (void **)&m->fd, (void **)&m->sz16};
+    static const size_t esz[] = {8, 8, 1};
 
-    if (m->n == m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 65536;
-        uint64_t *a = realloc(m->addr, nc * sizeof(*a));
-        uint64_t *f = a ? realloc(m->fd, nc * sizeof(*f)) : NULL;
-        uint8_t *z = f ? realloc(m->sz16, nc) : NULL;
-        if (a)
-            m->addr = a;
-        if (f)
-            m->fd = f;
-        if (z)
-            m->sz16 = z;
-        if (!a || !f || !z)
-            return;
-        m->cap = nc;
-    }
+    if (grow_parallel(m->n, &m->cap, arrs, esz, PMP_ARRAY_SIZE(arrs)))
+        return;
     m->addr[m->n] = p;
     m->fd[m->n] = fd;
     m->sz16[m->n] = (uint8_t)(size >> 4);
     m->n++;
 }
 
-/* Index of chunk p among the recorded small chunks, or -1.  A fastbin
-   chain mostly steps to a neighbour of its previous chunk: search from
-   the last hit outwards (galloping), then by bisection. */
+/* Index of chunk p among the recorded small chunks, or -1: a fastbin
+   chain mostly steps to a neighbour of its previous chunk.  The chunks
+   are ascending within each heap's run. */
 static long
 smalls_find(struct smalls *m, uint64_t p)
 {
     size_t k;
 
     for (k = 0; k < m->nseg; k++) {
-        size_t from = m->seg[k].from, to = m->seg[k].to, lo, hi, step;
-        if (from >= to || p < m->addr[from] || p > m->addr[to - 1])
-            continue;
-        lo = from;
-        hi = to;
-        if (m->last >= from && m->last < to) {
-            size_t c = m->last;
-            if (m->addr[c] >= p) {          /* p is at or below c */
-                for (step = 1; c >= from + step && m->addr[c - step] > p;
-                     step <<= 1)
-                    ;
-                lo = c >= from + step ? c - step : from;
-                hi = c + 1;
-            } else {                        /* p is above c */
-                for (step = 1; c + step < to && m->addr[c + step] < p;
-                     step <<= 1)
-                    ;
-                lo = c + 1;
-                hi = c + step < to ? c + step + 1 : to;
-            }
-        }
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (m->addr[mid] < p)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo < to && m->addr[lo] == p) {
-            m->last = lo;
-            return (long)lo;
-        }
-        return -1;
+        size_t from = m->seg[k].from, to = m->seg[k].to;
+        if (from < to && p >= m->addr[from] && p <= m->addr[to - 1])
+            return gallop_find(m->addr, from, to, &m->last, p);
     }
     return -1;
 }
