@@ -892,7 +892,8 @@ Snapshot_threads(SnapshotObject *self, PyObject *unused)
 /*
  * symbolize(pcs) -> for each (pc, activation) of the sequence, the list of
  * its frames, each a tuple (pc, function, system_name, file, line, inlined,
- * module, module_offset); inline chains are expanded innermost first.
+ * module, module_offset, func_offset); inline chains are expanded
+ * innermost first.
  */
 static PyObject *
 Snapshot_symbolize(SnapshotObject *self, PyObject *arg)
@@ -940,9 +941,10 @@ Snapshot_symbolize(SnapshotObject *self, PyObject *arg)
         for (k = 0; k < fi->nlines; k++) {
             const struct pmp_line *ln = &fi->lines[k];
             PyObject *t = Py_BuildValue(
-                "(KsssiOsK)", pc, ln->function, ln->system_name, ln->file,
+                "(KsssiOsKK)", pc, ln->function, ln->system_name, ln->file,
                 ln->line, k + 1 < fi->nlines ? Py_True : Py_False,
-                mi ? mi->path : "", (unsigned long long)fi->module_offset);
+                mi ? mi->path : "", (unsigned long long)fi->module_offset,
+                (unsigned long long)fi->func_offset);
             if (!t) {
                 Py_DECREF(inner);
                 goto fail;

@@ -356,6 +356,8 @@ struct pmp_frameinfo {
     uint64_t pc;              /* as unwound */
     int module;               /* index for pmp_sym_module(), -1 if none */
     uint64_t module_offset;   /* file-relative address (pc - bias) */
+    uint64_t func_offset;     /* pc - the physical function's start, 0
+                                 when unknown (Go prints it as +0x..) */
     size_t nlines;            /* >= 1 */
     const struct pmp_line *lines;  /* innermost (inlined) first; the last
                                       entry is the physical function */

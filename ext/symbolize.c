@@ -790,6 +790,7 @@ symbolize(struct pmp_symbolizer *sym, uint64_t pc, int activation,
         struct pmp_goline gl[MAX_INLINE_DEPTH + 1];
 
         if (gm && pmp_gomod_func(gm, a, &gf) == 0) {
+            fi->func_offset = pc - gf.entry;
             nl = pmp_gomod_expand(gm, &gf, a, gl, PMP_ARRAY_SIZE(gl));
             for (i = 0; i < nl; i++) {
                 lines[i].function = lines[i].system_name =
@@ -805,6 +806,8 @@ symbolize(struct pmp_symbolizer *sym, uint64_t pc, int activation,
         }
     }
     symname = dwfl_module_addrinfo(mod, a, &off, &esym, NULL, NULL, NULL);
+    if (symname)
+        fi->func_offset = off + (pc - a);
     dl = dwfl_module_getsrc(mod, a);
     if (dl) {
         srcfile = dwfl_lineinfo(dl, NULL, &srcline, &srccol, NULL, NULL);

@@ -53,6 +53,7 @@ class Frame:
     file: str
     line: int
     inlined: bool = False       # Go prints an inlined call's args as (...)
+    offset: Optional[int] = None    # the "+0x.." after file:line (pc - entry)
 
 
 @dataclass
@@ -71,7 +72,7 @@ class G:
 
 
 _GHDR = re.compile(r"^goroutine (\d+) \[(.*)\]:$")
-_FILELINE = re.compile(r"^\t(.+):(\d+)(?: \+0x[0-9a-f]+)?$")
+_FILELINE = re.compile(r"^\t(.+):(\d+)(?: \+0x([0-9a-f]+))?$")
 
 
 def split_header(text: str) -> Tuple[str, Optional[int], bool]:
@@ -134,11 +135,13 @@ def parse_debug2(text: str) -> Dict[int, G]:
             assert i + 1 < len(lines), "debug=2: %r without a file:line" % fn
             fl = _FILELINE.match(lines[i + 1])
             assert fl, "debug=2 line %d: not a file:line: %r" % (i + 2, lines[i + 1])
+            off = int(fl.group(3), 16) if fl.group(3) else None
             if fn.startswith("created by "):
-                g.created_by = Frame(fn[len("created by "):], fl.group(1), int(fl.group(2)))
+                g.created_by = Frame(fn[len("created by "):], fl.group(1), int(fl.group(2)),
+                                     offset=off)
             else:
                 name, inl = _func_of(fn)
-                g.frames.append(Frame(name, fl.group(1), int(fl.group(2)), inl))
+                g.frames.append(Frame(name, fl.group(1), int(fl.group(2)), inl, off))
             i += 2
     return out
 

@@ -287,6 +287,18 @@ def test_goroutines_text_live(prog):
     r = run_pmprof("goroutines", "-p", p.pid, check=0)
     mine = parse_debug2(r.stdout)
     compare_with_dump(p, mine, "%s text" % p.build)
+    # Go's "+0x.." (pc - function start) after each physical frame and
+    # after `created by`: the same numbers (goroutine 1 and the spinners
+    # excepted, as in compare_with_dump).
+    skip = {MAIN_G} | set(p.spinners())
+    for goid, want in p.dump.items():
+        if goid in skip:
+            continue
+        got = mine[goid]
+        assert [f.offset for f in got.frames] == [f.offset for f in want.frames], \
+            (goid, got.frames, want.frames)
+        assert got.created_by.offset == want.created_by.offset, (goid, got.created_by,
+                                                                want.created_by)
 
 
 def test_goroutines_group(prog):

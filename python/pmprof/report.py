@@ -19,7 +19,7 @@ def is_system_module(path):
 
 
 def _frame(t):
-    pc, function, system_name, file, line, inlined, module, offset = t
+    pc, function, system_name, file, line, inlined, module, offset = t[:8]
     return {
         "pc": pc,
         "function": function,

@@ -113,12 +113,18 @@ class Stacks:
         for k, frames in zip(order, snap.symbolize(order)):
             keys[k] = frames
         self.all = []
+        # pc - function start of each physical frame, for the text's
+        # "+0x.." (kept apart: the JSON frames have a fixed schema)
+        self.offset = {}
         for st in raw:
             frames = []
             for pc in st:
                 for f in keys[pc]:
-                    frames.append({"function": f[1], "file": f[3], "line": f[4],
-                                   "inlined": bool(f[5])})
+                    d = {"function": f[1], "file": f[3], "line": f[4],
+                         "inlined": bool(f[5])}
+                    if not f[5] and f[8]:
+                        self.offset[id(d)] = f[8]
+                    frames.append(d)
             self.all.append(frames)
         self.created = {}
         for gopc, _ in gopcs:
@@ -126,8 +132,10 @@ class Stacks:
             if lines and lines[-1][1]:
                 # Go prints the physical function with the innermost
                 # (inlined) position of the go statement.
-                self.created[gopc] = {"function": lines[-1][1], "file": lines[0][3],
-                                      "line": lines[0][4]}
+                d = {"function": lines[-1][1], "file": lines[0][3], "line": lines[0][4]}
+                if lines[-1][8]:
+                    self.offset[id(d)] = lines[-1][8]
+                self.created[gopc] = d
         self._vis = {}
 
     def visible(self, sid, runtime, depth=0):
@@ -206,14 +214,17 @@ def fmt_header(r):
     return h + "]:"
 
 
-def fmt_frames(frames, created_by):
+def fmt_frames(frames, created_by, offsets):
+    """Go's traceback lines: `function(...)`, then the file:line and, for
+    a physical frame, `+0x..` (pc - the function's start) as Go prints."""
     out = []
-    for f in frames:
-        out.append("%s(...)" % f["function"])
-        out.append("\t%s:%d" % (f["file"], f["line"]))
-    if created_by:
-        out.append("created by %s" % created_by["function"])
-        out.append("\t%s:%d" % (created_by["file"], created_by["line"]))
+    for f in frames + ([created_by] if created_by else []):
+        off = offsets.get(id(f))
+        if f is created_by:
+            out.append("created by %s" % f["function"])
+        else:
+            out.append("%s(...)" % f["function"])
+        out.append("\t%s:%d%s" % (f["file"], f["line"], " +0x%x" % off if off else ""))
     return out
 
 
@@ -318,7 +329,7 @@ def goroutines(ctx, args):
                     '"%s":"%s"' % kv for kv in sorted(grp["labels"].items()))
             out.append("")
             out.append(line)
-            out.extend(fmt_frames(grp["frames"], grp["created_by"]))
+            out.extend(fmt_frames(grp["frames"], grp["created_by"], stacks.offset))
     else:
         for r in recs:
             if out:
@@ -329,7 +340,7 @@ def goroutines(ctx, args):
                     '"%s":"%s"' % kv for kv in sorted(r["labels"].items())))
             if r.get("error"):
                 out.append("# %s" % r["error"])
-            out.extend(fmt_frames(r["frames"], r["created_by"]))
+            out.extend(fmt_frames(r["frames"], r["created_by"], stacks.offset))
     if bo or asleep:
         out.append("")
     for o in bo[:10]:
