@@ -541,6 +541,54 @@ walk_fastbins(struct walk *w, struct pmp_heap_arena *ar,
 static void
 cached_add(struct walk *w, uint64_t addr, int kind);
 
+/* A bin's figures as its list is followed (chunk sizes with and without
+   their flag bits, like malloc_info's). */
+struct bin_acc {
+    uint64_t n, bytes, mn, mx, rbytes, rmn, rmx;
+};
+
+static void
+bin_acc_add(struct bin_acc *a, uint64_t raw)
+{
+    uint64_t size = raw & CHUNK_SIZE_MASK;
+
+    a->n++;
+    a->bytes += size;
+    if (!a->mn || size < a->mn)
+        a->mn = size;
+    if (size > a->mx)
+        a->mx = size;
+    a->rbytes += raw;
+    if (!a->rmn || raw < a->rmn)
+        a->rmn = raw;
+    if (raw > a->rmx)
+        a->rmx = raw;
+}
+
+/* Record bin `index` of ar from its figures (nothing for an empty one). */
+static void
+bin_acc_store(struct pmp_heap_arena *ar, int index, const struct bin_acc *a)
+{
+    struct pmp_heap_bin *b;
+
+    if (!a->n || ar->nbins >= PMP_HEAP_MAX_BINS)
+        return;
+    b = &ar->bins[ar->nbins++];
+    memset(b, 0, sizeof(*b));
+    b->index = index;
+    b->count = a->n;
+    b->bytes = a->bytes;
+    b->min = a->mn;
+    b->max = a->mx;
+    b->raw_bytes = a->rbytes;
+    b->raw_min = a->rmn;
+    b->raw_max = a->rmx;
+    ar->bin_count += a->n;
+    ar->bin_bytes += a->bytes;
+    if (a->mx > ar->largest_free)
+        ar->largest_free = a->mx;
+}
+
 static void
 walk_bins(struct walk *w, struct pmp_heap_arena *ar)
 {
@@ -550,8 +598,8 @@ walk_bins(struct walk *w, struct pmp_heap_arena *ar)
     for (i = 1; i < NBINS - 1; i++) {
         /* bin_at(i): a pseudo-chunk whose fd/bk are bins[2(i-1)], +1 */
         uint64_t head = ar->addr + MS_BINS + 16 * (uint64_t)(i - 1) - 16;
-        uint64_t p, prev = head, n = 0, bytes = 0, mn = 0, mx = 0;
-        uint64_t rbytes = 0, rmn = 0, rmx = 0;
+        uint64_t p, prev = head;
+        struct bin_acc acc = {0};
 
         if (!rd64(w->t, head + 16, &p)) {
             herr(w->h, head, "arena 0x%llx bin %d: unreadable",
@@ -559,8 +607,8 @@ walk_bins(struct walk *w, struct pmp_heap_arena *ar)
             continue;
         }
         while (p != head) {
-            uint64_t size, bk;
-            if ((p & 15) || !rd64(w->t, p + 8, &size) ||
+            uint64_t raw, bk, size;
+            if ((p & 15) || !rd64(w->t, p + 8, &raw) ||
                 !rd64(w->t, p + 24, &bk)) {
                 herr(w->h, p, "arena 0x%llx bin %d: %s chunk",
                      (unsigned long long)ar->addr, i,
@@ -575,25 +623,15 @@ walk_bins(struct walk *w, struct pmp_heap_arena *ar)
                      (unsigned long long)bk, (unsigned long long)prev);
                 break;
             }
-            rbytes += size;
-            if (!rmn || size < rmn)
-                rmn = size;
-            if (size > rmx)
-                rmx = size;
-            size &= CHUNK_SIZE_MASK;
+            size = raw & CHUNK_SIZE_MASK;
             if (size < MINSIZE || size > ar->system_mem + HEAP_MAX_SIZE) {
                 herr(w->h, p, "arena 0x%llx bin %d: bad size %llu",
                      (unsigned long long)ar->addr, i,
                      (unsigned long long)size);
                 break;
             }
-            n++;
-            bytes += size;
-            if (!mn || size < mn)
-                mn = size;
-            if (size > mx)
-                mx = size;
-            if (n > cap) {
+            bin_acc_add(&acc, raw);
+            if (acc.n > cap) {
                 herr(w->h, p, "arena 0x%llx bin %d: loop",
                      (unsigned long long)ar->addr, i);
                 break;
@@ -605,24 +643,7 @@ walk_bins(struct walk *w, struct pmp_heap_arena *ar)
                 break;
             }
         }
-        if (n) {
-            struct pmp_heap_bin *b;
-            if (ar->nbins >= PMP_HEAP_MAX_BINS)
-                continue;
-            b = &ar->bins[ar->nbins++];
-            b->index = i;
-            b->count = n;
-            b->bytes = bytes;
-            b->min = mn;
-            b->max = mx;
-            b->raw_bytes = rbytes;
-            b->raw_min = rmn;
-            b->raw_max = rmx;
-            ar->bin_count += n;
-            ar->bin_bytes += bytes;
-            if (mx > ar->largest_free)
-                ar->largest_free = mx;
-        }
+        bin_acc_store(ar, i, &acc);
     }
 }
 
@@ -1106,8 +1127,8 @@ settle_frees(struct walk *w, struct pmp_heap_arena *ar)
 {
     struct frees *f = &w->fr;
     uint64_t head = ar->addr + MS_BINS - 16, p, prev = head;
-    uint64_t n = 0, bytes = 0, mn = 0, mx = 0, rbytes = 0, rmn = 0, rmx = 0;
     uint64_t cap = ar->system_mem / MINSIZE + 1;
+    struct bin_acc acc = {0};
     size_t i;
 
     if (!f->sorted)
@@ -1155,18 +1176,8 @@ settle_frees(struct walk *w, struct pmp_heap_arena *ar)
             }
             f->unsorted[k] = 1;
         }
-        rbytes += raw;
-        if (!rmn || raw < rmn)
-            rmn = raw;
-        if (raw > rmx)
-            rmx = raw;
-        n++;
-        bytes += size;
-        if (!mn || size < mn)
-            mn = size;
-        if (size > mx)
-            mx = size;
-        if (n > cap) {
+        bin_acc_add(&acc, raw);
+        if (acc.n > cap) {
             herr(w->h, p, "arena 0x%llx bin 1: loop",
                  (unsigned long long)ar->addr);
             break;
@@ -1174,23 +1185,10 @@ settle_frees(struct walk *w, struct pmp_heap_arena *ar)
         prev = p;
         p = fd;
     }
-    if (n && ar->nbins < PMP_HEAP_MAX_BINS) {
-        struct pmp_heap_bin *b = &ar->bins[ar->nbins++];
-        memset(b, 0, sizeof(*b));
-        b->index = 1;
-        b->count = n;
-        b->bytes = bytes;
-        b->min = mn;
-        b->max = mx;
-        b->raw_bytes = rbytes;
-        b->raw_min = rmn;
-        b->raw_max = rmx;
+    i = ar->nbins;
+    bin_acc_store(ar, 1, &acc);
+    if (ar->nbins > i)
         w->binpos[1] = (int)ar->nbins;
-        ar->bin_count += n;
-        ar->bin_bytes += bytes;
-        if (mx > ar->largest_free)
-            ar->largest_free = mx;
-    }
     for (i = 0; i < f->n; i++)
         if (!f->unsorted[i])
             derive_bin(w, ar, f->raw[i] & CHUNK_SIZE_MASK, f->raw[i]);
