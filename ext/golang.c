@@ -18,11 +18,13 @@
  * the front-end symbolizes after the resume).
  */
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
 #include <gelf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gopclntab.h"
 #include "pmprof-internal.h"
@@ -1119,6 +1121,24 @@ pmp_go_free(struct pmp_go *g)
     free(g);
 }
 
+/* Does the file at path have a Go function table? */
+static int
+exe_is_go(const char *path)
+{
+    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1, go;
+    Elf *elf;
+    GElf_Shdr sh;
+
+    if (fd < 0)
+        return 0;
+    elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    go = elf && pmp_elf_section(elf, ".gopclntab", &sh) != NULL;
+    if (elf)
+        elf_end(elf);
+    close(fd);
+    return go;
+}
+
 static int
 version_ok(const char *v)
 {
@@ -1167,6 +1187,12 @@ pmp_session_go(struct pmp_session *s, const struct pmp_go_opts *o,
     c.t = s->target;
     c.o = o;
     c.mod = pmp_symbolizer_go_module(s->sym);
+    if (!c.mod && s->is_core && exe_is_go(s->opts.exe))
+        return pmp_error_set(err, PMP_E_CORRUPT,
+                             "the core maps no Go module although %s is a Go "
+                             "program: the core's file notes are damaged, or "
+                             "it is the core of another program",
+                             s->opts.exe);
     if (!c.mod)
         return pmp_error_set(err, PMP_E_UNSUPPORTED,
                              "not a Go program (no module has a .gopclntab)");
