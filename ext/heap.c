@@ -541,52 +541,42 @@ walk_fastbins(struct walk *w, struct pmp_heap_arena *ar,
 static void
 cached_add(struct walk *w, uint64_t addr, int kind);
 
-/* A bin's figures as its list is followed (chunk sizes with and without
-   their flag bits, like malloc_info's). */
-struct bin_acc {
-    uint64_t n, bytes, mn, mx, rbytes, rmn, rmx;
-};
-
+/* Count chunk `raw` (its size word, flag bits included) into bin b: the
+   figures malloc_info prints, with and without the flag bits. */
 static void
-bin_acc_add(struct bin_acc *a, uint64_t raw)
+bin_add(struct pmp_heap_bin *b, uint64_t raw)
 {
     uint64_t size = raw & CHUNK_SIZE_MASK;
 
-    a->n++;
-    a->bytes += size;
-    if (!a->mn || size < a->mn)
-        a->mn = size;
-    if (size > a->mx)
-        a->mx = size;
-    a->rbytes += raw;
-    if (!a->rmn || raw < a->rmn)
-        a->rmn = raw;
-    if (raw > a->rmx)
-        a->rmx = raw;
+    b->count++;
+    b->bytes += size;
+    if (!b->min || size < b->min)
+        b->min = size;
+    if (size > b->max)
+        b->max = size;
+    b->raw_bytes += raw;
+    if (!b->raw_min || raw < b->raw_min)
+        b->raw_min = raw;
+    if (raw > b->raw_max)
+        b->raw_max = raw;
 }
 
-/* Record bin `index` of ar from its figures (nothing for an empty one). */
+/* Record bin `index` of ar from the figures a list walk gathered in acc
+   (nothing for an empty one). */
 static void
-bin_acc_store(struct pmp_heap_arena *ar, int index, const struct bin_acc *a)
+bin_store(struct pmp_heap_arena *ar, int index, const struct pmp_heap_bin *acc)
 {
     struct pmp_heap_bin *b;
 
-    if (!a->n || ar->nbins >= PMP_HEAP_MAX_BINS)
+    if (!acc->count || ar->nbins >= PMP_HEAP_MAX_BINS)
         return;
     b = &ar->bins[ar->nbins++];
-    memset(b, 0, sizeof(*b));
+    *b = *acc;
     b->index = index;
-    b->count = a->n;
-    b->bytes = a->bytes;
-    b->min = a->mn;
-    b->max = a->mx;
-    b->raw_bytes = a->rbytes;
-    b->raw_min = a->rmn;
-    b->raw_max = a->rmx;
-    ar->bin_count += a->n;
-    ar->bin_bytes += a->bytes;
-    if (a->mx > ar->largest_free)
-        ar->largest_free = a->mx;
+    ar->bin_count += acc->count;
+    ar->bin_bytes += acc->bytes;
+    if (acc->max > ar->largest_free)
+        ar->largest_free = acc->max;
 }
 
 static void
@@ -599,7 +589,7 @@ walk_bins(struct walk *w, struct pmp_heap_arena *ar)
         /* bin_at(i): a pseudo-chunk whose fd/bk are bins[2(i-1)], +1 */
         uint64_t head = ar->addr + MS_BINS + 16 * (uint64_t)(i - 1) - 16;
         uint64_t p, prev = head;
-        struct bin_acc acc = {0};
+        struct pmp_heap_bin acc = {0};
 
         if (!rd64(w->t, head + 16, &p)) {
             herr(w->h, head, "arena 0x%llx bin %d: unreadable",
@@ -630,8 +620,8 @@ walk_bins(struct walk *w, struct pmp_heap_arena *ar)
                      (unsigned long long)size);
                 break;
             }
-            bin_acc_add(&acc, raw);
-            if (acc.n > cap) {
+            bin_add(&acc, raw);
+            if (acc.count > cap) {
                 herr(w->h, p, "arena 0x%llx bin %d: loop",
                      (unsigned long long)ar->addr, i);
                 break;
@@ -643,7 +633,7 @@ walk_bins(struct walk *w, struct pmp_heap_arena *ar)
                 break;
             }
         }
-        bin_acc_store(ar, i, &acc);
+        bin_store(ar, i, &acc);
     }
 }
 
@@ -954,9 +944,9 @@ bin_index(uint64_t sz)
 
 /* A free chunk seen by the walk counted into its (sorted) bin. */
 static void
-derive_bin(struct walk *w, struct pmp_heap_arena *ar, uint64_t size,
-           uint64_t raw)
+derive_bin(struct walk *w, struct pmp_heap_arena *ar, uint64_t raw)
 {
+    uint64_t size = raw & CHUNK_SIZE_MASK;
     int idx = bin_index(size);
     struct pmp_heap_bin *b;
 
@@ -968,18 +958,7 @@ derive_bin(struct walk *w, struct pmp_heap_arena *ar, uint64_t size,
         b->index = idx;
         w->binpos[idx] = (int)++ar->nbins;
     }
-    b = &ar->bins[w->binpos[idx] - 1];
-    b->count++;
-    b->bytes += size;
-    if (!b->min || size < b->min)
-        b->min = size;
-    if (size > b->max)
-        b->max = size;
-    b->raw_bytes += raw;
-    if (!b->raw_min || raw < b->raw_min)
-        b->raw_min = raw;
-    if (raw > b->raw_max)
-        b->raw_max = raw;
+    bin_add(&ar->bins[w->binpos[idx] - 1], raw);
     ar->bin_count++;
     ar->bin_bytes += size;
     if (size > ar->largest_free)
@@ -1128,7 +1107,7 @@ settle_frees(struct walk *w, struct pmp_heap_arena *ar)
     struct frees *f = &w->fr;
     uint64_t head = ar->addr + MS_BINS - 16, p, prev = head;
     uint64_t cap = ar->system_mem / MINSIZE + 1;
-    struct bin_acc acc = {0};
+    struct pmp_heap_bin acc = {0};
     size_t i;
 
     if (!f->sorted)
@@ -1176,8 +1155,8 @@ settle_frees(struct walk *w, struct pmp_heap_arena *ar)
             }
             f->unsorted[k] = 1;
         }
-        bin_acc_add(&acc, raw);
-        if (acc.n > cap) {
+        bin_add(&acc, raw);
+        if (acc.count > cap) {
             herr(w->h, p, "arena 0x%llx bin 1: loop",
                  (unsigned long long)ar->addr);
             break;
@@ -1186,12 +1165,12 @@ settle_frees(struct walk *w, struct pmp_heap_arena *ar)
         p = fd;
     }
     i = ar->nbins;
-    bin_acc_store(ar, 1, &acc);
+    bin_store(ar, 1, &acc);
     if (ar->nbins > i)
         w->binpos[1] = (int)ar->nbins;
     for (i = 0; i < f->n; i++)
         if (!f->unsorted[i])
-            derive_bin(w, ar, f->raw[i] & CHUNK_SIZE_MASK, f->raw[i]);
+            derive_bin(w, ar, f->raw[i]);
     f->n = 0;
     f->sorted = 1;
     f->last = 0;
