@@ -807,7 +807,10 @@ cycle(struct pmp_recording *r)
             sigtimedwait(&r->chld, NULL, &ts);
         }
     }
-    /* 3. Registers and the live stack of every stopped thread. */
+    /* 3. Registers and the live stack of every stopped thread (Go: the
+       cache keeps what the previous cycle read; drop it once per stop). */
+    if (r->is_go)
+        pmp_target_drop_cache(r->s->target);
     for (i = 0; i < r->nthreads; i++) {
         struct rthread *th = r->threads[i];
         struct user_regs_struct u;
@@ -831,7 +834,6 @@ cycle(struct pmp_recording *r)
             /* The goroutine it runs, while it runs it (a handful of
                small reads; its labels are read after the resume). */
             uint64_t g;
-            pmp_target_drop_cache(r->s->target);
             th->go_ok = pmp_go_current(r->s->target, &th->regs, th->tid, &g,
                                        &th->goid, &th->go_labels) == 0;
             copy_go_stack(r, th);
