@@ -652,6 +652,17 @@ read_labels(struct go_ctx *c, uint64_t lp, struct pmp_goroutine *gr)
     gr->nlabels = n;
 }
 
+/* Where a stopped thread's g may be: R14 in Go code (the register ABI),
+   else the TLS slot at fs-8.  Callers check which one is a g. */
+static void
+g_candidates(struct pmp_target *t, const struct pmp_regs *rg, uint64_t cand[2])
+{
+    cand[0] = rg->r[PMP_REG_R14];
+    cand[1] = 0;
+    if (rg->fs_base > 8)
+        pmp_target_read_u64(t, rg->fs_base - 8, &cand[1], NULL);
+}
+
 /*
  * A thread on its g0 (system) stack at sp: the goroutine its M runs
  * (m.curg), and that goroutine's saved context, for unwinding across
@@ -667,10 +678,7 @@ pmp_go_curg_context(struct pmp_target *t, const struct pmp_regs *rg,
     unsigned char g[G_SIZE];
     int k;
 
-    cand[0] = rg->r[PMP_REG_R14];
-    cand[1] = 0;
-    if (rg->fs_base > 8)
-        pmp_target_read_u64(t, rg->fs_base - 8, &cand[1], NULL);
+    g_candidates(t, rg, cand);
     for (k = 0; k < 2; k++) {
         uint64_t lo, hi;
         if (!cand[k] || (cand[k] & 7) ||
@@ -703,10 +711,7 @@ pmp_go_current(struct pmp_target *t, const struct pmp_regs *rg, int tid,
     uint64_t cand[2], gp = 0, m, procid, curg, v;
     int k;
 
-    cand[0] = rg->r[PMP_REG_R14];
-    cand[1] = 0;
-    if (rg->fs_base > 8)
-        pmp_target_read_u64(t, rg->fs_base - 8, &cand[1], NULL);
+    g_candidates(t, rg, cand);
     for (k = 0; k < 2 && !gp; k++) {
         if (!cand[k] || (cand[k] & 7) ||
             pmp_target_read_u64(t, cand[k] + G_M, &m, NULL) || !m ||
