@@ -25,6 +25,7 @@
 
 #include "gopclntab.h"
 #include "pmprof-internal.h"
+#include "symindex.h"
 
 #define MAX_INLINE_DEPTH 64
 #define MAX_WARNINGS 64
@@ -35,6 +36,7 @@ struct mod_entry {
     size_t idx;
     struct pmp_gomod *go;         /* Go function table, when is_go */
     int go_tried;
+    struct pmp_symindex *ix;      /* symbol and CU lookups (symindex.c) */
 };
 
 struct pmp_symbolizer {
@@ -300,6 +302,7 @@ entry_for(struct pmp_symbolizer *sym, Dwfl_Module *mod)
     }
     e->mod = mod;
     e->idx = sym->nmods;
+    e->ix = pmp_symindex_new();
     e->info.start = start;
     e->info.end = end;
     e->info.path = pmp_strpool_intern(&sym->pool, name ? name : "");
@@ -475,6 +478,7 @@ pmp_symbolizer_free(struct pmp_symbolizer *sym)
         dwfl_end(sym->dwfl);
     for (i = 0; i < sym->nmods; i++) {
         pmp_gomod_free(sym->mods[i]->go);
+        pmp_symindex_free(sym->mods[i]->ix);
         free(sym->mods[i]);
     }
     free(sym->mods);
@@ -741,14 +745,12 @@ symbolize(struct pmp_symbolizer *sym, uint64_t pc, int activation,
     uint64_t a = activation || pc == 0 ? pc : pc - 1;
     Dwfl_Module *mod;
     struct mod_entry *e;
-    GElf_Off off = 0;
-    GElf_Sym esym;
+    uint64_t off = 0;
     const char *symname = NULL;
-    Dwfl_Line *dl;
     const char *srcfile = NULL;
     int srcline = 0, srccol = 0;
     Dwarf_Addr bias = 0;
-    Dwarf_Die *cudie, *scopes = NULL;
+    Dwarf_Die cu_mem, *cudie, *scopes = NULL;
     int nscopes = 0;
     struct pmp_line *heap;
 
@@ -805,19 +807,23 @@ symbolize(struct pmp_symbolizer *sym, uint64_t pc, int activation,
             goto done;
         }
     }
-    symname = dwfl_module_addrinfo(mod, a, &off, &esym, NULL, NULL, NULL);
+    symname = pmp_symindex_addrinfo(e->ix, mod, a, &off);
     if (symname)
         fi->func_offset = off + (pc - a);
-    dl = dwfl_module_getsrc(mod, a);
-    if (dl) {
-        srcfile = dwfl_lineinfo(dl, NULL, &srcline, &srccol, NULL, NULL);
-        if (srcfile)
-            e->info.has_filenames = e->info.has_line_numbers = 1;
-    }
-    /* Inline chain from the DWARF scopes at a. */
-    cudie = dwfl_module_addrdie(mod, a, &bias);
-    if (cudie)
+    /* The unit's line table at a (dwfl_module_getsrc's answer), then the
+       inline chain from its DWARF scopes. */
+    cudie = pmp_symindex_addrdie(e->ix, mod, a, &cu_mem, &bias);
+    if (cudie) {
+        Dwarf_Line *dl = dwarf_getsrc_die(cudie, a - bias);
+        if (dl) {
+            srcfile = dwarf_linesrc(dl, NULL, NULL);
+            dwarf_lineno(dl, &srcline);
+            dwarf_linecol(dl, &srccol);
+            if (srcfile)
+                e->info.has_filenames = e->info.has_line_numbers = 1;
+        }
         nscopes = concrete_chain(cudie, a - bias, &scopes);
+    }
     if (nscopes > 0) {
         const char *file = srcfile ? pmp_strpool_intern(&sym->pool, srcfile)
                                    : pmp_strpool_intern(&sym->pool, "");
