@@ -30,7 +30,7 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 LIBS := -ldw -lelf -lprotobuf-c -lz -lstdc++
 
-CORE_SRCS := $(filter-out ext/module.c,$(wildcard ext/*.c))
+CORE_SRCS := $(filter-out ext/module.c ext/cli.c,$(wildcard ext/*.c))
 CORE_OBJS := $(patsubst ext/%.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) \
 	$(BUILD)/obj/profile.pb-c.o
 GEN_HDRS := $(BUILD)/gen/profile.pb-c.h $(BUILD)/gen/syscalls.h
@@ -94,8 +94,11 @@ $(BUILD)/obj/module.o: ext/module.c ext/pmprof.h $(BUILD)/pyinfo.mk
 $(EXT): $(BUILD)/obj/module.o $(BUILD)/libpmprof.a
 	$(CC) -shared $(LDFLAGS) -o $@ $(BUILD)/obj/module.o $(BUILD)/libpmprof.a $(LIBS)
 
-bin/pmprof: bin/pmprof.in $(BUILD)/pyinfo.mk
-	sed -e 's|@PYTHON@|$(PY_EXE)|' bin/pmprof.in > $@.tmp && chmod +x $@.tmp && mv $@.tmp $@
+# The standalone command: starts the Python CLI with gdb's Python, and
+# runs `stacks` (text) itself on the same core (ext/cli.c).
+bin/pmprof: ext/cli.c ext/pmprof.h ext/banned.h $(BUILD)/libpmprof.a $(BUILD)/pyinfo.mk
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -DPMPROF_PYTHON='"$(PY_EXE)"' $(LDFLAGS) \
+		-o $@.tmp ext/cli.c $(BUILD)/libpmprof.a $(LIBS) && mv $@.tmp $@
 
 # ---- tests ---------------------------------------------------------------
 
