@@ -73,19 +73,23 @@ def fmt_ms(x):
 
 def standalone(ns, modes, runs, skip_slow):
     print("\n## 1. Standalone whole-process snapshot (wall ms, median of %d)" % runs)
-    print("| threads | mode | pmprof stacks | gdb thread apply all bt | eu-stack | eu-stack -i -s | "
-          "gdb/pmprof | eu-stack/pmprof | eu-stack -i -s/pmprof |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| threads | mode | pmprof stacks | (via the Python CLI) | gdb thread apply all bt | "
+          "eu-stack | eu-stack -i -s | gdb/pmprof | eu-stack/pmprof | eu-stack -i -s/pmprof |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for n in ns:
         for mode in modes:
             p = start_target(n, mode)
             try:
-                res = {"pmprof": [], "gdb": [], "eu": [], "eus": []}
+                res = {"pmprof": [], "py": [], "gdb": [], "eu": [], "eus": []}
                 for _ in range(runs):
                     dt, r = timed([PMPROF, "stacks", "-p", str(p.pid)])
                     if r.returncode not in (0, 1):
                         print("pmprof failed:", r.stderr.strip(), file=sys.stderr)
                     res["pmprof"].append(dt)
+                    # bin/pmprof runs `stacks` in C; the same through Python:
+                    dt, _ = timed([PMPROF, "stacks", "-p", str(p.pid)],
+                                  env=dict(os.environ, PMPROF_NO_FAST="1"))
+                    res["py"].append(dt)
                     slow = skip_slow and n >= 256 and mode == "spin"
                     if not slow or not res["gdb"]:
                         dt, _ = timed(["gdb", "-nx", "-batch", "-iex", "set debuginfod enabled off",
@@ -99,9 +103,9 @@ def standalone(ns, modes, runs, skip_slow):
                         res["eus"].append(dt)
                 pm, g, e = med(res["pmprof"]), med(res["gdb"]), med(res["eu"])
                 es = med(res["eus"])
-                print("| %d | %s | %s | %s | %s | %s | %.1fx | %.1fx | %.1fx |" % (
-                    n, mode, fmt_ms(pm), fmt_ms(g), fmt_ms(e), fmt_ms(es), g / pm, e / pm,
-                    es / pm))
+                print("| %d | %s | %s | %s | %s | %s | %s | %.1fx | %.1fx | %.1fx |" % (
+                    n, mode, fmt_ms(pm), fmt_ms(med(res["py"])), fmt_ms(g), fmt_ms(e),
+                    fmt_ms(es), g / pm, e / pm, es / pm))
                 sys.stdout.flush()
             finally:
                 stop_target(p)

@@ -37,13 +37,11 @@
 #define WALK_LIMIT 4096     /* entries visited back from an address */
 #define MAX_CANDIDATES 64   /* symbols containing one address */
 
-struct sym_ent {
-    uint64_t value;
-    uint64_t size;
-    uint64_t maxend;        /* max(value + size) over this and all before */
-    uint32_t ndx;           /* index in the symbol table */
-    uint32_t name;          /* st_name */
-    uint8_t bind;           /* libdwfl's binding rank: 3 global ... 0 */
+/* A symbol's value (biased as libdwfl biases it) and its index in the
+   table; size, name and binding are read from the table itself. */
+struct sort_key {
+    uint64_t key;
+    uint32_t idx;
 };
 
 struct cu_range {
@@ -53,9 +51,10 @@ struct cu_range {
 
 struct pmp_symindex {
     int sym_state;          /* 0 untried, 1 usable, -1 libdwfl only */
+    const Elf64_Sym *syms;  /* the raw table (libelf's, lives with mod) */
     const char *strtab;
-    size_t strsize;
-    struct sym_ent *ents;
+    struct sort_key *ents;  /* the indexed symbols, by value */
+    uint64_t *maxend;       /* max(value + size) over ents[0..i] */
     size_t nents;
     uint32_t first_global;
 
@@ -83,6 +82,7 @@ pmp_symindex_free(struct pmp_symindex *ix)
     if (!ix)
         return;
     free(ix->ents);
+    free(ix->maxend);
     free(ix->cus);
     free(ix);
 }
@@ -109,41 +109,32 @@ bind_rank(unsigned char info)
 }
 
 /*
- * The order of n keys: idx[] receives the indexes of keys[] sorted by
- * key, ties in index order (a stable LSD radix sort, 8-bit digits, all
- * histograms in one pass; digits no two keys differ in are skipped).
- * glibc's qsort took 5 M instructions for libc's 10 000 symbols, more
- * than the lookups it saves.
+ * Sort a[0..n) by key, ties in input order: a stable LSD radix sort,
+ * 8-bit digits, all histograms in one pass, digits no two keys differ in
+ * skipped.  Returns the sorted array (a, or a buffer: the other one is
+ * freed), NULL on OOM (a is freed).  glibc's qsort took 5 M instructions
+ * for libc's 10 000 symbols, more than the lookups it saves.
  */
-struct sort_key {
-    uint64_t key;
-    uint32_t idx;
-};
-
-static int
-radix_order(const uint64_t *keys, size_t n, uint32_t *idx)
+static struct sort_key *
+radix_sort(struct sort_key *a, size_t n)
 {
-    struct sort_key *a = malloc((n + 1) * sizeof(*a));
     struct sort_key *b = malloc((n + 1) * sizeof(*b));
-    static const size_t nd = 8;
-    size_t (*count)[256] = calloc(nd, sizeof(*count));
+    size_t (*count)[256] = calloc(8, sizeof(*count));
     size_t i, d;
     uint64_t diff = 0;
-    int rc = -1;
 
-    if (!a || !b || !count || n > UINT32_MAX)
+    if (!b || !count) {
+        free(a);
+        a = NULL;
         goto out;
-    /* Digits where no key differs from the first are never sorted on. */
-    for (i = 0; i < n; i++)
-        diff |= keys[i] ^ keys[0];
-    for (i = 0; i < n; i++) {
-        a[i].key = keys[i];
-        a[i].idx = (uint32_t)i;
-        for (d = 0; d < nd; d++)
-            if ((diff >> (8 * d)) & 0xff)
-                count[d][(keys[i] >> (8 * d)) & 0xff]++;
     }
-    for (d = 0; d < nd; d++) {
+    for (i = 0; i < n; i++)
+        diff |= a[i].key ^ a[0].key;
+    for (i = 0; i < n; i++)
+        for (d = 0; d < 8; d++)
+            if ((diff >> (8 * d)) & 0xff)
+                count[d][(a[i].key >> (8 * d)) & 0xff]++;
+    for (d = 0; d < 8; d++) {
         size_t sum = 0;
         struct sort_key *t;
 
@@ -160,41 +151,10 @@ radix_order(const uint64_t *keys, size_t n, uint32_t *idx)
         a = b;
         b = t;
     }
-    for (i = 0; i < n; i++)
-        idx[i] = a[i].idx;
-    rc = 0;
 out:
-    free(a);
     free(b);
     free(count);
-    return rc;
-}
-
-/* Sort n elements of size es by the uint64_t each starts with, stably. */
-static int
-sort_by_key(void *base, size_t n, size_t es)
-{
-    uint64_t *keys = malloc((n + 1) * sizeof(*keys));
-    uint32_t *idx = malloc((n + 1) * sizeof(*idx));
-    unsigned char *copy = malloc(n * es + 1);
-    size_t i;
-    int rc = -1;
-
-    if (!keys || !idx || !copy)
-        goto out;
-    memcpy(copy, base, n * es);
-    for (i = 0; i < n; i++)
-        memcpy(&keys[i], copy + i * es, 8);
-    if (radix_order(keys, n, idx))
-        goto out;
-    for (i = 0; i < n; i++)
-        memcpy((unsigned char *)base + i * es, copy + (size_t)idx[i] * es, es);
-    rc = 0;
-out:
-    free(keys);
-    free(idx);
-    free(copy);
-    return rc;
+    return a;
 }
 
 /* The raw table libdwfl reads for mod: the one section of the symbol
@@ -279,7 +239,6 @@ build_syms(struct pmp_symindex *ix, Dwfl_Module *mod)
     for (i = 1; i < (size_t)syments; i++) {
         const Elf64_Sym *s = &syms[i];
         unsigned type = ELF64_ST_TYPE(s->st_info);
-        struct sym_ent *e;
         uint64_t value = s->st_value;
 
         if (s->st_name >= strdata->d_size ||
@@ -297,47 +256,54 @@ build_syms(struct pmp_symindex *ix, Dwfl_Module *mod)
         } else if (s->st_shndx != SHN_ABS && s->st_shndx != SHN_COMMON) {
             value += bias;
         }
-        e = &ix->ents[n++];
-        e->value = value;
-        e->size = s->st_size;
-        e->ndx = (uint32_t)i;
-        e->name = s->st_name;
-        e->bind = (uint8_t)bind_rank(s->st_info);
+        ix->ents[n].key = value;
+        ix->ents[n].idx = (uint32_t)i;
+        n++;
     }
     free(alloc);
     alloc = NULL;
     /* Input is in table order: ties stay sorted by index. */
-    if (sort_by_key(ix->ents, n, sizeof(*ix->ents)))
+    ix->ents = radix_sort(ix->ents, n);
+    ix->maxend = malloc((n + 1) * sizeof(*ix->maxend));
+    if (!ix->ents || !ix->maxend)
         goto fail;
     for (i = 0; i < n; i++) {
-        uint64_t end = ix->ents[i].value + ix->ents[i].size;
-        if (end < ix->ents[i].value)
+        uint64_t v = ix->ents[i].key, end = v + syms[ix->ents[i].idx].st_size;
+        if (end < v)
             end = UINT64_MAX;
-        ix->ents[i].maxend =
-            i && ix->ents[i - 1].maxend > end ? ix->ents[i - 1].maxend : end;
+        ix->maxend[i] = i && ix->maxend[i - 1] > end ? ix->maxend[i - 1] : end;
     }
     ix->nents = n;
+    ix->syms = syms;
     ix->strtab = strdata->d_buf;
-    ix->strsize = strdata->d_size;
     ix->first_global = (uint32_t)first_global;
     return 0;
 fail:
     free(alloc);
     free(ix->ents);
+    free(ix->maxend);
     ix->ents = NULL;
+    ix->maxend = NULL;
     return -1;
 }
 
+/* A candidate: a symbol containing the address. */
+struct cand {
+    uint64_t value, size;
+    uint32_t ndx;
+    int bind;
+};
+
 /* libdwfl's choice among the symbols containing the address, in table
    order (dwfl_module_addrsym.c: try_sym_value on sized symbols). */
-static const struct sym_ent *
-rank(const struct sym_ent *const *c, size_t n)
+static const struct cand *
+rank(const struct cand *c, size_t n)
 {
-    const struct sym_ent *best = NULL;
+    const struct cand *best = NULL;
     size_t i;
 
     for (i = 0; i < n; i++) {
-        const struct sym_ent *s = c[i];
+        const struct cand *s = &c[i];
 
         if (!best || best->value < s->value || best->bind < s->bind)
             best = s;
@@ -352,61 +318,68 @@ rank(const struct sym_ent *const *c, size_t n)
 static int
 cand_cmp(const void *a, const void *b)
 {
-    const struct sym_ent *x = *(const struct sym_ent *const *)a;
-    const struct sym_ent *y = *(const struct sym_ent *const *)b;
+    const struct cand *x = a, *y = b;
 
     return x->ndx < y->ndx ? -1 : x->ndx > y->ndx;
 }
 
-/* 1: answered (*out may be NULL: no symbol), 0: ask libdwfl. */
+/* 1: answered (*ndx 0: no symbol; else the symbol and *value), 0: ask
+   libdwfl. */
 static int
-lookup_sym(const struct pmp_symindex *ix, uint64_t addr,
-           const struct sym_ent **out)
+lookup_sym(const struct pmp_symindex *ix, uint64_t addr, uint32_t *ndx,
+           uint64_t *value)
 {
-    const struct sym_ent *cand[MAX_CANDIDATES];
+    struct cand cand[MAX_CANDIDATES];
+    const struct cand *best;
     size_t lo = 0, hi = ix->nents, ncand = 0, nglob, steps = 0;
     int sizeless_global_here = 0;
 
-    *out = NULL;
+    *ndx = 0;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (ix->ents[mid].value <= addr)
+        if (ix->ents[mid].key <= addr)
             lo = mid + 1;
         else
             hi = mid;
     }
     while (lo-- > 0) {
-        const struct sym_ent *e = &ix->ents[lo];
+        const struct sort_key *e = &ix->ents[lo];
+        const Elf64_Sym *s = &ix->syms[e->idx];
 
         if (++steps > WALK_LIMIT)
             return 0;
-        if (e->value < addr && e->maxend <= addr)
+        if (e->key < addr && ix->maxend[lo] <= addr)
             break;
-        if (e->size == 0) {
-            if (e->value == addr && e->ndx >= ix->first_global)
+        if (s->st_size == 0) {
+            if (e->key == addr && e->idx >= ix->first_global)
                 sizeless_global_here = 1;
             continue;
         }
-        if (addr - e->value < e->size) {
+        if (addr - e->key < s->st_size) {
             if (ncand == MAX_CANDIDATES)
                 return 0;
-            cand[ncand++] = e;
+            cand[ncand].value = e->key;
+            cand[ncand].size = s->st_size;
+            cand[ncand].ndx = e->idx;
+            cand[ncand].bind = bind_rank(s->st_info);
+            ncand++;
         }
     }
     qsort(cand, ncand, sizeof(cand[0]), cand_cmp);
-    for (nglob = 0; nglob < ncand && cand[ncand - 1 - nglob]->ndx >= ix->first_global;
+    for (nglob = 0; nglob < ncand && cand[ncand - 1 - nglob].ndx >= ix->first_global;
          nglob++)
         ;
-    if (nglob > 0) {
-        *out = rank(cand + (ncand - nglob), nglob);
-        return 1;
-    }
-    /* A sized local symbol, unless a global label at this very address
-       may stop libdwfl from looking at locals; no sized symbol at all:
-       libdwfl's assembly-label rules decide. */
-    if (ncand == 0 || sizeless_global_here)
+    /* Globals first; then a sized local, unless a global label at this
+       very address may stop libdwfl from looking at locals; no sized
+       symbol at all: libdwfl's assembly-label rules decide. */
+    if (nglob > 0)
+        best = rank(cand + (ncand - nglob), nglob);
+    else if (ncand == 0 || sizeless_global_here)
         return 0;
-    *out = rank(cand, ncand);
+    else
+        best = rank(cand, ncand);
+    *ndx = best->ndx;
+    *value = best->value;
     return 1;
 }
 
@@ -414,19 +387,20 @@ const char *
 pmp_symindex_addrinfo(struct pmp_symindex *ix, Dwfl_Module *mod,
                       uint64_t addr, uint64_t *off)
 {
-    const struct sym_ent *e;
+    uint32_t ndx;
+    uint64_t value = 0;
     GElf_Off o = 0;
     GElf_Sym sym;
     const char *name;
 
     if (ix && ix->sym_state == 0)
         ix->sym_state = build_syms(ix, mod) == 0 ? 1 : -1;
-    if (ix && ix->sym_state == 1 && lookup_sym(ix, addr, &e)) {
+    if (ix && ix->sym_state == 1 && lookup_sym(ix, addr, &ndx, &value)) {
         ix->stats.sym_indexed++;
-        if (!e)
+        if (!ndx)
             return NULL;
-        *off = addr - e->value;
-        return ix->strtab + e->name;
+        *off = addr - value;
+        return ix->strtab + ix->syms[ndx].st_name;
     }
     if (ix)
         ix->stats.sym_libdwfl++;
@@ -473,6 +447,11 @@ build_cus(struct pmp_symindex *ix, Dwfl_Module *mod)
     if (!scn || (sh.sh_flags & SHF_COMPRESSED) ||
         !(data = elf_getdata(scn, NULL)) || !data->d_buf || data->d_size == 0)
         return -1;
+    /* At most one range per 16 bytes of the section. */
+    cap = data->d_size / 16;
+    ix->cus = malloc((cap + 1) * sizeof(*ix->cus));
+    if (!ix->cus)
+        return -1;
     p = data->d_buf;
     end = p + data->d_size;
     while (p < end) {
@@ -512,7 +491,7 @@ build_cus(struct pmp_symindex *ix, Dwfl_Module *mod)
                 p += 16;
                 break;
             }
-            if (pmp_grow((void **)&ix->cus, &cap, n + 1, sizeof(*ix->cus)))
+            if (n == cap)
                 goto bad;
             ix->cus[n].lo = lo;
             ix->cus[n].len = l;
@@ -522,10 +501,31 @@ build_cus(struct pmp_symindex *ix, Dwfl_Module *mod)
     }
     if (n == 0)
         goto bad;
-    /* Stable: ties keep the section's order, as libdw's sort (glibc's
-       merge sort) does. */
-    if (sort_by_key(ix->cus, n, sizeof(*ix->cus)))
-        goto bad;
+    {
+        /* Stable: ties keep the section's order, as libdw's sort (glibc's
+           merge sort) does. */
+        struct sort_key *k = malloc(n * sizeof(*k));
+        struct cu_range *sorted = malloc(n * sizeof(*sorted));
+        size_t i;
+
+        if (k)
+            for (i = 0; i < n; i++) {
+                k[i].key = ix->cus[i].lo;
+                k[i].idx = (uint32_t)i;
+            }
+        if (k && n <= UINT32_MAX)
+            k = radix_sort(k, n);
+        if (!k || !sorted) {
+            free(k);
+            free(sorted);
+            goto bad;
+        }
+        for (i = 0; i < n; i++)
+            sorted[i] = ix->cus[k[i].idx];
+        free(k);
+        free(ix->cus);
+        ix->cus = sorted;
+    }
     ix->ncus = n;
     ix->dbg = dbg;
     ix->dwbias = bias;

@@ -255,7 +255,14 @@ def test_record_cpu_shares_and_files(target, tmp_path):
     assert abs(rd["wall_ns"] - st["elapsed_ns"]) < 0.1 * st["elapsed_ns"], (rd, st)
     assert rd["cpu_ns"] < 0.02 * rd["wall_ns"], rd
     rs = [s for s in samples if s[2]["tid"] == "%d tid" % reader and s[2]["state"] != "lost"]
-    assert rs and all(s[2]["state"] == "sleeping" and s[2]["syscall"] == "read" for s in rs)
+    # A sample can catch it between a ptrace stop and its way back into
+    # read() (the kernel restarts the call after each stop): rare, and
+    # still in the reader's code.
+    n_all = sum(s[0][0] for s in rs)
+    n_read = sum(s[0][0] for s in rs if s[2]["state"] == "sleeping"
+                 and s[2].get("syscall") == "read")
+    assert rs and n_read >= 0.99 * n_all, rs
+    assert all("reader_main" in sample_functions(s, locs) for s in rs), rs
     # The cruncher's CPU: most of its wall time (it shares 2 cores).
     assert th[cruncher]["cpu_ns"] > 0.5 * th[cruncher]["wall_ns"]
 
