@@ -185,7 +185,7 @@ def inside_gdb(ns, modes, runs):
 
 def breakdown(ns, modes, runs):
     sys.path.insert(0, os.path.join(ROOT, "python"))
-    from pmprof import load_core
+    from pmprof import debug_cache_dir, load_core
     core = load_core()
     print("\n## 3. Where the time goes (C core directly, ms, median of %d; warm = second snapshot of one session)" % runs)
     print("| threads | mode | frames | stopped cold | stopped warm | per frame warm (us) | symbolize cold | symbolize warm | pprof write |")
@@ -197,7 +197,8 @@ def breakdown(ns, modes, runs):
                 acc = {k: [] for k in ("cold", "warm", "symc", "symw", "write")}
                 frames = 0
                 for _ in range(runs):
-                    s = core.open_pid(p.pid)
+                    # the debug cache the CLI and gdb use (decompressed libc DWARF)
+                    s = core.open_pid(p.pid, cache_dir=debug_cache_dir())
                     snap = s.snapshot()
                     acc["cold"].append(snap.stopped_ns / 1e9)
                     keys = sorted({k for th in snap.threads() for k in th["pcs"]})
