@@ -1072,11 +1072,17 @@ cmp_u64_idx(const void *a, const void *b, void *arg)
 static void
 frees_sort(struct frees *f)
 {
-    size_t *ix = pmp_calloc(f->n ? f->n : 1, sizeof(*ix)), i;
-    uint64_t *tmp = pmp_calloc(f->n ? f->n : 1, 8);
+    size_t *ix, i;
+    uint64_t *tmp;
     uint64_t *arrs[4] = {f->fd, f->bk, f->raw, f->addr};
     int k;
 
+    if (f->n == 0) {        /* no arrays yet (memcpy(NULL, .., 0) is UB) */
+        f->sorted = 1;
+        return;
+    }
+    ix = pmp_calloc(f->n, sizeof(*ix));
+    tmp = pmp_calloc(f->n, 8);
     if (!ix || !tmp) {
         free(ix);
         free(tmp);
