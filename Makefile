@@ -97,6 +97,7 @@ $(EXT): $(BUILD)/obj/module.o $(BUILD)/libpmprof.a
 # The standalone command: starts the Python CLI with gdb's Python, and
 # runs `stacks` (text) itself on the same core (ext/cli.c).
 bin/pmprof: ext/cli.c ext/pmprof.h ext/banned.h $(BUILD)/libpmprof.a $(BUILD)/pyinfo.mk
+	@mkdir -p bin
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -DPMPROF_PYTHON='"$(PY_EXE)"' $(LDFLAGS) \
 		-o $@.tmp ext/cli.c $(BUILD)/libpmprof.a $(LIBS) && mv $@.tmp $@
 

@@ -148,13 +148,18 @@ parse_fast(int argc, char **argv, struct fast_args *a)
     if (argc < 2 || strcmp(argv[1], "stacks") != 0)
         return -1;
     for (i = 2; i < argc; i++) {
-        static const char *const valued[] = {
-            "--pid", "--core", "--exe", "--solib-search", "--debug-dir",
-            "--depth", "--format",
+        /* Options with a value: a string kept as given, or -p/--depth. */
+        struct {
+            const char *name;
+            const char **str;
+        } const valued[] = {
+            {"--pid", NULL}, {"--depth", NULL}, {"--format", NULL},
+            {"--core", &a->core}, {"--exe", &a->exe},
+            {"--solib-search", &a->solib}, {"--debug-dir", &a->debug_dir},
         };
         const char *arg = argv[i], *val = NULL, *eq;
         char name[32];
-        size_t k;
+        size_t k, len;
 
         if (strcmp(arg, "--all") == 0) {
             if (a->all)
@@ -165,20 +170,15 @@ parse_fast(int argc, char **argv, struct fast_args *a)
         if (strcmp(arg, "-p") == 0)
             arg = "--pid";
         eq = strchr(arg, '=');
-        if (eq) {
-            if ((size_t)(eq - arg) >= sizeof(name))
-                return -1;
-            memcpy(name, arg, (size_t)(eq - arg));
-            name[eq - arg] = '\0';
+        len = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (len >= sizeof(name))
+            return -1;
+        memcpy(name, arg, len);
+        name[len] = '\0';
+        if (eq)
             val = eq + 1;
-        } else {
-            size_t len = strlen(arg);
-            if (len >= sizeof(name))
-                return -1;
-            memcpy(name, arg, len + 1);
-        }
         for (k = 0; k < sizeof(valued) / sizeof(valued[0]); k++)
-            if (strcmp(name, valued[k]) == 0)
+            if (strcmp(name, valued[k].name) == 0)
                 break;
         if (k == sizeof(valued) / sizeof(valued[0]))
             return -1;
@@ -190,25 +190,13 @@ parse_fast(int argc, char **argv, struct fast_args *a)
         /* A value that looks like an option is argparse's to judge. */
         if (!val[0] || val[0] == '-')
             return -1;
-        if (strcmp(name, "--pid") == 0) {
+        if (valued[k].str) {
+            if (*valued[k].str)
+                return -1;
+            *valued[k].str = val;
+        } else if (strcmp(name, "--pid") == 0) {
             if (a->pid != -1 || (a->pid = number(val, INT_MAX)) < 0)
                 return -1;
-        } else if (strcmp(name, "--core") == 0) {
-            if (a->core)
-                return -1;
-            a->core = val;
-        } else if (strcmp(name, "--exe") == 0) {
-            if (a->exe)
-                return -1;
-            a->exe = val;
-        } else if (strcmp(name, "--solib-search") == 0) {
-            if (a->solib)
-                return -1;
-            a->solib = val;
-        } else if (strcmp(name, "--debug-dir") == 0) {
-            if (a->debug_dir)
-                return -1;
-            a->debug_dir = val;
         } else if (strcmp(name, "--depth") == 0) {
             long d = number(val, INT_MAX);
             if (a->depth || d < 0)

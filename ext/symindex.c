@@ -157,6 +157,26 @@ out:
     return a;
 }
 
+/* The number of elements (of size es, sorted by the uint64_t each starts
+   with) whose key is <= x: the index just past the last of them. */
+static size_t
+upper_bound(const void *base, size_t n, size_t es, uint64_t x)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t k;
+
+        memcpy(&k, (const unsigned char *)base + mid * es, 8);
+        if (k <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* The raw table libdwfl reads for mod: the one section of the symbol
    file with exactly its entry count and first global. */
 static Elf_Scn *
@@ -331,17 +351,11 @@ lookup_sym(const struct pmp_symindex *ix, uint64_t addr, uint32_t *ndx,
 {
     struct cand cand[MAX_CANDIDATES];
     const struct cand *best;
-    size_t lo = 0, hi = ix->nents, ncand = 0, nglob, steps = 0;
+    size_t lo, ncand = 0, nglob, steps = 0;
     int sizeless_global_here = 0;
 
     *ndx = 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (ix->ents[mid].key <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    lo = upper_bound(ix->ents, ix->nents, sizeof(*ix->ents), addr);
     while (lo-- > 0) {
         const struct sort_key *e = &ix->ents[lo];
         const Elf64_Sym *s = &ix->syms[e->idx];
@@ -564,16 +578,9 @@ pmp_symindex_addrdie(struct pmp_symindex *ix, Dwfl_Module *mod, uint64_t addr,
         ix->cu_state = build_cus(ix, mod) == 0 ? 1 : -1;
     if (ix && ix->cu_state == 1) {
         uint64_t a = addr - ix->dwbias;
-        size_t lo = 0, hi = ix->ncus;
+        size_t lo = upper_bound(ix->cus, ix->ncus, sizeof(*ix->cus), a);
         const struct cu_range *r;
 
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (ix->cus[mid].lo <= a)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
         ix->stats.cu_indexed++;
         if (lo == 0)
             return NULL;

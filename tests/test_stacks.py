@@ -278,9 +278,11 @@ def test_go_threads_unwound_like_gdb(target):
                    for f in g["frames"]), g["frames"]
 
 
-def test_target_survives_sigkill_while_stopped(target):
+# bin/pmprof runs `stacks` in C; PMPROF_NO_FAST=1 runs it in the Python CLI.
+@pytest.mark.parametrize("path_env", [{}, {"PMPROF_NO_FAST": "1"}], ids=["c", "python"])
+def test_target_survives_sigkill_while_stopped(target, path_env):
     t = target("threads")
-    env = dict(ENV, PMPROF_TEST_HOLD_MS="3000")
+    env = dict(ENV, PMPROF_TEST_HOLD_MS="3000", **path_env)
     p = __import__("subprocess").Popen(["bin/pmprof".join([os.path.dirname(TARGETS).rsplit("/tests", 1)[0] + "/", ""]),
                                         "stacks", "-p", str(t.pid)], env=env)
     # wait until pmprof holds the target (threads in tracing stop)
