@@ -10,15 +10,17 @@
  *    fraction of a CPU, so even its start-up takes seconds, all of it
  *    while the target may be stopped.  Its work is bounded.
  *
- *  - One fast path: `stacks` with text output, the 3 a.m. command, is run
- *    right here on the same C core (session, snapshot, pmp_render_stacks)
- *    when its arguments are among the few this parser knows.  Python and
+ *  - One fast path: `stacks` with text output, the 3 a.m. command, and
+ *    `snapshot` (its pprof file) are run right here on the same C core
+ *    (session, snapshot, pmp_render_stacks / pmp_snapshot_write_pprof)
+ *    when their arguments are among the few this parser knows.  Python and
  *    the extension take ~25 ms to start, more than the whole snapshot of
  *    a small process (eu-stack takes ~6 ms).  Anything else (another
  *    command, -h, an option spelled another way, any error) goes to the
  *    Python CLI, which prints what it always prints; nothing is written
  *    before that decision.  tests/test_cli_fast.py checks that the two
- *    paths print the same text and exit with the same status.
+ *    paths print the same text, write the same profiles and exit with
+ *    the same status.
  *
  * PMPROF_NO_FAST=1 always runs the Python CLI.  Test hook:
  * PMPROF_TEST_NO_PYTHON=1 exits with status 99 where the Python CLI would
@@ -51,9 +53,11 @@
 extern char **environ;
 
 struct fast_args {
+    int snapshot;               /* 0: stacks, 1: snapshot */
     long pid;
     const char *core, *exe, *solib, *debug_dir;
-    int all, depth;
+    int all, depth;             /* stacks */
+    const char *output;         /* snapshot */
 };
 
 /* The repository root: bin/pmprof's parent directory. */
@@ -134,9 +138,10 @@ number(const char *s, long max)
 }
 
 /*
- * `stacks` with only the options below, each once, spelled `--opt VALUE`,
- * `--opt=VALUE` or `-p PID`, and a valid combination: 0.  Anything else:
- * -1 (the Python CLI decides, and explains).
+ * `stacks` or `snapshot` with only the options below, each once, spelled
+ * `--opt VALUE`, `--opt=VALUE`, `-p PID` or `-o FILE`, and a valid
+ * combination: 0.  Anything else: -1 (the Python CLI decides, and
+ * explains).
  */
 static int
 parse_fast(int argc, char **argv, struct fast_args *a)
@@ -145,23 +150,30 @@ parse_fast(int argc, char **argv, struct fast_args *a)
 
     memset(a, 0, sizeof(*a));
     a->pid = -1;
-    if (argc < 2 || strcmp(argv[1], "stacks") != 0)
+    if (argc < 2)
+        return -1;
+    if (strcmp(argv[1], "snapshot") == 0)
+        a->snapshot = 1;
+    else if (strcmp(argv[1], "stacks") != 0)
         return -1;
     for (i = 2; i < argc; i++) {
-        /* Options with a value: a string kept as given, or -p/--depth. */
+        /* Options with a value: a string kept as given, or -p/--depth;
+           each for one command (2: both). */
         struct {
             const char *name;
             const char **str;
+            int cmd;
         } const valued[] = {
-            {"--pid", NULL}, {"--depth", NULL}, {"--format", NULL},
-            {"--core", &a->core}, {"--exe", &a->exe},
-            {"--solib-search", &a->solib}, {"--debug-dir", &a->debug_dir},
+            {"--pid", NULL, 2}, {"--depth", NULL, 0}, {"--format", NULL, 0},
+            {"--core", &a->core, 2}, {"--exe", &a->exe, 2},
+            {"--solib-search", &a->solib, 2}, {"--debug-dir", &a->debug_dir, 2},
+            {"--output", &a->output, 1},
         };
         const char *arg = argv[i], *val = NULL, *eq;
         char name[32];
         size_t k, len;
 
-        if (strcmp(arg, "--all") == 0) {
+        if (strcmp(arg, "--all") == 0 && !a->snapshot) {
             if (a->all)
                 return -1;
             a->all = 1;
@@ -169,6 +181,8 @@ parse_fast(int argc, char **argv, struct fast_args *a)
         }
         if (strcmp(arg, "-p") == 0)
             arg = "--pid";
+        else if (strcmp(arg, "-o") == 0)
+            arg = "--output";
         eq = strchr(arg, '=');
         len = eq ? (size_t)(eq - arg) : strlen(arg);
         if (len >= sizeof(name))
@@ -180,7 +194,8 @@ parse_fast(int argc, char **argv, struct fast_args *a)
         for (k = 0; k < sizeof(valued) / sizeof(valued[0]); k++)
             if (strcmp(name, valued[k].name) == 0)
                 break;
-        if (k == sizeof(valued) / sizeof(valued[0]))
+        if (k == sizeof(valued) / sizeof(valued[0]) ||
+            (valued[k].cmd != 2 && valued[k].cmd != a->snapshot))
             return -1;
         if (!val) {
             if (i + 1 >= argc)
@@ -208,6 +223,8 @@ parse_fast(int argc, char **argv, struct fast_args *a)
     }
     if ((a->pid != -1) == (a->core != NULL) || (a->exe && !a->core))
         return -1;
+    if (a->snapshot && !a->output)
+        a->output = "pmprof-snapshot.pb.gz";
     if (a->core && access(a->core, F_OK) != 0)
         return -1;
     if (a->exe && access(a->exe, F_OK) != 0)
@@ -338,6 +355,18 @@ fill_debug_cache(struct pmp_session *s)
     }
 }
 
+/* From here on a run's answer is final: its warnings, as cli.py words
+   them. */
+static void
+print_warnings(struct pmp_session *s)
+{
+    size_t nw, i;
+    const char *const *w = pmp_session_warnings(s, &nw);
+
+    for (i = 0; i < nw; i++)
+        fprintf(stderr, "pmprof: warning: %s\n", w[i]);
+}
+
 static int
 run_fast(const struct fast_args *a)
 {
@@ -347,11 +376,10 @@ run_fast(const struct fast_args *a)
     struct pmp_snapshot *snap = NULL;
     struct pmp_render_opts ro = {0};
     struct pmp_error err = {0};
-    const char *const *warnings;
-    char debug[2 * PATH_MAX], cache[PATH_MAX];
+    char debug[2 * PATH_MAX], cache[PATH_MAX], desc[PATH_MAX + 16];
     const char *base = getenv("PMPROF_DEBUG_PATH");
     char *body = NULL;
-    size_t ngroups, nw, i;
+    size_t ngroups;
     int status;
 
     if (!base || !base[0])
@@ -370,29 +398,41 @@ run_fast(const struct fast_args *a)
         goto fail;
     if (pmp_session_snapshot(s, &so, &snap, &err) != 0)
         goto fail;
-    ro.all = a->all;
-    ro.depth = a->depth;
-    if (pmp_render_stacks(s, snap, &ro, &body, &ngroups, &err) != 0)
-        goto fail;
-    /* From here on, this run's answer is final. */
-    warnings = pmp_session_warnings(s, &nw);
-    for (i = 0; i < nw; i++)
-        fprintf(stderr, "pmprof: warning: %s\n", warnings[i]);
     if (a->core)
-        printf("core '%s'", a->core);
+        snprintf(desc, sizeof(desc), "core '%s'", a->core);
     else
-        printf("pid %ld", a->pid);
-    printf(": %zu threads, %zu %s", snap->nthreads, ngroups,
-           a->all ? "threads" : "distinct stacks");
-    if (!a->core)
-        printf(" (target stopped %.2f ms)", snap->stopped_ns / 1e6);
-    printf("\n%s", body);
+        snprintf(desc, sizeof(desc), "pid %ld", a->pid);
+    if (a->snapshot) {
+        /* commands/snapshot.py */
+        char comment[PATH_MAX + 64];
+        const char *comments[1] = {comment};
+
+        snprintf(comment, sizeof(comment), "pmprof snapshot of %s", desc);
+        if (pmp_snapshot_write_pprof(s, snap, a->output, comments, 1, &err) != 0)
+            goto fail;
+        print_warnings(s);
+        printf("pmprof snapshot: wrote %zu threads to %s\n", snap->nthreads,
+               a->output);
+    } else {
+        /* commands/stacks.py, text */
+        ro.all = a->all;
+        ro.depth = a->depth;
+        if (pmp_render_stacks(s, snap, &ro, &body, &ngroups, &err) != 0)
+            goto fail;
+        print_warnings(s);
+        printf("%s: %zu threads, %zu %s", desc, snap->nthreads, ngroups,
+               a->all ? "threads" : "distinct stacks");
+        if (!a->core)
+            printf(" (target stopped %.2f ms)", snap->stopped_ns / 1e6);
+        printf("\n%s", body);
+    }
     status = snap->nthreads_failed ? EXIT_PARTIAL : EXIT_OK;
     if (fflush(stdout) != 0 && errno != EPIPE)
         status = 2;
     if (status == EXIT_PARTIAL)
-        fprintf(stderr, "pmprof stacks: partial result: some parts could not "
-                        "be read (marked in the output)\n");
+        fprintf(stderr, "pmprof %s: partial result: some parts could not "
+                        "be read (marked in the output)\n",
+                a->snapshot ? "snapshot" : "stacks");
     if (o.cache_dir)
         fill_debug_cache(s);
     /* The process ends here: its memory goes with it (freeing libdw's

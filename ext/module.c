@@ -697,21 +697,6 @@ Snapshot_dealloc(SnapshotObject *self)
     Py_DECREF(tp);
 }
 
-static const char *
-state_name(char c)
-{
-    switch (c) {
-    case 'R': return "R";
-    case 'S': return "S";
-    case 'D': return "D";
-    case 'T': return "T";
-    case 't': return "t";
-    case 'Z': return "Z";
-    case 'C': return "core";
-    default: return "?";
-    }
-}
-
 static PyObject *
 flags_list(unsigned f)
 {
@@ -857,7 +842,7 @@ thread_dict(const struct pmp_thread *th)
         d = Py_BuildValue(
         "{s:i,s:s,s:s,s:K,s:K,s:O,s:s,s:N,s:N,s:N,s:N,s:{s:K,s:K,s:K,s:K}}",
         "tid",
-        th->tid, "name", th->name, "state", state_name(th->state),
+        th->tid, "name", th->name, "state", pmp_thread_state_name(th->state),
         "utime_ns", (unsigned long long)th->utime_ns, "stime_ns",
         (unsigned long long)th->stime_ns, "regs_ok",
         th->regs_ok ? Py_True : Py_False, "error", th->error, "pcs", pcs,
@@ -1238,14 +1223,10 @@ Snapshot_write_pprof(SnapshotObject *self, PyObject *args, PyObject *kw)
     SessionObject *so = (SessionObject *)self->session;
     const char *path;
     PyObject *comments = NULL;
-    struct pmp_symsource src;
-    struct pmp_value_type vt = {"threads", "count"};
-    struct pmp_pprof_opts o = {0};
-    struct pmp_pprof *pp = NULL;
     struct pmp_error err = {0};
     const char **cv = NULL;
+    size_t ncv = 0;
     PyObject *cseq = NULL;
-    size_t i;
     int rc = 0;
 
     if (!PyArg_ParseTupleAndKeywords(args, kw, "s|$O", kwlist, &path,
@@ -1272,48 +1253,10 @@ Snapshot_write_pprof(SnapshotObject *self, PyObject *args, PyObject *kw)
                 return NULL;
             }
         }
-        o.comments = cv;
-        o.ncomments = (size_t)n;
+        ncv = (size_t)n;
     }
-    pmp_session_symsource(so->s, &src);
-    o.sample_types = &vt;
-    o.nsample_types = 1;
-    o.period_type = vt;
-    o.period = 1;
-    o.time_nanos = (int64_t)self->snap->time_ns;
     Py_BEGIN_ALLOW_THREADS
-    rc = pmp_pprof_begin(&pp, &src, &o, &err);
-    for (i = 0; rc == 0 && i < self->snap->nthreads; i++) {
-        const struct pmp_thread *th = &self->snap->threads[i];
-        int64_t one = 1;
-        char state[8];
-        struct pmp_label labels[3];
-        size_t nl = 0;
-
-        snprintf(state, sizeof(state), "%s", state_name(th->state));
-        if (th->name[0]) {
-            labels[nl].key = "thread";
-            labels[nl].str = th->name;
-            labels[nl].num = 0;
-            labels[nl].unit = NULL;
-            nl++;
-        }
-        labels[nl].key = "tid";
-        labels[nl].str = NULL;
-        labels[nl].num = th->tid;
-        labels[nl].unit = "tid";
-        nl++;
-        labels[nl].key = "state";
-        labels[nl].str = state;
-        labels[nl].num = 0;
-        labels[nl].unit = NULL;
-        nl++;
-        rc = pmp_pprof_add(pp, th->pcs, th->frame_flags,
-                           (size_t)th->nframes, &one, labels, nl, &err);
-    }
-    if (rc == 0)
-        rc = pmp_pprof_write(pp, path, &err);
-    pmp_pprof_free(pp);
+    rc = pmp_snapshot_write_pprof(so->s, self->snap, path, cv, ncv, &err);
     Py_END_ALLOW_THREADS
     free(cv);
     Py_XDECREF(cseq);

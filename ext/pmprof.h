@@ -416,6 +416,19 @@ int pmp_render_stacks(struct pmp_session *s, const struct pmp_snapshot *snap,
                       const struct pmp_render_opts *o, char **out,
                       size_t *ngroups, struct pmp_error *err);
 
+/*
+ * `pmprof snapshot`: the snapshot as a gzipped pprof profile at path
+ * (sample type threads/count, one sample per thread; labels thread (its
+ * name), tid (numeric, unit "tid") and state), with the given comments.
+ */
+int pmp_snapshot_write_pprof(struct pmp_session *s,
+                             const struct pmp_snapshot *snap, const char *path,
+                             const char *const *comments, size_t ncomments,
+                             struct pmp_error *err);
+
+/* A thread's state as reports show it: R S D T t Z, "core", "?". */
+const char *pmp_thread_state_name(char state);
+
 /* ------------------------------------------------------------------ */
 /* pprof writer (pprof.c)                                              */
 

@@ -11,7 +11,8 @@
  *
  * The output matches python/pmprof/commands/stacks.py's --format text
  * body line for line (the header line stays in Python); keep the two in
- * step.  Must not: stop or read the target (the snapshot is taken).
+ * step.  Also here: the snapshot as a pprof profile (`pmprof snapshot`).
+ * Must not: stop or read the target (the snapshot is taken).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -354,5 +355,73 @@ done:
     free(gs);
     free(ms);
     free(members);
+    return rc;
+}
+
+const char *
+pmp_thread_state_name(char c)
+{
+    switch (c) {
+    case 'R': return "R";
+    case 'S': return "S";
+    case 'D': return "D";
+    case 'T': return "T";
+    case 't': return "t";
+    case 'Z': return "Z";
+    case 'C': return "core";
+    default: return "?";
+    }
+}
+
+int
+pmp_snapshot_write_pprof(struct pmp_session *s, const struct pmp_snapshot *snap,
+                         const char *path, const char *const *comments,
+                         size_t ncomments, struct pmp_error *err)
+{
+    struct pmp_symsource src;
+    struct pmp_value_type vt = {"threads", "count"};
+    struct pmp_pprof_opts o = {0};
+    struct pmp_pprof *pp = NULL;
+    size_t i;
+    int rc;
+
+    pmp_session_symsource(s, &src);
+    o.sample_types = &vt;
+    o.nsample_types = 1;
+    o.period_type = vt;
+    o.period = 1;
+    o.time_nanos = (int64_t)snap->time_ns;
+    o.comments = comments;
+    o.ncomments = ncomments;
+    rc = pmp_pprof_begin(&pp, &src, &o, err);
+    for (i = 0; rc == 0 && i < snap->nthreads; i++) {
+        const struct pmp_thread *th = &snap->threads[i];
+        int64_t one = 1;
+        struct pmp_label labels[3];
+        size_t nl = 0;
+
+        if (th->name[0]) {
+            labels[nl].key = "thread";
+            labels[nl].str = th->name;
+            labels[nl].num = 0;
+            labels[nl].unit = NULL;
+            nl++;
+        }
+        labels[nl].key = "tid";
+        labels[nl].str = NULL;
+        labels[nl].num = th->tid;
+        labels[nl].unit = "tid";
+        nl++;
+        labels[nl].key = "state";
+        labels[nl].str = pmp_thread_state_name(th->state);
+        labels[nl].num = 0;
+        labels[nl].unit = NULL;
+        nl++;
+        rc = pmp_pprof_add(pp, th->pcs, th->frame_flags, (size_t)th->nframes,
+                           &one, labels, nl, err);
+    }
+    if (rc == 0)
+        rc = pmp_pprof_write(pp, path, err);
+    pmp_pprof_free(pp);
     return rc;
 }

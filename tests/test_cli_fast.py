@@ -1,10 +1,11 @@
-"""bin/pmprof's own `stacks` (ext/cli.c) against the Python CLI.
+"""bin/pmprof's own `stacks` and `snapshot` (ext/cli.c) against the Python CLI.
 
-`bin/pmprof stacks` with text output runs in C when its arguments are
-among the few ext/cli.c parses, and hands everything else to the Python
-CLI.  Here both paths run on the same cores and live processes and must
-print the same bytes (the live "target stopped" figure aside) and exit
-with the same status; the test hook PMPROF_TEST_NO_PYTHON=1 (exit 99
+`bin/pmprof stacks` with text output and `bin/pmprof snapshot` run in C
+when their arguments are among the few ext/cli.c parses; everything else
+goes to the Python CLI.  Here both paths run on the same cores and live
+processes and must print the same bytes (the live "target stopped"
+figure aside), write profiles that `go tool pprof -raw` reads alike (the
+time aside) and exit with the same status; the test hook PMPROF_TEST_NO_PYTHON=1 (exit 99
 where Python would start) proves which path ran.  (Killing either path
 mid-snapshot: test_stacks.test_target_survives_sigkill_while_stopped.)
 """
@@ -14,7 +15,7 @@ import re
 
 import pytest
 
-from conftest import DEBUG_DIR, ENV, gcore, run_pmprof
+from conftest import DEBUG_DIR, ENV, gcore, pprof_raw, run_pmprof
 
 FAST = dict(ENV, PMPROF_TEST_NO_PYTHON="1")     # C path only, or exit 99
 SLOW = dict(ENV, PMPROF_NO_FAST="1")            # the Python CLI only
@@ -60,6 +61,45 @@ def test_cores_print_the_same(target, tmp_path, name, extra):
     assert_same(*both("stacks", "--core", core, *extra))
 
 
+def raw_without_time(path):
+    return re.sub(r"(?m)^Time: .*$", "", pprof_raw(path))
+
+
+def snapshots(tmp_path, *args):
+    """(fast, slow) `snapshot -o` runs into two files, and their -raw."""
+    fa, sa = str(tmp_path / "fast.pb.gz"), str(tmp_path / "slow.pb.gz")
+    f = run_pmprof("snapshot", *args, "-o", fa, env=FAST)
+    assert f.returncode != 99, ("went to the Python CLI", args, f.stderr)
+    s = run_pmprof("snapshot", *args, "--output=%s" % sa, env=SLOW)
+    assert f.returncode == s.returncode == 0, (f.stderr, s.stderr)
+    assert f.stderr == s.stderr
+    assert f.stdout.replace(fa, "F") == s.stdout.replace(sa, "F")
+    return raw_without_time(fa), raw_without_time(sa)
+
+
+@pytest.mark.parametrize("name,extra", [("threads", ()), ("cxx", ()),
+                                        ("threads-stripped", ("--debug-dir", DEBUG_DIR))])
+def test_snapshot_profiles_are_the_same(target, tmp_path, name, extra):
+    t = target(name)
+    core = gcore(t.pid, tmp_path)
+    t.kill()
+    fast, slow = snapshots(tmp_path, "--core", core, "--exe", t.exe, *extra)
+    assert fast == slow
+    assert "Comment: pmprof snapshot of core '%s'" % core in fast
+
+
+def test_snapshot_live_and_default_name(target, tmp_path):
+    t = target("deep", 8, "block", 20)
+    fast, slow = snapshots(tmp_path, "-p", t.pid)
+    assert fast.count("thread:[deep") == slow.count("thread:[deep") == 9
+    assert fast == slow
+    r = run_pmprof("snapshot", "-p", t.pid, env=FAST, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "pmprof snapshot: wrote 9 threads to pmprof-snapshot.pb.gz\n"
+    assert "Samples:" in pprof_raw(tmp_path / "pmprof-snapshot.pb.gz")
+    assert t.tracer() == 0
+
+
 def test_live_blocked_threads_print_the_same(target):
     t = target("deep", 8, "block", 20)
     for opts in OPTIONS:
@@ -92,7 +132,9 @@ def test_damaged_core_same_status_and_words(target, tmp_path):
     ("stacks", "--format", "json", "-p", "{pid}"),
     ("stacks", "-h"),
     ("threads", "-p", "{pid}"),
-    ("snapshot", "-p", "{pid}", "-o", "/dev/null"),
+    ("snapshot", "-p", "{pid}", "--all"),            # a stacks option
+    ("snapshot", "-p", "{pid}", "-o", "/nonexistent/x.pb.gz"),   # write error
+    ("stacks", "-p", "{pid}", "-o", "x.pb.gz"),        # a snapshot option
     ("stacks", "-p", "{pid}", "--depth", "0"),
     ("stacks", "-p", "{pid}", "--dep", "3"),          # argparse abbreviation
     ("stacks", "-p", "x{pid}"),
@@ -116,5 +158,6 @@ def test_everything_else_goes_to_python(target, args):
     assert r.returncode == s.returncode, (argv, r.stderr, s.stderr)
     if "json" not in argv and "threads" not in argv:
         assert STOPPED.sub("", r.stdout) == STOPPED.sub("", s.stdout)
-        assert r.stderr == s.stderr
+        tmpname = re.compile(r"\.tmp\.\d+")     # a write error names the temp file
+        assert tmpname.sub("", r.stderr) == tmpname.sub("", s.stderr)
     assert t.tracer() == 0
