@@ -1246,8 +1246,6 @@ int
 pmp_go_write_profile(struct pmp_session *s, const struct pmp_go *g,
                      const char *path, struct pmp_error *err)
 {
-    static const struct pmp_value_type vt = {"goroutine", "count"};
-    struct pmp_pprof_opts po = {0};
     struct pmp_symsource src;
     struct pmp_pprof *p = NULL;
     struct pmp_label lb[MAX_LABELS];
@@ -1255,12 +1253,8 @@ pmp_go_write_profile(struct pmp_session *s, const struct pmp_go *g,
     int rc;
 
     pmp_session_symsource(s, &src);
-    po.sample_types = &vt;
-    po.nsample_types = 1;
-    po.period_type = vt;
-    po.period = 1;
-    po.time_nanos = (int64_t)pmp_now_ns(CLOCK_REALTIME);
-    rc = pmp_pprof_begin(&p, &src, &po, err);
+    rc = pmp_pprof_begin_count(&p, &src, "goroutine",
+                               (int64_t)pmp_now_ns(CLOCK_REALTIME), NULL, 0, err);
     if (rc)
         return rc;
     for (i = 0; i < g->ngoroutines && rc == 0; i++) {

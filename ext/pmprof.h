@@ -465,6 +465,13 @@ struct pmp_pprof_opts {
 int pmp_pprof_begin(struct pmp_pprof **out, const struct pmp_symsource *syms,
                     const struct pmp_pprof_opts *opts, struct pmp_error *err);
 
+/* A profile counting one thing (sample type and period type TYPE/count,
+   period 1): snapshots' threads, goroutines. */
+int pmp_pprof_begin_count(struct pmp_pprof **out,
+                          const struct pmp_symsource *syms, const char *type,
+                          int64_t time_nanos, const char *const *comments,
+                          size_t ncomments, struct pmp_error *err);
+
 /*
  * Add one sample: pcs[0] is the leaf; frame_flags[i] & PMP_FRAME_ACTIVATION
  * selects exact-pc lookup (frame_flags may be NULL: pcs[0] exact, the rest

@@ -208,6 +208,25 @@ out:
     return rc;
 }
 
+int
+pmp_pprof_begin_count(struct pmp_pprof **out, const struct pmp_symsource *syms,
+                      const char *type, int64_t time_nanos,
+                      const char *const *comments, size_t ncomments,
+                      struct pmp_error *err)
+{
+    struct pmp_value_type vt = {type, "count"};
+    struct pmp_pprof_opts o = {0};
+
+    o.sample_types = &vt;
+    o.nsample_types = 1;
+    o.period_type = vt;
+    o.period = 1;
+    o.time_nanos = time_nanos;
+    o.comments = comments;
+    o.ncomments = ncomments;
+    return pmp_pprof_begin(out, syms, &o, err);
+}
+
 void
 pmp_pprof_free(struct pmp_pprof *p)
 {

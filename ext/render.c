@@ -379,21 +379,13 @@ pmp_snapshot_write_pprof(struct pmp_session *s, const struct pmp_snapshot *snap,
                          size_t ncomments, struct pmp_error *err)
 {
     struct pmp_symsource src;
-    struct pmp_value_type vt = {"threads", "count"};
-    struct pmp_pprof_opts o = {0};
     struct pmp_pprof *pp = NULL;
     size_t i;
     int rc;
 
     pmp_session_symsource(s, &src);
-    o.sample_types = &vt;
-    o.nsample_types = 1;
-    o.period_type = vt;
-    o.period = 1;
-    o.time_nanos = (int64_t)snap->time_ns;
-    o.comments = comments;
-    o.ncomments = ncomments;
-    rc = pmp_pprof_begin(&pp, &src, &o, err);
+    rc = pmp_pprof_begin_count(&pp, &src, "threads", (int64_t)snap->time_ns,
+                               comments, ncomments, err);
     for (i = 0; rc == 0 && i < snap->nthreads; i++) {
         const struct pmp_thread *th = &snap->threads[i];
         int64_t one = 1;
