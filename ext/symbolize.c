@@ -281,8 +281,13 @@ entry_for(struct pmp_symbolizer *sym, Dwfl_Module *mod)
     GElf_Addr vaddr;
     char hex[2 * 64 + 1];
 
-    if (e)
-        return e;
+    /* A module dropped at a refresh (dlclose) may leave its address to a
+       new one: the entry (and its symbol index) must be the new one's. */
+    if (e) {
+        dwfl_module_info(mod, NULL, &start, &end, NULL, NULL, NULL, NULL);
+        if (start == e->info.start && end == e->info.end)
+            return e;
+    }
     if (pmp_grow((void **)&sym->mods, &sym->mods_cap, sym->nmods + 1,
                  sizeof(*sym->mods)))
         return NULL;
