@@ -281,13 +281,8 @@ entry_for(struct pmp_symbolizer *sym, Dwfl_Module *mod)
     GElf_Addr vaddr;
     char hex[2 * 64 + 1];
 
-    /* A module dropped at a refresh (dlclose) may leave its address to a
-       new one: the entry (and its symbol index) must be the new one's. */
-    if (e) {
-        dwfl_module_info(mod, NULL, &start, &end, NULL, NULL, NULL, NULL);
-        if (start == e->info.start && end == e->info.end)
-            return e;
-    }
+    if (e)
+        return e;
     if (pmp_grow((void **)&sym->mods, &sym->mods_cap, sym->nmods + 1,
                  sizeof(*sym->mods)))
         return NULL;
@@ -351,6 +346,22 @@ set_userdata_cb(Dwfl_Module *mod, void **userdata, const char *name,
     return DWARF_CB_OK;
 }
 
+/*
+ * A module dropped at a refresh (dlclose): forget its entry, whose
+ * Dwfl_Module address a new module may get (it must not inherit the old
+ * path, build-id and symbol index).  The entry stays in mods[], so module
+ * indexes already handed out remain valid.
+ */
+static int
+removed_cb(Dwfl_Module *mod, void *userdata, const char *name, Dwarf_Addr base,
+           void *arg)
+{
+    struct pmp_symbolizer *sym = arg;
+
+    (void)pmp_u64map_put(&sym->by_mod, (uintptr_t)mod, NULL);
+    return DWARF_CB_OK;
+}
+
 static int
 report_modules(struct pmp_symbolizer *sym, struct pmp_error *err)
 {
@@ -362,7 +373,7 @@ report_modules(struct pmp_symbolizer *sym, struct pmp_error *err)
                                    pmp_target_core_elf(sym->target),
                                    sym->exe);
         if (rc < 0) {
-            dwfl_report_end(sym->dwfl, NULL, NULL);
+            dwfl_report_end(sym->dwfl, removed_cb, sym);
             return pmp_error_set(err, PMP_E_CORRUPT,
                                  "cannot read the module list of the core: %s",
                                  dwfl_errmsg(-1));
@@ -370,7 +381,7 @@ report_modules(struct pmp_symbolizer *sym, struct pmp_error *err)
     } else {
         rc = dwfl_linux_proc_report(sym->dwfl, sym->target->pid);
         if (rc != 0) {
-            dwfl_report_end(sym->dwfl, NULL, NULL);
+            dwfl_report_end(sym->dwfl, removed_cb, sym);
             return pmp_error_set(err, PMP_E_TARGET,
                                  "cannot read the module list of process "
                                  "%d: %s",
@@ -378,7 +389,7 @@ report_modules(struct pmp_symbolizer *sym, struct pmp_error *err)
                                  rc > 0 ? strerror(rc) : dwfl_errmsg(-1));
         }
     }
-    if (dwfl_report_end(sym->dwfl, NULL, NULL) != 0)
+    if (dwfl_report_end(sym->dwfl, removed_cb, sym) != 0)
         return pmp_error_set(err, PMP_E_TARGET, "cannot report modules: %s",
                              dwfl_errmsg(-1));
     dwfl_getmodules(sym->dwfl, set_userdata_cb, sym, 0);
