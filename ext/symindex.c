@@ -568,30 +568,42 @@ cu_die(Dwarf *dbg, uint64_t cu_off, Dwarf_Die *out)
 /*
  * libdwfl's rule (cu.c): the unit of the last range that starts at or
  * below the address (gaps between ranges belong to the unit before),
- * except past the end of the very last range.
+ * except past the end of the very last range.  1: answered (*out: the
+ * unit's DIE in mem, or NULL: no unit), 0: ask libdwfl.
  */
+static int
+lookup_cu(const struct pmp_symindex *ix, uint64_t addr, Dwarf_Die *mem,
+          Dwarf_Die **out)
+{
+    uint64_t a = addr - ix->dwbias;
+    size_t lo = upper_bound(ix->cus, ix->ncus, sizeof(*ix->cus), a);
+    const struct cu_range *r;
+
+    *out = NULL;
+    if (lo == 0)
+        return 1;
+    r = &ix->cus[lo - 1];
+    if (lo == ix->ncus && a - r->lo > r->len)
+        return 1;
+    if (cu_die(ix->dbg, r->cu_off, mem) != 0)
+        return 0;
+    *out = mem;
+    return 1;
+}
+
 Dwarf_Die *
 pmp_symindex_addrdie(struct pmp_symindex *ix, Dwfl_Module *mod, uint64_t addr,
                      Dwarf_Die *mem, Dwarf_Addr *bias)
 {
+    Dwarf_Die *die;
+
     if (ix && ix->cu_state == 0)
         ix->cu_state = build_cus(ix, mod) == 0 ? 1 : -1;
-    if (ix && ix->cu_state == 1) {
-        uint64_t a = addr - ix->dwbias;
-        size_t lo = upper_bound(ix->cus, ix->ncus, sizeof(*ix->cus), a);
-        const struct cu_range *r;
-
+    if (ix && ix->cu_state == 1 && lookup_cu(ix, addr, mem, &die)) {
         ix->stats.cu_indexed++;
-        if (lo == 0)
-            return NULL;
-        r = &ix->cus[lo - 1];
-        if (lo == ix->ncus && a - r->lo > r->len)
-            return NULL;
-        if (cu_die(ix->dbg, r->cu_off, mem) == 0) {
+        if (die)
             *bias = ix->dwbias;
-            return mem;
-        }
-        ix->stats.cu_indexed--;
+        return die;
     }
     if (ix)
         ix->stats.cu_libdwfl++;
