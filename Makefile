@@ -10,11 +10,13 @@ CC ?= cc
 PROTOC_C ?= protoc-c
 T ?=
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): the suite runs on 2 cores in CI.
+PYTEST_JOBS ?= 2
 
 # Debian packages needed to build, test and run the demo.
 DEB_PACKAGES := gcc g++ make gdb elfutils libdw-dev libelf-dev \
 	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev python3-dev \
-	python3-pytest python3-jsonschema golang-go libc6-dbg graphviz
+	python3-pytest python3-pytest-xdist python3-jsonschema golang-go libc6-dbg graphviz
 
 CFLAGS_BASE := -std=gnu11 -g -O2 -fPIC -fvisibility=hidden -Wall -Wextra \
 	-Wno-unused-parameter -Wno-missing-field-initializers \
@@ -131,7 +133,7 @@ consumers:
 	fi
 
 test-gdb: build targets consumers
-	cd tests && PMPROF_NO_COLOR=1 LC_ALL=C.UTF-8 $(PY_EXE) -m pytest -q -ra \
+	cd tests && PMPROF_NO_COLOR=1 LC_ALL=C.UTF-8 $(PY_EXE) -m pytest -q -ra -n $(PYTEST_JOBS) -p no:cacheprovider \
 		$(if $(T),-k '$(T)') $(if $(UPDATE_GOLDENS),--update-goldens) $(PYTEST_ARGS)
 
 test: deps
