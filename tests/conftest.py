@@ -46,6 +46,12 @@ __all__ = [
 os.environ.update(PINNED)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "serial: measures CPU shares or timing; `make test` runs these "
+        "after the parallel pass, one at a time, so other tests do not take their CPU")
+
+
 def pytest_addoption(parser):
     parser.addoption("--update-goldens", action="store_true", default=False,
                      help="rewrite tests/golden/* from the current output "

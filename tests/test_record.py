@@ -19,6 +19,10 @@ import pytest
 
 from conftest import ENV, PMPROF, gcore, gdb_run, pprof_raw, run_pmprof, wait_until
 
+# Sample counts and CPU shares depend on the CPU the target gets: these
+# run in make test's serial pass (conftest.py's `serial` marker).
+pytestmark = pytest.mark.serial
+
 FMT_FILES = ("rec.pb.gz", "rec.folded", "rec.speedscope.json", "rec.json")
 
 
