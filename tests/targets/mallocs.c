@@ -16,7 +16,9 @@
  * Once every thread is parked, main prints (write(2), nothing allocates
  * after the report is taken):
  *   MALLINFO2 arena=N ordblks=N smblks=N hblks=N hblkhd=N usmblks=N
- *             fsmblks=N uordblks=N fordblks=N keepcost=N   (one line)
+ *             fsmblks=N uordblks=N fordblks=N keepcost=N   (one line;
+ *             "MALLINFO ..." from mallinfo() on glibc < 2.33, which has
+ *             no mallinfo2: the same fields as int)
  *   <malloc version="1"> ... </malloc>   malloc_info(0, stdout)
  *   LIVE <thread> <chunks> <bytes>   what each worker/bigheap still holds,
  *                                    by its own count (usable size + 8)
@@ -172,15 +174,24 @@ static char stdout_buf[1 << 16];
 static void
 say_report(void)
 {
+#if __GLIBC__ > 2 || __GLIBC_MINOR__ >= 33
     struct mallinfo2 m = mallinfo2();
+#define MI_NAME "MALLINFO2"
+#define MI(x) ((size_t)m.x)
+#else
+    struct mallinfo m = mallinfo();
+#define MI_NAME "MALLINFO"
+#define MI(x) ((size_t)(unsigned)m.x)
+#endif
     int n, i;
 
     n = snprintf(out, sizeof(out),
-                 "MALLINFO2 arena=%zu ordblks=%zu smblks=%zu hblks=%zu "
+                 MI_NAME " arena=%zu ordblks=%zu smblks=%zu hblks=%zu "
                  "hblkhd=%zu usmblks=%zu fsmblks=%zu uordblks=%zu "
                  "fordblks=%zu keepcost=%zu\n",
-                 m.arena, m.ordblks, m.smblks, m.hblks, m.hblkhd, m.usmblks,
-                 m.fsmblks, m.uordblks, m.fordblks, m.keepcost);
+                 MI(arena), MI(ordblks), MI(smblks), MI(hblks), MI(hblkhd),
+                 MI(usmblks), MI(fsmblks), MI(uordblks), MI(fordblks),
+                 MI(keepcost));
     if (write(1, out, (size_t)n) != n)
         tgt_die("write");
     for (i = 0; i < 4; i++) {
@@ -212,7 +223,11 @@ corrupt(void)
     uintptr_t *fd = (uintptr_t *)fast[15];          /* the fastbin head */
     uintptr_t self = (uintptr_t)fast[15] - 16;      /* its chunk */
 
+#if __GLIBC__ > 2 || __GLIBC_MINOR__ >= 32
     *fd = ((uintptr_t)fd >> 12) ^ self;             /* safe-linked loop */
+#else
+    *fd = self;                                     /* a loop */
+#endif
     free(to_unsorted);                              /* -> unsorted bin */
     *(volatile uintptr_t *)to_unsorted = 0x4141414141414140ull; /* its fd */
 }
