@@ -913,6 +913,22 @@ tcache_bin_of(const layout_t *L, uint64_t sz)
     return -1;
 }
 
+/* Whether a lies in a file-backed mapping (libc's own data, say: never
+   a chunk of the heap). */
+static int
+in_file_mapping(struct pmp_target *t, uint64_t a)
+{
+    const struct pmp_mapping *maps = NULL;
+    size_t nm = 0, i;
+
+    if (t->ops->mappings(t, &maps, &nm, NULL) != 0)
+        return 0;
+    for (i = 0; i < nm; i++)
+        if (a >= maps[i].start && a < maps[i].end)
+            return maps[i].path && maps[i].path[0] == '/';
+    return 0;
+}
+
 static void
 walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
 {
@@ -936,13 +952,31 @@ walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
         tc->tid = tt[i].tid;
         tc->arena = -1;
         h->ntcaches++;
+        /* x86_64's TCB begins with a pointer to itself: a core without
+           the thread's TLS (gcore of a 2.43 process writes its thread
+           stacks as zeros: guard pages made with MADV_GUARD_INSTALL) has
+           no tcache to read, which is not "no tcache" */
+        if (!rd64(w->t, tt[i].regs.fs_base, &addr) ||
+            addr != tt[i].regs.fs_base) {
+            herr(h, tt[i].regs.fs_base,
+                 "thread %d: its thread control block is not in the target "
+                 "(reads as 0x%llx): its tcache is unknown",
+                 tt[i].tid, (unsigned long long)addr);
+            tc->unknown = 1;
+            continue;
+        }
         if (!rd64(w->t, tt[i].regs.fs_base + (uint64_t)h->tcache_tpoff,
-                  &addr) || !addr)
+                  &addr)) {
+            herr(h, tt[i].regs.fs_base + (uint64_t)h->tcache_tpoff,
+                 "thread %d: its tcache pointer is unreadable", tt[i].tid);
+            tc->unknown = 1;
+            continue;
+        }
+        if (!addr)
             continue;   /* this thread never malloc'd */
-        /* 2.42+: until first used, tcache points to a zeroed dummy inside
-           libc (inactive, or disabled) */
-        if (L->tc_never_null && h->libc_end && addr >= h->libc_base &&
-            addr < h->libc_end)
+        /* 2.42+: until first used, tcache points to a zeroed dummy in
+           libc's .rodata (inactive, or disabled) */
+        if (L->tc_never_null && in_file_mapping(w->t, addr))
             continue;
         if (tslen > sizeof(ts) || (addr & 15) ||
             !rd64(w->t, addr - 8, &csize) ||
@@ -1901,12 +1935,11 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
                              "another C library): pmprof heap reads glibc's "
                              "malloc only");
     {
-        Dwarf_Addr lo = 0, hi = 0;
-        dwfl_module_info(fl.mod, NULL, &lo, &hi, NULL, NULL, NULL, NULL);
+        Dwarf_Addr lo = 0;
+        dwfl_module_info(fl.mod, NULL, &lo, NULL, NULL, NULL, NULL, NULL);
         pmp_strlcpy(h->libc_path, fl.name ? fl.name : "",
                     sizeof(h->libc_path));
         h->libc_base = lo;
-        h->libc_end = hi;
     }
     elf = dwfl_module_getelf(fl.mod, &bias);
     bidlen = dwfl_module_build_id(fl.mod, &bid, &bid_va);

@@ -374,8 +374,10 @@ heap_walk_dict(const struct pmp_heap *h)
             Py_CLEAR(tcs);
             break;
         }
-        t = Py_BuildValue("{s:i,s:K,s:i,s:K,s:K,s:N}", "tid", tc->tid, "addr",
-                          (unsigned long long)tc->addr, "arena", tc->arena,
+        t = Py_BuildValue("{s:i,s:K,s:i,s:O,s:K,s:K,s:N}", "tid", tc->tid,
+                          "addr", (unsigned long long)tc->addr, "arena",
+                          tc->arena, "unknown",
+                          tc->unknown ? Py_True : Py_False,
                           "chunks", (unsigned long long)tc->chunks, "bytes",
                           (unsigned long long)tc->bytes, "counts", counts);
         if (!t) {

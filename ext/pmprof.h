@@ -643,6 +643,8 @@ struct pmp_heap_tcache {       /* one thread's tcache */
     int tid;
     uint64_t addr;                /* tcache_perthread_struct, 0 if none */
     int arena;                    /* index of the arena holding it, -1 */
+    int unknown;                  /* its TLS could not be read (listed in
+                                     errors); addr 0 */
     uint64_t chunks, bytes;
     uint16_t counts[PMP_HEAP_TCACHE_BINS];  /* chunks held per bin */
     uint64_t bin_bytes[PMP_HEAP_TCACHE_BINS];
@@ -662,7 +664,7 @@ struct pmp_heap {
     char version[32];                 /* "2.36": libc's release banner */
     char build_id[48];                /* libc's, hex */
     char libc_path[256];
-    uint64_t libc_base, libc_end;
+    uint64_t libc_base;
     int nfastbins;                    /* the version's: 10, 0 from 2.43 */
     int tcache_bins;                  /* 64, 76 from 2.42 */
     int safe_linking;                 /* 2.32+ */

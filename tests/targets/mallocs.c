@@ -22,6 +22,10 @@
  *   <malloc version="1"> ... </malloc>   malloc_info(0, stdout)
  *   LIVE <thread> <chunks> <bytes>   what each worker/bigheap still holds,
  *                                    by its own count (usable size + 8)
+ *   FREED <worker> <size> ...        the chunk sizes (usable size + 8) each
+ *                                    worker freed, in order: its tcache is
+ *                                    the first tcache_count of each small
+ *                                    size (nothing allocates after)
  *   READY
  * malloc_stats() goes to stderr as glibc prints it.
  * big N (benchmark): main alone allocates N chunks of 96..160 bytes in the
@@ -42,6 +46,8 @@ static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
 static void *volatile keep[8192];
 /* what each thread still holds, by its own count (chunk = usable + 8) */
 static struct { char name[16]; size_t chunks, bytes; } live[4];
+/* the chunk sizes each worker freed, in order */
+static unsigned freed[3][500];
 static int nkeep;
 
 static void
@@ -80,8 +86,10 @@ worker_main(void *arg)
             tgt_die("malloc");
         memset(mine[i], 1, 8);
     }
-    for (i = 0; i < 1500; i += 3)
+    for (i = 0; i < 1500; i += 3) {
+        freed[id][i / 3] = (unsigned)malloc_usable_size(mine[i]) + 8;
         free(mine[i]);
+    }
     for (i = 1; i < 1500; i++)
         if (i % 3) {
             hold(mine[i]);
@@ -197,6 +205,16 @@ say_report(void)
     for (i = 0; i < 4; i++) {
         n = snprintf(out, sizeof(out), "LIVE %s %zu %zu\n", live[i].name,
                      live[i].chunks, live[i].bytes);
+        if (write(1, out, (size_t)n) != n)
+            tgt_die("write");
+    }
+    for (i = 0; i < 3; i++) {
+        int k;
+        n = snprintf(out, sizeof(out), "FREED %s", live[i].name);
+        for (k = 0; k < 500 && n < (int)sizeof(out) - 16; k++)
+            n += snprintf(out + n, sizeof(out) - (size_t)n, " %u",
+                          freed[i][k]);
+        out[n++] = '\n';
         if (write(1, out, (size_t)n) != n)
             tgt_die("write");
     }

@@ -216,6 +216,7 @@ def to_json(h, desc):
         "malloc_stats": malloc_stats(h),
         "tcaches": None if not walk else [
             {"tid": t["tid"], "addr": "0x%x" % t["addr"] if t["addr"] else None,
+             "unknown": t["unknown"],
              "arena": t["arena"] if t["arena"] >= 0 else None, "chunks": t["chunks"],
              "bytes": t["bytes"],
              "bins": [dict({"chunk_size": lo, "count": c, "bytes": by},
@@ -329,6 +330,9 @@ def text_tcache(doc, tid):
     out = []
     for t in doc["tcaches"]:
         if tid is not None and t["tid"] != tid:
+            continue
+        if t["unknown"]:
+            out.append("thread %d: tcache unknown (its TLS could not be read)" % t["tid"])
             continue
         if not t["addr"]:
             out.append("thread %d: no tcache (it never called malloc)" % t["tid"])
