@@ -197,29 +197,48 @@ def test_heap_gdb_live_and_core(name, target, tmp_path):
     assert t.alive() and t.tracer() == 0
 
 
-def expected_tcache(sizes, count):
-    """The tcache a worker's frees leave: the first `count` chunks of
-    each tcache size (<= 1040 bytes, the 64 small bins of every version;
-    larger ones would need the tcache_max tunable)."""
+def expected_tcache(sizes, count, large_below):
+    """The tcache a worker's frees leave (nothing allocates after them):
+    the first `count` chunks of each bin.  Small bins: one chunk size,
+    up to 1040 bytes, on every version.  glibc 2.42+ also has large bins
+    for chunks below mp_.tcache_max_bytes (large_below; 0: none), one per
+    power of two (the first from 1056): {smallest size of the bin:
+    (count, bytes)}."""
     bins = {}
     for cs in sizes:
-        if cs <= 1040 and bins.get(cs, 0) < count:
-            bins[cs] = bins.get(cs, 0) + 1
+        if cs <= 1040:
+            key = cs
+        elif cs < large_below:
+            key = 1056 if cs < 2048 else 1 << (cs.bit_length() - 1)
+        else:
+            continue
+        n, b = bins.get(key, (0, 0))
+        if n < count:
+            bins[key] = (n + 1, b + cs)
     return bins
 
 
 @pytest.mark.parametrize("name", GLIBC_NAMES)
 def test_heap_worker_tcache_through_tls(name, target):
     """Each worker's tcache, found through its own thread pointer, holds
-    exactly the first tcache_count chunks of each size it freed.  The
-    count is set by the test (GLIBC_TUNABLES) so the truth does not
-    depend on a version's default; the main thread's follows the same
-    rule only for its own frees, not checked here."""
+    exactly the first tcache_count chunks of each bin it freed into.  The
+    test sets the count, and asks for tcache bins up to 4096 bytes (only
+    glibc 2.42+ has the large bins that honour it; gdb reads the
+    resulting mp_.tcache_max_bytes with the version's debug info), so the
+    truth does not depend on a version's defaults."""
     g, exe = mallocs(name)
-    t = target(exe, env=dict(ENV, GLIBC_TUNABLES="glibc.malloc.tcache_count=5"))
+    t = target(exe, env=dict(ENV, GLIBC_TUNABLES="glibc.malloc.tcache_count=5:"
+                                                 "glibc.malloc.tcache_max=4096"))
     freed = {p[1]: [int(x) for x in p[2:]] for p in (x.split() for x in t.lines)
              if p and p[0] == "FREED"}
     assert len(freed) == 3 and all(len(v) == 500 for v in freed.values())
+    version = tuple(int(x) for x in g["name"].split("-", 1)[1].split("."))
+    large_below = 0
+    if version >= (2, 42):
+        r = gdb_run("p mp_.tcache_max_bytes", pid=t.pid, source=False,
+                    iex=["set debug-file-directory %s" % g["debug_dir"]])
+        large_below = int(re.search(r"^\$1 = (\d+)$", r.stdout, re.M).group(1))
+        assert large_below == 4113, r.stdout        # request2size(4096) + 1
     for dbg in (g["debug_dir"], None):
         doc = heap_json("-p", t.pid, dbg=dbg)
         assert doc["errors"] == [] and doc["mp_"]["tcache_count"] == 5
@@ -228,13 +247,20 @@ def test_heap_worker_tcache_through_tls(name, target):
         for worker, sizes in freed.items():
             tc = tcs[worker]
             assert tc["addr"] and tc["arena"] not in (None, 0), tc
-            want = expected_tcache(sizes, 5)
-            assert {b["chunk_size"]: b["count"] for b in tc["bins"]} == want, worker
-            assert (tc["chunks"], tc["bytes"]) == (sum(want.values()),
-                                                  sum(k * v for k, v in want.items()))
+            want = expected_tcache(sizes, 5, large_below)
+            got = {b["chunk_size"]: (b["count"], b["bytes"]) for b in tc["bins"]}
+            assert got == want, worker
+            assert {b["chunk_size"] for b in tc["bins"] if b.get("large")} == {
+                k for k in want if k > 1040}
+            assert (tc["chunks"], tc["bytes"]) == (sum(n for n, _ in want.values()),
+                                                  sum(b for _, b in want.values()))
             # the worker's arena: its tcache chunks are the worker's
             a = doc["arenas"][tc["arena"]]
             assert a["walked"]["tcache"] == {"chunks": tc["chunks"], "bytes": tc["bytes"]}
+    r = run_pmprof("heap", "tcache", t.tid_of("worker-0"), "-p", t.pid, env=HIDDEN, check=True)
+    assert r.stdout.startswith("thread %d: tcache 0x" % t.tid_of("worker-0")), r.stdout
+    if large_below:
+        assert re.search(r"^  >=  2048 bytes x 5 \(\d+ bytes\)$", r.stdout, re.M), r.stdout
 
 
 @pytest.mark.parametrize("name", GLIBC_NAMES)
