@@ -38,7 +38,11 @@ parser = new_parser(
     "'in use' is glibc's own notion (system - top - free in fastbins and\n"
     "bins): it includes chunks cached in the threads' tcaches and the\n"
     "allocator's headers.  Problems found on the way (loops, bad sizes,\n"
-    "unreadable pointers) are listed with their addresses; the walk goes on.",
+    "unreadable pointers) are listed with their addresses; the walk goes on.\n"
+    "\n"
+    "bin/pmprof exit status: 0, 1 partial (problems listed), 2 refused: no\n"
+    "glibc in the process, or a glibc version pmprof has no layouts for\n"
+    "(named in a one-line message, even when its debug info is there).",
 )
 parser.add_argument("view", nargs="?",
                     choices=("summary", "arenas", "bins", "tcache", "sizes", "chunk", "check",
