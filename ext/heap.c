@@ -478,7 +478,8 @@ check_die(const layout_t *L, Dwarf_Die *die, size_t *checked, char *msg,
 /*
  * With libc's debug info: read the struct layouts (and tcache's TLS
  * offset) of malloc/malloc.c's compile unit and compare them with row L.
- * Returns 1 agree, 0 no DWARF, -1 disagree (msg says where).
+ * Returns 1 agree (every check made), 0 no DWARF (or not all of it),
+ * -1 disagree (msg says where).
  */
 static int
 check_layout_dwarf(Dwfl_Module *mod, const layout_t *L, char *msg,
@@ -518,7 +519,11 @@ check_layout_dwarf(Dwfl_Module *mod, const layout_t *L, char *msg,
         } while (dwarf_siblingof(&die, &die) == 0);
         break;
     }
-    return checked ? 1 : 0;
+    /* "checked" only when every member, size and the TLS offset was */
+    return checked >= PMP_ARRAY_SIZE(layout_members) +
+                          PMP_ARRAY_SIZE(layout_sizes) + 1
+               ? 1
+               : 0;
 }
 
 /* The first `lea disp32(%rip), reg` (REX.W 8D /r, mod 00 rm 101) of the

@@ -279,25 +279,30 @@ def test_heap_corrupt_is_reported_not_fatal(name, target):
     assert t.alive() and t.tracer() == 0
 
 
-def test_heap_refuses_a_version_without_a_row(target, tmp_path):
-    """A copy of glibc 2.43's libc whose banner says 2.99 (nothing else
-    changed: same code, same build-id, so 2.43's DWARF matches it): the
-    process runs on it, and pmprof heap refuses it by name, with and
-    without that DWARF; commands that need no malloc layout still work."""
-    g, exe = mallocs("glibc-2.43")
+def patched_libc(g, tmp_path, banner):
+    """A copy of glibc g's libc whose banner names another version
+    (nothing else changed: same code, same build-id, so g's DWARF still
+    matches it), in a directory for LD_LIBRARY_PATH."""
     libdir = tmp_path / "lib"
     libdir.mkdir()
     src = os.path.join(g["libdir"], "libc.so.6")
-    if not os.path.exists(src):
-        src = os.path.join(os.path.dirname(g["loader"]), "libc.so.6")
     data = bytearray(open(os.path.realpath(src), "rb").read())
-    old = b"release version 2.43"
-    assert data.count(old) == 1
-    data[data.index(old):data.index(old) + len(old)] = b"release version 2.99"
+    old = ("release version %s" % g["name"].split("-", 1)[1]).encode()
+    new = ("release version %s" % banner).encode()
+    assert data.count(old) == 1 and len(new) == len(old)
+    data[data.index(old):data.index(old) + len(old)] = new
     (libdir / "libc.so.6").write_bytes(bytes(data))
-    t = target(exe, env=dict(ENV, LD_LIBRARY_PATH=str(libdir)))
-    maps = open("/proc/%d/maps" % t.pid).read()
-    assert str(libdir / "libc.so.6") in maps
+    return str(libdir)
+
+
+def test_heap_refuses_a_version_without_a_row(target, tmp_path):
+    """glibc 2.43's libc with the banner of a 2.99: the process runs on
+    it, and pmprof heap refuses it by name in one line (exit 2), with and
+    without 2.43's DWARF; commands that need no malloc layout still work."""
+    g, exe = mallocs("glibc-2.43")
+    libdir = patched_libc(g, tmp_path, "2.99")
+    t = target(exe, env=dict(ENV, LD_LIBRARY_PATH=libdir))
+    assert os.path.join(libdir, "libc.so.6") in open("/proc/%d/maps" % t.pid).read()
     for dbg in (g["debug_dir"], None):
         extra = ["--debug-dir", dbg] if dbg else []
         r = run_pmprof("heap", "-p", t.pid, *extra, env=HIDDEN)
@@ -307,6 +312,23 @@ def test_heap_refuses_a_version_without_a_row(target, tmp_path):
         assert "Traceback" not in r.stderr and r.stdout == ""
     r = run_pmprof("threads", "-p", t.pid, env=HIDDEN, check=True)
     assert str(t.pid) in r.stdout
+    assert t.alive() and t.tracer() == 0
+
+
+def test_heap_a_lying_banner_gives_no_figures(target, tmp_path):
+    """glibc 2.43's libc with the banner of 2.36, whose row is wrong for
+    it: with 2.43's DWARF the row is refused, the differing member named;
+    without it the 2.36 row finds no mp_ initialiser / arena ring of its
+    shape there: refused too.  Never a figure."""
+    g, exe = mallocs("glibc-2.43")
+    libdir = patched_libc(g, tmp_path, "2.36")
+    t = target(exe, env=dict(ENV, LD_LIBRARY_PATH=libdir))
+    r = run_pmprof("heap", "-p", t.pid, "--debug-dir", g["debug_dir"], env=HIDDEN)
+    assert r.returncode == 2 and r.stdout == "", (r.stdout, r.stderr)
+    assert re.search(r"libc's DWARF .* the 2\.36 table", r.stderr), r.stderr
+    r = run_pmprof("heap", "-p", t.pid, env=HIDDEN)
+    assert r.returncode == 2 and r.stdout == "", (r.stdout, r.stderr)
+    assert "cannot find glibc's" in r.stderr, r.stderr
     assert t.alive() and t.tracer() == 0
 
 
