@@ -18,7 +18,7 @@ import re
 
 import pytest
 
-from conftest import ENV, gcore, gdb_run, run_pmprof
+from conftest import ENV, gcore, gdb_run, kernel_core, run_pmprof
 from test_heap import FIELDS, SCHEMA, oracle_malloc_info, oracle_stats
 from versions import GLIBC_NAMES, build_c, entry
 
@@ -195,6 +195,34 @@ def test_heap_gdb_live_and_core(name, target, tmp_path):
     r = gdb_run("pmprof heap --format json", exe=exe, core=core, iex=GDB_NODEBUG)
     check(gdb_json(r), t, g, None, core=core, exe=exe)
     assert t.alive() and t.tracer() == 0
+
+
+@pytest.mark.parametrize("name", GLIBC_NAMES)
+def test_heap_kernel_core(name, tmp_path):
+    """A kernel core (mallocs --gencore aborts once its report is out),
+    with and without the version's debug info: the same figures as the
+    process printed, every thread's TLS there (unlike gcore's on 2.43),
+    and malloc-info line for line."""
+    g, exe = mallocs(name)
+    out = []
+    core, _ = kernel_core(exe, tmpdir=tmp_path, stdout=out)
+    mi, kind = oracle_mallinfo(out)
+    live = sorted((int(p[2]), int(p[3])) for p in (x.split() for x in out)
+                  if p and p[0] == "LIVE")
+    for dbg in (g["debug_dir"], None):
+        doc = heap_json("--core", core, "--exe", exe, dbg=dbg)
+        assert doc["errors"] == [] and doc["glibc"]["layout"].startswith(
+            "table %s x86_64" % g["name"].split("-", 1)[1])
+        got = {k: doc["mallinfo2"][k] for k in FIELDS}
+        if kind == "mallinfo":
+            got = {k: v & 0xffffffff for k, v in got.items()}
+        assert got == mi
+        assert sorted((a["walked"]["app"]["chunks"], a["walked"]["app"]["bytes"])
+                      for a in doc["arenas"] if not a["main"]) == live
+        assert not any(t["unknown"] for t in doc["tcaches"])
+        assert sum(1 for t in doc["tcaches"] if t["addr"]) >= 4     # main + 3 workers
+    r = run_pmprof("heap", "malloc-info", "--core", core, "--exe", exe, env=HIDDEN, check=True)
+    assert r.stdout.splitlines() == oracle_malloc_info(out)
 
 
 def expected_tcache(sizes, count, large_below):
