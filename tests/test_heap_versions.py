@@ -165,6 +165,10 @@ def check_views(t, g):
     assert re.search(r"^\s+1048592\s+67\s+70255664\s", r.stdout, re.M), r.stdout
     r = run_pmprof("heap", "tcache", t.pid, "-p", t.pid, env=HIDDEN, check=True)
     assert r.stdout.startswith("thread %d: tcache 0x" % t.pid), r.stdout
+    top = heap_json("-p", t.pid)["arenas"][0]["top"]
+    r = run_pmprof("heap", "chunk", "0x%x" % (int(top, 16) + 100), "-p", t.pid, env=HIDDEN,
+                   check=True)
+    assert "is in chunk %s" % top in r.stdout and r.stdout.rstrip().endswith(": top")
 
 
 @pytest.mark.parametrize("name", GLIBC_NAMES)
