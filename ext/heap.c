@@ -1979,6 +1979,13 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
                 h->version[0] ? h->version : "of unknown version",
                 h->libc_path, known);
         }
+        if (L->ms_size > MS_SIZE_MAX || L->mp_size > MP_SIZE_MAX ||
+            L->nfastbins > NFASTBINS_MAX ||
+            L->tc_bins > PMP_HEAP_TCACHE_BINS)
+            return pmp_error_set(err, PMP_E_UNSUPPORTED,
+                                 "the glibc %s row does not fit heap.c's "
+                                 "buffers",
+                                 L->version);
         wk->L = L;
         lc = check_layout_dwarf(fl.mod, L, msg, sizeof(msg));
         if (lc < 0)
