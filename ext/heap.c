@@ -6,10 +6,12 @@
  * Owns: finding libc and its version, main_arena and mp_ (from libc's
  * symbols when its debug info is there, else from the code and data of
  * the stripped libc: the first RIP-relative lea in the exported
- * mallinfo2() and the untouched mp_ initialiser in .data), and bounded,
- * checked walks of the arena ring, heap lists and bin lists.  Layouts are
- * glibc 2.36 x86_64 (shared/notes/heap-glibc.md, verified); another
- * version is refused with its name, never guessed.
+ * mallinfo2() (mallinfo() before 2.33) and the untouched mp_ initialiser
+ * in .data), and bounded, checked walks of the arena ring, heaps, bin
+ * lists and tcaches.  What differs between glibc releases is a row of
+ * heap-glibc-layouts.h (x86_64: 2.31, 2.36, 2.41, 2.43), checked against
+ * libc's DWARF when present; a version without a row is refused with its
+ * name, never guessed.
  *
  * Must not: trust target memory.  Every list is bounded and loop-checked,
  * every pointer aligned and readable before use; a problem becomes an
@@ -20,6 +22,7 @@
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,45 +30,21 @@
 
 #include "pmprof-internal.h"
 
-/* glibc 2.36 x86_64 layouts */
-#define MS_SIZE 2200
-#define MS_FLAGS 4
-#define MS_FASTBINS 16
-#define MS_TOP 96
-#define MS_BINS 112
-#define MS_NEXT 2160
-#define MS_NEXT_FREE 2168
-#define MS_ATTACHED 2176
-#define MS_SYSTEM_MEM 2184
-#define MS_MAX_SYSTEM_MEM 2192
-#define NFASTBINS 10
-#define NBINS 128
+#include "heap-glibc-layouts.h"
 
-#define MP_SIZE 136
-#define MP_TRIM_THRESHOLD 0
-#define MP_MMAP_THRESHOLD 16
-#define MP_N_MMAPS 60
-#define MP_MAX_N_MMAPS 68
-#define MP_MMAPPED_MEM 80
-#define MP_MAX_MMAPPED_MEM 88
-#define MP_SBRK_BASE 96
-#define MP_TCACHE_COUNT 120
-
-#define HI_AR_PTR 0
-#define HI_PREV 8
-#define HI_SIZE 16
-#define HI_MPROTECT 24
+/* Version-independent (x86_64, LP64): chunk header and flags, alignment. */
 #define HEAP_MAX_SIZE (64ull << 20)
-
 #define CHUNK_SIZE_MASK (~(uint64_t)7)
 #define MINSIZE 32
 #define MAX_ARENAS 4096
 #define MAX_HEAPS_PER_ARENA 65536
-
-#define TCACHE_BINS 64
-#define TCACHE_STRUCT_CHUNK 0x290
-#define TCACHE_TLS_OFF 0x48       /* tcache's offset in libc's TLS block */
+#define NBINS 128
+#define NFASTBINS_MAX 10
+#define MS_SIZE_MAX 2200
+#define MP_SIZE_MAX 144
 #define R_X86_64_TPOFF64_ 18
+
+typedef struct pmp_glibc_malloc layout_t;
 
 /* What a chunk that looks in use (PREV_INUSE set in the next one) is. */
 enum cached_kind { CK_FAST = 1, CK_TCACHE = 2, CK_TCSTRUCT = 3 };
@@ -108,6 +87,7 @@ struct cached {
 #define HIST_DIRECT 4096          /* sizes below 64 KiB: direct index */
 
 struct walk {
+    const layout_t *L;            /* the target's glibc */
     struct pmp_target *t;
     struct pmp_heap *h;
     struct cached *cached;        /* sorted by address before the walk */
@@ -219,7 +199,10 @@ find_libc_cb(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr base,
     const char *b = name ? strrchr(name, '/') : NULL;
 
     b = b ? b + 1 : name;
-    if (b && strncmp(b, "libc.so", 7) == 0) {
+    /* libc.so.6, or libc-2.31.so (the file's name before 2.34) */
+    if (b && (strncmp(b, "libc.so", 7) == 0 ||
+              (strncmp(b, "libc-", 5) == 0 && b[5] >= '0' && b[5] <= '9' &&
+               strstr(b, ".so")))) {
         f->mod = mod;
         f->name = name;
         return DWARF_CB_ABORT;
@@ -232,11 +215,11 @@ find_libc_cb(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr base,
 struct libc_syms {
     uint64_t main_arena, main_arena_size;
     uint64_t mp, mp_size;
-    uint64_t mallinfo2, mallinfo2_size;
+    uint64_t anchor, anchor_size;     /* the row's anchor_fn */
 };
 
 static void
-find_libc_syms(Dwfl_Module *mod, struct libc_syms *ls)
+find_libc_syms(Dwfl_Module *mod, const char *anchor_fn, struct libc_syms *ls)
 {
     int n = dwfl_module_getsymtab(mod), i;
 
@@ -254,9 +237,9 @@ find_libc_syms(Dwfl_Module *mod, struct libc_syms *ls)
         } else if (!ls->mp && strcmp(nm, "mp_") == 0) {
             ls->mp = a;
             ls->mp_size = sy.st_size;
-        } else if (!ls->mallinfo2 && strcmp(nm, "mallinfo2") == 0) {
-            ls->mallinfo2 = a;
-            ls->mallinfo2_size = sy.st_size;
+        } else if (!ls->anchor && strcmp(nm, anchor_fn) == 0) {
+            ls->anchor = a;
+            ls->anchor_size = sy.st_size;
         }
     }
 }
@@ -299,27 +282,85 @@ libc_version(Elf *elf, char *out, size_t outlen)
 
 /* ---- the layout table checked against libc's DWARF ---- */
 
+/* A row's member: its offset is the int at `field` in the row (-1 when
+   the row says the member does not exist); `name_field` names a member
+   whose name changed between releases. */
 struct member_check {
     const char *type, *member;
-    long want;
+    size_t field;
+    size_t name_field;            /* 0: member is the name */
 };
 
-/* The offsets the walk relies on, as the table has them. */
-static const struct member_check layout[] = {
-    {"malloc_state", "fastbinsY", MS_FASTBINS},
-    {"malloc_state", "top", MS_TOP},
-    {"malloc_state", "bins", MS_BINS},
-    {"malloc_state", "next", MS_NEXT},
-    {"malloc_state", "attached_threads", MS_ATTACHED},
-    {"malloc_state", "system_mem", MS_SYSTEM_MEM},
-    {"malloc_par", "mmap_threshold", MP_MMAP_THRESHOLD},
-    {"malloc_par", "n_mmaps", MP_N_MMAPS},
-    {"malloc_par", "mmapped_mem", MP_MMAPPED_MEM},
-    {"malloc_par", "sbrk_base", MP_SBRK_BASE},
-    {"malloc_par", "tcache_count", MP_TCACHE_COUNT},
-    {"_heap_info", "prev", HI_PREV},
-    {"_heap_info", "size", HI_SIZE},
+#define ROW(f) offsetof(struct pmp_glibc_malloc, f)
+
+/* Every offset the walk relies on. */
+static const struct member_check layout_members[] = {
+    {"malloc_state", "flags", ROW(ms_flags), 0},
+    {"malloc_state", "fastbinsY", ROW(ms_fastbins), 0},
+    {"malloc_state", "top", ROW(ms_top), 0},
+    {"malloc_state", "bins", ROW(ms_bins), 0},
+    {"malloc_state", "next", ROW(ms_next), 0},
+    {"malloc_state", "next_free", ROW(ms_next_free), 0},
+    {"malloc_state", "attached_threads", ROW(ms_attached), 0},
+    {"malloc_state", "system_mem", ROW(ms_system_mem), 0},
+    {"malloc_state", "max_system_mem", ROW(ms_max_system_mem), 0},
+    {"malloc_par", "trim_threshold", ROW(mp_trim_threshold), 0},
+    {"malloc_par", "mmap_threshold", ROW(mp_mmap_threshold), 0},
+    {"malloc_par", "n_mmaps", ROW(mp_n_mmaps), 0},
+    {"malloc_par", "max_n_mmaps", ROW(mp_max_n_mmaps), 0},
+    {"malloc_par", "mmapped_mem", ROW(mp_mmapped_mem), 0},
+    {"malloc_par", "max_mmapped_mem", ROW(mp_max_mmapped_mem), 0},
+    {"malloc_par", "sbrk_base", ROW(mp_sbrk_base), 0},
+    {"malloc_par", NULL, ROW(mp_tcache_bins), ROW(mp_tcache_bins_name)},
+    {"malloc_par", "tcache_max_bytes", ROW(mp_tcache_max_bytes), 0},
+    {"malloc_par", "tcache_count", ROW(mp_tcache_count), 0},
+    {"_heap_info", "prev", ROW(hi_prev), 0},
+    {"_heap_info", "size", ROW(hi_heap_size), 0},
+    {"_heap_info", "mprotect_size", ROW(hi_mprotect), 0},
+    {"tcache_perthread_struct", NULL, ROW(tc_counts), ROW(tc_counts_name)},
+    {"tcache_perthread_struct", "entries", ROW(tc_entries), 0},
 };
+
+/* ... and the sizes of the structs. */
+static const struct {
+    const char *type;
+    size_t field;
+} layout_sizes[] = {
+    {"malloc_state", ROW(ms_size)},
+    {"malloc_par", ROW(mp_size)},
+    {"_heap_info", ROW(hi_size)},
+    {"tcache_perthread_struct", ROW(tc_sizeof)},
+};
+
+static int
+row_int(const layout_t *L, size_t field)
+{
+    int v;
+
+    memcpy(&v, (const char *)L + field, sizeof(v));
+    return v;
+}
+
+static const char *
+row_str(const layout_t *L, size_t field)
+{
+    const char *v;
+
+    memcpy(&v, (const char *)L + field, sizeof(v));
+    return v;
+}
+
+/* The row of glibc `version`, or NULL. */
+static const layout_t *
+layout_for(const char *version)
+{
+    size_t i;
+
+    for (i = 0; i < PMP_ARRAY_SIZE(pmp_glibc_malloc_layouts); i++)
+        if (strcmp(pmp_glibc_malloc_layouts[i].version, version) == 0)
+            return &pmp_glibc_malloc_layouts[i];
+    return NULL;
+}
 
 static long
 member_offset(Dwarf_Die *st, const char *member)
@@ -332,26 +373,122 @@ member_offset(Dwarf_Die *st, const char *member)
         return -1;
     do {
         const char *nm = dwarf_diename(&m);
-        if (dwarf_tag(&m) == DW_TAG_member && nm && strcmp(nm, member) == 0 &&
-            dwarf_attr(&m, DW_AT_data_member_location, &at) &&
-            dwarf_formudata(&at, &off) == 0)
-            return (long)off;
+        if (dwarf_tag(&m) == DW_TAG_member && nm && strcmp(nm, member) == 0) {
+            if (dwarf_attr(&m, DW_AT_data_member_location, &at) &&
+                dwarf_formudata(&at, &off) == 0)
+                return (long)off;
+            return -2;
+        }
     } while (dwarf_siblingof(&m, &m) == 0);
     return -1;
 }
 
+/* The TLS offset of variable die (DW_OP_const* x; push_tls_address), or
+   -1. */
+static long
+tls_offset(Dwarf_Die *die)
+{
+    Dwarf_Attribute at;
+    Dwarf_Op *ops;
+    size_t nops;
+
+    if (!dwarf_attr(die, DW_AT_location, &at) ||
+        dwarf_getlocation(&at, &ops, &nops) != 0 || nops != 2 ||
+        (ops[1].atom != DW_OP_GNU_push_tls_address &&
+         ops[1].atom != DW_OP_form_tls_address))
+        return -1;
+    return (long)ops[0].number;
+}
+
+/* One struct DIE (or the tcache variable) of malloc.c against row L:
+   counts what it checked; -1 with msg on a difference. */
+static int
+check_die(const layout_t *L, Dwarf_Die *die, size_t *checked, char *msg,
+          size_t msglen)
+{
+    const char *tn = dwarf_diename(die);
+    size_t k;
+
+    if (!tn || dwarf_hasattr(die, DW_AT_declaration))
+        return 0;
+    if (dwarf_tag(die) == DW_TAG_variable && strcmp(tn, "tcache") == 0) {
+        long got = tls_offset(die);
+        if (got < 0)
+            return 0;
+        (*checked)++;
+        if (got != L->tc_tls) {
+            snprintf(msg, msglen,
+                     "libc's DWARF puts tcache at TLS offset %ld, the %s "
+                     "table at %d",
+                     got, L->version, L->tc_tls);
+            return -1;
+        }
+        return 0;
+    }
+    if (dwarf_tag(die) != DW_TAG_structure_type)
+        return 0;
+    for (k = 0; k < PMP_ARRAY_SIZE(layout_sizes); k++) {
+        Dwarf_Attribute at;
+        Dwarf_Word sz;
+        if (strcmp(layout_sizes[k].type, tn) != 0 ||
+            !dwarf_attr(die, DW_AT_byte_size, &at) ||
+            dwarf_formudata(&at, &sz) != 0)
+            continue;
+        (*checked)++;
+        if ((long)sz != row_int(L, layout_sizes[k].field)) {
+            snprintf(msg, msglen,
+                     "libc's DWARF gives struct %s %lu bytes, the %s table "
+                     "%d",
+                     tn, (unsigned long)sz, L->version,
+                     row_int(L, layout_sizes[k].field));
+            return -1;
+        }
+    }
+    for (k = 0; k < PMP_ARRAY_SIZE(layout_members); k++) {
+        const struct member_check *c = &layout_members[k];
+        const char *mn = c->name_field ? row_str(L, c->name_field) : c->member;
+        int want = row_int(L, c->field);
+        long got;
+
+        if (strcmp(c->type, tn) != 0)
+            continue;
+        got = member_offset(die, mn);
+        (*checked)++;
+        if (got != want) {
+            if (got < 0 && want >= 0)
+                snprintf(msg, msglen,
+                         "libc's DWARF has no %s.%s, the %s table puts it "
+                         "at %d",
+                         tn, mn, L->version, want);
+            else if (want < 0)
+                snprintf(msg, msglen,
+                         "libc's DWARF has %s.%s, the %s table has not", tn,
+                         mn, L->version);
+            else
+                snprintf(msg, msglen,
+                         "libc's DWARF puts %s.%s at %ld, the %s table at "
+                         "%d",
+                         tn, mn, got, L->version, want);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /*
- * With libc's debug info: read the struct layouts of malloc/malloc.c's
- * compile unit and compare them with the table.  Returns 1 agree, 0 no
- * DWARF, -1 disagree (msg says where).
+ * With libc's debug info: read the struct layouts (and tcache's TLS
+ * offset) of malloc/malloc.c's compile unit and compare them with row L.
+ * Returns 1 agree (every check made), 0 no DWARF (or not all of it),
+ * -1 disagree (msg says where).
  */
 static int
-check_layout_dwarf(Dwfl_Module *mod, char *msg, size_t msglen)
+check_layout_dwarf(Dwfl_Module *mod, const layout_t *L, char *msg,
+                   size_t msglen)
 {
     Dwarf_Addr bias = 0;
     Dwarf *dw = dwfl_module_getdwarf(mod, &bias);
     Dwarf_Off off = 0, next;
-    size_t hsize, checked = 0, k;
+    size_t hsize, checked = 0;
     int ncu = 0;
 
     if (!dw)
@@ -377,36 +514,23 @@ check_layout_dwarf(Dwfl_Module *mod, char *msg, size_t msglen)
         if (dwarf_child(&cu, &die) != 0)
             break;
         do {
-            const char *tn = dwarf_diename(&die);
-            if (dwarf_tag(&die) != DW_TAG_structure_type || !tn)
-                continue;
-            for (k = 0; k < PMP_ARRAY_SIZE(layout); k++) {
-                long got;
-                if (strcmp(layout[k].type, tn) != 0)
-                    continue;
-                got = member_offset(&die, layout[k].member);
-                if (got < 0)
-                    continue;
-                checked++;
-                if (got != layout[k].want) {
-                    snprintf(msg, msglen,
-                             "libc's DWARF puts %s.%s at %ld, the 2.36 "
-                             "table at %ld",
-                             layout[k].type, layout[k].member, got,
-                             layout[k].want);
-                    return -1;
-                }
-            }
+            if (check_die(L, &die, &checked, msg, msglen) < 0)
+                return -1;
         } while (dwarf_siblingof(&die, &die) == 0);
         break;
     }
-    return checked ? 1 : 0;
+    /* "checked" only when every member, size and the TLS offset was */
+    return checked >= PMP_ARRAY_SIZE(layout_members) +
+                          PMP_ARRAY_SIZE(layout_sizes) + 1
+               ? 1
+               : 0;
 }
 
 /* The first `lea disp32(%rip), reg` (REX.W 8D /r, mod 00 rm 101) of the
-   exported mallinfo2(): glibc 2.36 loads &main_arena first. */
+   row's exported anchor function (mallinfo2, or mallinfo before 2.33):
+   it loads &main_arena first. */
 static uint64_t
-main_arena_from_mallinfo2(struct pmp_target *t, uint64_t fn, uint64_t sz)
+main_arena_from_lea(struct pmp_target *t, uint64_t fn, uint64_t sz)
 {
     uint64_t i;
     unsigned char code[256];
@@ -429,10 +553,11 @@ main_arena_from_mallinfo2(struct pmp_target *t, uint64_t fn, uint64_t sz)
 }
 
 /* mp_'s default initialiser in libc's .data on disk: trim_threshold,
-   top_pad, mmap_threshold 128 KiB, arena_test 8, arena_max 0, and at +104
-   tcache_bins 64, tcache_max_bytes 1032, tcache_count 7. */
+   top_pad, mmap_threshold 128 KiB, arena_test 8, arena_max 0, and the
+   row's tcache_bins, tcache_max_bytes, tcache_count defaults where the row
+   puts them. */
 static uint64_t
-mp_from_data(Elf *elf, uint64_t bias)
+mp_from_data(const layout_t *L, Elf *elf, uint64_t bias)
 {
     GElf_Shdr sh;
     Elf_Scn *scn = pmp_elf_section(elf, ".data", &sh);
@@ -440,14 +565,18 @@ mp_from_data(Elf *elf, uint64_t bias)
     size_t off;
 
     if (!scn || sh.sh_type != SHT_PROGBITS ||
-        !(d = elf_getdata(scn, NULL)) || !d->d_buf || d->d_size < MP_SIZE)
+        !(d = elf_getdata(scn, NULL)) || !d->d_buf ||
+        d->d_size < (size_t)L->mp_size)
         return 0;
-    for (off = 0; off + MP_SIZE <= d->d_size; off += 8) {
+    for (off = 0; off + (size_t)L->mp_size <= d->d_size; off += 8) {
         const unsigned char *p = (const unsigned char *)d->d_buf + off;
         if (pmp_u64at(p, 0) == 131072 && pmp_u64at(p, 8) == 131072 &&
             pmp_u64at(p, 16) == 131072 && pmp_u64at(p, 24) == 8 &&
-            pmp_u64at(p, 32) == 0 && pmp_u64at(p, 104) == 64 &&
-            pmp_u64at(p, 112) == 1032 && pmp_u64at(p, 120) == 7)
+            pmp_u64at(p, 32) == 0 &&
+            pmp_u64at(p, (size_t)L->mp_tcache_bins) == L->def_tcache_bins &&
+            pmp_u64at(p, (size_t)L->mp_tcache_max_bytes) ==
+                L->def_tcache_max_bytes &&
+            pmp_u64at(p, (size_t)L->mp_tcache_count) == L->def_tcache_count)
             return bias + sh.sh_addr + off;
     }
     return 0;
@@ -455,13 +584,14 @@ mp_from_data(Elf *elf, uint64_t bias)
 
 /* A plausible malloc_state at a: its ring must come back to it. */
 static int
-arena_ring_closes(struct pmp_target *t, uint64_t a)
+arena_ring_closes(const layout_t *L, struct pmp_target *t, uint64_t a)
 {
     uint64_t cur = a, next;
     int i;
 
     for (i = 0; i < MAX_ARENAS; i++) {
-        if (!rd64(t, cur + MS_NEXT, &next) || next == 0 || (next & 7))
+        if (!rd64(t, cur + (uint64_t)L->ms_next, &next) || next == 0 ||
+            (next & 7))
             return 0;
         if (next == a)
             return 1;
@@ -472,10 +602,12 @@ arena_ring_closes(struct pmp_target *t, uint64_t a)
 
 /* ---- bins ---- */
 
+/* A singly linked fd/next word as stored at pos: safe-linked (2.32+),
+   else the pointer itself. */
 static uint64_t
-reveal(uint64_t pos, uint64_t ptr)
+reveal(const layout_t *L, uint64_t pos, uint64_t ptr)
 {
-    return (pos >> 12) ^ ptr;
+    return L->safe_linking ? (pos >> 12) ^ ptr : ptr;
 }
 
 static void
@@ -485,9 +617,9 @@ walk_fastbins(struct walk *w, struct pmp_heap_arena *ar,
     int i;
     uint64_t cap = ar->system_mem / MINSIZE + 1;
 
-    for (i = 0; i < NFASTBINS; i++) {
-        uint64_t slot = ar->addr + MS_FASTBINS + 8 * (uint64_t)i;
-        uint64_t p = pmp_u64at(ms, MS_FASTBINS + 8 * (size_t)i);
+    for (i = 0; i < w->L->nfastbins; i++) {
+        uint64_t slot = ar->addr + (uint64_t)w->L->ms_fastbins + 8 * (uint64_t)i;
+        uint64_t p = pmp_u64at(ms, (size_t)w->L->ms_fastbins + 8 * (size_t)i);
         uint64_t slow = p, n = 0;
 
         while (p) {
@@ -520,13 +652,13 @@ walk_fastbins(struct walk *w, struct pmp_heap_arena *ar,
                      (unsigned long long)ar->addr, i);
                 break;
             }
-            p = reveal(p + 16, fd);
+            p = reveal(w->L, p + 16, fd);
             /* Floyd: the slow pointer moves every other step. */
             if (n % 2 == 0) {
                 uint64_t sfd;
                 if (!rd64(w->t, slow + 16, &sfd))
                     break;
-                slow = reveal(slow + 16, sfd);
+                slow = reveal(w->L, slow + 16, sfd);
                 if (slow == p && p) {
                     herr(w->h, p, "arena 0x%llx fastbin %d: loop",
                          (unsigned long long)ar->addr, i);
@@ -587,7 +719,8 @@ walk_bins(struct walk *w, struct pmp_heap_arena *ar)
 
     for (i = 1; i < NBINS - 1; i++) {
         /* bin_at(i): a pseudo-chunk whose fd/bk are bins[2(i-1)], +1 */
-        uint64_t head = ar->addr + MS_BINS + 16 * (uint64_t)(i - 1) - 16;
+        uint64_t head =
+            ar->addr + (uint64_t)w->L->ms_bins + 16 * (uint64_t)(i - 1) - 16;
         uint64_t p, prev = head;
         struct pmp_heap_bin acc = {0};
 
@@ -650,20 +783,22 @@ walk_heaps(struct walk *w, struct pmp_heap_arena *ar)
                  (unsigned long long)ar->addr);
             break;
         }
-        if (pmp_u64at(hi, HI_AR_PTR) != ar->addr) {
+        if (pmp_u64at(hi, 0) != ar->addr) {        /* ar_ptr */
             herr(w->h, h, "arena 0x%llx: heap_info's arena is 0x%llx",
                  (unsigned long long)ar->addr,
-                 (unsigned long long)pmp_u64at(hi, HI_AR_PTR));
+                 (unsigned long long)pmp_u64at(hi, 0));
             break;
         }
         if (ar->nheaps < PMP_HEAP_MAX_HEAPS) {
             ar->heaps[ar->nheaps].addr = h;
-            ar->heaps[ar->nheaps].size = pmp_u64at(hi, HI_SIZE);
-            ar->heaps[ar->nheaps].mprotect_size = pmp_u64at(hi, HI_MPROTECT);
+            ar->heaps[ar->nheaps].size =
+                pmp_u64at(hi, (size_t)w->L->hi_heap_size);
+            ar->heaps[ar->nheaps].mprotect_size =
+                pmp_u64at(hi, (size_t)w->L->hi_mprotect);
         }
         ar->nheaps++;
         n++;
-        h = pmp_u64at(hi, HI_PREV);
+        h = pmp_u64at(hi, (size_t)w->L->hi_prev);
         if (h & (HEAP_MAX_SIZE - 1)) {
             herr(w->h, h, "arena 0x%llx: heap prev pointer misaligned",
                  (unsigned long long)ar->addr);
@@ -675,11 +810,12 @@ walk_heaps(struct walk *w, struct pmp_heap_arena *ar)
 static int
 walk_arena(struct walk *w, uint64_t a, int is_main, int lists)
 {
-    unsigned char ms[MS_SIZE];
+    const layout_t *L = w->L;
+    unsigned char ms[MS_SIZE_MAX];
     struct pmp_heap_arena *ar;
     uint64_t topsize;
 
-    if (pmp_target_read(w->t, a, ms, sizeof(ms), NULL) != 0) {
+    if (pmp_target_read(w->t, a, ms, (size_t)L->ms_size, NULL) != 0) {
         herr(w->h, a, "arena unreadable");
         return -1;
     }
@@ -690,12 +826,12 @@ walk_arena(struct walk *w, uint64_t a, int is_main, int lists)
     memset(ar, 0, sizeof(*ar));
     ar->addr = a;
     ar->is_main = is_main;
-    ar->flags = pmp_u32at(ms, MS_FLAGS);
-    ar->top = pmp_u64at(ms, MS_TOP);
-    ar->next_free = pmp_u64at(ms, MS_NEXT_FREE);
-    ar->attached_threads = pmp_u64at(ms, MS_ATTACHED);
-    ar->system_mem = pmp_u64at(ms, MS_SYSTEM_MEM);
-    ar->max_system_mem = pmp_u64at(ms, MS_MAX_SYSTEM_MEM);
+    ar->flags = pmp_u32at(ms, (size_t)L->ms_flags);
+    ar->top = pmp_u64at(ms, (size_t)L->ms_top);
+    ar->next_free = pmp_u64at(ms, (size_t)L->ms_next_free);
+    ar->attached_threads = pmp_u64at(ms, (size_t)L->ms_attached);
+    ar->system_mem = pmp_u64at(ms, (size_t)L->ms_system_mem);
+    ar->max_system_mem = pmp_u64at(ms, (size_t)L->ms_max_system_mem);
     if (ar->top && rd64(w->t, ar->top + 8, &topsize))
         ar->top_size = topsize & CHUNK_SIZE_MASK;
     else if (ar->top)
@@ -704,8 +840,9 @@ walk_arena(struct walk *w, uint64_t a, int is_main, int lists)
     ar->largest_free = ar->top_size;
     {
         int k;
-        for (k = 0; k < NFASTBINS; k++)
-            ar->fast_head[k] = pmp_u64at(ms, MS_FASTBINS + 8 * (size_t)k);
+        for (k = 0; k < L->nfastbins; k++)
+            ar->fast_head[k] =
+                pmp_u64at(ms, (size_t)L->ms_fastbins + 8 * (size_t)k);
     }
     if (lists) {
         walk_fastbins(w, ar, ms);
@@ -726,7 +863,8 @@ walk_arena(struct walk *w, uint64_t a, int is_main, int lists)
 /* ld.so wrote tcache's thread-pointer offset into libc's GOT slot of the
    R_X86_64_TPOFF64 relocation (symbol 0, addend = its TLS offset). */
 static int
-tcache_tpoff(struct pmp_target *t, Elf *elf, uint64_t bias, int64_t *out)
+tcache_tpoff(const layout_t *L, struct pmp_target *t, Elf *elf, uint64_t bias,
+             int64_t *out)
 {
     Elf_Scn *scn = NULL;
 
@@ -748,7 +886,7 @@ tcache_tpoff(struct pmp_target *t, Elf *elf, uint64_t bias, int64_t *out)
             if (!gelf_getrela(d, (int)i, &r))
                 break;
             if (GELF_R_TYPE(r.r_info) != R_X86_64_TPOFF64_ ||
-                GELF_R_SYM(r.r_info) != 0 || r.r_addend != TCACHE_TLS_OFF)
+                GELF_R_SYM(r.r_info) != 0 || r.r_addend != L->tc_tls)
                 continue;
             if (!rd64(t, bias + r.r_offset, &v))
                 return 0;
@@ -759,9 +897,47 @@ tcache_tpoff(struct pmp_target *t, Elf *elf, uint64_t bias, int64_t *out)
     return 0;
 }
 
+/* The tcache bin of chunk size sz: small bins by 16 bytes; 2.42+ large
+   bins by power of two (glibc's large_csize2tidx); -1 if none. */
+static int
+tcache_bin_of(const layout_t *L, uint64_t sz)
+{
+    uint64_t small = (sz - MINSIZE) / 16;
+    int b = 64, top = 10;     /* MAX_TCACHE_SMALL_SIZE 1040: bit 10 */
+
+    if (sz < MINSIZE || (sz & 15))
+        return -1;
+    if (small < 64)
+        return (int)small;
+    while (b < L->tc_bins) {
+        if (sz >> (top + 1) == 0)
+            return b;
+        b++;
+        top++;
+    }
+    return -1;
+}
+
+/* Whether a lies in a file-backed mapping (libc's own data, say: never
+   a chunk of the heap). */
+static int
+in_file_mapping(struct pmp_target *t, uint64_t a)
+{
+    const struct pmp_mapping *maps = NULL;
+    size_t nm = 0, i;
+
+    if (t->ops->mappings(t, &maps, &nm, NULL) != 0)
+        return 0;
+    for (i = 0; i < nm; i++)
+        if (a >= maps[i].start && a < maps[i].end)
+            return maps[i].path && maps[i].path[0] == '/';
+    return 0;
+}
+
 static void
 walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
 {
+    const layout_t *L = w->L;
     struct pmp_heap *h = w->h;
     size_t i;
 
@@ -771,7 +947,8 @@ walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
     for (i = 0; i < nt; i++) {
         struct pmp_heap_tcache *tc = &h->tcaches[h->ntcaches];
         uint64_t addr = 0, csize;
-        unsigned char ts[128 + 8 * TCACHE_BINS];
+        unsigned char ts[1024];
+        size_t tslen = (size_t)L->tc_entries + 8 * (size_t)L->tc_bins;
         int b;
 
         if (!tt[i].regs_ok || !tt[i].regs.fs_base)
@@ -780,12 +957,37 @@ walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
         tc->tid = tt[i].tid;
         tc->arena = -1;
         h->ntcaches++;
+        /* x86_64's TCB begins with a pointer to itself: a core without
+           the thread's TLS (gcore of a 2.43 process writes its thread
+           stacks as zeros: guard pages made with MADV_GUARD_INSTALL) has
+           no tcache to read, which is not "no tcache" */
+        if (!rd64(w->t, tt[i].regs.fs_base, &addr) ||
+            addr != tt[i].regs.fs_base) {
+            herr(h, tt[i].regs.fs_base,
+                 "thread %d: its thread control block is not in the target "
+                 "(reads as 0x%llx): its tcache is unknown",
+                 tt[i].tid, (unsigned long long)addr);
+            tc->unknown = 1;
+            continue;
+        }
         if (!rd64(w->t, tt[i].regs.fs_base + (uint64_t)h->tcache_tpoff,
-                  &addr) || !addr)
+                  &addr)) {
+            herr(h, tt[i].regs.fs_base + (uint64_t)h->tcache_tpoff,
+                 "thread %d: its tcache pointer is unreadable", tt[i].tid);
+            tc->unknown = 1;
+            continue;
+        }
+        if (!addr)
             continue;   /* this thread never malloc'd */
-        if ((addr & 15) || !rd64(w->t, addr - 8, &csize) ||
-            (csize & CHUNK_SIZE_MASK) != TCACHE_STRUCT_CHUNK ||
-            pmp_target_read(w->t, addr, ts, sizeof(ts), NULL)) {
+        /* 2.42+: until first used, tcache points to a zeroed dummy in
+           libc's .rodata (inactive, or disabled) */
+        if (L->tc_never_null && in_file_mapping(w->t, addr))
+            continue;
+        if (tslen > sizeof(ts) || (addr & 15) ||
+            !rd64(w->t, addr - 8, &csize) ||
+            ((csize & CHUNK_SIZE_MASK) != L->tc_chunk &&
+             (csize & CHUNK_SIZE_MASK) != L->tc_chunk_alt) ||
+            pmp_target_read(w->t, addr, ts, tslen, NULL)) {
             herr(h, addr, "thread %d: tcache pointer does not point to a "
                           "tcache",
                  tt[i].tid);
@@ -793,13 +995,29 @@ walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
         }
         tc->addr = addr;
         cached_add(w, addr - 16, CK_TCSTRUCT);
-        for (b = 0; b < TCACHE_BINS; b++) {
-            uint16_t cnt;
-            uint64_t e = pmp_u64at(ts, 128 + 8 * (size_t)b), n = 0;
-            uint64_t want = 32 + 16 * (uint64_t)b;
+        for (b = 0; b < L->tc_bins && b < PMP_HEAP_TCACHE_BINS; b++) {
+            uint16_t raw;
+            unsigned cnt;
+            uint64_t e = pmp_u64at(ts, (size_t)L->tc_entries + 8 * (size_t)b);
+            uint64_t n = 0;
 
-            memcpy(&cnt, ts + 2 * b, 2);
-            tc->counts[b] = cnt;
+            memcpy(&raw, ts + (size_t)L->tc_counts + 2 * (size_t)b, 2);
+            if (L->tc_counts_free_slots) {
+                /* num_slots: the room left, counted down from
+                   mp_.tcache_count */
+                if (raw > h->tcache_count) {
+                    herr(h, addr + 2 * (uint64_t)b,
+                         "thread %d tcache bin %d: %u free slots, more than "
+                         "tcache_count %llu",
+                         tc->tid, b, raw,
+                         (unsigned long long)h->tcache_count);
+                    continue;
+                }
+                cnt = (unsigned)(h->tcache_count - raw);
+            } else {
+                cnt = raw;
+            }
+            tc->counts[b] = (uint16_t)cnt;
             while (e) {
                 uint64_t sz, next;
                 if ((e & 15) || !rd64(w->t, e - 8, &sz) ||
@@ -808,10 +1026,10 @@ walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
                          tc->tid, b, (e & 15) ? "misaligned" : "unreadable");
                     break;
                 }
-                if ((sz & CHUNK_SIZE_MASK) != want) {
+                sz &= CHUNK_SIZE_MASK;
+                if (tcache_bin_of(L, sz) != b) {
                     herr(h, e, "thread %d tcache bin %d: chunk of size %llu",
-                         tc->tid, b,
-                         (unsigned long long)(sz & CHUNK_SIZE_MASK));
+                         tc->tid, b, (unsigned long long)sz);
                     break;
                 }
                 if (n >= cnt || n >= 65535) {
@@ -823,9 +1041,10 @@ walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
                 }
                 cached_add(w, e - 16, CK_TCACHE);
                 tc->chunks++;
-                tc->bytes += want;
+                tc->bytes += sz;
+                tc->bin_bytes[b] += sz;
                 n++;
-                e = reveal(e, next);
+                e = reveal(L, e, next);
             }
             if (n < cnt)
                 herr(h, addr + 2 * (uint64_t)b,
@@ -1111,7 +1330,7 @@ static void
 settle_frees(struct walk *w, struct pmp_heap_arena *ar)
 {
     struct frees *f = &w->fr;
-    uint64_t head = ar->addr + MS_BINS - 16, p, prev = head;
+    uint64_t head = ar->addr + (uint64_t)w->L->ms_bins - 16, p, prev = head;
     uint64_t cap = ar->system_mem / MINSIZE + 1;
     struct pmp_heap_bin acc = {0};
     size_t i;
@@ -1225,7 +1444,7 @@ claim_fastbins(struct walk *w)
         struct pmp_heap_arena *ar = &h->arenas[ai];
         int i;
 
-        for (i = 0; i < NFASTBINS; i++) {
+        for (i = 0; i < w->L->nfastbins; i++) {
             uint64_t p = ar->fast_head[i], n = 0;
             uint64_t want = 32 + 16 * (uint64_t)i;
 
@@ -1256,7 +1475,7 @@ claim_fastbins(struct walk *w)
                 }
                 if (++n > ar->system_mem / MINSIZE)
                     break;
-                p = reveal(p + 16, w->sm.fd[k]);
+                p = reveal(w->L, p + 16, w->sm.fd[k]);
             }
         }
     }
@@ -1456,7 +1675,8 @@ range_end_at(const struct range *v, size_t n, uint64_t a)
 
 /* glibc keeps no list of mmapped chunks: look at the first 16 bytes of
    every page of the anonymous writable mappings outside the arenas for
-   a chunk header {prev_size 0, size = pages | IS_MMAPPED}. */
+   a chunk header {prev_size 0, size = pages | IS_MMAPPED} (2.43: pages
+   - 16, the chunk ends with a header like any other). */
 static void
 scan_mmapped(struct walk *w)
 {
@@ -1477,7 +1697,7 @@ scan_mmapped(struct walk *w)
             continue;   /* PROT_WRITE, anonymous only */
         while (a + 16 <= m->end && budget--) {
             unsigned char hd[16];
-            uint64_t skip = range_end_at(ranges, nr, a), size;
+            uint64_t skip = range_end_at(ranges, nr, a), size, span;
             if (skip) {
                 a = (skip + 4095) & ~(uint64_t)4095;
                 continue;
@@ -1486,16 +1706,19 @@ scan_mmapped(struct walk *w)
                     (long)sizeof(hd) &&
                 pmp_u64at(hd, 0) == 0) {
                 size = pmp_u64at(hd, 8);
-                if ((size & 7) == 2 && !(size & CHUNK_SIZE_MASK & 4095) &&
-                    size >= 4096 && (size & CHUNK_SIZE_MASK) <= m->end - a) {
+                /* the mapping's bytes */
+                span = (size & CHUNK_SIZE_MASK) +
+                                (uint64_t)w->L->mmap_hdr_extra;
+                if ((size & 7) == 2 && !(span & 4095) && span >= 4096 &&
+                    span <= m->end - a) {
                     if (h->nmm < PMP_ARRAY_SIZE(h->mm)) {
                         h->mm[h->nmm].addr = a;
-                        h->mm[h->nmm].size = size & CHUNK_SIZE_MASK;
+                        h->mm[h->nmm].size = span;
                         h->nmm++;
                     }
                     h->mm_found++;
-                    h->mm_bytes += size & CHUNK_SIZE_MASK;
-                    a += size & CHUNK_SIZE_MASK;
+                    h->mm_bytes += span;
+                    a += span;
                     continue;
                 }
             }
@@ -1543,10 +1766,12 @@ walk_chunks(struct walk *w)
             size_t k, nh = PMP_MIN(ar->nheaps, (size_t)PMP_HEAP_MAX_HEAPS);
             for (k = 0; k < nh; k++) {
                 uint64_t hb = ar->heaps[k].addr, start, end;
-                if (hb + 0x30 == ar->addr)
-                    start = hb + 0x8d0;      /* heap_info + malloc_state */
+                uint64_t his = (uint64_t)w->L->hi_size;
+                if (hb + his == ar->addr)    /* heap_info + malloc_state */
+                    start = (hb + his + (uint64_t)w->L->ms_size + 15) &
+                            ~(uint64_t)15;
                 else
-                    start = hb + 0x30;       /* heap_info */
+                    start = hb + his;        /* heap_info */
                 ar->overhead_bytes += start - hb;
                 end = (ar->top >= hb && ar->top < hb + ar->heaps[k].size)
                           ? ar->top + ar->top_size
@@ -1585,22 +1810,23 @@ heap_walk_from(struct walk *wk, const struct pmp_heap_opts *o,
                struct pmp_error *err)
 {
     struct pmp_heap *h = wk->h;
-    unsigned char mp[MP_SIZE];
+    const layout_t *L = wk->L;
+    unsigned char mp[MP_SIZE_MAX];
     uint64_t a;
     int i, rc;
 
-    if (pmp_target_read(wk->t, h->mp, mp, sizeof(mp), NULL))
+    if (pmp_target_read(wk->t, h->mp, mp, (size_t)L->mp_size, NULL))
         return pmp_error_set(err, PMP_E_CORRUPT,
                              "cannot read glibc's mp_ at 0x%llx",
                              (unsigned long long)h->mp);
-    h->trim_threshold = pmp_u64at(mp, MP_TRIM_THRESHOLD);
-    h->mmap_threshold = pmp_u64at(mp, MP_MMAP_THRESHOLD);
-    h->n_mmaps = pmp_u32at(mp, MP_N_MMAPS);
-    h->max_n_mmaps = pmp_u32at(mp, MP_MAX_N_MMAPS);
-    h->mmapped_mem = pmp_u64at(mp, MP_MMAPPED_MEM);
-    h->max_mmapped_mem = pmp_u64at(mp, MP_MAX_MMAPPED_MEM);
-    h->sbrk_base = pmp_u64at(mp, MP_SBRK_BASE);
-    h->tcache_count = pmp_u64at(mp, MP_TCACHE_COUNT);
+    h->trim_threshold = pmp_u64at(mp, (size_t)L->mp_trim_threshold);
+    h->mmap_threshold = pmp_u64at(mp, (size_t)L->mp_mmap_threshold);
+    h->n_mmaps = pmp_u32at(mp, (size_t)L->mp_n_mmaps);
+    h->max_n_mmaps = pmp_u32at(mp, (size_t)L->mp_max_n_mmaps);
+    h->mmapped_mem = pmp_u64at(mp, (size_t)L->mp_mmapped_mem);
+    h->max_mmapped_mem = pmp_u64at(mp, (size_t)L->mp_max_mmapped_mem);
+    h->sbrk_base = pmp_u64at(mp, (size_t)L->mp_sbrk_base);
+    h->tcache_count = pmp_u64at(mp, (size_t)L->mp_tcache_count);
 
     /* The ring: main -> newest -> ... -> oldest -> main. */
     a = h->main_arena;
@@ -1609,7 +1835,8 @@ heap_walk_from(struct walk *wk, const struct pmp_heap_opts *o,
         rc = walk_arena(wk, a, i == 0, !(o && o->walk) || wk->lists);
         if (rc < 0 && rc != -1)
             return pmp_error_set(err, rc, "out of memory");
-        if (!rd64(wk->t, a + MS_NEXT, &next) || next == h->main_arena)
+        if (!rd64(wk->t, a + (uint64_t)L->ms_next, &next) ||
+            next == h->main_arena)
             break;
         a = next;
     }
@@ -1633,6 +1860,7 @@ walk_init(struct walk *wk, struct pmp_target *t, struct pmp_heap *h,
           const struct pmp_heap_opts *o)
 {
     memset(wk, 0, sizeof(*wk));
+    wk->L = layout_for("2.36");   /* until the target's version is known */
     wk->t = t;
     wk->h = h;
     wk->lists = !o || !o->walk || o->lists || o->find_addr;
@@ -1674,7 +1902,10 @@ pmp_heap_walk_target(struct pmp_target *t, uint64_t main_arena, uint64_t mp,
     h->mp = mp;
     h->tcache_tpoff = tcache_tpoff;
     h->nthreads = nthreads;
-    walk_init(&wk, t, h, o);
+    walk_init(&wk, t, h, o);      /* the 2.36 row */
+    h->nfastbins = wk.L->nfastbins;
+    h->tcache_bins = wk.L->tc_bins;
+    h->safe_linking = wk.L->safe_linking;
     rc = heap_walk_from(&wk, o, threads, nthreads, tcache_tpoff != 0, err);
     walk_fini(&wk);
     if (rc) {
@@ -1696,6 +1927,7 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
     Elf *elf;
     uint64_t addr = 0, lea, a;
     struct libc_syms ls;
+    const layout_t *L;
     int i;
     const unsigned char *bid = NULL;
     GElf_Addr bid_va;
@@ -1725,55 +1957,71 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
     libc_version(elf, h->version, sizeof(h->version));
     {
         /*
-         * The 2.36 table, checked member by member against libc's DWARF
-         * when libc's debug info is there.  Another glibc is read only
-         * when its DWARF confirms every member the walk uses (malloc_state,
-         * malloc_par and tcache have kept this layout across releases);
-         * without debug info it is refused, not guessed.
+         * The version's row of the table, checked member by member against
+         * libc's DWARF when libc's debug info is there.  A version without
+         * a row is refused even with DWARF: the allocator's logic changes
+         * between releases, not only its structs.
          */
-        char msg[160];
-        int known = strcmp(h->version, "2.36") == 0;
-        int lc = check_layout_dwarf(fl.mod, msg, sizeof(msg));
+        char msg[192], known[64] = "";
+        size_t k;
+        int lc;
 
+        L = h->version[0] ? layout_for(h->version) : NULL;
+        if (!L) {
+            for (k = 0; k < PMP_ARRAY_SIZE(pmp_glibc_malloc_layouts); k++)
+                snprintf(known + strlen(known), sizeof(known) - strlen(known),
+                         "%s%s", k ? ", " : "",
+                         pmp_glibc_malloc_layouts[k].version);
+            return pmp_error_set(
+                err, PMP_E_UNSUPPORTED,
+                "glibc %s (%s): pmprof knows the malloc of glibc %s "
+                "(x86_64) and does not guess another",
+                h->version[0] ? h->version : "of unknown version",
+                h->libc_path, known);
+        }
+        if (L->ms_size > MS_SIZE_MAX || L->mp_size > MP_SIZE_MAX ||
+            L->nfastbins > NFASTBINS_MAX ||
+            L->tc_bins > PMP_HEAP_TCACHE_BINS)
+            return pmp_error_set(err, PMP_E_UNSUPPORTED,
+                                 "the glibc %s row does not fit heap.c's "
+                                 "buffers",
+                                 L->version);
+        wk->L = L;
+        lc = check_layout_dwarf(fl.mod, L, msg, sizeof(msg));
         if (lc < 0)
             return pmp_error_set(err, PMP_E_UNSUPPORTED, "%s (%s)", msg,
                                  h->libc_path);
-        if (!known && lc == 0)
-            return pmp_error_set(
-                err, PMP_E_UNSUPPORTED,
-                "glibc %s (%s): pmprof has the malloc layouts of glibc 2.36 "
-                "x86_64; for another version it needs libc's debug info to "
-                "check them (Debian: libc6-dbg)",
-                h->version[0] ? h->version : "of unknown version",
-                h->libc_path);
-        snprintf(h->layout, sizeof(h->layout), "%s",
-                 !lc ? "table 2.36 x86_64"
-                     : known ? "table 2.36 x86_64, checked against libc's DWARF"
-                             : "libc's DWARF (same as the 2.36 table)");
+        snprintf(h->layout, sizeof(h->layout), "table %s x86_64%s",
+                 L->version, lc ? ", checked against libc's DWARF" : "");
+        h->nfastbins = L->nfastbins;
+        h->tcache_bins = L->tc_bins;
+        h->safe_linking = L->safe_linking;
     }
-    /* main_arena: symbol (libc debug info), else mallinfo2's first lea. */
-    find_libc_syms(fl.mod, &ls);
-    lea = main_arena_from_mallinfo2(s->target, ls.mallinfo2,
-                                    ls.mallinfo2_size);
+    /* main_arena: symbol (libc debug info), else the anchor's first lea. */
+    find_libc_syms(fl.mod, L->anchor_fn, &ls);
+    lea = main_arena_from_lea(s->target, ls.anchor, ls.anchor_size);
     addr = ls.main_arena;
-    if (addr && ls.main_arena_size == MS_SIZE) {
+    if (addr && ls.main_arena_size == (uint64_t)L->ms_size) {
         h->main_arena = addr;
-        pmp_strlcpy(h->main_arena_method,
-                    lea == addr ? "symbol (= mallinfo2 lea)" : "symbol",
-                    sizeof(h->main_arena_method));
+        if (lea == addr)
+            snprintf(h->main_arena_method, sizeof(h->main_arena_method),
+                     "symbol (= %s lea)", L->anchor_fn);
+        else
+            pmp_strlcpy(h->main_arena_method, "symbol",
+                        sizeof(h->main_arena_method));
     } else if (lea) {
         h->main_arena = lea;
-        pmp_strlcpy(h->main_arena_method, "mallinfo2 lea",
-                    sizeof(h->main_arena_method));
+        snprintf(h->main_arena_method, sizeof(h->main_arena_method),
+                 "%s lea", L->anchor_fn);
     }
-    if (!h->main_arena || !arena_ring_closes(s->target, h->main_arena))
+    if (!h->main_arena || !arena_ring_closes(L, s->target, h->main_arena))
         return pmp_error_set(err, PMP_E_CORRUPT,
                              "cannot find glibc's main_arena in '%s' (or its "
                              "arena list does not close)",
                              h->libc_path);
-    a = mp_from_data(elf, bias);
+    a = mp_from_data(L, elf, bias);
     addr = ls.mp;
-    if (addr && ls.mp_size == MP_SIZE) {
+    if (addr && ls.mp_size == (uint64_t)L->mp_size) {
         h->mp = addr;
         pmp_strlcpy(h->mp_method, a == addr ? "symbol (= .data initialiser)"
                                             : "symbol",
@@ -1787,7 +2035,7 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
         return pmp_error_set(err, PMP_E_CORRUPT,
                              "cannot find glibc's mp_ in '%s'", h->libc_path);
     if (o && o->walk &&
-        !tcache_tpoff(s->target, elf, bias, &h->tcache_tpoff))
+        !tcache_tpoff(L, s->target, elf, bias, &h->tcache_tpoff))
         herr(h, h->libc_base, "cannot find tcache's TLS offset in libc: "
                               "tcache chunks count as in use");
     return heap_walk_from(wk, o, tt, nt, h->tcache_tpoff != 0, err);

@@ -352,9 +352,17 @@ heap_walk_dict(const struct pmp_heap *h)
     for (i = 0; tcs && i < h->ntcaches; i++) {
         const struct pmp_heap_tcache *tc = &h->tcaches[i];
         PyObject *counts = PyList_New(0), *t;
-        for (b = 0; counts && b < 64; b++)
+        for (b = 0; counts && b < PMP_HEAP_TCACHE_BINS; b++)
             if (tc->counts[b]) {
-                PyObject *x = Py_BuildValue("(ii)", 32 + 16 * b, tc->counts[b]);
+                /* (bin, smallest chunk size of the bin, count, bytes):
+                   bins 64+ (2.42+) hold a power-of-two range of sizes */
+                unsigned long long lo =
+                    b < 64 ? 32 + 16 * (unsigned long long)b
+                    : b == 64 ? 1056
+                              : 1ull << (b - 64 + 10);
+                PyObject *x = Py_BuildValue(
+                    "(iKiK)", b, lo, tc->counts[b],
+                    (unsigned long long)tc->bin_bytes[b]);
                 if (!x || PyList_Append(counts, x) < 0) {
                     Py_XDECREF(x);
                     Py_CLEAR(counts);
@@ -366,8 +374,10 @@ heap_walk_dict(const struct pmp_heap *h)
             Py_CLEAR(tcs);
             break;
         }
-        t = Py_BuildValue("{s:i,s:K,s:i,s:K,s:K,s:N}", "tid", tc->tid, "addr",
-                          (unsigned long long)tc->addr, "arena", tc->arena,
+        t = Py_BuildValue("{s:i,s:K,s:i,s:O,s:K,s:K,s:N}", "tid", tc->tid,
+                          "addr", (unsigned long long)tc->addr, "arena",
+                          tc->arena, "unknown",
+                          tc->unknown ? Py_True : Py_False,
                           "chunks", (unsigned long long)tc->chunks, "bytes",
                           (unsigned long long)tc->bytes, "counts", counts);
         if (!t) {
@@ -513,7 +523,7 @@ Session_heap(SessionObject *self, PyObject *args, PyObject *kw)
     }
     d = Py_BuildValue(
         "{s:s,s:s,s:s,s:K,s:K,s:K,s:s,s:s,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,"
-        "s:N,s:N,s:n,s:n,s:K,s:N,s:s}",
+        "s:N,s:N,s:n,s:n,s:K,s:N,s:s,s:i,s:i,s:O}",
         "version", h->version, "build_id", h->build_id, "libc_path",
         h->libc_path, "libc_base", (unsigned long long)h->libc_base,
         "main_arena", (unsigned long long)h->main_arena, "mp",
@@ -529,7 +539,9 @@ Session_heap(SessionObject *self, PyObject *args, PyObject *kw)
         (unsigned long long)h->max_mmapped_mem, "arenas", arenas, "errors",
         errors, "errors_dropped", (Py_ssize_t)h->errors_dropped, "nthreads",
         (Py_ssize_t)h->nthreads, "elapsed_ns",
-        (unsigned long long)h->elapsed_ns, "walk", walk, "layout", h->layout);
+        (unsigned long long)h->elapsed_ns, "walk", walk, "layout", h->layout,
+        "nfastbins", h->nfastbins, "tcache_bins", h->tcache_bins,
+        "safe_linking", h->safe_linking ? Py_True : Py_False);
     pmp_heap_free(h);
     return d;
 }

@@ -637,12 +637,17 @@ struct pmp_heap_arena {
     struct pmp_heap_heap heaps[PMP_HEAP_MAX_HEAPS];
 };
 
+#define PMP_HEAP_TCACHE_BINS 76  /* 64 small (+ 12 large from 2.42) */
+
 struct pmp_heap_tcache {       /* one thread's tcache */
     int tid;
     uint64_t addr;                /* tcache_perthread_struct, 0 if none */
     int arena;                    /* index of the arena holding it, -1 */
+    int unknown;                  /* its TLS could not be read (listed in
+                                     errors); addr 0 */
     uint64_t chunks, bytes;
-    uint16_t counts[64];
+    uint16_t counts[PMP_HEAP_TCACHE_BINS];  /* chunks held per bin */
+    uint64_t bin_bytes[PMP_HEAP_TCACHE_BINS];
 };
 
 struct pmp_heap_size {         /* histogram row */
@@ -656,10 +661,13 @@ struct pmp_heap_error {
 };
 
 struct pmp_heap {
-    char version[32];                 /* "2.36" */
+    char version[32];                 /* "2.36": libc's release banner */
     char build_id[48];                /* libc's, hex */
     char libc_path[256];
     uint64_t libc_base;
+    int nfastbins;                    /* the version's: 10, 0 from 2.43 */
+    int tcache_bins;                  /* 64, 76 from 2.42 */
+    int safe_linking;                 /* 2.32+ */
     uint64_t main_arena, mp;
     char main_arena_method[48], mp_method[48];
     char layout[64];                  /* where the offsets come from */

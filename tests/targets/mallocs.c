@@ -16,10 +16,16 @@
  * Once every thread is parked, main prints (write(2), nothing allocates
  * after the report is taken):
  *   MALLINFO2 arena=N ordblks=N smblks=N hblks=N hblkhd=N usmblks=N
- *             fsmblks=N uordblks=N fordblks=N keepcost=N   (one line)
+ *             fsmblks=N uordblks=N fordblks=N keepcost=N   (one line;
+ *             "MALLINFO ..." from mallinfo() on glibc < 2.33, which has
+ *             no mallinfo2: the same fields as int)
  *   <malloc version="1"> ... </malloc>   malloc_info(0, stdout)
  *   LIVE <thread> <chunks> <bytes>   what each worker/bigheap still holds,
  *                                    by its own count (usable size + 8)
+ *   FREED <worker> <size> ...        the chunk sizes (usable size + 8) each
+ *                                    worker freed, in order: its tcache is
+ *                                    the first tcache_count of each small
+ *                                    size (nothing allocates after)
  *   READY
  * malloc_stats() goes to stderr as glibc prints it.
  * big N (benchmark): main alone allocates N chunks of 96..160 bytes in the
@@ -40,6 +46,8 @@ static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
 static void *volatile keep[8192];
 /* what each thread still holds, by its own count (chunk = usable + 8) */
 static struct { char name[16]; size_t chunks, bytes; } live[4];
+/* the chunk sizes each worker freed, in order */
+static unsigned freed[3][500];
 static int nkeep;
 
 static void
@@ -78,8 +86,10 @@ worker_main(void *arg)
             tgt_die("malloc");
         memset(mine[i], 1, 8);
     }
-    for (i = 0; i < 1500; i += 3)
+    for (i = 0; i < 1500; i += 3) {
+        freed[id][i / 3] = (unsigned)malloc_usable_size(mine[i]) + 8;
         free(mine[i]);
+    }
     for (i = 1; i < 1500; i++)
         if (i % 3) {
             hold(mine[i]);
@@ -172,20 +182,39 @@ static char stdout_buf[1 << 16];
 static void
 say_report(void)
 {
+#if __GLIBC__ > 2 || __GLIBC_MINOR__ >= 33
     struct mallinfo2 m = mallinfo2();
+#define MI_NAME "MALLINFO2"
+#define MI(x) ((size_t)m.x)
+#else
+    struct mallinfo m = mallinfo();
+#define MI_NAME "MALLINFO"
+#define MI(x) ((size_t)(unsigned)m.x)
+#endif
     int n, i;
 
     n = snprintf(out, sizeof(out),
-                 "MALLINFO2 arena=%zu ordblks=%zu smblks=%zu hblks=%zu "
+                 MI_NAME " arena=%zu ordblks=%zu smblks=%zu hblks=%zu "
                  "hblkhd=%zu usmblks=%zu fsmblks=%zu uordblks=%zu "
                  "fordblks=%zu keepcost=%zu\n",
-                 m.arena, m.ordblks, m.smblks, m.hblks, m.hblkhd, m.usmblks,
-                 m.fsmblks, m.uordblks, m.fordblks, m.keepcost);
+                 MI(arena), MI(ordblks), MI(smblks), MI(hblks), MI(hblkhd),
+                 MI(usmblks), MI(fsmblks), MI(uordblks), MI(fordblks),
+                 MI(keepcost));
     if (write(1, out, (size_t)n) != n)
         tgt_die("write");
     for (i = 0; i < 4; i++) {
         n = snprintf(out, sizeof(out), "LIVE %s %zu %zu\n", live[i].name,
                      live[i].chunks, live[i].bytes);
+        if (write(1, out, (size_t)n) != n)
+            tgt_die("write");
+    }
+    for (i = 0; i < 3; i++) {
+        int k;
+        n = snprintf(out, sizeof(out), "FREED %s", live[i].name);
+        for (k = 0; k < 500 && n < (int)sizeof(out) - 16; k++)
+            n += snprintf(out + n, sizeof(out) - (size_t)n, " %u",
+                          freed[i][k]);
+        out[n++] = '\n';
         if (write(1, out, (size_t)n) != n)
             tgt_die("write");
     }
@@ -212,7 +241,11 @@ corrupt(void)
     uintptr_t *fd = (uintptr_t *)fast[15];          /* the fastbin head */
     uintptr_t self = (uintptr_t)fast[15] - 16;      /* its chunk */
 
+#if __GLIBC__ > 2 || __GLIBC_MINOR__ >= 32
     *fd = ((uintptr_t)fd >> 12) ^ self;             /* safe-linked loop */
+#else
+    *fd = self;                                     /* a loop */
+#endif
     free(to_unsorted);                              /* -> unsorted bin */
     *(volatile uintptr_t *)to_unsorted = 0x4141414141414140ull; /* its fd */
 }

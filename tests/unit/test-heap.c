@@ -94,6 +94,7 @@ build_tc(void)
     put64(HEAP + 0x2c0 + 8, (HSIZE - 0x2c0) | 1);  /* top */
     put64(ARENA + 96, HEAP + 0x2c0);
     put64(FSBASE + (uint64_t)(int64_t)TPOFF, tc);
+    put64(FSBASE, FSBASE);                         /* the TCB's self */
 }
 
 static struct pmp_heap *

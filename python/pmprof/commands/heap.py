@@ -15,8 +15,9 @@ SCHEMA = "pmprof.heap/1"
 
 parser = new_parser(
     "heap",
-    "glibc malloc seen from outside (glibc 2.36, x86_64), live or from a core,\n"
-    "with or without libc's debug info: one row per arena (main and every\n"
+    "glibc malloc seen from outside (glibc 2.31, 2.36, 2.41, 2.43; x86_64),\n"
+    "live or from a core, with or without libc's debug info (another glibc\n"
+    "version is refused, named): one row per arena (main and every\n"
     "thread arena) with its system bytes, bytes in use, free bytes in\n"
     "fastbins and bins, top, and fragmentation; the mmapped chunks; and the\n"
     "figures the process's own mallinfo2() and malloc_stats() would print,\n"
@@ -37,7 +38,11 @@ parser = new_parser(
     "'in use' is glibc's own notion (system - top - free in fastbins and\n"
     "bins): it includes chunks cached in the threads' tcaches and the\n"
     "allocator's headers.  Problems found on the way (loops, bad sizes,\n"
-    "unreadable pointers) are listed with their addresses; the walk goes on.",
+    "unreadable pointers) are listed with their addresses; the walk goes on.\n"
+    "\n"
+    "bin/pmprof exit status: 0, 1 partial (problems listed), 2 refused: no\n"
+    "glibc in the process, or a glibc version pmprof has no layouts for\n"
+    "(named in a one-line message, even when its debug info is there).",
 )
 parser.add_argument("view", nargs="?",
                     choices=("summary", "arenas", "bins", "tcache", "sizes", "chunk", "check",
@@ -97,9 +102,11 @@ def malloc_stats(h):
 
 
 def malloc_info_xml(h):
-    """glibc 2.36 malloc_info(0, fp), from outside: the same lines.  Bin
-    sizes are the size words as stored (flag bits included), like glibc's
-    chunksize_nomask; 'rest' counts top; <unsorted> comes last."""
+    """The target glibc's malloc_info(0, fp), from outside: the same lines.
+    Bin sizes are the size words as stored (flag bits included), like
+    glibc's chunksize_nomask; 'rest' counts top; <unsorted> comes last.
+    From 2.43 (no fastbins) there are no fastbin lines nor 'fast' totals."""
+    fastbins = h["nfastbins"] > 0
     out = ['<malloc version="1">']
     t = dict(nfast=0, fast=0, nrest=0, rest=0, system=0, max_system=0, aspace=0, mprotect=0)
     for n, a in enumerate(h["arenas"]):
@@ -125,9 +132,10 @@ def malloc_info_xml(h):
             out.append('  <unsorted from="%d" to="%d" total="%d" count="%d"/>' % (
                 unsorted["raw_min"], unsorted["raw_max"], unsorted["raw_bytes"],
                 unsorted["count"]))
-        out += ["</sizes>",
-                '<total type="fast" count="%d" size="%d"/>' % (nfast, fast),
-                '<total type="rest" count="%d" size="%d"/>' % (nrest, rest),
+        out.append("</sizes>")
+        if fastbins:
+            out.append('<total type="fast" count="%d" size="%d"/>' % (nfast, fast))
+        out += ['<total type="rest" count="%d" size="%d"/>' % (nrest, rest),
                 '<system type="current" size="%d"/>' % a["system_mem"],
                 '<system type="max" size="%d"/>' % a["max_system_mem"]]
         if a["main"]:
@@ -145,8 +153,9 @@ def malloc_info_xml(h):
                      ("system", a["system_mem"]), ("max_system", a["max_system_mem"]),
                      ("aspace", aspace), ("mprotect", mprot)):
             t[k] += v
-    out += ['<total type="fast" count="%d" size="%d"/>' % (t["nfast"], t["fast"]),
-            '<total type="rest" count="%d" size="%d"/>' % (t["nrest"], t["rest"]),
+    if fastbins:
+        out.append('<total type="fast" count="%d" size="%d"/>' % (t["nfast"], t["fast"]))
+    out += ['<total type="rest" count="%d" size="%d"/>' % (t["nrest"], t["rest"]),
             '<total type="mmap" count="%d" size="%d"/>' % (h["n_mmaps"], h["mmapped_mem"]),
             '<system type="current" size="%d"/>' % t["system"],
             '<system type="max" size="%d"/>' % t["max_system"],
@@ -190,7 +199,8 @@ def to_json(h, desc):
         "target": desc,
         "allocator": "glibc-ptmalloc2",
         "glibc": {"version": h["version"], "build_id": h["build_id"], "libc": h["libc_path"],
-                  "layout": h["layout"]},
+                  "layout": h["layout"], "fastbins": h["nfastbins"] > 0,
+                  "tcache_bins": h["tcache_bins"], "safe_linking": h["safe_linking"]},
         "resolution": {
             "main_arena": {"addr": "0x%x" % h["main_arena"],
                            "offset": "0x%x" % (h["main_arena"] - base),
@@ -210,9 +220,12 @@ def to_json(h, desc):
         "malloc_stats": malloc_stats(h),
         "tcaches": None if not walk else [
             {"tid": t["tid"], "addr": "0x%x" % t["addr"] if t["addr"] else None,
+             "unknown": t["unknown"],
              "arena": t["arena"] if t["arena"] >= 0 else None, "chunks": t["chunks"],
              "bytes": t["bytes"],
-             "bins": [{"chunk_size": sz, "count": c} for sz, c in t["counts"]]}
+             "bins": [dict({"chunk_size": lo, "count": c, "bytes": by},
+                           **({"large": True} if b >= 64 else {}))
+                      for b, lo, c, by in t["counts"]]}
             for t in walk["tcaches"]],
         "sizes": None if not walk else [
             {"chunk_size": z[0], "used": z[1], "used_bytes": z[2], "free": z[3],
@@ -322,13 +335,20 @@ def text_tcache(doc, tid):
     for t in doc["tcaches"]:
         if tid is not None and t["tid"] != tid:
             continue
+        if t["unknown"]:
+            out.append("thread %d: tcache unknown (its TLS could not be read)" % t["tid"])
+            continue
         if not t["addr"]:
             out.append("thread %d: no tcache (it never called malloc)" % t["tid"])
             continue
         out.append("thread %d: tcache %s in arena #%s - %d chunks, %s" % (
             t["tid"], t["addr"], t["arena"], t["chunks"], human(t["bytes"])))
         for b in t["bins"]:
-            out.append("    %6d bytes x %d" % (b["chunk_size"], b["count"]))
+            if b.get("large"):   # 2.42+: a power-of-two range of sizes
+                out.append("  >=%6d bytes x %d (%d bytes)" % (b["chunk_size"], b["count"],
+                                                               b["bytes"]))
+            else:
+                out.append("    %6d bytes x %d" % (b["chunk_size"], b["count"]))
     if tid is not None and not out:
         raise PmprofError("no thread %d in the process" % tid)
     return out
