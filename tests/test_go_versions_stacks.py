@@ -385,3 +385,139 @@ def test_table_disagreeing_with_its_row_is_refused(tmp_path, run_prog):
     assert "runtime.systemstack" in r.stderr, r.stderr
     assert "[go: cannot unwind]" in r.stdout, r.stdout
     assert "main.parkSyscallRead" not in r.stdout, r.stdout
+
+
+# ---- the layout tables against each release's DWARF --------------------------
+
+_DWARF_PROBE = r'''
+import gdb, json
+def off(tname, path):
+    t = gdb.lookup_type(tname)
+    o = 0
+    for p in path.split("."):
+        f = [x for x in t.strip_typedefs().fields() if x.name == p][0]
+        o += f.bitpos // 8
+        t = f.type
+    return o
+out = {"off": {}, "const": {}, "size": {}}
+for k in %(offs)r:
+    t, p = k.split(":")
+    try:
+        out["off"][k] = off(t, p)
+    except Exception:
+        out["off"][k] = None
+for t in %(sizes)r:
+    out["size"][t] = gdb.lookup_type(t).sizeof
+for n in %(consts)r:
+    try:
+        out["const"][n] = int(gdb.parse_and_eval("'%%s'" %% n))
+    except Exception:
+        pass
+print("PMP-DWARF=" + json.dumps(out))
+'''
+
+# pmprof's funcID names (gopclntab.h PMP_GOFUNC_*) for each release's
+# FuncID constant suffix
+_FUNCID_NAMES = ["abort", "asmcgocall", "asyncPreempt", "cgocallback", "corostart",
+                 "debugCallV2", "gcBgMarkWorker", "goexit", "gogo", "gopanic",
+                 "handleAsyncEvent", "mcall", "morestack", "mstart", "panicwrap", "rt0_go",
+                 "runfinq", "runFinalizers", "runCleanups", "runtime_main", "sigpanic",
+                 "systemstack", "systemstack_switch"]
+
+
+def _canonical(suffix: str) -> str:
+    return {"runFinalizers": "RUNFINQ"}.get(suffix, suffix.upper())
+
+
+def _c_source(name: str) -> str:
+    from helpers import ROOT
+    with open(os.path.join(ROOT, "ext", name)) as f:
+        return f.read().replace("\\\n", " ")
+
+
+def _table_rows(text: str, array: str) -> List[List[str]]:
+    body = text[text.index(array):]
+    body = body[body.index("{") + 1:body.index("};")]
+    return [[x.strip() for x in row.split(",")] for row in re.findall(r"\{([^{}]*)\}", body)]
+
+
+def _row_for(rows, minor: int):
+    for r in rows:
+        if int(r[0]) <= minor <= int(r[1]):
+            return r
+    return None
+
+
+@pytest.mark.parametrize("name", ALL_GO)
+def test_layout_tables_match_dwarf(name):
+    """Each row of gopclntab.c's `layouts` and golang.c's `gctx_layouts`
+    against the DWARF of a binary that release built: _func's funcID
+    offset and size, inlinedCall's fields, moduledata.gofunc, every FuncID
+    constant through the row's raw -> pmprof translation, and the g/m
+    fields the system-stack jump reads.  A release no row names (1.27)
+    has no row: checked to be so."""
+    exe = goprog(name, "cgo")
+    minor = int(entry(name)["version"].split(".")[1])
+    offs = ["runtime._func:funcID", "runtime._func:flag", "runtime._func:nfuncdata",
+            "runtime.inlinedCall:funcID", "runtime.inlinedCall:nameOff",
+            "runtime.inlinedCall:func_", "runtime.inlinedCall:parentPc",
+            "runtime.moduledata:gofunc", "runtime.moduledata:text",
+            "runtime.g:sched.bp", "runtime.g:syscallsp", "runtime.g:syscallpc",
+            "runtime.m:curg", "runtime.g:sched.sp", "runtime.g:sched.pc", "runtime.g:m"]
+    consts = (["internal/abi.FuncID_" + n for n in _FUNCID_NAMES] +
+              ["runtime.funcID_" + n for n in _FUNCID_NAMES] +
+              ["internal/abi.FuncIDWrapper", "runtime.funcID_wrapper"])
+    probe = _DWARF_PROBE % {"offs": offs, "consts": consts,
+                            "sizes": ["runtime._func", "runtime.inlinedCall"]}
+    with tempfile.NamedTemporaryFile("w", suffix=".py") as f:
+        f.write(probe)
+        f.flush()
+        r = gdb_run("source " + f.name, exe=exe, source=False)
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("PMP-DWARF=")]
+    assert line, r.stdout + r.stderr
+    dw = json.loads(line[0][len("PMP-DWARF="):])
+    off, const, size = dw["off"], dw["const"], dw["size"]
+
+    src = _c_source("gopclntab.c")
+    hdr = _c_source("gopclntab.h")
+    canon = {m[0]: int(m[1]) for m in re.findall(r"PMP_GOFUNC_(\w+) = (\d+)", hdr)}
+    ids = {m[0]: [int(x) for x in m[1].split(",")]
+           for m in re.findall(r"#define (IDS_\w+)\s+\{([^}]*)\}", src)}
+    row = _row_for(_table_rows(src, "layouts[] ="), minor)
+    grow = _row_for(_table_rows(_c_source("golang.c"), "gctx_layouts[] ="), minor)
+    if name == GO_BEYOND:
+        assert row is None and grow is None, (row, grow)
+        return
+    assert row and grow, (name, row, grow)
+    (_, _, _, func_size, func_funcid, inl_size, inl_funcid, inl_name, inl_parentpc,
+     md_gofunc, nids, idsname) = row
+    assert size["runtime._func"] == int(func_size)
+    assert off["runtime._func:funcID"] == int(func_funcid)
+    assert off["runtime._func:flag"] == int(func_funcid) + 1
+    assert off["runtime._func:nfuncdata"] == int(func_funcid) + 3
+    assert size["runtime.inlinedCall"] == int(inl_size)
+    assert off["runtime.inlinedCall:funcID"] == int(inl_funcid)
+    assert (off["runtime.inlinedCall:nameOff"] if minor >= 20
+            else off["runtime.inlinedCall:func_"]) == int(inl_name)
+    assert off["runtime.inlinedCall:parentPc"] == int(inl_parentpc)
+    assert off["runtime.moduledata:gofunc"] == int(md_gofunc)
+    assert off["runtime.moduledata:text"] == 176          # MD_TEXT
+    table = ids[idsname]
+    assert len(table) == int(nids)
+    for n, v in const.items():
+        suffix = n.split("_", 1)[1] if "FuncID_" in n or "funcID_" in n else "WRAPPER"
+        assert v < len(table), (n, v)
+        assert table[v] == canon[_canonical(suffix)], (n, v, table[v])
+    # every raw funcID but normal (0) is a constant of the release
+    assert sorted(const.values()) == list(range(1, len(table))), const
+    wrapper = max(v for n, v in const.items() if "rapper" in n)
+    assert wrapper == len(table) - 1
+    # golang.c: {lo, hi, sched_bp, syscallsp, syscallpc, m_curg}; the first
+    # row names golang.c's Go 1.19 macros
+    defs = {m[0]: int(m[1]) for m in re.findall(r"#define (\w+) (\d+)\n", _c_source("golang.c"))}
+    vals = [defs[x] if x in defs else int(x) for x in grow[2:6]]
+    assert vals == [off["runtime.g:sched.bp"], off["runtime.g:syscallsp"],
+                    off["runtime.g:syscallpc"], off["runtime.m:curg"]], (vals, off)
+    # and what every row takes as fixed
+    assert [off["runtime.g:m"], off["runtime.g:sched.sp"], off["runtime.g:sched.pc"]] == \
+        [48, 56, 64]
