@@ -185,6 +185,15 @@ def test_go_thread_stacks_live(name, build, run_prog):
     for tid, frames in stacks.items():
         check_ends(tid, frames, name == GO_BEYOND)
     check_syscall_thread(p, stacks)
+    # `threads`: one frame a thread (where it is), from the same unwinder:
+    # for the thread blocked in read(2), a frame of its stack (sysmon and
+    # idle Ms may move between two stops)
+    r = run_pmprof("threads", "-p", p.pid, "--format", "json", check=None)
+    assert r.returncode in ((0, 1) if name == GO_BEYOND else (0,)), r.stderr
+    doc = json.loads(r.stdout)
+    assert sorted(t["tid"] for t in doc["threads"]) == sorted(stacks)
+    (t,) = [t for t in doc["threads"] if t["tid"] == p.extra["syscall_tid"]]
+    assert t["frame"] and key([t["frame"]])[0] in key(stacks[t["tid"]]), (t, stacks[t["tid"]])
 
 
 @pytest.mark.parametrize("name", ALL_GO)
