@@ -530,3 +530,36 @@ def test_layout_tables_match_dwarf(name):
     # and what every row takes as fixed
     assert [off["runtime.g:m"], off["runtime.g:sched.sp"], off["runtime.g:sched.pc"]] == \
         [48, 56, 64]
+
+
+def test_unknown_table_magic_is_refused(tmp_path, run_prog):
+    """A table with a magic no row has (a future Go's): one warning naming
+    the magic and the binary's Go version, the Go stacks marked, no Go
+    frame.  (Go's runtime checks its own magic at start: the program runs
+    as built, and its file is altered in place before its core is read.)"""
+    exe = goprog("go-1.26", "static")
+    data = bytearray(open(exe, "rb").read())
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3a)
+    secs = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    stroff = secs[shstrndx][4]
+    (tab,) = [sh[4] for sh in secs
+              if data[stroff + sh[0]:data.index(b"\0", stroff + sh[0])] == b".gopclntab"]
+    assert struct.unpack_from("<I", data, tab)[0] == 0xfffffff1
+    struct.pack_into("<I", data, tab, 0xfffffff2)
+    mine = tmp_path / "goprog-magic"
+    shutil.copy(exe, mine)
+    p = run_prog(str(mine))
+    core = gcore(p.pid, tmp_path)
+    try:
+        good = run_pmprof("stacks", "--core", core, check=None)
+        p.close()
+        os.unlink(mine)
+        mine.write_bytes(bytes(data))
+        r = run_pmprof("stacks", "--core", core, check=None)
+    finally:
+        os.unlink(core)
+    assert "main.parkSyscallRead" in good.stdout, good.stdout    # the core is sound
+    assert "magic 0xfffffff2" in r.stderr and "go1.26" in r.stderr, r.stderr
+    assert "[go: cannot unwind]" in r.stdout, r.stdout
+    assert "main." not in r.stdout, r.stdout
