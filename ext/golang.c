@@ -664,20 +664,45 @@ g_candidates(struct pmp_target *t, const struct pmp_regs *rg, uint64_t cand[2])
 }
 
 /*
+ * The fields of g and m the unwinder's system-stack jump reads, per Go
+ * release (each release's DWARF: ptype /o struct runtime.g, runtime.m,
+ * runtime.gobuf; tests/test_go_versions_stacks.py).  g.stack (0, 8), g.m
+ * (48), g.sched.sp/pc (56, 64) and m.g0 (0) are the same in every row.
+ * A release no row names (1.20, 1.25, newer ones) gets no jump: its
+ * stacks end at the system stack, marked.
+ */
+static const struct {
+    int lo, hi;                  /* Go 1.lo .. 1.hi */
+    uint16_t sched_bp, syscallsp, syscallpc, m_curg;
+} gctx_layouts[] = {
+    {19, 19, G_SCHED_BP, G_SYSCALLSP, G_SYSCALLPC, M_CURG},
+    {21, 24, 104, 112, 120, 192},
+    {26, 26, 96, 104, 112, 184},   /* gobuf.ret gone, m.procid moved */
+};
+
+/*
  * A thread on its g0 (system) stack at sp: the goroutine its M runs
  * (m.curg), and that goroutine's saved context, for unwinding across
  * systemstack/morestack/asmcgocall as Go's traceback does.  The g0 is
  * R14 (Go code) or the TLS slot at fs-8, checked: g.m.g0 == g and sp
- * inside g's stack.
+ * inside g's stack.  gominor: the module's Go 1.minor (gopclntab.h);
+ * PMP_E_UNSUPPORTED for a release gctx_layouts does not name.
  */
 int
-pmp_go_curg_context(struct pmp_target *t, const struct pmp_regs *rg,
-                    uint64_t sp, struct pmp_go_ctx *out)
+pmp_go_curg_context(struct pmp_target *t, int gominor,
+                    const struct pmp_regs *rg, uint64_t sp,
+                    struct pmp_go_ctx *out)
 {
     uint64_t cand[2], m, g0, curg;
     unsigned char g[G_SIZE];
+    size_t i;
     int k;
 
+    for (i = 0; i < PMP_ARRAY_SIZE(gctx_layouts); i++)
+        if (gominor >= gctx_layouts[i].lo && gominor <= gctx_layouts[i].hi)
+            break;
+    if (i == PMP_ARRAY_SIZE(gctx_layouts))
+        return PMP_E_UNSUPPORTED;
     g_candidates(t, rg, cand);
     for (k = 0; k < 2; k++) {
         uint64_t lo, hi;
@@ -689,14 +714,16 @@ pmp_go_curg_context(struct pmp_target *t, const struct pmp_regs *rg,
         m = pmp_u64at(g, G_M);
         if (sp < lo || sp >= hi || !m ||
             pmp_target_read_u64(t, m, &g0, NULL) || g0 != cand[k] ||
-            pmp_target_read_u64(t, m + M_CURG, &curg, NULL) || !curg ||
-            curg == g0 || pmp_target_read(t, curg, g, sizeof(g), NULL))
+            pmp_target_read_u64(t, m + gctx_layouts[i].m_curg, &curg,
+                                NULL) ||
+            !curg || curg == g0 ||
+            pmp_target_read(t, curg, g, 128, NULL))
             continue;
         out->sched_pc = pmp_u64at(g, G_SCHED_PC);
         out->sched_sp = pmp_u64at(g, G_SCHED_SP);
-        out->sched_bp = pmp_u64at(g, G_SCHED_BP);
-        out->syscall_pc = pmp_u64at(g, G_SYSCALLPC);
-        out->syscall_sp = pmp_u64at(g, G_SYSCALLSP);
+        out->sched_bp = pmp_u64at(g, gctx_layouts[i].sched_bp);
+        out->syscall_pc = pmp_u64at(g, gctx_layouts[i].syscallpc);
+        out->syscall_sp = pmp_u64at(g, gctx_layouts[i].syscallsp);
         return 0;
     }
     return -1;

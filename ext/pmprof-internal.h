@@ -270,8 +270,9 @@ int pmp_go_current(struct pmp_target *t, const struct pmp_regs *rg, int tid,
 struct pmp_go_ctx {
     uint64_t sched_pc, sched_sp, sched_bp, syscall_pc, syscall_sp;
 };
-int pmp_go_curg_context(struct pmp_target *t, const struct pmp_regs *rg,
-                        uint64_t sp, struct pmp_go_ctx *out);
+int pmp_go_curg_context(struct pmp_target *t, int gominor,
+                        const struct pmp_regs *rg, uint64_t sp,
+                        struct pmp_go_ctx *out);
 struct pmp_unwinder;
 /* Use c (captured earlier) for the next unwinds' jumps; NULL: read. */
 void pmp_unwinder_set_go_ctx(struct pmp_unwinder *u,

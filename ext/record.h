@@ -113,7 +113,9 @@ struct pmp_recording {
     struct pmp_strpool names;   /* writers' rendered names */
 
     /* Go programs: goroutine ID and labels of each sample */
-    int is_go;
+    int is_go;          /* the Go runtime is readable: goids, labels */
+    int go_stacks;      /* a Go function table: Go stacks, jumps */
+    int go_minor;       /* its Go 1.minor */
     struct pmp_rec_gset *gsets;
     size_t ngsets, gsets_cap;
     struct pmp_go_label *glabels;
