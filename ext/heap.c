@@ -9,7 +9,7 @@
  * mallinfo2() (mallinfo() before 2.33) and the untouched mp_ initialiser
  * in .data), and bounded, checked walks of the arena ring, heaps, bin
  * lists and tcaches.  What differs between glibc releases is a row of
- * heap-glibc-layouts.h (x86_64: 2.31, 2.36, 2.41, 2.43), checked against
+ * layout-glibc-malloc.h (x86_64: 2.31, 2.36, 2.41, 2.43), checked against
  * libc's DWARF when present; a version without a row is refused with its
  * name, never guessed.
  *
@@ -30,7 +30,7 @@
 
 #include "pmprof-internal.h"
 
-#include "heap-glibc-layouts.h"
+#include "layout-glibc-malloc.h"
 
 /* Version-independent (x86_64, LP64): chunk header and flags, alignment. */
 #define HEAP_MAX_SIZE (64ull << 20)

@@ -285,7 +285,7 @@ size_t pmp_go_labels(struct pmp_target *t, uint64_t labels,
 /* ------------------------------------------------------------------ */
 /* Heap (heap.c): the walk from known main_arena and mp_ addresses, for
    unit tests over crafted memory (tcache_tpoff 0: no tcaches), with the
-   glibc 2.36 row of heap-glibc-layouts.h.                              */
+   glibc 2.36 row of layout-glibc-malloc.h.                              */
 
 int pmp_heap_walk_target(struct pmp_target *t, uint64_t main_arena,
                          uint64_t mp, int64_t tcache_tpoff,

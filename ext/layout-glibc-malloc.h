@@ -1,5 +1,5 @@
 /*
- * heap-glibc-layouts.h: glibc malloc's layouts on x86_64, one row per
+ * layout-glibc-malloc.h: glibc malloc's layouts on x86_64, one row per
  * glibc release, as data (heap.c reads nothing else about a version).
  *
  * Owns: the offsets and sizes heap.c uses, and the facts that change the
