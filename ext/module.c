@@ -797,9 +797,10 @@ thread_dict(const struct pmp_thread *th)
         return NULL;
     for (i = 0; i < th->nframes; i++) {
         PyObject *t = Py_BuildValue(
-            "(KOO)", (unsigned long long)th->pcs[i],
+            "(KOOO)", (unsigned long long)th->pcs[i],
             (th->frame_flags[i] & PMP_FRAME_ACTIVATION) ? Py_True : Py_False,
-            (th->frame_flags[i] & PMP_FRAME_SIGNAL) ? Py_True : Py_False);
+            (th->frame_flags[i] & PMP_FRAME_SIGNAL) ? Py_True : Py_False,
+            (th->frame_flags[i] & PMP_FRAME_TAILCALL) ? Py_True : Py_False);
         if (!t) {
             Py_DECREF(pcs);
             return NULL;
@@ -875,7 +876,8 @@ Snapshot_threads(SnapshotObject *self, PyObject *unused)
 }
 
 /*
- * symbolize(pcs) -> for each (pc, activation) of the sequence, the list of
+ * symbolize(pcs) -> for each (pc, activation[, signal[, tail call]]) of
+ * the sequence (the flags after activation are ignored), the list of
  * its frames, each a tuple (pc, function, system_name, file, line, inlined,
  * module, module_offset, func_offset); inline chains are expanded
  * innermost first.
@@ -907,9 +909,9 @@ Snapshot_symbolize(SnapshotObject *self, PyObject *arg)
         size_t k;
 
         PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
-        PyObject *sigflag = NULL;
+        PyObject *sigflag = NULL, *tailflag = NULL;
 
-        if (!PyArg_ParseTuple(item, "Kp|O", &pc, &act, &sigflag))
+        if (!PyArg_ParseTuple(item, "Kp|OO", &pc, &act, &sigflag, &tailflag))
             goto fail;
         Py_BEGIN_ALLOW_THREADS
         rc = pmp_sym_lookup(so->s, pc, act, &fi, &err);

@@ -364,10 +364,22 @@ int pmp_session_snapshot_with(struct pmp_session *s,
                               pmp_stopped_hook hook, void *hook_arg,
                               struct pmp_error *err);
 
+/* ------------------------------------------------------------------ */
+/* Tail-call frames (tailcall.c)                                       */
+
+struct pmp_tailcalls;
+int pmp_tailcalls_new(struct pmp_tailcalls **out, struct pmp_symbolizer *sym);
+void pmp_tailcalls_free(struct pmp_tailcalls *tc);
+/* Insert the frames of functions that left by a tail call (flag
+   PMP_FRAME_TAILCALL) into every stack of snap; fails only on OOM. */
+int pmp_tailcalls_expand(struct pmp_tailcalls *tc, struct pmp_snapshot *snap,
+                         struct pmp_error *err);
+
 struct pmp_session {
     struct pmp_target *target;
     struct pmp_symbolizer *sym;
     struct pmp_unwinder *unw;
+    struct pmp_tailcalls *tc;       /* tail-call frames, made on first use */
     int is_core;
     struct pmp_session_opts opts;   /* strings owned (strdup'd) */
 };

@@ -186,6 +186,9 @@ enum pmp_frame_flags {
                                        signal frame); else a return address */
     PMP_FRAME_SIGNAL = 1 << 1,      /* this frame is a signal trampoline */
     PMP_FRAME_FP = 1 << 2,          /* found by the frame-pointer fallback */
+    PMP_FRAME_TAILCALL = 1 << 3,    /* a function that left by a tail call,
+                                       rebuilt from DWARF call sites (pc:
+                                       the call site's return address) */
 };
 
 enum pmp_stack_flags {

@@ -91,6 +91,7 @@ base_name(const char *p)
 struct rframe {
     const char *function, *file, *module;
     int line, inlined;
+    int tailcall;          /* left by a tail call (rebuilt, tailcall.c) */
     uint64_t pc, offset;
 };
 
@@ -127,6 +128,8 @@ for_frames(struct pmp_session *s, const struct pmp_thread *th, int depth,
             f.file = fi->lines[k].file;
             f.line = fi->lines[k].line;
             f.inlined = k + 1 < fi->nlines;
+            f.tailcall = !f.inlined &&
+                         (th->frame_flags[i] & PMP_FRAME_TAILCALL) != 0;
             f.module = mi ? mi->path : "";
             f.pc = th->pcs[i];
             f.offset = fi->module_offset;
@@ -144,9 +147,10 @@ key_frame(void *arg, int i, const struct rframe *f)
 {
     FILE *m = arg;
 
-    fprintf(m, "%s\x01%s\x01%d\x01%s\x01%llx\x01%d\x02", f->function, f->file,
-            f->line, f->module,
-            (unsigned long long)(f->function[0] ? 0 : f->offset), f->inlined);
+    fprintf(m, "%s\x01%s\x01%d\x01%s\x01%llx\x01%d\x01%d\x02", f->function,
+            f->file, f->line, f->module,
+            (unsigned long long)(f->function[0] ? 0 : f->offset), f->inlined,
+            f->tailcall);
     return 0;
 }
 
@@ -165,6 +169,8 @@ print_frame(void *arg, int i, const struct rframe *f)
         fprintf(m, "0x%llx", (unsigned long long)f->pc);
     if (f->inlined)
         fputs(" [inlined]", m);
+    if (f->tailcall)
+        fputs(" [tail call]", m);
     if (f->file[0])
         fprintf(m, " at %s:%d", f->file, f->line);
     if (f->module[0] && is_system_module(f->module) && f->function[0])

@@ -90,6 +90,7 @@ pmp_session_free(struct pmp_session *s)
 {
     if (!s)
         return;
+    pmp_tailcalls_free(s->tc);
     pmp_unwinder_free(s->unw);
     pmp_symbolizer_free(s->sym);
     if (s->target)
@@ -314,6 +315,15 @@ pmp_session_snapshot_with(struct pmp_session *s,
     s->target->ops->resume(s->target);
     stopped = 0;
     snap->stopped_ns = pmp_now_ns(CLOCK_MONOTONIC) - t0;
+    /* Symbolization-time work, the target running again: the frames of
+       functions that left by a tail call (tailcall.c). */
+    if (!s->tc && pmp_tailcalls_new(&s->tc, s->sym)) {
+        rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = pmp_tailcalls_expand(s->tc, snap, err);
+    if (rc)
+        goto out;
     qsort(snap->threads, snap->nthreads, sizeof(*snap->threads), cmp_thread);
     *out = snap;
     snap = NULL;

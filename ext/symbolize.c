@@ -541,6 +541,24 @@ pmp_symbolizer_module_at(struct pmp_symbolizer *sym, uint64_t pc)
     return mod;
 }
 
+/*
+ * The compilation unit holding addr (through the module's symindex), its
+ * module and bias; NULL without DWARF there.  For tailcall.c.
+ */
+Dwarf_Die *
+pmp_symbolizer_addrdie(struct pmp_symbolizer *sym, uint64_t addr,
+                       Dwarf_Die *mem, Dwarf_Addr *bias, Dwfl_Module **modp)
+{
+    Dwfl_Module *mod = pmp_symbolizer_module_at(sym, addr);
+    struct mod_entry *e = mod ? entry_for(sym, mod) : NULL;
+
+    if (modp)
+        *modp = mod;
+    if (!e)
+        return NULL;
+    return pmp_symindex_addrdie(e->ix, mod, addr, mem, bias);
+}
+
 int
 pmp_symbolizer_is_go(struct pmp_symbolizer *sym, void *mod)
 {

@@ -11,7 +11,9 @@ parser = new_parser(
     "stacks",
     "Unwind and symbolize every thread's stack (inline frames, demangled\n"
     "names, file:line; module+0xoffset where there is no symbol), then merge\n"
-    "identical stacks, most frequent first, with their threads.",
+    "identical stacks, most frequent first, with their threads.  Functions\n"
+    "that left by a tail call are rebuilt from DWARF call sites, as gdb\n"
+    "does, where every path agrees, and marked [tail call].",
 )
 parser.add_argument("--all", action="store_true",
                     help="print every thread separately instead of merging")
@@ -25,6 +27,8 @@ def _frame_line(i, f):
     s = "  #%-3d %s" % (i, report.frame_label(f))
     if f["inlined"]:
         s += " [inlined]"
+    if f.get("tail_call"):
+        s += " [tail call]"
     if f["file"]:
         s += " at %s:%d" % (f["file"], f["line"])
     if f["module"] and report.is_system_module(f["module"]) and f["function"]:
