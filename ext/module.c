@@ -1280,6 +1280,8 @@ Snapshot_get(SnapshotObject *self, void *closure)
         return PyLong_FromSize_t(self->snap->nframes_total);
     if (strcmp(what, "nthreads") == 0)
         return PyLong_FromSize_t(self->snap->nthreads);
+    if (strcmp(what, "ncut") == 0)
+        return PyLong_FromSize_t(self->snap->nthreads_cut);
     return PyLong_FromSize_t(self->snap->nthreads_failed);
 }
 
@@ -1315,6 +1317,9 @@ static PyGetSetDef Snapshot_getset[] = {
      "nthreads"},
     {"nfailed", (getter)Snapshot_get, NULL, "threads that failed",
      "nfailed"},
+    {"ncut", (getter)Snapshot_get, NULL,
+     "other threads whose stack was cut short (frame cap, unreadable Go)",
+     "ncut"},
     {NULL}
 };
 

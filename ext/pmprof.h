@@ -282,6 +282,9 @@ struct pmp_snapshot {
     uint64_t stopped_ns;         /* how long the target was stopped (live) */
     size_t nframes_total;
     size_t nthreads_failed;      /* threads with NO_REGS or UNWIND_ERR */
+    size_t nthreads_cut;         /* other threads whose stack was cut short
+                                    (TRUNCATED, or GO: Go code this pmprof
+                                    cannot walk) */
 };
 
 struct pmp_snapshot_opts {

@@ -304,6 +304,10 @@ pmp_session_snapshot_with(struct pmp_session *s,
         }
         if (th->flags & PMP_STACK_TRUNCATED)
             add_synth(th, PMP_SYNTH_TRUNCATED);
+        /* A stack cut short is a partial result too (exit status 1). */
+        if (!(th->flags & PMP_STACK_UNWIND_ERR) &&
+            (th->flags & (PMP_STACK_GO | PMP_STACK_TRUNCATED)))
+            snap->nthreads_cut++;
         snap->nframes_total += (size_t)th->nframes;
         ok++;
     }

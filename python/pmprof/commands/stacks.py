@@ -4,7 +4,7 @@ import json
 import os
 
 from pmprof import report
-from pmprof.commands import EXIT_OK, EXIT_PARTIAL, command, new_parser
+from pmprof.commands import command, new_parser, snapshot_status
 from pmprof.commands.threads import collect
 
 parser = new_parser(
@@ -62,7 +62,7 @@ def stacks(ctx, args):
             "threads" if args.all else "distinct stacks",
             "" if session.is_core else
             " (target stopped %.2f ms)" % (snap.stopped_ns / 1e6), body))
-        return EXIT_PARTIAL if snap.nfailed else EXIT_OK
+        return snapshot_status(snap)
     session, snap, ths = collect(ctx, args.depth)
     if args.all:
         groups = [{"count": 1, "threads": [{"tid": t["tid"], "name": t["name"]}],
@@ -78,4 +78,4 @@ def stacks(ctx, args):
         "stacks": groups,
     }
     ctx.write(json.dumps(doc, indent=2) + "\n")
-    return EXIT_PARTIAL if snap.nfailed else EXIT_OK
+    return snapshot_status(snap)
