@@ -710,6 +710,7 @@ flags_list(unsigned f)
             {PMP_STACK_UNWIND_ERR, "unwind-error"},
             {PMP_STACK_NO_REGS, "no-registers"},
             {PMP_STACK_GO, "go"},
+            {PMP_STACK_WORKER, "kernel-worker"},
         };
         size_t i;
         for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
@@ -812,7 +813,8 @@ thread_dict(const struct pmp_thread *th)
         Py_DECREF(pcs);
         return NULL;
     }
-    if (th->regs_ok && (int64_t)th->regs.orig_rax >= 0) {
+    if (th->regs_ok && (int64_t)th->regs.orig_rax >= 0 &&
+        !(th->flags & PMP_STACK_WORKER)) {
         const char *nm = pmp_syscall_name((long)th->regs.orig_rax);
         sc = Py_BuildValue(
             "{s:K,s:s,s:(KKKKKK),s:L}", "nr",

@@ -121,6 +121,8 @@ struct pmp_target_thread {
     struct pmp_regs regs;
     int regs_ok;
     char error[160];        /* why regs_ok == 0 */
+    int io_worker;          /* PF_IO_WORKER in /proc stat's flags (live):
+                               an io_uring worker, no user context */
 };
 
 struct pmp_target_ops {

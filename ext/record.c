@@ -163,11 +163,43 @@ read_cpu(struct rthread *th)
     return (uint64_t)v;
 }
 
+/* An io_uring worker (PF_IO_WORKER in /proc/PID/task/TID/stat's flags)? */
+static int
+is_io_worker(int pid, int tid)
+{
+    char path[64], buf[1024];
+    const char *f;
+    unsigned long fl = 0;
+    int fd, field;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    f = strrchr(buf, ')');
+    /* Fields after ')': 3 state ... 9 flags. */
+    for (field = 2; f && field < 9; field++) {
+        f = strchr(f + 1, ' ');
+    }
+    return f && sscanf(f, "%lu", &fl) == 1 && (fl & 0x10);
+}
+
 static void
 thread_wanted(struct pmp_recording *r, struct rthread *th)
 {
     size_t i;
 
+    /* A kernel worker never runs the application's code: it is not
+       sampled, so it counts in no CPU or wall figure. */
+    th->wanted = 0;
+    if (th->worker)
+        return;
     th->wanted = 1;
     if (r->only_tids) {
         th->wanted = 0;
@@ -201,6 +233,7 @@ add_thread(struct pmp_recording *r, int tid, int traced)
     th->schedfd = open(path, O_RDONLY | O_CLOEXEC);
     th->cpu_last = read_cpu(th);
     th->t_last = pmp_now_ns(CLOCK_MONOTONIC);
+    th->worker = is_io_worker(r->pid, tid);
     thread_wanted(r, th);
     if (pmp_u64map_put(&r->bytid, (uint64_t)(unsigned)tid, th)) {
         if (th->schedfd >= 0)
@@ -829,6 +862,13 @@ cycle(struct pmp_recording *r)
             continue;
         }
         pmp_regs_from_user(&th->regs, &u);
+        if (u.rip == 0 && u.rsp == 0) {
+            /* The kernel's mark of a worker with no user context (vhost;
+               io_uring's are known by their flag): never sampled. */
+            th->worker = 1;
+            th->wanted = 0;
+            continue;
+        }
         copy_stack(r, th);
         if (r->is_go) {
             /* The goroutine it runs, while it runs it (a handful of

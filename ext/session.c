@@ -282,6 +282,20 @@ pmp_session_snapshot_with(struct pmp_session *s,
             rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
             goto out;
         }
+        /*
+         * A kernel worker inside the process (io_uring, vhost) never runs
+         * user code: its user registers are the parent's at creation, with
+         * pc and sp 0 (arch/x86/kernel/process.c: "to indicate that to
+         * tools like gdb").  Nothing to unwind, and not a failure.
+         */
+        if (tt[i].io_worker ||
+            (th->regs_ok && th->regs.r[PMP_REG_RIP] == 0 &&
+             th->regs.r[PMP_REG_RSP] == 0)) {
+            th->flags |= PMP_STACK_WORKER;
+            add_synth(th, tt[i].io_worker ? PMP_SYNTH_IO_WORKER
+                                          : PMP_SYNTH_KERNEL_WORKER);
+            continue;
+        }
         if (!th->regs_ok) {
             th->flags |= PMP_STACK_NO_REGS;
             pmp_strlcpy(th->error, tt[i].error[0] ? tt[i].error
