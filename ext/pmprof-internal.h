@@ -376,6 +376,13 @@ void pmp_tailcalls_free(struct pmp_tailcalls *tc);
    PMP_FRAME_TAILCALL) into every stack of snap; fails only on OOM. */
 int pmp_tailcalls_expand(struct pmp_tailcalls *tc, struct pmp_snapshot *snap,
                          struct pmp_error *err);
+/* The same for one stack: opcs and ofl malloc'd (NULL: no tail-call frame
+   there); PMP_E_NOMEM on OOM. */
+int pmp_tailcalls_expand_stack(struct pmp_tailcalls *tc, const uint64_t *pcs,
+                               const uint8_t *fl, size_t n, uint64_t **opcs,
+                               uint8_t **ofl, size_t *on);
+/* The session's tail-call cache (made on first use; NULL on OOM). */
+struct pmp_tailcalls *pmp_session_tailcalls(struct pmp_session *s);
 
 struct pmp_session {
     struct pmp_target *target;

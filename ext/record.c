@@ -786,6 +786,73 @@ unwind_sampled(struct pmp_recording *r, struct rthread *th, uint64_t now)
     return n;
 }
 
+/*
+ * The recording done and the target gone on: the frames of functions
+ * that left by a tail call (tailcall.c) into every interned stack.  Stack
+ * ids stay; their pcs move to new arrays.
+ */
+static int
+expand_tailcalls(struct pmp_recording *r)
+{
+    struct pmp_tailcalls *tc = pmp_session_tailcalls(r->s);
+    uint64_t *pcs = NULL, *ep;
+    uint8_t *fl = NULL, *ef;
+    size_t *off = NULL, npcs = 0, cap = 0, flcap = 0, i, en;
+    uint32_t *len = NULL;
+
+    if (!tc)
+        return PMP_E_NOMEM;
+    off = pmp_calloc(r->nstacks ? r->nstacks : 1, sizeof(*off));
+    len = pmp_calloc(r->nstacks ? r->nstacks : 1, sizeof(*len));
+    if (!off || !len)
+        goto oom;
+    for (i = 0; i < r->nstacks; i++) {
+        const struct pmp_rec_stack *st = &r->stacks[i];
+        const uint64_t *sp = r->pcs + st->off;
+        const uint8_t *sf = r->fl + st->off;
+        if (pmp_tailcalls_expand_stack(tc, sp, sf, st->n, &ep, &ef, &en))
+            goto oom;
+        if (en > UINT32_MAX ||
+            pmp_grow((void **)&pcs, &cap, npcs + en, sizeof(*pcs)) ||
+            pmp_grow((void **)&fl, &flcap, npcs + en, 1)) {
+            free(ep);
+            free(ef);
+            goto oom;
+        }
+        memcpy(pcs + npcs, ep ? ep : sp, en * sizeof(*pcs));
+        memcpy(fl + npcs, ef ? ef : sf, en);
+        free(ep);
+        free(ef);
+        off[i] = npcs;
+        len[i] = (uint32_t)en;
+        npcs += en;
+    }
+    /* Every stack expanded: only now do the stacks move. */
+    for (i = 0; i < r->nstacks; i++) {
+        struct pmp_rec_stack *st = &r->stacks[i];
+        st->off = off[i];
+        st->n = len[i];
+        st->hash = stack_hash(pcs + off[i], fl + off[i], len[i]);
+    }
+    free(r->pcs);
+    free(r->fl);
+    r->pcs = pcs;
+    r->fl = fl;
+    r->npcs = npcs;
+    r->pcs_cap = cap;
+    r->fl_cap = flcap;
+    free(off);
+    free(len);
+    /* The intern table hashed the old stacks: rebuild it. */
+    return tab_rehash(r, r->tabcap ? r->tabcap : 1024) ? PMP_E_NOMEM : 0;
+oom:
+    free(pcs);
+    free(fl);
+    free(off);
+    free(len);
+    return PMP_E_NOMEM;
+}
+
 static int
 cycle(struct pmp_recording *r)
 {
@@ -1113,6 +1180,9 @@ done:
     now = pmp_now_ns(CLOCK_MONOTONIC);
     fill_stats(r, now);
     r->stats.nthreads = 0;
+    if (rc == 0 && expand_tailcalls(r)) {
+        rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    }
     if (rc) {
         pmp_recording_free(r);
         return rc;

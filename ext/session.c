@@ -335,7 +335,7 @@ pmp_session_snapshot_with(struct pmp_session *s,
     snap->stopped_ns = pmp_now_ns(CLOCK_MONOTONIC) - t0;
     /* Symbolization-time work, the target running again: the frames of
        functions that left by a tail call (tailcall.c). */
-    if (!s->tc && pmp_tailcalls_new(&s->tc, s->sym)) {
+    if (!pmp_session_tailcalls(s)) {
         rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
         goto out;
     }
@@ -351,6 +351,14 @@ out:
     pmp_snapshot_free(snap);
     wait_ctx_free(&wctx);
     return rc;
+}
+
+struct pmp_tailcalls *
+pmp_session_tailcalls(struct pmp_session *s)
+{
+    if (!s->tc && pmp_tailcalls_new(&s->tc, s->sym))
+        return NULL;
+    return s->tc;
 }
 
 int

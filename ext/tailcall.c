@@ -816,50 +816,56 @@ pmp_tailcalls_free(struct pmp_tailcalls *tc)
 }
 
 /*
- * Insert the tail-call frames into one thread's stack.  Pairs where the
- * callee is a signal trampoline, the caller's pc is exact or synthetic,
- * or the caller was found by frame pointers (the callee had no CFI) are
- * left as they are: gdb only looks from frames it unwound by DWARF.
+ * Insert the tail-call frames into one stack (pcs/fl, n frames,
+ * innermost first): opcs, ofl (malloc'd) and on, or opcs NULL when
+ * there are none.  Pairs where the callee is a signal trampoline, the
+ * caller's pc is exact or synthetic, or the caller was found by frame
+ * pointers (the callee had no CFI) are left as they are: gdb only looks
+ * from frames it unwound by DWARF.
  */
-static int
-expand_thread(struct pmp_tailcalls *tc, struct pmp_thread *th)
+int
+pmp_tailcalls_expand_stack(struct pmp_tailcalls *tc, const uint64_t *in,
+                           const uint8_t *infl, size_t nin, uint64_t **opcs,
+                           uint8_t **ofl, size_t *on)
 {
     uint64_t *pcs = NULL;
     uint8_t *fl = NULL;
-    size_t n = 0, cap, extra = 0, k;
-    int i, any = 0;
+    size_t n = 0, cap, extra = 0, k, i;
+    int any = 0;
 
-    if (th->nframes < 2)
+    *opcs = NULL;
+    *ofl = NULL;
+    *on = nin;
+    if (nin < 2)
         return 0;
-    cap = (size_t)th->nframes + 16;
+    cap = nin + 16;
     pcs = malloc(cap * sizeof(*pcs));
     fl = malloc(cap);
     if (!pcs || !fl)
         goto oom;
-    for (i = 0; i < th->nframes; i++) {
+    for (i = 0; i < nin; i++) {
         const struct tc_chain *c;
         uint64_t callee_pc, caller = 0;
-        uint8_t f = th->frame_flags[i];
+        uint8_t f = infl[i];
 
-        pcs[n] = th->pcs[i];
+        pcs[n] = in[i];
         fl[n++] = f;
-        if (i + 1 >= th->nframes)
+        if (i + 1 >= nin)
             break;
-        caller = th->pcs[i + 1];
-        if ((f & PMP_FRAME_SIGNAL) || PMP_PC_IS_SYNTH(th->pcs[i]) ||
+        caller = in[i + 1];
+        if ((f & PMP_FRAME_SIGNAL) || PMP_PC_IS_SYNTH(in[i]) ||
             PMP_PC_IS_SYNTH(caller) || caller < 2 ||
-            (th->frame_flags[i + 1] & (PMP_FRAME_ACTIVATION | PMP_FRAME_FP)))
+            (infl[i + 1] & (PMP_FRAME_ACTIVATION | PMP_FRAME_FP)))
             continue;
-        callee_pc = (f & PMP_FRAME_ACTIVATION) || th->pcs[i] == 0
-                        ? th->pcs[i]
-                        : th->pcs[i] - 1;
+        callee_pc = (f & PMP_FRAME_ACTIVATION) || in[i] == 0 ? in[i]
+                                                              : in[i] - 1;
         c = chain_get(tc, caller, entry_of(tc, callee_pc));
         if (!c)
             goto oom;
         if (c->n == 0 || extra + c->n > TC_MAX_EXTRA)
             continue;
-        if (n + c->n + (size_t)(th->nframes - i) > cap) {
-            size_t ncap = n + c->n + (size_t)(th->nframes - i) + 16;
+        if (n + c->n + (nin - i) > cap) {
+            size_t ncap = n + c->n + (nin - i) + 16;
             uint64_t *np = realloc(pcs, ncap * sizeof(*pcs));
             uint8_t *nf;
             if (!np)
@@ -883,16 +889,36 @@ expand_thread(struct pmp_tailcalls *tc, struct pmp_thread *th)
         free(fl);
         return 0;
     }
+    *opcs = pcs;
+    *ofl = fl;
+    *on = n;
+    return 0;
+oom:
+    free(pcs);
+    free(fl);
+    return PMP_E_NOMEM;
+}
+
+static int
+expand_thread(struct pmp_tailcalls *tc, struct pmp_thread *th)
+{
+    uint64_t *pcs;
+    uint8_t *fl;
+    size_t n;
+
+    if (th->nframes < 2)
+        return 0;
+    if (pmp_tailcalls_expand_stack(tc, th->pcs, th->frame_flags,
+                                   (size_t)th->nframes, &pcs, &fl, &n))
+        return PMP_E_NOMEM;
+    if (!pcs)
+        return 0;
     free(th->pcs);
     free(th->frame_flags);
     th->pcs = pcs;
     th->frame_flags = fl;
     th->nframes = (int)n;
     return 0;
-oom:
-    free(pcs);
-    free(fl);
-    return PMP_E_NOMEM;
 }
 
 int

@@ -196,3 +196,22 @@ def test_marked_in_text_and_pprof(target, tmp_path):
     want = {f["function"] + " [tail call]" for g in doc["stacks"]
             for f in g["frames"] if f["tail_call"]}
     assert named == want
+
+
+def test_record_has_the_frames(target, tmp_path):
+    """`record` rebuilds the same frames (after the recording): every
+    parked thread's stack in the folded file is its snapshot stack, tail
+    calls marked as in text."""
+    t = target("tailcall")
+    doc = pmprof_json(True, None, "-p", t.pid)
+    folded = tmp_path / "r.folded"
+    r = run_pmprof("record", "-p", t.pid, "-d", "0.3", "-o", folded)
+    assert r.returncode == 0, r.stderr
+    lines = {ln.rsplit(" ", 1)[0] for ln in folded.read_text().splitlines()}
+    names = t.names()
+    for g in doc["stacks"]:
+        if names[g["threads"][0]["tid"]] not in WANT_TAIL:
+            continue
+        want = ";".join(f["function"] + (" [tail call]" if f["tail_call"] else "")
+                        for f in reversed(g["frames"]))
+        assert want in lines, (want, sorted(lines))
