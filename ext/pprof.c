@@ -671,9 +671,12 @@ location_id(struct writer *w, uint64_t pc, int act)
         ln = &fi->lines[i];
         if (!ln->function || !ln->function[0])
             continue;
-        if (act == FRAME_TAILCALL && i + 1 == fi->nlines) {
-            /* The function that left by a tail call (not what it
-               inlined) is marked in its name: pprof has no field. */
+        if (act == FRAME_TAILCALL) {
+            /* A tail-call frame is one line, named as gdb names it (the
+               innermost function at the call site), and marked in its
+               name: pprof has no field for it. */
+            if (i > 0)
+                break;
             char buf[1024];
             snprintf(buf, sizeof(buf), "%s [tail call]", ln->function);
             tail = *ln;

@@ -118,6 +118,10 @@ for_frames(struct pmp_session *s, const struct pmp_thread *th, int depth,
         mi = fi->module >= 0 ? pmp_sym_module(s, (size_t)fi->module) : NULL;
         for (k = 0; k < fi->nlines; k++) {
             struct rframe f;
+            /* A tail-call frame is one frame, named as gdb names it: by
+               the innermost function at its call site (an inlined one
+               stands for the function that jumped). */
+            int tail = (th->frame_flags[i] & PMP_FRAME_TAILCALL) != 0;
 
             if (depth > 0 && n >= depth)
                 return n;
@@ -127,9 +131,8 @@ for_frames(struct pmp_session *s, const struct pmp_thread *th, int depth,
                 f.function = "<signal handler called>";
             f.file = fi->lines[k].file;
             f.line = fi->lines[k].line;
-            f.inlined = k + 1 < fi->nlines;
-            f.tailcall = !f.inlined &&
-                         (th->frame_flags[i] & PMP_FRAME_TAILCALL) != 0;
+            f.inlined = !tail && k + 1 < fi->nlines;
+            f.tailcall = tail;
             f.module = mi ? mi->path : "";
             f.pc = th->pcs[i];
             f.offset = fi->module_offset;
@@ -137,6 +140,8 @@ for_frames(struct pmp_session *s, const struct pmp_thread *th, int depth,
             if (rc)
                 return rc;
             n++;
+            if (tail)
+                break;
         }
     }
     return n;

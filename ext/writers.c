@@ -32,8 +32,8 @@ struct rline {
 /*
  * The rendered lines of one frame, innermost (inlined) first, into out
  * (at most max); returns the count (>= 1).  A tail-call frame (fl
- * PMP_FRAME_TAILCALL) has its physical function's name marked
- * " [tail call]", as the text and pprof writers mark it.
+ * PMP_FRAME_TAILCALL) is one line, its name marked " [tail call]", as
+ * the text and pprof writers show it.
  */
 static size_t
 frame_lines_fl(struct pmp_recording *r, uint64_t pc, int act, int tail,
@@ -53,7 +53,7 @@ frame_lines_fl(struct pmp_recording *r, uint64_t pc, int act, int tail,
             out[0].name = "?";
         return 1;
     }
-    n = PMP_MIN(fi->nlines, max);
+    n = tail ? 1 : PMP_MIN(fi->nlines, max);
     for (i = 0; i < n; i++) {
         const struct pmp_line *ln = &fi->lines[i];
         const char *nm = ln->function;
@@ -70,7 +70,9 @@ frame_lines_fl(struct pmp_recording *r, uint64_t pc, int act, int tail,
             }
             nm = buf;
         }
-        if (tail && i + 1 == fi->nlines) {
+        if (tail) {
+            /* One frame, named by the innermost function at the call
+               site, as gdb names a tail-call frame. */
             char tb[1024];
             snprintf(tb, sizeof(tb), "%s [tail call]", nm);
             out[i].name = pmp_strpool_intern(&r->names, tb);

@@ -47,6 +47,7 @@ WANT_TAIL = {
     "chain-0": ["chain_c", "chain_b", "chain_a"],
     "single-0": ["single"],
     "member-0": ["tc::Worker::step", "tc::Worker::run"],
+    "inline-0": ["inl_helper"],
 }
 NEVER = {"ambig-0": ["ambig_top", "ambig_x", "ambig_y"],
          "indirect": ["indirect_jump"]}

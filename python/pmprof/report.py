@@ -70,8 +70,9 @@ def symbolize_threads(snap, threads, depth=None):
                 fs[-1]["function"] = "<signal handler called>"
             if len(key) > 3 and key[3]:
                 # A function that left by a tail call (rebuilt from DWARF
-                # call sites): its physical frame, not what it inlined.
-                fs[-1]["tail_call"] = True
+                # call sites): one frame, named as gdb names it, by the
+                # innermost function at its call site.
+                fs = [dict(fs[0], inlined=False, tail_call=True)]
             frames.extend(fs)
         by_stack[sk] = frames
     for th in threads:

@@ -15,6 +15,9 @@
  *             every path shares (ambig_top), never a guess between them
  *   indirect  indirect_main -> indirect_jump (t, through a function
  *             pointer: no static target) -> cond_leaf -> pthread_cond_wait
+ *   inline-0  inline_main -> inl_outer (t, the jump is in its inlined
+ *             inl_helper: gdb names the frame inl_helper) -> cond_leaf ->
+ *             pthread_cond_wait
  *   (main)    main -> pthread_join
  *
  * Each thread prints nothing of its own: gdb's `bt` is the truth the tests
@@ -131,6 +134,31 @@ ambig_main(void *arg)
     return arg;
 }
 
+/* ---- inline-0: the tail call is made by an inlined function ------------- */
+
+static inline __attribute__((always_inline)) int
+inl_helper(int w)
+{
+    sink = w;
+    TAIL(cond_leaf(w + 5));
+}
+
+NOINLINE static int
+inl_outer(int w)
+{
+    sink = w + 1;
+    TAIL(inl_helper(w));
+}
+
+NOINLINE static void *
+inline_main(void *arg)
+{
+    pthread_setname_np(pthread_self(), "inline-0");
+    sink = inl_outer(sink);
+    NO_TAIL();
+    return arg;
+}
+
 /* ---- indirect: a tail call through a pointer ---------------------------- */
 
 static int (*volatile leaf_ptr)(int) = cond_leaf;
@@ -156,14 +184,14 @@ main(int argc, char **argv)
 {
     struct tgt_opts o = tgt_init(&argc, argv, 120);
     void *(*mains[])(void *) = {chain_main, single_main, ambig_main,
-                                indirect_main};
-    pthread_t th[4];
+                                indirect_main, inline_main};
+    pthread_t th[5];
     size_t i;
 
-    for (i = 0; i < 4; i++)
+    for (i = 0; i < 5; i++)
         if (pthread_create(&th[i], NULL, mains[i], NULL))
             tgt_die("pthread_create failed");
-    tgt_wait_ready(4);
+    tgt_wait_ready(5);
     printf("READY\n");
     fflush(stdout);
     if (o.gencore)
