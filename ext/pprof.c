@@ -668,15 +668,15 @@ location_id(struct writer *w, uint64_t pc, int act)
     l->line0 = w->nlines;
     l->nlines = 0;
     for (i = 0; fi && fi->lines && i < fi->nlines; i++) {
+        /* A tail-call frame is one line, named as gdb names it (the
+           innermost function at the call site), and marked in its name:
+           pprof has no field for it. */
+        if (act == FRAME_TAILCALL && i > 0)
+            break;
         ln = &fi->lines[i];
         if (!ln->function || !ln->function[0])
             continue;
         if (act == FRAME_TAILCALL) {
-            /* A tail-call frame is one line, named as gdb names it (the
-               innermost function at the call site), and marked in its
-               name: pprof has no field for it. */
-            if (i > 0)
-                break;
             char buf[1024];
             snprintf(buf, sizeof(buf), "%s [tail call]", ln->function);
             tail = *ln;

@@ -53,6 +53,7 @@ struct pmp_symbolizer {
     struct pmp_u64map cache[2];   /* [activation] pc -> frameinfo */
     struct pmp_strpool pool;
     int refreshed;                /* module list refreshed this stop */
+    unsigned generation;          /* modules dropped so far (removed_cb) */
     char *cache_dir;              /* decompressed debug files, or NULL */
     struct pmp_cache_todo todo[16];
     size_t ntodo;
@@ -358,6 +359,7 @@ removed_cb(Dwfl_Module *mod, void *userdata, const char *name, Dwarf_Addr base,
 {
     struct pmp_symbolizer *sym = arg;
 
+    sym->generation++;
     (void)pmp_u64map_put(&sym->by_mod, (uintptr_t)mod, NULL);
     return DWARF_CB_OK;
 }
@@ -539,6 +541,14 @@ pmp_symbolizer_module_at(struct pmp_symbolizer *sym, uint64_t pc)
     if (mod)
         entry_for(sym, mod);
     return mod;
+}
+
+/* Changes whenever a module is dropped: caches holding DIEs or symbol
+   names of modules (tailcall.c) start over then. */
+unsigned
+pmp_symbolizer_generation(struct pmp_symbolizer *sym)
+{
+    return sym->generation;
 }
 
 /*

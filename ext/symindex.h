@@ -45,5 +45,6 @@ struct pmp_symbolizer;
 Dwarf_Die *pmp_symbolizer_addrdie(struct pmp_symbolizer *sym, uint64_t addr,
                                   Dwarf_Die *mem, Dwarf_Addr *bias,
                                   Dwfl_Module **modp);
+unsigned pmp_symbolizer_generation(struct pmp_symbolizer *sym);
 
 #endif

@@ -56,15 +56,34 @@
 struct tc_site {
     uint64_t pc;               /* return address (DW_AT_call_return_pc) */
     uint64_t target;           /* entry of the called function */
-    int resolved;              /* target is known statically */
+    Dwarf_Off die;             /* the DW_TAG_call_site */
+    int resolved;              /* 0 not yet, 1 target known statically,
+                                  -1 not known (resolved when needed) */
     int tail;                  /* DW_AT_call_tail_call */
 };
 
 struct tc_fn {
+    uint64_t entry;
     int ok;                    /* a DWARF function starts at this entry */
     int selfcheck;             /* 0 unchecked, 1 cannot reach itself, 2 can */
     struct tc_site *sites;     /* every call site, in DIE order */
     size_t nsites;
+};
+
+/* A module's defined function symbols by name (built once, on the first
+   call-site target looked up by name there). */
+struct tc_sym {
+    const char *name;          /* as in the symbol table (owned by libelf) */
+    size_t baselen;            /* the name without an @VERSION suffix */
+    uint64_t addr;
+    int global;
+    uint32_t next;             /* index+1 of the next with the same hash */
+};
+
+struct tc_modsyms {
+    struct tc_sym *syms;
+    size_t n;
+    struct pmp_u64map by_name; /* hash of the base name -> index+1 */
 };
 
 /* The answer for one (caller return address, callee entry). */
@@ -82,8 +101,22 @@ struct tc_name {
     struct tc_name *next;
 };
 
+/* A unit's functions: their pc ranges, in DIE order. */
+struct tc_cu {
+    struct {
+        Dwarf_Addr lo, hi;
+        Dwarf_Die die;
+    } *r;
+    size_t n, cap;
+    int oom;
+};
+
 struct pmp_tailcalls {
     struct pmp_symbolizer *sym;
+    unsigned generation;         /* the symbolizer's, when the caches were
+                                    filled (a module dropped: start over) */
+    struct pmp_u64map units;     /* unit DIE address -> tc_cu */
+    struct pmp_u64map modsyms;   /* Dwfl_Module* -> tc_modsyms */
     struct pmp_u64map fns;       /* entry -> tc_fn */
     struct pmp_u64map chains;    /* caller return address -> tc_chain list */
     struct pmp_u64map entries;   /* lookup address -> entry (1: none) */
@@ -143,18 +176,86 @@ find_subprogram(Dwarf_Die *parent, Dwarf_Addr addr, Dwarf_Die *out,
     return 0;
 }
 
-/* The function holding addr: its DIE, module and bias; 0 when found. */
+/* Every concrete DW_TAG_subprogram's ranges under parent, in DIE order
+   (what find_subprogram would try, read once per unit). */
+static void
+unit_ranges(Dwarf_Die *parent, struct tc_cu *u, long *budget, int depth)
+{
+    Dwarf_Die child;
+
+    if (depth > 32 || dwarf_child(parent, &child) != 0)
+        return;
+    do {
+        Dwarf_Addr base, lo, hi;
+        ptrdiff_t off = 0;
+        int k = 0;
+
+        if (--*budget < 0 || u->oom)
+            return;
+        switch (dwarf_tag(&child)) {
+        case DW_TAG_subprogram:
+            while (k++ < 1024 &&
+                   (off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0) {
+                if (pmp_grow((void **)&u->r, &u->cap, u->n + 1,
+                             sizeof(*u->r))) {
+                    u->oom = 1;
+                    return;
+                }
+                u->r[u->n].lo = lo;
+                u->r[u->n].hi = hi;
+                u->r[u->n].die = child;
+                u->n++;
+            }
+            break;
+        case DW_TAG_namespace:
+        case DW_TAG_class_type:
+        case DW_TAG_structure_type:
+        case DW_TAG_union_type:
+        case DW_TAG_module:
+            unit_ranges(&child, u, budget, depth + 1);
+            break;
+        default:
+            break;
+        }
+    } while (dwarf_siblingof(&child, &child) == 0);
+}
+
+/* The function holding addr: its DIE, module and bias; 0 when found.  A
+   unit's functions are read once (the first answer in DIE order, as
+   find_subprogram gives it); without memory, the unit is walked. */
 static int
 function_at(struct pmp_tailcalls *tc, uint64_t addr, Dwarf_Die *fn,
             Dwfl_Module **mod, Dwarf_Addr *bias)
 {
     Dwarf_Die cu_mem, *cu;
     long budget = TC_MAX_DIES;
+    struct tc_cu *u;
+    uint64_t key;
+    size_t i;
 
     cu = pmp_symbolizer_addrdie(tc->sym, addr, &cu_mem, bias, mod);
     if (!cu || addr < *bias)
         return -1;
-    return find_subprogram(cu, addr - *bias, fn, &budget, 0) ? 0 : -1;
+    key = (uintptr_t)cu->addr;
+    u = key != UINT64_MAX ? pmp_u64map_get(&tc->units, key) : NULL;
+    if (!u && key != UINT64_MAX && (u = calloc(1, sizeof(*u))) != NULL) {
+        unit_ranges(cu, u, &budget, 0);
+        if (u->oom || pmp_u64map_put(&tc->units, key, u)) {
+            free(u->r);
+            free(u);
+            u = NULL;
+        }
+    }
+    if (!u) {
+        budget = TC_MAX_DIES;
+        return find_subprogram(cu, addr - *bias, fn, &budget, 0) ? 0 : -1;
+    }
+    for (i = 0; i < u->n; i++)
+        if (addr - *bias >= u->r[i].lo && addr - *bias < u->r[i].hi) {
+            *fn = u->r[i].die;
+            return 0;
+        }
+    return -1;
 }
 
 /*
@@ -168,6 +269,7 @@ function_at(struct pmp_tailcalls *tc, uint64_t addr, Dwarf_Die *fn,
  * More than one address left: no answer.
  */
 struct name_find {
+    struct pmp_tailcalls *tc;
     const char *name;
     const char *version;        /* wanted version, NULL: the default */
     Dwfl_Module *skip;
@@ -195,43 +297,192 @@ name_matches(const char *sym, const struct name_find *f)
     return f->version && strcmp(v + 1, f->version) == 0;
 }
 
-static void
-scan_module(Dwfl_Module *mod, struct name_find *f)
+static uint64_t
+name_hash(const char *p, size_t n)
 {
-    int n = dwfl_module_getsymtab(mod), i;
+    uint64_t h = 0xcbf29ce484222325ull;
+    size_t i;
 
-    for (i = 1; i < n && f->budget > 0; i++, f->budget--) {
+    for (i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
+    return h == UINT64_MAX ? 0 : h;
+}
+
+/* The module's name index (NULL on OOM). */
+static struct tc_modsyms *
+modsyms(struct pmp_tailcalls *tc, Dwfl_Module *mod)
+{
+    struct tc_modsyms *m = pmp_u64map_get(&tc->modsyms, (uintptr_t)mod);
+    int n, i;
+
+    if (m)
+        return m;
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    pmp_u64map_init(&m->by_name);
+    n = dwfl_module_getsymtab(mod);
+    if (n > 0 && n <= TC_MAX_SYMS)
+        m->syms = pmp_calloc((size_t)n, sizeof(*m->syms));
+    for (i = 1; m->syms && i < n; i++) {
         GElf_Sym s;
         GElf_Addr addr;
         const char *nm = dwfl_module_getsym_info(mod, i, &s, &addr, NULL,
                                                  NULL, NULL);
         int type = GELF_ST_TYPE(s.st_info);
-        int bind = GELF_ST_BIND(s.st_info);
+        struct tc_sym *e;
+        uint64_t h;
 
-        if (!nm || s.st_shndx == SHN_UNDEF ||
-            (type != STT_FUNC && type != STT_GNU_IFUNC) ||
-            !name_matches(nm, f))
+        if (!nm || !nm[0] || s.st_shndx == SHN_UNDEF ||
+            (type != STT_FUNC && type != STT_GNU_IFUNC))
             continue;
-        if (bind == STB_LOCAL) {
-            if (f->nlocal++ && f->local != addr)
+        e = &m->syms[m->n];
+        e->name = nm;
+        e->baselen = strcspn(nm, "@");
+        e->addr = addr;
+        e->global = GELF_ST_BIND(s.st_info) != STB_LOCAL;
+        h = name_hash(nm, e->baselen);
+        e->next = (uint32_t)(uintptr_t)pmp_u64map_get(&m->by_name, h);
+        if (pmp_u64map_put(&m->by_name, h, (void *)(uintptr_t)(m->n + 1)))
+            break;
+        m->n++;
+    }
+    if (pmp_u64map_put(&tc->modsyms, (uintptr_t)mod, m)) {
+        pmp_u64map_release(&m->by_name);
+        free(m->syms);
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static void
+scan_module(struct pmp_tailcalls *tc, Dwfl_Module *mod, struct name_find *f)
+{
+    struct tc_modsyms *m = modsyms(tc, mod);
+    size_t len = strlen(f->name);
+    uint32_t k;
+
+    if (!m)
+        return;
+    k = (uint32_t)(uintptr_t)pmp_u64map_get(&m->by_name,
+                                            name_hash(f->name, len));
+    for (; k && k <= m->n && f->budget-- > 0; k = m->syms[k - 1].next) {
+        const struct tc_sym *e = &m->syms[k - 1];
+        if (e->baselen != len || !name_matches(e->name, f))
+            continue;
+        if (!e->global) {
+            if (f->nlocal++ && f->local != e->addr)
                 f->other = 1;
-            f->local = addr;
+            f->local = e->addr;
             continue;
         }
-        if (f->nglobal++ && f->addr != addr)
+        if (f->nglobal++ && f->addr != e->addr)
             f->other = 1;
-        f->addr = addr;
+        f->addr = e->addr;
     }
 }
 
+/* The sections of mod's main file a dynamic symbol lookup needs. */
+struct dyn {
+    Elf *elf;
+    GElf_Addr bias;
+    Elf_Data *syms, *versym, *verdef;
+    size_t nsyms, strndx, verstrndx;
+};
+
 static int
-scan_module_cb(Dwfl_Module *mod, void **ud, const char *name,
+dyn_open(Dwfl_Module *mod, struct dyn *d)
+{
+    Elf_Scn *scn = NULL;
+    GElf_Shdr sh;
+    size_t k = 0;
+
+    memset(d, 0, sizeof(*d));
+    d->elf = dwfl_module_getelf(mod, &d->bias);
+    if (!d->elf)
+        return -1;
+    while ((scn = elf_nextscn(d->elf, scn)) != NULL && k++ < 4096) {
+        if (!gelf_getshdr(scn, &sh))
+            continue;
+        if (sh.sh_type == SHT_DYNSYM && sh.sh_entsize) {
+            d->syms = elf_getdata(scn, NULL);
+            d->strndx = sh.sh_link;
+            d->nsyms = d->syms ? PMP_MIN(d->syms->d_size / sh.sh_entsize,
+                                         (size_t)TC_MAX_SYMS)
+                               : 0;
+        } else if (sh.sh_type == SHT_GNU_versym) {
+            d->versym = elf_getdata(scn, NULL);
+        } else if (sh.sh_type == SHT_GNU_verdef) {
+            d->verdef = elf_getdata(scn, NULL);
+            d->verstrndx = sh.sh_link;
+        }
+    }
+    return d->syms ? 0 : -1;
+}
+
+/* The name of version index ndx in d's version definitions, or NULL. */
+static const char *
+dyn_version(const struct dyn *d, unsigned ndx)
+{
+    size_t off = 0, n = 0;
+    GElf_Verdef vd;
+    GElf_Verdaux va;
+
+    while (d->verdef && n++ < 4096 && gelf_getverdef(d->verdef, (int)off, &vd)) {
+        if (vd.vd_ndx == ndx &&
+            gelf_getverdaux(d->verdef, (int)(off + vd.vd_aux), &va))
+            return elf_strptr(d->elf, d->verstrndx, va.vda_name);
+        if (!vd.vd_next)
+            break;
+        off += vd.vd_next;
+    }
+    return NULL;
+}
+
+/*
+ * Another module's definition of f->name, from its dynamic symbol table
+ * (what an import binds to; reading it loads no debug file): the version
+ * f->version, or the default one.
+ */
+static int
+scan_dynsym_cb(Dwfl_Module *mod, void **ud, const char *modname,
                Dwarf_Addr start, void *arg)
 {
     struct name_find *f = arg;
+    struct dyn d;
+    size_t i;
 
-    if (mod != f->skip)
-        scan_module(mod, f);
+    if (mod == f->skip || dyn_open(mod, &d))
+        return DWARF_CB_OK;
+    for (i = 1; i < d.nsyms && f->budget-- > 0; i++) {
+        GElf_Sym sym;
+        GElf_Versym ver = 0;
+        const char *nm, *vn;
+        int type;
+
+        if (!gelf_getsym(d.syms, (int)i, &sym) || sym.st_shndx == SHN_UNDEF ||
+            GELF_ST_BIND(sym.st_info) == STB_LOCAL)
+            continue;
+        type = GELF_ST_TYPE(sym.st_info);
+        if (type != STT_FUNC && type != STT_GNU_IFUNC)
+            continue;
+        nm = elf_strptr(d.elf, d.strndx, sym.st_name);
+        if (!nm || strcmp(nm, f->name) != 0)
+            continue;
+        if (d.versym && !gelf_getversym(d.versym, (int)i, &ver))
+            ver = 0;
+        if (f->version) {
+            vn = (ver & 0x7fff) > 1 ? dyn_version(&d, ver & 0x7fff) : NULL;
+            if (!vn || strcmp(vn, f->version) != 0)
+                continue;
+        } else if (ver & 0x8000) {
+            continue;   /* a hidden (non-default) version */
+        }
+        if (f->nglobal++ && f->addr != sym.st_value + d.bias)
+            f->other = 1;
+        f->addr = sym.st_value + d.bias;
+    }
     return DWARF_CB_OK;
 }
 
@@ -318,18 +569,20 @@ lookup_name(struct pmp_tailcalls *tc, Dwfl_Module *mod, const char *name)
         if (e->mod == mod && strcmp(e->name, name) == 0)
             return e->addr;
     memset(&f, 0, sizeof(f));
+    f.tc = tc;
     f.name = name;
     f.budget = TC_MAX_SYMS;
-    scan_module(mod, &f);
+    scan_module(tc, mod, &f);
     if (f.nglobal == 0 && f.nlocal == 0) {
         memset(&f, 0, sizeof(f));
+        f.tc = tc;
         f.name = name;
         f.budget = TC_MAX_SYMS;
         f.skip = mod;
         if (import_version(mod, name, version, sizeof(version)) == 0 &&
             version[0])
             f.version = version;
-        dwfl_getmodules(pmp_symbolizer_dwfl(tc->sym), scan_module_cb, &f, 0);
+        dwfl_getmodules(pmp_symbolizer_dwfl(tc->sym), scan_dynsym_cb, &f, 0);
         f.nlocal = 0;   /* another module's file-local function: not it */
     }
     e = calloc(1, sizeof(*e));
@@ -482,9 +735,7 @@ collect_sites(struct site_walk *w, Dwarf_Die *parent, int depth)
         w->sites[w->n].pc = pc;
         w->sites[w->n].tail = has_flag(&child, DW_AT_call_tail_call) ||
                               has_flag(&child, DW_AT_GNU_tail_call);
-        w->sites[w->n].resolved =
-            site_target(w->tc, w->mod, w->bias, &child,
-                        &w->sites[w->n].target) == 0;
+        w->sites[w->n].die = dwarf_dieoffset(&child);
         w->n++;
     } while (dwarf_siblingof(&child, &child) == 0);
 }
@@ -505,6 +756,7 @@ fn_get(struct pmp_tailcalls *tc, uint64_t entry)
     f = calloc(1, sizeof(*f));
     if (!f)
         return NULL;
+    f->entry = entry;
     if (entry != UINT64_MAX &&
         function_at(tc, entry, &die, &mod, &bias) == 0 &&
         die_entry(&die, &e) == 0 && e + bias == entry) {
@@ -551,6 +803,28 @@ entry_of(struct pmp_tailcalls *tc, uint64_t addr)
     return v == 1 ? 0 : (uint64_t)v;
 }
 
+/* Is the target of site (a call site of the function f) known?  Looked
+   up on first need: most call sites are never on a path searched. */
+static int
+site_resolve(struct pmp_tailcalls *tc, const struct tc_fn *f,
+             struct tc_site *site)
+{
+    Dwarf_Die cu_mem, die;
+    Dwarf_Addr bias = 0, b;
+    Dwfl_Module *mod = NULL;
+    Dwarf *dw;
+
+    if (site->resolved == 0) {
+        site->resolved = -1;
+        if (pmp_symbolizer_addrdie(tc->sym, f->entry, &cu_mem, &bias, &mod) &&
+            mod && (dw = dwfl_module_getdwarf(mod, &b)) != NULL &&
+            dwarf_offdie(dw, site->die, &die) &&
+            site_target(tc, mod, bias, &die, &site->target) == 0)
+            site->resolved = 1;
+    }
+    return site->resolved == 1;
+}
+
 /* ---- the search --------------------------------------------------------- */
 
 /*
@@ -580,10 +854,11 @@ reaches_itself(struct pmp_tailcalls *tc, uint64_t entry)
         if (!g || !g->ok)
             goto done_bad;
         for (k = 0; k < g->nsites && !bad; k++) {
-            const struct tc_site *s = &g->sites[k];
+            struct tc_site *s = &g->sites[k];
             if (!s->tail)
                 continue;
-            if (!s->resolved || s->target == entry || s->target == UINT64_MAX)
+            if (!site_resolve(tc, g, s) || s->target == entry ||
+                s->target == UINT64_MAX)
                 goto done_bad;
             if (pmp_u64map_get(&seen, s->target))
                 continue;
@@ -643,14 +918,14 @@ candidate(struct search *s)
 }
 
 static void
-search_from(struct search *s, const struct tc_site *site)
+search_from(struct search *s, const struct tc_fn *of, struct tc_site *site)
 {
     struct tc_fn *f;
     size_t k, j;
 
     if (s->fail)
         return;
-    if (--s->steps < 0 || !site->resolved) {
+    if (--s->steps < 0 || !site_resolve(s->tc, of, site)) {
         s->fail = 1;
         return;
     }
@@ -664,7 +939,7 @@ search_from(struct search *s, const struct tc_site *site)
         return;
     }
     for (k = 0; k < f->nsites && !s->fail; k++) {
-        const struct tc_site *t = &f->sites[k];
+        struct tc_site *t = &f->sites[k];
         if (!t->tail)
             continue;
         for (j = 0; j < s->n && s->path[j] != t->pc; j++)
@@ -676,7 +951,7 @@ search_from(struct search *s, const struct tc_site *site)
             return;
         }
         s->path[s->n++] = t->pc;
-        search_from(s, t);
+        search_from(s, f, t);
         s->n--;
     }
 }
@@ -715,7 +990,7 @@ compute(struct pmp_tailcalls *tc, uint64_t caller_pc, uint64_t callee)
     s->tc = tc;
     s->callee = callee;
     s->steps = TC_MAX_STEPS;
-    search_from(s, &caller->sites[k]);
+    search_from(s, caller, &caller->sites[k]);
     if (s->fail || !s->have || s->nres == 0) {
         free(s);
         return c;
@@ -772,25 +1047,35 @@ pmp_tailcalls_new(struct pmp_tailcalls **out, struct pmp_symbolizer *sym)
     if (!tc)
         return PMP_E_NOMEM;
     tc->sym = sym;
+    tc->generation = pmp_symbolizer_generation(sym);
     pmp_u64map_init(&tc->fns);
+    pmp_u64map_init(&tc->units);
+    pmp_u64map_init(&tc->modsyms);
     pmp_u64map_init(&tc->chains);
     pmp_u64map_init(&tc->entries);
     return 0;
 }
 
-void
-pmp_tailcalls_free(struct pmp_tailcalls *tc)
+/* Forget everything cached (the module list changed). */
+static void
+tc_flush(struct pmp_tailcalls *tc)
 {
     size_t i;
 
-    if (!tc)
-        return;
     for (i = 0; i < tc->fns.cap; i++) {
         struct tc_fn *f =
             tc->fns.keys[i] != UINT64_MAX ? tc->fns.vals[i] : NULL;
         if (f) {
             free(f->sites);
             free(f);
+        }
+    }
+    for (i = 0; i < tc->units.cap; i++) {
+        struct tc_cu *u =
+            tc->units.keys[i] != UINT64_MAX ? tc->units.vals[i] : NULL;
+        if (u) {
+            free(u->r);
+            free(u);
         }
     }
     for (i = 0; i < tc->chains.cap; i++) {
@@ -803,6 +1088,15 @@ pmp_tailcalls_free(struct pmp_tailcalls *tc)
             free(c);
         }
     }
+    for (i = 0; i < tc->modsyms.cap; i++) {
+        struct tc_modsyms *m =
+            tc->modsyms.keys[i] != UINT64_MAX ? tc->modsyms.vals[i] : NULL;
+        if (m) {
+            pmp_u64map_release(&m->by_name);
+            free(m->syms);
+            free(m);
+        }
+    }
     while (tc->names) {
         struct tc_name *nx = tc->names->next;
         free(tc->names->name);
@@ -810,8 +1104,18 @@ pmp_tailcalls_free(struct pmp_tailcalls *tc)
         tc->names = nx;
     }
     pmp_u64map_release(&tc->fns);
+    pmp_u64map_release(&tc->units);
     pmp_u64map_release(&tc->chains);
     pmp_u64map_release(&tc->entries);
+    pmp_u64map_release(&tc->modsyms);
+}
+
+void
+pmp_tailcalls_free(struct pmp_tailcalls *tc)
+{
+    if (!tc)
+        return;
+    tc_flush(tc);
     free(tc);
 }
 
@@ -838,6 +1142,11 @@ pmp_tailcalls_expand_stack(struct pmp_tailcalls *tc, const uint64_t *in,
     *on = nin;
     if (nin < 2)
         return 0;
+    if (tc->generation != pmp_symbolizer_generation(tc->sym)) {
+        /* A module was dropped (dlclose): its DIEs and names are gone. */
+        tc_flush(tc);
+        tc->generation = pmp_symbolizer_generation(tc->sym);
+    }
     cap = nin + 16;
     pcs = malloc(cap * sizeof(*pcs));
     fl = malloc(cap);
