@@ -426,7 +426,8 @@ run_fast(const struct fast_args *a)
             printf(" (target stopped %.2f ms)", snap->stopped_ns / 1e6);
         printf("\n%s", body);
     }
-    status = snap->nthreads_failed ? EXIT_PARTIAL : EXIT_OK;
+    status = snap->nthreads_failed || snap->nthreads_cut ? EXIT_PARTIAL
+                                                         : EXIT_OK;
     if (fflush(stdout) != 0 && errno != EPIPE)
         status = 2;
     if (status == EXIT_PARTIAL)

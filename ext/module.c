@@ -722,6 +722,7 @@ flags_list(unsigned f)
             {PMP_STACK_UNWIND_ERR, "unwind-error"},
             {PMP_STACK_NO_REGS, "no-registers"},
             {PMP_STACK_GO, "go"},
+            {PMP_STACK_WORKER, "kernel-worker"},
         };
         size_t i;
         for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
@@ -809,9 +810,10 @@ thread_dict(const struct pmp_thread *th)
         return NULL;
     for (i = 0; i < th->nframes; i++) {
         PyObject *t = Py_BuildValue(
-            "(KOO)", (unsigned long long)th->pcs[i],
+            "(KOOO)", (unsigned long long)th->pcs[i],
             (th->frame_flags[i] & PMP_FRAME_ACTIVATION) ? Py_True : Py_False,
-            (th->frame_flags[i] & PMP_FRAME_SIGNAL) ? Py_True : Py_False);
+            (th->frame_flags[i] & PMP_FRAME_SIGNAL) ? Py_True : Py_False,
+            (th->frame_flags[i] & PMP_FRAME_TAILCALL) ? Py_True : Py_False);
         if (!t) {
             Py_DECREF(pcs);
             return NULL;
@@ -823,7 +825,8 @@ thread_dict(const struct pmp_thread *th)
         Py_DECREF(pcs);
         return NULL;
     }
-    if (th->regs_ok && (int64_t)th->regs.orig_rax >= 0) {
+    if (th->regs_ok && (int64_t)th->regs.orig_rax >= 0 &&
+        !(th->flags & PMP_STACK_WORKER)) {
         const char *nm = pmp_syscall_name((long)th->regs.orig_rax);
         sc = Py_BuildValue(
             "{s:K,s:s,s:(KKKKKK),s:L}", "nr",
@@ -887,7 +890,8 @@ Snapshot_threads(SnapshotObject *self, PyObject *unused)
 }
 
 /*
- * symbolize(pcs) -> for each (pc, activation) of the sequence, the list of
+ * symbolize(pcs) -> for each (pc, activation[, signal[, tail call]]) of
+ * the sequence (the flags after activation are ignored), the list of
  * its frames, each a tuple (pc, function, system_name, file, line, inlined,
  * module, module_offset, func_offset); inline chains are expanded
  * innermost first.
@@ -919,9 +923,9 @@ Snapshot_symbolize(SnapshotObject *self, PyObject *arg)
         size_t k;
 
         PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
-        PyObject *sigflag = NULL;
+        PyObject *sigflag = NULL, *tailflag = NULL;
 
-        if (!PyArg_ParseTuple(item, "Kp|O", &pc, &act, &sigflag))
+        if (!PyArg_ParseTuple(item, "Kp|OO", &pc, &act, &sigflag, &tailflag))
             goto fail;
         Py_BEGIN_ALLOW_THREADS
         rc = pmp_sym_lookup(so->s, pc, act, &fi, &err);
@@ -1290,6 +1294,8 @@ Snapshot_get(SnapshotObject *self, void *closure)
         return PyLong_FromSize_t(self->snap->nframes_total);
     if (strcmp(what, "nthreads") == 0)
         return PyLong_FromSize_t(self->snap->nthreads);
+    if (strcmp(what, "ncut") == 0)
+        return PyLong_FromSize_t(self->snap->nthreads_cut);
     return PyLong_FromSize_t(self->snap->nthreads_failed);
 }
 
@@ -1325,6 +1331,9 @@ static PyGetSetDef Snapshot_getset[] = {
      "nthreads"},
     {"nfailed", (getter)Snapshot_get, NULL, "threads that failed",
      "nfailed"},
+    {"ncut", (getter)Snapshot_get, NULL,
+     "other threads whose stack was cut short (frame cap, unreadable Go)",
+     "ncut"},
     {NULL}
 };
 

@@ -121,6 +121,8 @@ struct pmp_target_thread {
     struct pmp_regs regs;
     int regs_ok;
     char error[160];        /* why regs_ok == 0 */
+    int io_worker;          /* PF_IO_WORKER in /proc stat's flags (live):
+                               an io_uring worker, no user context */
 };
 
 struct pmp_target_ops {
@@ -366,10 +368,29 @@ int pmp_session_snapshot_with(struct pmp_session *s,
                               pmp_stopped_hook hook, void *hook_arg,
                               struct pmp_error *err);
 
+/* ------------------------------------------------------------------ */
+/* Tail-call frames (tailcall.c)                                       */
+
+struct pmp_tailcalls;
+int pmp_tailcalls_new(struct pmp_tailcalls **out, struct pmp_symbolizer *sym);
+void pmp_tailcalls_free(struct pmp_tailcalls *tc);
+/* Insert the frames of functions that left by a tail call (flag
+   PMP_FRAME_TAILCALL) into every stack of snap; fails only on OOM. */
+int pmp_tailcalls_expand(struct pmp_tailcalls *tc, struct pmp_snapshot *snap,
+                         struct pmp_error *err);
+/* The same for one stack: opcs and ofl malloc'd (NULL: no tail-call frame
+   there); PMP_E_NOMEM on OOM. */
+int pmp_tailcalls_expand_stack(struct pmp_tailcalls *tc, const uint64_t *pcs,
+                               const uint8_t *fl, size_t n, uint64_t **opcs,
+                               uint8_t **ofl, size_t *on);
+/* The session's tail-call cache (made on first use; NULL on OOM). */
+struct pmp_tailcalls *pmp_session_tailcalls(struct pmp_session *s);
+
 struct pmp_session {
     struct pmp_target *target;
     struct pmp_symbolizer *sym;
     struct pmp_unwinder *unw;
+    struct pmp_tailcalls *tc;       /* tail-call frames, made on first use */
     int is_core;
     struct pmp_session_opts opts;   /* strings owned (strdup'd) */
 };

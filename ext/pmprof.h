@@ -186,6 +186,9 @@ enum pmp_frame_flags {
                                        signal frame); else a return address */
     PMP_FRAME_SIGNAL = 1 << 1,      /* this frame is a signal trampoline */
     PMP_FRAME_FP = 1 << 2,          /* found by the frame-pointer fallback */
+    PMP_FRAME_TAILCALL = 1 << 3,    /* a function that left by a tail call,
+                                       rebuilt from DWARF call sites (pc:
+                                       the call site's return address) */
 };
 
 enum pmp_stack_flags {
@@ -193,6 +196,9 @@ enum pmp_stack_flags {
     PMP_STACK_UNWIND_ERR = 1 << 1,  /* unwinding stopped on an error */
     PMP_STACK_NO_REGS = 1 << 2,     /* registers could not be read */
     PMP_STACK_GO = 1 << 3,          /* stopped at Go code (no Go unwinder yet) */
+    PMP_STACK_WORKER = 1 << 4,      /* a kernel worker inside the process
+                                       (io_uring's iou-wrk/iou-sqp, vhost):
+                                       no user context, nothing to unwind */
 };
 
 /*
@@ -279,6 +285,9 @@ struct pmp_snapshot {
     uint64_t stopped_ns;         /* how long the target was stopped (live) */
     size_t nframes_total;
     size_t nthreads_failed;      /* threads with NO_REGS or UNWIND_ERR */
+    size_t nthreads_cut;         /* other threads whose stack was cut short
+                                    (TRUNCATED, or GO: Go code this pmprof
+                                    cannot walk) */
 };
 
 struct pmp_snapshot_opts {
@@ -328,6 +337,11 @@ enum pmp_synth {
     PMP_SYNTH_LOST = 4,          /* "[lost]" */
     PMP_SYNTH_GO = 5,            /* "[go: no go unwinder yet]" */
     PMP_SYNTH_STOPPED = 6,       /* "[stopped]" (job-control stop) */
+    PMP_SYNTH_IO_WORKER = 7,     /* "[io_uring worker]" (PF_IO_WORKER) */
+    PMP_SYNTH_KERNEL_WORKER = 8, /* "[kernel worker]": pc and sp 0, the
+                                    kernel's mark of a thread that never
+                                    runs user code (io_uring or vhost;
+                                    a core does not say which) */
 };
 #define PMP_PC_SYNTH(kind) (PMP_PC_SYNTH_BASE + (uint64_t)(kind))
 #define PMP_PC_IS_SYNTH(pc) ((pc) >= PMP_PC_SYNTH_BASE)

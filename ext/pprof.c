@@ -55,6 +55,9 @@ struct label {
     int64_t num;
 };
 
+/* A sample frame's kind (sample.act). */
+enum { FRAME_RETURN = 0, FRAME_EXACT = 1, FRAME_TAILCALL = 2 };
+
 struct sample {
     size_t next;         /* index+1 of the next sample with this hash */
     size_t npcs, nlabels;
@@ -62,7 +65,8 @@ struct sample {
     int64_t *values;     /* ntypes entries; owns the block */
     uint64_t *pcs;
     struct label *labels;
-    uint8_t *act;        /* 1: exact pc; 0: return address */
+    uint8_t *act;        /* FRAME_* below: exact pc, return address, or
+                            a tail-call frame */
 };
 
 struct pmp_pprof {
@@ -251,7 +255,7 @@ sample_hash(const uint64_t *pcs, const uint8_t *act, size_t npcs,
     size_t i;
 
     for (i = 0; i < npcs; i++)
-        h = mix(h, pcs[i] * 2 + act[i]);
+        h = mix(h, pcs[i] * 4 + act[i]);
     /* Interned strings: equal strings have equal pointers. */
     for (i = 0; i < nlab; i++) {
         h = mix(h, (uintptr_t)lab[i].key);
@@ -350,8 +354,9 @@ pmp_pprof_add(struct pmp_pprof *p, const uint64_t *pcs,
         goto out;
     }
     for (i = 0; i < npcs; i++)
-        act[i] = frame_flags ? (frame_flags[i] & PMP_FRAME_ACTIVATION) != 0
-                             : i == 0;
+        act[i] = !frame_flags ? i == 0
+                 : (frame_flags[i] & PMP_FRAME_TAILCALL) ? FRAME_TAILCALL
+                 : (frame_flags[i] & PMP_FRAME_ACTIVATION) != 0;
     rc = normalize_labels(p, labels, nlabels, lab, &nlab, err);
     if (rc)
         goto out;
@@ -442,8 +447,8 @@ struct writer {
        key, so that pc has its own slots */
     struct loc *locs;
     size_t nlocs, locs_cap;
-    struct pmp_u64map loc_ids[2];
-    uint64_t maxpc_loc[2];
+    struct pmp_u64map loc_ids[3];   /* per FRAME_* kind */
+    uint64_t maxpc_loc[3];
     struct line *lines;
     size_t nlines, lines_cap;
     uint64_t *sample_locs;          /* every sample's location ids */
@@ -468,6 +473,7 @@ writer_init(struct writer *w, struct pmp_pprof *p, struct pmp_error *err)
     pmp_u64map_init(&w->fn_by_hash);
     pmp_u64map_init(&w->loc_ids[0]);
     pmp_u64map_init(&w->loc_ids[1]);
+    pmp_u64map_init(&w->loc_ids[2]);
 }
 
 static void
@@ -489,6 +495,7 @@ writer_release(struct writer *w)
     pmp_u64map_release(&w->fn_by_hash);
     pmp_u64map_release(&w->loc_ids[0]);
     pmp_u64map_release(&w->loc_ids[1]);
+    pmp_u64map_release(&w->loc_ids[2]);
 }
 
 /* Record the first error; later steps see w->rc and do nothing. */
@@ -624,6 +631,7 @@ location_id(struct writer *w, uint64_t pc, int act)
     const struct pmp_frameinfo *fi = NULL;
     struct pmp_error lerr;
     const struct pmp_line *ln;
+    struct pmp_line tail;
     struct loc *l;
     uint64_t id, fid;
     size_t i;
@@ -633,7 +641,7 @@ location_id(struct writer *w, uint64_t pc, int act)
     if (id || w->rc)
         return id;
     memset(&lerr, 0, sizeof(lerr));
-    rc = ss->lookup(ss->ctx, pc, act, &fi, &lerr);
+    rc = ss->lookup(ss->ctx, pc, act == FRAME_EXACT, &fi, &lerr);
     if (rc) {
         if (lerr.code && w->err)
             *w->err = lerr;
@@ -651,17 +659,32 @@ location_id(struct writer *w, uint64_t pc, int act)
     l = &w->locs[w->nlocs];
     /* Return addresses point after the call: pprof's convention (and
        Go's) is to report the call instruction's last byte, pc-1. */
-    l->address = act || pc == 0 || PMP_PC_IS_SYNTH(pc) ? pc : pc - 1;
+    l->address = act == FRAME_EXACT || pc == 0 || PMP_PC_IS_SYNTH(pc)
+                     ? pc
+                     : pc - 1;
     /* Synthetic frames are not code: never in a mapping. */
     l->module = fi && fi->module >= 0 && !PMP_PC_IS_SYNTH(pc) ? fi->module
                                                               : -1;
     l->line0 = w->nlines;
     l->nlines = 0;
     for (i = 0; fi && fi->lines && i < fi->nlines; i++) {
+        /* A tail-call frame is one line, named as gdb names it (the
+           innermost function at the call site), and marked in its name:
+           pprof has no field for it. */
+        if (act == FRAME_TAILCALL && i > 0)
+            break;
         ln = &fi->lines[i];
         if (!ln->function || !ln->function[0])
             continue;
-        fid = function_id(w, ln);
+        if (act == FRAME_TAILCALL) {
+            char buf[1024];
+            snprintf(buf, sizeof(buf), "%s [tail call]", ln->function);
+            tail = *ln;
+            tail.function = buf;
+            fid = function_id(w, &tail);
+        } else {
+            fid = function_id(w, ln);
+        }
         if (!fid)
             return 0;
         if (pmp_grow((void **)&w->lines, &w->lines_cap, w->nlines + 1,

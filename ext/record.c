@@ -164,11 +164,43 @@ read_cpu(struct rthread *th)
     return (uint64_t)v;
 }
 
+/* An io_uring worker (PF_IO_WORKER in /proc/PID/task/TID/stat's flags)? */
+static int
+is_io_worker(int pid, int tid)
+{
+    char path[64], buf[1024];
+    const char *f;
+    unsigned long fl = 0;
+    int fd, field;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    f = strrchr(buf, ')');
+    /* Fields after ')': 3 state ... 9 flags. */
+    for (field = 2; f && field < 9; field++) {
+        f = strchr(f + 1, ' ');
+    }
+    return f && sscanf(f, "%lu", &fl) == 1 && (fl & 0x10);
+}
+
 static void
 thread_wanted(struct pmp_recording *r, struct rthread *th)
 {
     size_t i;
 
+    /* A kernel worker never runs the application's code: it is not
+       sampled, so it counts in no CPU or wall figure. */
+    th->wanted = 0;
+    if (th->worker)
+        return;
     th->wanted = 1;
     if (r->only_tids) {
         th->wanted = 0;
@@ -202,6 +234,7 @@ add_thread(struct pmp_recording *r, int tid, int traced)
     th->schedfd = open(path, O_RDONLY | O_CLOEXEC);
     th->cpu_last = read_cpu(th);
     th->t_last = pmp_now_ns(CLOCK_MONOTONIC);
+    th->worker = is_io_worker(r->pid, tid);
     thread_wanted(r, th);
     if (pmp_u64map_put(&r->bytid, (uint64_t)(unsigned)tid, th)) {
         if (th->schedfd >= 0)
@@ -758,6 +791,73 @@ unwind_sampled(struct pmp_recording *r, struct rthread *th, uint64_t now)
     return n;
 }
 
+/*
+ * The recording done and the target gone on: the frames of functions
+ * that left by a tail call (tailcall.c) into every interned stack.  Stack
+ * ids stay; their pcs move to new arrays.
+ */
+static int
+expand_tailcalls(struct pmp_recording *r)
+{
+    struct pmp_tailcalls *tc = pmp_session_tailcalls(r->s);
+    uint64_t *pcs = NULL, *ep;
+    uint8_t *fl = NULL, *ef;
+    size_t *off = NULL, npcs = 0, cap = 0, flcap = 0, i, en;
+    uint32_t *len = NULL;
+
+    if (!tc)
+        return PMP_E_NOMEM;
+    off = pmp_calloc(r->nstacks ? r->nstacks : 1, sizeof(*off));
+    len = pmp_calloc(r->nstacks ? r->nstacks : 1, sizeof(*len));
+    if (!off || !len)
+        goto oom;
+    for (i = 0; i < r->nstacks; i++) {
+        const struct pmp_rec_stack *st = &r->stacks[i];
+        const uint64_t *sp = r->pcs + st->off;
+        const uint8_t *sf = r->fl + st->off;
+        if (pmp_tailcalls_expand_stack(tc, sp, sf, st->n, &ep, &ef, &en))
+            goto oom;
+        if (en > UINT32_MAX ||
+            pmp_grow((void **)&pcs, &cap, npcs + en, sizeof(*pcs)) ||
+            pmp_grow((void **)&fl, &flcap, npcs + en, 1)) {
+            free(ep);
+            free(ef);
+            goto oom;
+        }
+        memcpy(pcs + npcs, ep ? ep : sp, en * sizeof(*pcs));
+        memcpy(fl + npcs, ef ? ef : sf, en);
+        free(ep);
+        free(ef);
+        off[i] = npcs;
+        len[i] = (uint32_t)en;
+        npcs += en;
+    }
+    /* Every stack expanded: only now do the stacks move. */
+    for (i = 0; i < r->nstacks; i++) {
+        struct pmp_rec_stack *st = &r->stacks[i];
+        st->off = off[i];
+        st->n = len[i];
+        st->hash = stack_hash(pcs + off[i], fl + off[i], len[i]);
+    }
+    free(r->pcs);
+    free(r->fl);
+    r->pcs = pcs;
+    r->fl = fl;
+    r->npcs = npcs;
+    r->pcs_cap = cap;
+    r->fl_cap = flcap;
+    free(off);
+    free(len);
+    /* The intern table hashed the old stacks: rebuild it. */
+    return tab_rehash(r, r->tabcap ? r->tabcap : 1024) ? PMP_E_NOMEM : 0;
+oom:
+    free(pcs);
+    free(fl);
+    free(off);
+    free(len);
+    return PMP_E_NOMEM;
+}
+
 static int
 cycle(struct pmp_recording *r)
 {
@@ -834,6 +934,13 @@ cycle(struct pmp_recording *r)
             continue;
         }
         pmp_regs_from_user(&th->regs, &u);
+        if (u.rip == 0 && u.rsp == 0) {
+            /* The kernel's mark of a worker with no user context (vhost;
+               io_uring's are known by their flag): never sampled. */
+            th->worker = 1;
+            th->wanted = 0;
+            continue;
+        }
         copy_stack(r, th);
         if (r->is_go) {
             /* The goroutine it runs, while it runs it (a handful of
@@ -1089,6 +1196,9 @@ done:
     now = pmp_now_ns(CLOCK_MONOTONIC);
     fill_stats(r, now);
     r->stats.nthreads = 0;
+    if (rc == 0 && expand_tailcalls(r)) {
+        rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    }
     if (rc) {
         pmp_recording_free(r);
         return rc;

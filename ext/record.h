@@ -24,6 +24,8 @@ struct rthread {
     int group_stop;          /* job-control stopped (kept with LISTEN) */
     int interrupted;         /* PTRACE_INTERRUPT sent, stop not seen yet */
     int wanted;              /* sampled (thread filters) */
+    int worker;              /* a kernel worker (io_uring, vhost): no user
+                                context, never sampled */
     int schedfd;             /* /proc/PID/task/TID/schedstat */
     uint64_t cpu_last;       /* schedstat at its previous sample */
     uint64_t t_last;         /* CLOCK_MONOTONIC of its previous sample */

@@ -91,6 +91,7 @@ base_name(const char *p)
 struct rframe {
     const char *function, *file, *module;
     int line, inlined;
+    int tailcall;          /* left by a tail call (rebuilt, tailcall.c) */
     uint64_t pc, offset;
 };
 
@@ -117,6 +118,10 @@ for_frames(struct pmp_session *s, const struct pmp_thread *th, int depth,
         mi = fi->module >= 0 ? pmp_sym_module(s, (size_t)fi->module) : NULL;
         for (k = 0; k < fi->nlines; k++) {
             struct rframe f;
+            /* A tail-call frame is one frame, named as gdb names it: by
+               the innermost function at its call site (an inlined one
+               stands for the function that jumped). */
+            int tail = (th->frame_flags[i] & PMP_FRAME_TAILCALL) != 0;
 
             if (depth > 0 && n >= depth)
                 return n;
@@ -126,7 +131,8 @@ for_frames(struct pmp_session *s, const struct pmp_thread *th, int depth,
                 f.function = "<signal handler called>";
             f.file = fi->lines[k].file;
             f.line = fi->lines[k].line;
-            f.inlined = k + 1 < fi->nlines;
+            f.inlined = !tail && k + 1 < fi->nlines;
+            f.tailcall = tail;
             f.module = mi ? mi->path : "";
             f.pc = th->pcs[i];
             f.offset = fi->module_offset;
@@ -134,6 +140,8 @@ for_frames(struct pmp_session *s, const struct pmp_thread *th, int depth,
             if (rc)
                 return rc;
             n++;
+            if (tail)
+                break;
         }
     }
     return n;
@@ -144,9 +152,10 @@ key_frame(void *arg, int i, const struct rframe *f)
 {
     FILE *m = arg;
 
-    fprintf(m, "%s\x01%s\x01%d\x01%s\x01%llx\x01%d\x02", f->function, f->file,
-            f->line, f->module,
-            (unsigned long long)(f->function[0] ? 0 : f->offset), f->inlined);
+    fprintf(m, "%s\x01%s\x01%d\x01%s\x01%llx\x01%d\x01%d\x02", f->function,
+            f->file, f->line, f->module,
+            (unsigned long long)(f->function[0] ? 0 : f->offset), f->inlined,
+            f->tailcall);
     return 0;
 }
 
@@ -165,6 +174,8 @@ print_frame(void *arg, int i, const struct rframe *f)
         fprintf(m, "0x%llx", (unsigned long long)f->pc);
     if (f->inlined)
         fputs(" [inlined]", m);
+    if (f->tailcall)
+        fputs(" [tail call]", m);
     if (f->file[0])
         fprintf(m, " at %s:%d", f->file, f->line);
     if (f->module[0] && is_system_module(f->module) && f->function[0])

@@ -90,6 +90,7 @@ pmp_session_free(struct pmp_session *s)
 {
     if (!s)
         return;
+    pmp_tailcalls_free(s->tc);
     pmp_unwinder_free(s->unw);
     pmp_symbolizer_free(s->sym);
     if (s->target)
@@ -281,6 +282,20 @@ pmp_session_snapshot_with(struct pmp_session *s,
             rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
             goto out;
         }
+        /*
+         * A kernel worker inside the process (io_uring, vhost) never runs
+         * user code: its user registers are the parent's at creation, with
+         * pc and sp 0 (arch/x86/kernel/process.c: "to indicate that to
+         * tools like gdb").  Nothing to unwind, and not a failure.
+         */
+        if (tt[i].io_worker ||
+            (th->regs_ok && th->regs.r[PMP_REG_RIP] == 0 &&
+             th->regs.r[PMP_REG_RSP] == 0)) {
+            th->flags |= PMP_STACK_WORKER;
+            add_synth(th, tt[i].io_worker ? PMP_SYNTH_IO_WORKER
+                                          : PMP_SYNTH_KERNEL_WORKER);
+            continue;
+        }
         if (!th->regs_ok) {
             th->flags |= PMP_STACK_NO_REGS;
             pmp_strlcpy(th->error, tt[i].error[0] ? tt[i].error
@@ -303,6 +318,10 @@ pmp_session_snapshot_with(struct pmp_session *s,
         }
         if (th->flags & PMP_STACK_TRUNCATED)
             add_synth(th, PMP_SYNTH_TRUNCATED);
+        /* A stack cut short is a partial result too (exit status 1). */
+        if (!(th->flags & PMP_STACK_UNWIND_ERR) &&
+            (th->flags & (PMP_STACK_GO | PMP_STACK_TRUNCATED)))
+            snap->nthreads_cut++;
         snap->nframes_total += (size_t)th->nframes;
         ok++;
     }
@@ -314,6 +333,15 @@ pmp_session_snapshot_with(struct pmp_session *s,
     s->target->ops->resume(s->target);
     stopped = 0;
     snap->stopped_ns = pmp_now_ns(CLOCK_MONOTONIC) - t0;
+    /* Symbolization-time work, the target running again: the frames of
+       functions that left by a tail call (tailcall.c). */
+    if (!pmp_session_tailcalls(s)) {
+        rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = pmp_tailcalls_expand(s->tc, snap, err);
+    if (rc)
+        goto out;
     qsort(snap->threads, snap->nthreads, sizeof(*snap->threads), cmp_thread);
     *out = snap;
     snap = NULL;
@@ -323,6 +351,14 @@ out:
     pmp_snapshot_free(snap);
     wait_ctx_free(&wctx);
     return rc;
+}
+
+struct pmp_tailcalls *
+pmp_session_tailcalls(struct pmp_session *s)
+{
+    if (!s->tc && pmp_tailcalls_new(&s->tc, s->sym))
+        return NULL;
+    return s->tc;
 }
 
 int

@@ -53,6 +53,7 @@ struct pmp_symbolizer {
     struct pmp_u64map cache[2];   /* [activation] pc -> frameinfo */
     struct pmp_strpool pool;
     int refreshed;                /* module list refreshed this stop */
+    unsigned generation;          /* modules dropped so far (removed_cb) */
     char *cache_dir;              /* decompressed debug files, or NULL */
     struct pmp_cache_todo todo[16];
     size_t ntodo;
@@ -358,6 +359,7 @@ removed_cb(Dwfl_Module *mod, void *userdata, const char *name, Dwarf_Addr base,
 {
     struct pmp_symbolizer *sym = arg;
 
+    sym->generation++;
     (void)pmp_u64map_put(&sym->by_mod, (uintptr_t)mod, NULL);
     return DWARF_CB_OK;
 }
@@ -539,6 +541,32 @@ pmp_symbolizer_module_at(struct pmp_symbolizer *sym, uint64_t pc)
     if (mod)
         entry_for(sym, mod);
     return mod;
+}
+
+/* Changes whenever a module is dropped: caches holding DIEs or symbol
+   names of modules (tailcall.c) start over then. */
+unsigned
+pmp_symbolizer_generation(struct pmp_symbolizer *sym)
+{
+    return sym->generation;
+}
+
+/*
+ * The compilation unit holding addr (through the module's symindex), its
+ * module and bias; NULL without DWARF there.  For tailcall.c.
+ */
+Dwarf_Die *
+pmp_symbolizer_addrdie(struct pmp_symbolizer *sym, uint64_t addr,
+                       Dwarf_Die *mem, Dwarf_Addr *bias, Dwfl_Module **modp)
+{
+    Dwfl_Module *mod = pmp_symbolizer_module_at(sym, addr);
+    struct mod_entry *e = mod ? entry_for(sym, mod) : NULL;
+
+    if (modp)
+        *modp = mod;
+    if (!e)
+        return NULL;
+    return pmp_symindex_addrdie(e->ix, mod, addr, mem, bias);
 }
 
 int
@@ -778,6 +806,7 @@ symbolize(struct pmp_symbolizer *sym, uint64_t pc, int activation,
         static const char *const synth[] = {
             "[unknown]", "[truncated]", "[unwind error]", "[no registers]",
             "[lost]", "[go: cannot unwind]", "[stopped]",
+            "[io_uring worker]", "[kernel worker]",
         };
         size_t k = (size_t)(pc - PMP_PC_SYNTH_BASE);
         const char *nm = k < PMP_ARRAY_SIZE(synth) ? synth[k] : synth[0];

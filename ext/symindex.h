@@ -39,4 +39,12 @@ struct pmp_symindex_stats {
 void pmp_symindex_get_stats(const struct pmp_symindex *ix,
                             struct pmp_symindex_stats *out);
 
+/* symbolize.c: the unit DIE holding addr in the session's modules (with
+   its module and bias), or NULL; see pmp_symindex_addrdie. */
+struct pmp_symbolizer;
+Dwarf_Die *pmp_symbolizer_addrdie(struct pmp_symbolizer *sym, uint64_t addr,
+                                  Dwarf_Die *mem, Dwarf_Addr *bias,
+                                  Dwfl_Module **modp);
+unsigned pmp_symbolizer_generation(struct pmp_symbolizer *sym);
+
 #endif

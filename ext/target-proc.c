@@ -126,7 +126,9 @@ read_small_file(const char *path, char *buf, size_t size)
     return (int)n;
 }
 
-/* Fill name, state, utime, stime from /proc/PID/task/TID/stat. */
+#define PF_IO_WORKER 0x10   /* include/linux/sched.h: an io_uring worker */
+
+/* Fill name, state, utime, stime, io_worker from /proc/PID/task/TID/stat. */
 static int
 read_task_stat(struct proc_target *p, struct pmp_target_thread *th)
 {
@@ -146,9 +148,12 @@ read_task_stat(struct proc_target *p, struct pmp_target_thread *th)
     *rp = '\0';
     pmp_strlcpy(th->name, lp + 1, sizeof(th->name));
     th->state = rp[2];
-    /* Fields after ')': 3 state ... 14 utime 15 stime. */
+    /* Fields after ')': 3 state ... 9 flags ... 14 utime 15 stime. */
     f = rp + 2;
     for (field = 3; f && *f && field < 14; field++) {
+        unsigned long fl;
+        if (field == 9 && sscanf(f, "%lu", &fl) == 1)
+            th->io_worker = (fl & PF_IO_WORKER) != 0;
         f = strchr(f, ' ');
         if (f)
             f++;

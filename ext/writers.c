@@ -31,11 +31,13 @@ struct rline {
 
 /*
  * The rendered lines of one frame, innermost (inlined) first, into out
- * (at most max); returns the count (>= 1).
+ * (at most max); returns the count (>= 1).  A tail-call frame (fl
+ * PMP_FRAME_TAILCALL) is one line, its name marked " [tail call]", as
+ * the text and pprof writers show it.
  */
 static size_t
-frame_lines(struct pmp_recording *r, uint64_t pc, int act,
-            struct rline *out, size_t max)
+frame_lines_fl(struct pmp_recording *r, uint64_t pc, int act, int tail,
+               struct rline *out, size_t max)
 {
     const struct pmp_frameinfo *fi = NULL;
     struct pmp_error err = {0};
@@ -51,7 +53,7 @@ frame_lines(struct pmp_recording *r, uint64_t pc, int act,
             out[0].name = "?";
         return 1;
     }
-    n = PMP_MIN(fi->nlines, max);
+    n = tail ? 1 : PMP_MIN(fi->nlines, max);
     for (i = 0; i < n; i++) {
         const struct pmp_line *ln = &fi->lines[i];
         const char *nm = ln->function;
@@ -68,13 +70,28 @@ frame_lines(struct pmp_recording *r, uint64_t pc, int act,
             }
             nm = buf;
         }
-        out[i].name = pmp_strpool_intern(&r->names, nm);
+        if (tail) {
+            /* One frame, named by the innermost function at the call
+               site, as gdb names a tail-call frame. */
+            char tb[1024];
+            snprintf(tb, sizeof(tb), "%s [tail call]", nm);
+            out[i].name = pmp_strpool_intern(&r->names, tb);
+        } else {
+            out[i].name = pmp_strpool_intern(&r->names, nm);
+        }
         if (!out[i].name)
             out[i].name = "?";
         out[i].file = ln->file ? ln->file : "";
         out[i].line = ln->line;
     }
     return n ? n : 1;
+}
+
+static size_t
+frame_lines(struct pmp_recording *r, uint64_t pc, int act,
+            struct rline *out, size_t max)
+{
+    return frame_lines_fl(r, pc, act, 0, out, max);
 }
 
 #define MAX_INLINE 32
@@ -96,7 +113,8 @@ stack_lines(struct pmp_recording *r, uint32_t id, struct rline **out,
     for (k = st->n; k-- > 0;) {
         uint64_t pc = r->pcs[st->off + k];
         int act = (r->fl[st->off + k] & PMP_FRAME_ACTIVATION) != 0;
-        m = frame_lines(r, pc, act, tmp, MAX_INLINE);
+        int tail = (r->fl[st->off + k] & PMP_FRAME_TAILCALL) != 0;
+        m = frame_lines_fl(r, pc, act, tail, tmp, MAX_INLINE);
         if (pmp_grow((void **)out, cap, *n + m, sizeof(**out)))
             return PMP_E_NOMEM;
         for (j = m; j-- > 0;)

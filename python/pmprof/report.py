@@ -27,6 +27,7 @@ def _frame(t):
         "file": file,
         "line": line,
         "inlined": inlined,
+        "tail_call": False,
         "module": module,
         "offset": offset,
     }
@@ -67,6 +68,11 @@ def symbolize_threads(snap, threads, depth=None):
             if key[2] and not fs[-1]["function"]:
                 # A signal trampoline (glibc's __restore_rt has no symbol).
                 fs[-1]["function"] = "<signal handler called>"
+            if len(key) > 3 and key[3]:
+                # A function that left by a tail call (rebuilt from DWARF
+                # call sites): one frame, named as gdb names it, by the
+                # innermost function at its call site.
+                fs = [dict(fs[0], inlined=False, tail_call=True)]
             frames.extend(fs)
         by_stack[sk] = frames
     for th in threads:
@@ -132,7 +138,8 @@ def group_stacks(threads):
         if key is None:
             key = keys[fid] = tuple(
                 (f["function"], f["file"], f["line"], f["module"],
-                 f["offset"] if not f["function"] else 0, f["inlined"])
+                 f["offset"] if not f["function"] else 0, f["inlined"],
+                 f["tail_call"])
                 for f in th["frames"]
             ) + (fid[1],)
         g = groups.get(key)

@@ -15,6 +15,15 @@ EXIT_PARTIAL = 1
 EXIT_FAILED = 2
 EXIT_USAGE = 64
 
+
+
+def snapshot_status(snap):
+    """A snapshot's exit status: partial when a thread could not be read
+    or unwound, or its stack was cut short (the frame cap, Go code this
+    pmprof cannot walk)."""
+    return EXIT_PARTIAL if snap.nfailed or snap.ncut else EXIT_OK
+
+
 COMMAND_MODULES = ("threads", "stacks", "snapshot", "record", "locks", "hang", "heap",
                    "goroutines")
 

@@ -1,6 +1,6 @@
 """pmprof snapshot: all stacks at one moment, as a pprof profile."""
 
-from pmprof.commands import EXIT_OK, EXIT_PARTIAL, command, new_parser
+from pmprof.commands import command, new_parser, snapshot_status
 
 parser = new_parser(
     "snapshot",
@@ -20,4 +20,4 @@ def snapshot(ctx, args):
     for w in session.warnings():
         ctx.warn(w)
     ctx.write("pmprof snapshot: wrote %d threads to %s\n" % (len(snap.threads()), args.output))
-    return EXIT_PARTIAL if snap.nfailed else EXIT_OK
+    return snapshot_status(snap)

@@ -4,14 +4,16 @@ import json
 import os
 
 from pmprof import report
-from pmprof.commands import EXIT_OK, EXIT_PARTIAL, command, new_parser
+from pmprof.commands import command, new_parser, snapshot_status
 from pmprof.commands.threads import collect
 
 parser = new_parser(
     "stacks",
     "Unwind and symbolize every thread's stack (inline frames, demangled\n"
     "names, file:line; module+0xoffset where there is no symbol), then merge\n"
-    "identical stacks, most frequent first, with their threads.",
+    "identical stacks, most frequent first, with their threads.  Functions\n"
+    "that left by a tail call are rebuilt from DWARF call sites, as gdb\n"
+    "does, where every path agrees, and marked [tail call].",
 )
 parser.add_argument("--all", action="store_true",
                     help="print every thread separately instead of merging")
@@ -25,6 +27,8 @@ def _frame_line(i, f):
     s = "  #%-3d %s" % (i, report.frame_label(f))
     if f["inlined"]:
         s += " [inlined]"
+    if f.get("tail_call"):
+        s += " [tail call]"
     if f["file"]:
         s += " at %s:%d" % (f["file"], f["line"])
     if f["module"] and report.is_system_module(f["module"]) and f["function"]:
@@ -58,7 +62,7 @@ def stacks(ctx, args):
             "threads" if args.all else "distinct stacks",
             "" if session.is_core else
             " (target stopped %.2f ms)" % (snap.stopped_ns / 1e6), body))
-        return EXIT_PARTIAL if snap.nfailed else EXIT_OK
+        return snapshot_status(snap)
     session, snap, ths = collect(ctx, args.depth)
     if args.all:
         groups = [{"count": 1, "threads": [{"tid": t["tid"], "name": t["name"]}],
@@ -74,4 +78,4 @@ def stacks(ctx, args):
         "stacks": groups,
     }
     ctx.write(json.dumps(doc, indent=2) + "\n")
-    return EXIT_PARTIAL if snap.nfailed else EXIT_OK
+    return snapshot_status(snap)

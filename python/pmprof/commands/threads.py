@@ -3,7 +3,7 @@
 import json
 
 from pmprof import report
-from pmprof.commands import EXIT_OK, EXIT_PARTIAL, command, new_parser
+from pmprof.commands import command, new_parser, snapshot_status
 
 parser = new_parser(
     "threads",
@@ -62,4 +62,4 @@ def threads(ctx, args):
                 (r[i].rjust(widths[i]) if i == 0 else r[i].ljust(widths[i]))
                 for i in range(5)) + "  " + r[5])
         ctx.write("\n".join(line.rstrip() for line in out) + "\n")
-    return EXIT_PARTIAL if snap.nfailed else EXIT_OK
+    return snapshot_status(snap)
