@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from conftest import (ENV, TARGETS, gcore, gdb_bt, have_go, kernel_core,
-                      pprof_tool, run_pmprof, wait_until)
+from conftest import (ENV, TARGETS, gcore, gdb_bt, gdb_run, have_go, kernel_core,
+                      parse_bt, pprof_tool, run_pmprof, wait_until)
 
 APP = {
     "blocker": ["block_inner", "block_middle", "block_outer", "blocker_main"],
@@ -350,9 +350,18 @@ def test_go_threads_unwound_like_gdb(target):
     if not os.path.exists(os.path.join(TARGETS, "gohello")):
         pytest.skip("go is not installed")
     t = target("gohello")
-    doc, by_tid = stacks_json("-p", t.pid)
+    # One gdb session, one stop: pmprof's stacks and gdb's bt see the same
+    # moment (two separate stops raced with Go threads still moving after
+    # READY).  The standalone path is compared with this one in
+    # test_cli_fast.py.
+    r = gdb_run("pmprof stacks --all --format json", "thread apply all bt", pid=t.pid)
+    assert r.returncode == 0, r.stderr
+    start = r.stdout.index("{")
+    doc, end = json.JSONDecoder().raw_decode(r.stdout, start)
+    assert doc["schema"] == "pmprof.stacks/1"
+    by_tid = {g["threads"][0]["tid"]: g for g in doc["stacks"]}
     assert sorted(by_tid) == t.tids()
-    bt = gdb_bt(pid=t.pid)
+    bt = parse_bt(r.stdout[end:])
     tops = {"runtime.mstart", "runtime.mcall", "runtime.goexit", "runtime.rt0_go",
             "runtime.systemstack"}
     for tid, g in by_tid.items():
