@@ -69,8 +69,18 @@ def test_whole_stacks_exit_0(target, tmp_path):
 
 
 def test_unreadable_go_is_partial(target, tmp_path):
+    """A Go function table pmprof will not read (a Go 1.26 gohello whose
+    runtime.systemstack carries another funcID, as a release that
+    renumbered them would): the Go stacks end in [go: cannot unwind]."""
     import versions
-    go = versions.entry(versions.GO_BEYOND)
-    exe = versions.build_go(go, "gohello.go", "gohello", cgo=False)
-    t = target(exe, settle=False)
+    from test_go_versions_stacks import _pclntab_func
+    go = versions.entry("go-1.26")
+    data = bytearray(open(versions.build_go(go, "gohello.go", "gohello", cgo=False),
+                          "rb").read())
+    _, fid = _pclntab_func(bytes(data), "runtime.systemstack")
+    data[fid] = (data[fid] + 1) & 0xff
+    exe = tmp_path / "gohello-badids"
+    exe.write_bytes(bytes(data))
+    exe.chmod(0o755)
+    t = target(str(exe), settle=False)
     check(run_all(["-p", t.pid], tmp_path, "[go: cannot unwind]"), 1)
