@@ -625,7 +625,8 @@ go_gset(struct pmp_recording *r, struct rthread *th)
     v = (uintptr_t)pmp_u64map_get(&r->gset_by, key);
     if (v && r->gsets[v - 1].goid == goid && r->gsets[v - 1].labels_ptr == lp)
         return (uint32_t)v;
-    n = pmp_go_labels(t, lp, &r->names, tmp, PMP_ARRAY_SIZE(tmp));
+    n = pmp_go_labels(t, r->go_layout, lp, &r->names, tmp,
+                      PMP_ARRAY_SIZE(tmp));
     if (pmp_grow((void **)&r->gsets, &r->gsets_cap, r->ngsets + 1,
                  sizeof(*r->gsets)) ||
         pmp_grow((void **)&r->glabels, &r->glabels_cap, r->nglabels + n + 1,
@@ -660,8 +661,8 @@ copy_go_stack(struct pmp_recording *r, struct rthread *th)
 
     th->go_ctx_ok = 0;
     th->gstk_len = 0;
-    if (pmp_go_curg_context(t, &th->regs, th->regs.r[PMP_REG_RSP],
-                            &th->go_ctx))
+    if (pmp_go_curg_context(t, r->go_layout, &th->regs,
+                            th->regs.r[PMP_REG_RSP], &th->go_ctx))
         return;
     th->go_ctx_ok = 1;
     sp = th->go_ctx.syscall_sp ? th->go_ctx.syscall_sp : th->go_ctx.sched_sp;
@@ -834,7 +835,8 @@ cycle(struct pmp_recording *r)
             /* The goroutine it runs, while it runs it (a handful of
                small reads; its labels are read after the resume). */
             uint64_t g;
-            th->go_ok = pmp_go_current(r->s->target, &th->regs, th->tid, &g,
+            th->go_ok = pmp_go_current(r->s->target, r->go_layout, &th->regs,
+                                       th->tid, &g,
                                        &th->goid, &th->go_labels) == 0;
             copy_go_stack(r, th);
         }
@@ -944,7 +946,8 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
     r->stack_bytes = PMP_MAX(PMP_MIN(r->stack_bytes, (size_t)8 << 20),
                              (size_t)MIN_STACK_BYTES);
     r->floor = o && o->floor;
-    r->is_go = !r->floor && pmp_go_check(s, NULL, 0) == 0;
+    r->go_layout = r->floor ? NULL : pmp_go_layout_sym(s->sym);
+    r->is_go = r->go_layout != NULL;
     pmp_u64map_init(&r->bytid);
     pmp_u64map_init(&r->gset_by);
     r->pcbuf = malloc(((size_t)r->max_frames + 2) * sizeof(*r->pcbuf));

@@ -112,8 +112,10 @@ struct pmp_recording {
     struct pmp_rec_thread *pub;
     struct pmp_strpool names;   /* writers' rendered names */
 
-    /* Go programs: goroutine ID and labels of each sample */
+    /* Go programs: goroutine ID and labels of each sample (a release
+       with a runtime layout; NULL: none, stacks only) */
     int is_go;
+    const struct pmp_go_layout *go_layout;
     struct pmp_rec_gset *gsets;
     size_t ngsets, gsets_cap;
     struct pmp_go_label *glabels;

@@ -94,7 +94,8 @@ go_jump_ctx(struct pmp_unwinder *u, const struct pmp_regs *regs, uint64_t sp,
         *gc = *u->go_ctx;
         return 0;
     }
-    return pmp_go_curg_context(u->target, regs, sp, gc);
+    return pmp_go_curg_context(u->target, pmp_go_layout_sym(u->sym), regs,
+                               sp, gc);
 }
 
 int pmp_symbolizer_is_go(struct pmp_symbolizer *sym, void *mod);
