@@ -93,17 +93,23 @@ FIELDS: Dict[str, tuple] = {
 SPECIAL = ["semtab_n", "semtab_entry", "labels_slice", "status_max", "status_deadextra"]
 
 
-def dwarf_row(binary: str) -> Dict[str, int]:
-    """The table's figures for the toolchain that built `binary`
-    (unstripped), from its DWARF through gdb."""
-    want = {k: [t, paths] for k, (t, paths) in FIELDS.items()}
-    env = dict(os.environ, PMPROF_GOLAYOUT=json.dumps(want))
+def dwarf_fields(binary: str, want: Dict[str, list], extra: bool = False) -> Dict[str, int]:
+    """{name: [type, [paths]]} -> {name: offset} from binary's DWARF through
+    gdb (extra: also the table's semtable and labels figures)."""
+    env = dict(os.environ, PMPROF_GOLAYOUT=json.dumps(want),
+               PMPROF_GOLAYOUT_EXTRA="1" if extra else "")
     r = subprocess.run(["gdb", "-nx", "-batch", "-ex", "source " + GDB_SCRIPT, binary],
                        capture_output=True, text=True, env=env, timeout=300)
     for ln in r.stdout.splitlines():
         if ln.startswith("GOLAYOUT "):
             return json.loads(ln[len("GOLAYOUT "):])
     raise AssertionError("gdb gave no layout for %s:\n%s%s" % (binary, r.stdout, r.stderr))
+
+
+def dwarf_row(binary: str) -> Dict[str, int]:
+    """The table's figures for the toolchain that built `binary`
+    (unstripped), from its DWARF."""
+    return dwarf_fields(binary, {k: [t, paths] for k, (t, paths) in FIELDS.items()}, True)
 
 
 def source_row(goroot: str) -> Dict[str, int]:

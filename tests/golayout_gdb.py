@@ -36,6 +36,9 @@ def main():
                 val = v
                 break
         out[field] = val
+    if not os.environ.get("PMPROF_GOLAYOUT_EXTRA"):
+        print("GOLAYOUT " + json.dumps(out))
+        return
     st = gdb.lookup_global_symbol("runtime.semtable") or gdb.lookup_symbol("runtime.semtable")[0]
     arr = st.type.strip_typedefs()
     out["semtab_entry"] = arr.target().sizeof
