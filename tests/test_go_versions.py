@@ -332,3 +332,50 @@ def test_in_gdb_live(name):
         check_stacks(p, first)
     finally:
         p.kill()
+
+
+# ---- record and the Go section of locks -----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", versions.GO_NAMES)
+def test_record_goroutine_labels(name, tmp_path):
+    """goprog with its two spinners (pprof.Do labels role=spinner,
+    idx=0/1): `record`'s samples in main.spin carry the goroutine's
+    labels and ID, as the program's own dump gives them (stripped build)."""
+    from test_record import parse_raw, sample_functions
+    from conftest import pprof_raw
+    p = GoProg(build(name, "stripped"), spin=True)
+    try:
+        spinners = set(p.spinners())
+        assert len(spinners) == 2
+        out = tmp_path / "rec.pb.gz"
+        r = run_pmprof("record", "-p", p.pid, "-d", "1", "-F", "199", "-q", "-o", str(out))
+        assert r.returncode == 0, r.stderr
+        p.check_unharmed()
+    finally:
+        p.kill()
+    _, samples, locs = parse_raw(pprof_raw(out))
+    spin = [s for s in samples if "main.spin" in sample_functions(s, locs)]
+    assert spin, "no sample in main.spin"
+    idx_of = {}
+    for s in spin:
+        assert s[2].get("role") == "spinner" and s[2].get("idx") in ("0", "1"), s
+        goid = int(s[2]["goid"].split()[0])
+        assert goid in spinners, (goid, sorted(spinners))
+        # one goroutine, one label set
+        assert idx_of.setdefault(goid, s[2]["idx"]) == s[2]["idx"], (goid, idx_of, s)
+
+
+def test_locks_go_section(prog):
+    """`pmprof locks`' Go section: the user goroutines by header, as the
+    program's own dump counts them (goroutine 1 aside)."""
+    p = prog
+    r = run_pmprof("locks", "--format", "json", "-p", p.pid)
+    assert r.returncode == 0, r.stderr
+    go = json.loads(r.stdout)["go"]
+    assert go["version"] == p.extra["GoVersion"]
+    assert go["counts"]["user"] == len(p.dump)
+    want = Counter(g.header for goid, g in p.dump.items() if goid != MAIN_G)
+    want["chan receive"] += 1                   # goroutine 1, in main.blockForever
+    assert Counter(go["headers"]) == want
+    assert go["all_asleep"] is False            # IO wait, sleep, syscall
