@@ -1,11 +1,13 @@
 /*
  * golang.c: the Go runtime from outside: goroutines (state, wait reason
  * and duration, thread, labels, stack), MemStats/GC figures and scheduler
- * state of a Go 1.19 amd64 program, live or from a core.
+ * state of a Go program (amd64; the releases of layout-go.h), live or
+ * from a core.
  *
  * Owns: finding the runtime's globals (from .symtab when present, else by
  * their shape in the data sections, so that stripped binaries work; see
- * shared/notes/formats-and-go.md section 2), the Go 1.19 struct offsets,
+ * shared/notes/formats-and-go.md section 2), the struct offsets of the
+ * target's release (layout-go.h: one row per release, from its DWARF),
  * reading every g while the target is stopped and unwinding its stack
  * with the pclntab unwinder (unwind.c), the goroutine profile writer.
  *

@@ -120,7 +120,7 @@ def cored(request, tmp_path_factory):
         p.check_unharmed()
     finally:
         p.kill()
-    yield p, core, t0, t1
+    yield p, core, t0, t1, flavor
     os.unlink(core)
 
 
@@ -287,7 +287,7 @@ def test_go_memstats_and_sched_live(prog):
 
 
 def test_from_core(cored):
-    p, core, t0, t1 = cored
+    p, core, t0, t1, _ = cored
     doc = pmprof_doc("goroutines", "--core", core, "--exe", p.exe)
     check_state(p, doc, int((t0 - p.t_ready) * 1e9) - CORE_SLACK_NS,
                 int((t1 - p.t_start) * 1e9) + CORE_SLACK_NS, live=False)
@@ -298,6 +298,22 @@ def test_from_core(cored):
 
 
 # ---- gdb (a subset: the oldest and newest release, stripped) -------------------------------
+
+
+def test_in_gdb_core(cored):
+    """gdb on the cores of the subset (the others' cores are read by the
+    CLI above)."""
+    p, core, t0, t1, flavor = cored
+    if flavor != "stripped" or p.name not in (versions.GO_NAMES[0], versions.GO_NAMES[-1]):
+        pytest.skip("gdb runs on the oldest and newest release's stripped build")
+    r = gdb_run("pmprof goroutines --format json", "pmprof go memstats --format json",
+                exe=p.exe, core=core)
+    assert "Traceback" not in r.stderr, r.stderr
+    doc, ms = json_docs(r.stdout, 2)
+    check_state(p, doc, int((t0 - p.t_ready) * 1e9) - CORE_SLACK_NS,
+                int((t1 - p.t_start) * 1e9) + CORE_SLACK_NS, live=False)
+    check_memstats(p, ms)
+    check_stacks(p, doc)
 
 
 def json_docs(stdout, n):
