@@ -73,7 +73,7 @@ def test_layout_table_has_no_other_rows():
     assert minors == sorted(int(n.split(".")[1]) for n in versions.GO_NAMES)
 
 
-def test_release_beyond_the_table():
+def test_release_beyond_the_table(tmp_path):
     """go-1.27 (no row): the layout-dependent commands refuse in one line
     naming the release, exit 2; stacks still work."""
     e = versions.entry(versions.GO_BEYOND)
@@ -88,6 +88,8 @@ def test_release_beyond_the_table():
             assert r.stdout == ""
         r = run_pmprof("stacks", "-p", p.pid)
         assert r.returncode in (0, 1) and r.stdout.strip(), r.stderr
+        r = run_pmprof("record", "-p", p.pid, "-d", "0.3", "-q", "-o", tmp_path / "r.pb.gz")
+        assert r.returncode == 0 and os.path.getsize(tmp_path / "r.pb.gz") > 0, r.stderr
         p.check_unharmed()
     finally:
         p.kill()
@@ -286,15 +288,19 @@ def test_go_memstats_and_sched_live(prog):
 # ---- cores -----------------------------------------------------------------------------------
 
 
-def test_from_core(cored):
+def test_from_core(cored, tmp_path):
     p, core, t0, t1, _ = cored
-    doc = pmprof_doc("goroutines", "--core", core, "--exe", p.exe)
+    prof = tmp_path / "g.pb.gz"
+    doc = pmprof_doc("goroutines", "--core", core, "--exe", p.exe, "-o", prof)
     check_state(p, doc, int((t0 - p.t_ready) * 1e9) - CORE_SLACK_NS,
                 int((t1 - p.t_start) * 1e9) + CORE_SLACK_NS, live=False)
     check_memstats(p, pmprof_doc("go", "memstats", "--core", core, "--exe", p.exe))
     sc = pmprof_doc("go", "sched", "--core", core, "--exe", p.exe)
     assert sc["gomaxprocs"] == p.extra["GOMAXPROCS"]
     check_stacks(p, doc)
+    mine, own = traces_multiset(prof), traces_multiset(p.pb)
+    assert Counter({k: n for k, n in mine.items() if "main.main" not in k[0]}) == \
+        Counter({k: n for k, n in own.items() if "main.main" not in k[0]})
 
 
 # ---- gdb (a subset: the oldest and newest release, stripped) -------------------------------
