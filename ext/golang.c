@@ -572,12 +572,13 @@ read_version(struct go_ctx *c)
 
 /* The table's row for version v ("go1.MINOR", "go1.MINOR.PATCH",
    "go1.MINORrcN", "go1.MINOR-..."); NULL for a release without one. */
+static const struct pmp_go_layout *layout_minor(int minor);
+
 static const struct pmp_go_layout *
 layout_for(const char *v)
 {
     char *end;
     long minor;
-    size_t i;
 
     if (strncmp(v, "go1.", 4) != 0)
         return NULL;
@@ -586,6 +587,16 @@ layout_for(const char *v)
                          strncmp(end, "rc", 2) != 0 &&
                          strncmp(end, "beta", 4) != 0 && *end != ' '))
         return NULL;
+    return layout_minor((int)minor);
+}
+
+/* The table's row for Go 1.minor, NULL if none (or a row the buffers
+   below cannot hold: never for a row the tests passed). */
+static const struct pmp_go_layout *
+layout_minor(int minor)
+{
+    size_t i;
+
     for (i = 0; i < PMP_ARRAY_SIZE(pmp_go_layouts); i++) {
         const struct pmp_go_layout *L = &pmp_go_layouts[i];
         if (L->minor == minor && L->g_size <= G_BUF &&
@@ -744,20 +755,22 @@ g_candidates(struct pmp_target *t, const struct pmp_regs *rg, uint64_t cand[2])
  * (m.curg), and that goroutine's saved context, for unwinding across
  * systemstack/morestack/asmcgocall as Go's traceback does.  The g0 is
  * R14 (Go code) or the TLS slot at fs-8, checked: g.m.g0 == g and sp
- * inside g's stack.
+ * inside g's stack.  gominor: the module's Go 1.minor (gopclntab.h);
+ * PMP_E_UNSUPPORTED for a release layout-go.h has no row for (the
+ * unwinder then ends the walk at the system stack, marked).
  */
 int
-pmp_go_curg_context(struct pmp_target *t, const struct pmp_go_layout *L,
+pmp_go_curg_context(struct pmp_target *t, int gominor,
                     const struct pmp_regs *rg, uint64_t sp,
                     struct pmp_go_ctx *out)
 {
     uint64_t cand[2], m, g0, curg;
+    const struct pmp_go_layout *L = layout_minor(gominor);
     unsigned char g[G_BUF];
     int k;
 
     if (!L)
-        return -1;
-
+        return PMP_E_UNSUPPORTED;
     g_candidates(t, rg, cand);
     for (k = 0; k < 2; k++) {
         uint64_t lo, hi;

@@ -276,7 +276,7 @@ int pmp_go_current(struct pmp_target *t, const struct pmp_go_layout *L,
 struct pmp_go_ctx {
     uint64_t sched_pc, sched_sp, sched_bp, syscall_pc, syscall_sp;
 };
-int pmp_go_curg_context(struct pmp_target *t, const struct pmp_go_layout *L,
+int pmp_go_curg_context(struct pmp_target *t, int gominor,
                         const struct pmp_regs *rg, uint64_t sp,
                         struct pmp_go_ctx *out);
 struct pmp_unwinder;

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gopclntab.h"
 #include "pmprof-internal.h"
 #include "record.h"
 
@@ -658,11 +659,15 @@ copy_go_stack(struct pmp_recording *r, struct rthread *th)
     struct pmp_target *t = r->s->target;
     uint64_t sp;
     long got;
+    int rc;
 
     th->go_ctx_ok = 0;
     th->gstk_len = 0;
-    if (pmp_go_curg_context(t, r->go_layout, &th->regs,
-                            th->regs.r[PMP_REG_RSP], &th->go_ctx))
+    rc = pmp_go_curg_context(t, r->go_minor, &th->regs,
+                             th->regs.r[PMP_REG_RSP], &th->go_ctx);
+    if (rc == PMP_E_UNSUPPORTED)
+        th->go_ctx_ok = -1;   /* the unwinder marks the stack */
+    if (rc)
         return;
     th->go_ctx_ok = 1;
     sp = th->go_ctx.syscall_sp ? th->go_ctx.syscall_sp : th->go_ctx.sched_sp;
@@ -701,12 +706,12 @@ unwind_sampled(struct pmp_recording *r, struct rthread *th, uint64_t now)
     ov.addr = sp;
     ov.len = th->stk_len;
     ov.data = th->stk;
-    if (r->is_go && th->go_ctx_ok) {
+    if (r->go_stacks && th->go_ctx_ok == 1) {
         ov.addr2 = th->gstk_addr;
         ov.len2 = th->gstk_len;
         ov.data2 = th->gstk;
         pmp_unwinder_set_go_ctx(r->s->unw, &th->go_ctx);
-    } else if (r->is_go) {
+    } else if (r->go_stacks && th->go_ctx_ok == 0) {
         static const struct pmp_go_ctx none;   /* no goroutine: no jump */
         pmp_unwinder_set_go_ctx(r->s->unw, &none);
     }
@@ -810,7 +815,7 @@ cycle(struct pmp_recording *r)
     }
     /* 3. Registers and the live stack of every stopped thread (Go: the
        cache keeps what the previous cycle read; drop it once per stop). */
-    if (r->is_go)
+    if (r->go_stacks)
         pmp_target_drop_cache(r->s->target);
     for (i = 0; i < r->nthreads; i++) {
         struct rthread *th = r->threads[i];
@@ -838,8 +843,9 @@ cycle(struct pmp_recording *r)
             th->go_ok = pmp_go_current(r->s->target, r->go_layout, &th->regs,
                                        th->tid, &g,
                                        &th->goid, &th->go_labels) == 0;
-            copy_go_stack(r, th);
         }
+        if (r->go_stacks)
+            copy_go_stack(r, th);
         th->sampled = 1;
     }
     /* 4. Resume everything we hold, including threads whose interrupt
@@ -946,8 +952,19 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
     r->stack_bytes = PMP_MAX(PMP_MIN(r->stack_bytes, (size_t)8 << 20),
                              (size_t)MIN_STACK_BYTES);
     r->floor = o && o->floor;
+    /* goroutine ids and labels need the runtime's layout (is_go) */
     r->go_layout = r->floor ? NULL : pmp_go_layout_sym(s->sym);
     r->is_go = r->go_layout != NULL;
+    {
+        /* Go stacks need the function table only (any release it
+           reads). */
+        void *gmod = r->floor ? NULL : pmp_symbolizer_go_module(s->sym);
+        struct pmp_gomod *gm = gmod ? pmp_symbolizer_gomod(s->sym, gmod)
+                                    : NULL;
+        r->go_stacks = gm != NULL;
+        if (gm)
+            pmp_gomod_goversion(gm, &r->go_minor);
+    }
     pmp_u64map_init(&r->bytid);
     pmp_u64map_init(&r->gset_by);
     r->pcbuf = malloc(((size_t)r->max_frames + 2) * sizeof(*r->pcbuf));

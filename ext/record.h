@@ -112,10 +112,11 @@ struct pmp_recording {
     struct pmp_rec_thread *pub;
     struct pmp_strpool names;   /* writers' rendered names */
 
-    /* Go programs: goroutine ID and labels of each sample (a release
-       with a runtime layout; NULL: none, stacks only) */
-    int is_go;
-    const struct pmp_go_layout *go_layout;
+    /* Go programs: goroutine ID and labels of each sample */
+    int is_go;          /* the Go runtime is readable: goids, labels */
+    const struct pmp_go_layout *go_layout;   /* its layout (layout-go.h) */
+    int go_stacks;      /* a Go function table: Go stacks, jumps */
+    int go_minor;       /* its Go 1.minor */
     struct pmp_rec_gset *gsets;
     size_t ngsets, gsets_cap;
     struct pmp_go_label *glabels;

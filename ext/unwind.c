@@ -61,6 +61,7 @@ struct pc_rule {
     uint8_t cfa_is_expr;
     uint8_t cfa_reg;
     uint8_t go_funcid, go_flag;   /* PC_GOFN */
+    int go_minor;                 /* PC_GOFN: the module's Go 1.minor */
     int64_t cfa_off;              /* PC_GOFN: frame size, -1 unknown */
     const Dwarf_Op *cfa_ops;
     size_t cfa_nops;
@@ -85,8 +86,8 @@ pmp_unwinder_set_go_ctx(struct pmp_unwinder *u, const struct pmp_go_ctx *c)
 
 /* The goroutine context to jump to from the system stack at sp. */
 static int
-go_jump_ctx(struct pmp_unwinder *u, const struct pmp_regs *regs, uint64_t sp,
-            struct pmp_go_ctx *gc)
+go_jump_ctx(struct pmp_unwinder *u, const struct pmp_regs *regs,
+            int gominor, uint64_t sp, struct pmp_go_ctx *gc)
 {
     if (u->go_ctx) {
         if (!u->go_ctx->sched_sp && !u->go_ctx->syscall_sp)
@@ -94,8 +95,7 @@ go_jump_ctx(struct pmp_unwinder *u, const struct pmp_regs *regs, uint64_t sp,
         *gc = *u->go_ctx;
         return 0;
     }
-    return pmp_go_curg_context(u->target, pmp_go_layout_sym(u->sym), regs,
-                               sp, gc);
+    return pmp_go_curg_context(u->target, gominor, regs, sp, gc);
 }
 
 int pmp_symbolizer_is_go(struct pmp_symbolizer *sym, void *mod);
@@ -199,6 +199,7 @@ compute_rule(struct pmp_unwinder *u, uint64_t pc)
             r->status = PC_GOFN;
             r->go_funcid = gf.funcid;
             r->go_flag = gf.flag;
+            pmp_gomod_goversion(gm, &r->go_minor);
             r->cfa_off = pmp_gomod_spdelta(gm, &gf, pc);
             /* Go's signal entry: the kernel's signal frame is above it. */
             r->signal = strcmp(nm, "runtime.sigtramp") == 0 ||
@@ -657,7 +658,7 @@ pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
         }
         if (r->status == PC_GOFN) {
             uint8_t fid = r->go_funcid;
-            int innermost = n == 1;
+            int innermost = n == 1, jrc = -1;
 
             /* Go hides wrappers (unless they called a panic). */
             if (pmp_gomod_elide(fid, child))
@@ -671,7 +672,8 @@ pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
                        (fid == PMP_GOFUNC_SYSTEMSTACK ||
                         fid == PMP_GOFUNC_MORESTACK ||
                         fid == PMP_GOFUNC_ASMCGOCALL) &&
-                       go_jump_ctx(u, regs, cur.r[PMP_REG_RSP], &gc) == 0) {
+                       (jrc = go_jump_ctx(u, regs, r->go_minor,
+                                          cur.r[PMP_REG_RSP], &gc)) == 0) {
                 /*
                  * From the system stack to the goroutine it works for,
                  * as Go's traceback does: systemstack returns to
@@ -698,6 +700,12 @@ pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
                                  (1u << PMP_REG_RBP);
                 }
                 switched = 1;
+            } else if (jrc == PMP_E_UNSUPPORTED) {
+                /* A release whose g we do not know: the goroutine above
+                   the system stack is not shown, and the stack says so. */
+                rc = -1;
+                why = "no layout of this Go release's g to leave the "
+                      "system stack";
             } else if ((r->go_flag & PMP_GOFLAG_TOPFRAME) ||
                        ((r->go_flag & PMP_GOFLAG_SPWRITE) && !innermost)) {
                 /* The outermost frame of a stack; and past a function
