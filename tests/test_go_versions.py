@@ -130,10 +130,19 @@ def goids_of(p, func):
     return sorted(g.goid for g in p.by_func(func))
 
 
+SCHEMAS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "docs", "schemas")
+
+
 def pmprof_doc(*args):
+    """bin/pmprof ARGS --format json: the document, checked against its
+    schema (docs/schemas); exit 1 exactly when a goroutine is partial."""
     r = run_pmprof(*args, "--format", "json")
     assert r.returncode in (0, 1), r.stderr
     doc = json.loads(r.stdout)
+    jsonschema = pytest.importorskip("jsonschema")
+    with open(os.path.join(SCHEMAS, doc["schema"] + ".schema.json")) as f:
+        jsonschema.validate(doc, json.load(f))
     if doc["schema"] == "pmprof.goroutines-1":
         partial = any(j.get("error") for j in doc["goroutines"])
         assert r.returncode == (1 if partial else 0), (r.returncode, r.stderr)
