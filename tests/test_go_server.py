@@ -15,6 +15,7 @@ server has some goroutines that stay put (at least 10).
 """
 
 import fcntl
+import json
 import importlib.util
 import os
 import shutil
@@ -147,3 +148,37 @@ def test_goroutines_of_debian_prometheus(server):
     # only during pmprof's read is possible: none in an idle server)
     assert set(mine) <= set(before) | set(after), sorted(set(mine) - set(before) - set(after))
     assert p.poll() is None
+
+
+def metrics(base):
+    out = {}
+    for ln in get(base + "/metrics").splitlines():
+        if ln and not ln.startswith("#"):
+            name, _, val = ln.rpartition(" ")
+            out[name] = float(val)
+    return out
+
+
+def test_go_memstats_and_sched_of_debian_prometheus(server):
+    """`go memstats`/`go sched` against the server's own Go collector
+    (/metrics: runtime.ReadMemStats, runtime/metrics, the threadcreate
+    profile), read before and after pmprof: where the two reads agree,
+    pmprof says the same."""
+    p, base = server
+    for _ in range(5):
+        m0 = metrics(base)
+        ms = json.loads(run_pmprof("go", "memstats", "-p", p.pid, "--format", "json").stdout)
+        sc = json.loads(run_pmprof("go", "sched", "-p", p.pid, "--format", "json").stdout)
+        m1 = metrics(base)
+        keys = ["go_gc_duration_seconds_count", "go_memstats_last_gc_time_seconds",
+                "go_threads", "go_gc_gogc_percent", "go_sched_gomaxprocs_threads"]
+        if all(m0.get(k) == m1.get(k) for k in keys):
+            break
+    else:
+        pytest.skip("the server's Go figures kept changing")
+    assert ms["go_version"] == sc["go_version"]
+    assert ms["NumGC"] == m0["go_gc_duration_seconds_count"]
+    assert abs(ms["LastGC"] / 1e9 - m0["go_memstats_last_gc_time_seconds"]) < 1e-6
+    assert ms["GCPercent"] == m0["go_gc_gogc_percent"]
+    assert sc["gomaxprocs"] == m0["go_sched_gomaxprocs_threads"]
+    assert sc["ms"] == m0["go_threads"], (sc, m0["go_threads"])
