@@ -1265,28 +1265,6 @@ exe_is_go(const char *path)
 }
 
 int
-pmp_go_check(struct pmp_session *s, char *version, size_t n)
-{
-    struct go_ctx c;
-    struct pmp_go out;
-    int ok;
-
-    memset(&c, 0, sizeof(c));
-    memset(&out, 0, sizeof(out));
-    c.s = s;
-    c.t = s->target;
-    c.out = &out;
-    c.mod = pmp_symbolizer_go_module(s->sym);
-    if (!c.mod)
-        return PMP_E_NOTFOUND;
-    read_version(&c);
-    if (version)
-        pmp_strlcpy(version, out.version, n);
-    ok = pmp_symbolizer_gomod(s->sym, c.mod) && layout_for(out.version);
-    return ok ? 0 : PMP_E_UNSUPPORTED;
-}
-
-int
 pmp_session_go(struct pmp_session *s, const struct pmp_go_opts *o,
                const struct pmp_snapshot_opts *sopts,
                struct pmp_snapshot **snap_out, struct pmp_go **out,

@@ -259,9 +259,6 @@ void pmp_decode_wait(struct pmp_target *t, const struct pmp_regs *rg,
 /* ------------------------------------------------------------------ */
 /* Go runtime (golang.c)                                               */
 
-/* 0 if the session's program is Go whose runtime pmprof reads (version
-   copied out); PMP_E_NOTFOUND: not Go; PMP_E_UNSUPPORTED: another Go. */
-int pmp_go_check(struct pmp_session *s, char *version, size_t n);
 /* The runtime layout (ext/layout-go.h) of the Go program the symbolizer
    sees, NULL if none or a release without a row. */
 struct pmp_go_layout;
