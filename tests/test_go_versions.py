@@ -278,6 +278,14 @@ def check_memstats(p, doc):
         assert doc[k] == p.memstats[k], (p.name, k, doc[k], p.memstats[k])
     assert doc["GCPercent"] == p.extra["GCPercent"]
     assert doc["MemoryLimit"] == p.extra["MemoryLimit"]
+    # the GC controller's figures: those MemStats gives exactly (the goal;
+    # the bytes freed, counted at sweep, which runtime.GC() completed
+    # before the program read its MemStats) and the bounds of the others
+    # (whole cached spans count as allocated there)
+    m = p.memstats
+    assert doc["HeapGoal"] == m["NextGC"], (doc["HeapGoal"], m["NextGC"])
+    assert doc["TotalFree"] == m["TotalAlloc"] - m["HeapAlloc"], (doc["TotalFree"], m)
+    assert doc["TotalAlloc"] >= m["TotalAlloc"] and doc["HeapLive"] >= m["HeapAlloc"]
 
 
 def test_go_memstats_and_sched_live(prog):

@@ -70,8 +70,10 @@ go_parser = new_parser(
     "\n"
     "  memstats  runtime.MemStats' GC fields and GC history: NumGC,\n"
     "            NumForcedGC, PauseTotalNs, LastGC, recent pauses, GOGC,\n"
-    "            the memory limit, live/in-use heap (ReadMemStats and\n"
-    "            ReadGCStats without code)\n"
+    "            the memory limit (ReadMemStats and ReadGCStats without\n"
+    "            code), and the GC controller's heap figures: live, marked,\n"
+    "            in use, goal (= MemStats.NextGC); its live and allocated\n"
+    "            bytes count the Ps' cached spans whole\n"
     "  sched     GOMAXPROCS, idle Ps, spinning and idle Ms, threads, the\n"
     "            global and per-P run queues (a GODEBUG=schedtrace line)",
 )
