@@ -1,11 +1,13 @@
 /*
  * golang.c: the Go runtime from outside: goroutines (state, wait reason
  * and duration, thread, labels, stack), MemStats/GC figures and scheduler
- * state of a Go 1.19 amd64 program, live or from a core.
+ * state of a Go program (amd64; the releases of layout-go.h), live or
+ * from a core.
  *
  * Owns: finding the runtime's globals (from .symtab when present, else by
  * their shape in the data sections, so that stripped binaries work; see
- * shared/notes/formats-and-go.md section 2), the Go 1.19 struct offsets,
+ * shared/notes/formats-and-go.md section 2), the struct offsets of the
+ * target's release (layout-go.h: one row per release, from its DWARF),
  * reading every g while the target is stopped and unwinding its stack
  * with the pclntab unwinder (unwind.c), the goroutine profile writer.
  *
@@ -27,86 +29,32 @@
 #include <unistd.h>
 
 #include "gopclntab.h"
+#include "layout-go.h"
 #include "pmprof-internal.h"
 
-/* Go 1.19 amd64 layouts (shared/notes/formats-and-go.md 2a). */
-#define G_SIZE 392
+/* The offsets of the target's release: ext/layout-go.h.  g.stack
+   {lo, hi} opens every g of every release (tests/test_go_versions.py). */
 #define G_STACK_LO 0
 #define G_STACK_HI 8
-#define G_M 48
-#define G_SCHED_SP 56
-#define G_SCHED_PC 64
-#define G_SCHED_BP 104
-#define G_SYSCALLSP 112
-#define G_SYSCALLPC 120
-#define G_STATUS 144
-#define G_GOID 152
-#define G_WAITSINCE 168
-#define G_WAITREASON 176
-#define G_LOCKEDM 232
-#define G_GOPC 296
-#define G_STARTPC 312
-#define G_WAITING 328
-#define G_LABELS 360
-#define SUDOG_G 0
-#define SUDOG_NEXT 8
-#define SUDOG_PREV 16
-#define SUDOG_ELEM 24
-#define SUDOG_WAITLINK 64
-#define SUDOG_C 80
-#define SEMTAB_N 251
-#define SEMTAB_ENTRY 64
+#define G_BUF 512                /* >= every g_size of the table */
+#define SUDOG_BUF 128            /* >= sudog_waitlink + 8 */
+#define SCHED_BUF 256            /* >= sched_need() */
+#define GC_BUF 512               /* >= gc_need() */
+#define MS_BUF 8192              /* >= ms_need() */
 #define MAX_SUDOGS (1u << 22)
-#define M_PROCID 72
-#define M_CURG 192
-#define M_ID 232
-#define M_ALLLINK 336
-#define P_ID 0
-#define P_STATUS 4
-#define P_RUNQHEAD 400
-#define P_RUNQTAIL 404
-#define P_RUNNEXT 2456
-#define SCHED_GOIDGEN 0
-#define SCHED_NMIDLE 40
-#define SCHED_MNEXT 48
-#define SCHED_MAXMCOUNT 56
-#define SCHED_NMFREED 64
-#define SCHED_NPIDLE 88
-#define SCHED_NMSPINNING 92
-#define SCHED_RUNQSIZE 112
-#define SCHED_SIZE 120           /* what we read of it */
-#define MS_LAST_GC_UNIX 3592
-#define MS_PAUSE_TOTAL 3600
-#define MS_PAUSE_NS 3608
-#define MS_PAUSE_END 5656
-#define MS_NUMGC 7704
-#define MS_NUMFORCEDGC 7708
-#define MS_LAST_GC_NANOTIME 7720
-#define MS_SIZE 7728             /* what we read of it */
-#define GC_PERCENT 0
-#define GC_MEMLIMIT 8
-#define GC_HEAPMIN 16
-#define GC_LASTGOAL 128
-#define GC_HEAPLIVE 136
-#define GC_HEAPMARKED 184
-#define GC_HEAPINUSE 304
-#define GC_TOTALALLOC 328
-#define GC_TOTALFREE 336
-#define GC_MAPPEDREADY 344
-#define GC_SIZE 352
-
-#define G_STATUS_MAX 9
 #define G_DEAD 6
+#define G_LEAKED 10             /* 1.26+ */
 #define G_SCAN 0x1000
 #define MAX_GOROUTINES (16u << 20)
 #define MAX_PS 4096
 #define MAX_LABELS 64
 #define MAX_STR 4096
-#define MAX_WAITREASONS 64
+#define MAX_WAITREASONS 128
 
 static const char *const status_names[] = {
     "idle", "runnable", "running", "syscall", "waiting",
     "moribund_unused", "dead", "enqueue_unused", "copystack", "preempted",
+    "leaked", "deadextra",       /* 1.26+ */
 };
 
 struct region {                  /* a data section of the Go module */
@@ -182,6 +130,7 @@ struct go_ctx {
     const struct pmp_go_opts *o;
     struct pmp_go *out;
     struct go_priv *priv;
+    const struct pmp_go_layout *L;   /* the target release's offsets */
     /* globals (runtime addresses, 0 = not found) */
     uint64_t allgs, allp, allm, sched, memstats, gcctl, waitreasons, semtable;
     size_t semtable_n;           /* entries to walk (251 with the symbol) */
@@ -190,6 +139,26 @@ struct go_ctx {
     struct region regs[4];       /* .noptrbss .bss .noptrdata .data */
     const char *wr[MAX_WAITREASONS];
 };
+
+/* Bytes of runtime.schedt, mstats and gcController read (up to the last
+   field used). */
+static size_t
+sched_need(const struct pmp_go_layout *L)
+{
+    return (size_t)PMP_MAX(L->sched_runqsize, L->sched_nmspinning) + 8;
+}
+
+static size_t
+ms_need(const struct pmp_go_layout *L)
+{
+    return (size_t)L->ms_last_gc_nanotime + 8;
+}
+
+static size_t
+gc_need(const struct pmp_go_layout *L)
+{
+    return (size_t)L->gc_mappedready + 8;
+}
 
 static const char *pool_gostring(struct pmp_target *t,
                                  struct pmp_strpool *pool, uint64_t ptr,
@@ -269,21 +238,24 @@ load_regions(struct go_ctx *c)
 static int
 looks_like_g(struct go_ctx *c, uint64_t gp, int64_t want_goid)
 {
-    unsigned char g[G_SIZE];
+    const struct pmp_go_layout *L = c->L;
+    unsigned char g[G_BUF];
     uint64_t lo, hi, sz;
     uint32_t st;
 
-    if (!gp || (gp & 7) || pmp_target_read(c->t, gp, g, sizeof(g), NULL))
+    if (!gp || (gp & 7) || pmp_target_read(c->t, gp, g, L->g_size, NULL))
         return 0;
     lo = pmp_u64at(g, G_STACK_LO);
     hi = pmp_u64at(g, G_STACK_HI);
-    st = pmp_u32at(g, G_STATUS) & ~(uint32_t)G_SCAN;
+    st = pmp_u32at(g, L->g_status) & ~(uint32_t)G_SCAN;
     sz = hi - lo;
-    if (st > G_STATUS_MAX)
+    if (st > L->status_max)
         return 0;
+    if (st == L->status_deadextra && st)
+        st = G_DEAD;
     if (st != G_DEAD && (hi <= lo || (sz & (sz - 1)) || sz > (1u << 30)))
         return 0;
-    return want_goid < 0 || (int64_t)pmp_u64at(g, G_GOID) == want_goid;
+    return want_goid < 0 || (int64_t)pmp_u64at(g, L->g_goid) == want_goid;
 }
 
 /*
@@ -342,12 +314,13 @@ is_waitreasons(struct go_ctx *c, const unsigned char *p, size_t avail,
 static int
 is_memstats(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
 {
-    uint32_t numgc = pmp_u32at(p, MS_NUMGC);
-    uint64_t last = pmp_u64at(p, MS_LAST_GC_UNIX);
+    const struct pmp_go_layout *L = c->L;
+    uint32_t numgc = pmp_u32at(p, L->ms_numgc);
+    uint64_t last = pmp_u64at(p, L->ms_last_gc_unix);
 
     return numgc > 0 && numgc <= (1u << 30) &&
            last >= UINT64_C(1000000000000000000) &&
-           pmp_u64at(p, MS_PAUSE_END + ((numgc - 1) % 256) * 8) == last;
+           pmp_u64at(p, L->ms_pause_end + ((numgc - 1) % 256) * 8) == last;
 }
 
 /* gcController: gcPercent, memoryLimit, heapMinimum consistent; heapInUse
@@ -355,22 +328,24 @@ is_memstats(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
 static int
 is_gcctl(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
 {
-    int32_t pct = (int32_t)pmp_u32at(p, GC_PERCENT);
-    uint64_t inuse = pmp_u64at(p, GC_HEAPINUSE);
+    const struct pmp_go_layout *L = c->L;
+    int32_t pct = (int32_t)pmp_u32at(p, L->gc_percent);
+    uint64_t inuse = pmp_u64at(p, L->gc_heapinuse);
 
-    if (pct < -1 || pct > 1000000 || (int64_t)pmp_u64at(p, GC_MEMLIMIT) <= 0 ||
+    if (pct < -1 || pct > 1000000 || (int64_t)pmp_u64at(p, L->gc_memlimit) <= 0 ||
         pmp_u32at(p, 4) != 0 || inuse == 0 || (inuse & 8191) ||
-        pmp_u64at(p, GC_MAPPEDREADY) < inuse ||
-        pmp_u64at(p, GC_TOTALALLOC) < pmp_u64at(p, GC_TOTALFREE))
+        pmp_u64at(p, L->gc_mappedready) < inuse ||
+        pmp_u64at(p, L->gc_totalalloc) < pmp_u64at(p, L->gc_totalfree))
         return 0;
     return pct < 0 ||
-           pmp_u64at(p, GC_HEAPMIN) == (UINT64_C(4) << 20) * (uint64_t)pct / 100;
+           pmp_u64at(p, L->gc_heapmin) == (UINT64_C(4) << 20) * (uint64_t)pct / 100;
 }
 
 /* allp: a []*p with allp[i].id == i (the first 4 checked). */
 static int
 is_allp(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
 {
+    const struct pmp_go_layout *L = c->L;
     uint64_t ptr = pmp_u64at(p, 0), len = pmp_u64at(p, 8);
     uint64_t cap = pmp_u64at(p, 16), i, pp;
     unsigned char hdr[8];
@@ -380,7 +355,7 @@ is_allp(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
     for (i = 0; i < len && i < 4; i++)
         if (pmp_target_read_u64(c->t, ptr + i * 8, &pp, NULL) || !pp ||
             pmp_target_read(c->t, pp, hdr, 8, NULL) ||
-            pmp_u32at(hdr, P_ID) != i || pmp_u32at(hdr, P_STATUS) > 4)
+            pmp_u32at(hdr, L->p_id) != i || pmp_u32at(hdr, L->p_status) > 4)
             return 0;
     return 1;
 }
@@ -389,12 +364,13 @@ is_allp(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
 static int
 is_sched(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
 {
-    int64_t mnext = (int64_t)pmp_u64at(p, SCHED_MNEXT);
-    int64_t freed = (int64_t)pmp_u64at(p, SCHED_NMFREED);
+    const struct pmp_go_layout *L = c->L;
+    int64_t mnext = (int64_t)pmp_u64at(p, L->sched_mnext);
+    int64_t freed = (int64_t)pmp_u64at(p, L->sched_nmfreed);
 
-    return pmp_u32at(p, SCHED_MAXMCOUNT) == 10000 && mnext > 0 &&
+    return pmp_u32at(p, L->sched_maxmcount) == 10000 && mnext > 0 &&
            mnext <= 10000 && freed >= 0 && freed <= mnext &&
-           pmp_u64at(p, SCHED_GOIDGEN) != 0;
+           pmp_u64at(p, L->sched_goidgen) != 0;
 }
 
 /*
@@ -407,14 +383,15 @@ static int
 walk_allm(struct go_ctx *c, uint64_t m, int64_t mcount, int64_t mnext,
           int *with_thread)
 {
+    const struct pmp_go_layout *L = c->L;
     int n = 0;
 
     *with_thread = 0;
     while (m && n <= mcount) {
         uint64_t id, procid, next;
-        if ((m & 7) || pmp_target_read_u64(c->t, m + M_ID, &id, NULL) ||
-            pmp_target_read_u64(c->t, m + M_PROCID, &procid, NULL) ||
-            pmp_target_read_u64(c->t, m + M_ALLLINK, &next, NULL) ||
+        if ((m & 7) || pmp_target_read_u64(c->t, m + L->m_id, &id, NULL) ||
+            pmp_target_read_u64(c->t, m + L->m_procid, &procid, NULL) ||
+            pmp_target_read_u64(c->t, m + L->m_alllink, &next, NULL) ||
             (int64_t)id < 0 || (int64_t)id >= mnext)
             return -1;
         n++;
@@ -433,11 +410,12 @@ struct allm_want {
 static int
 is_allm(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
 {
+    const struct pmp_go_layout *L = c->L;
     const struct allm_want *w = arg;
     uint64_t m = pmp_u64at(p, 0), id;
     int wt;
 
-    return m && !(m & 7) && pmp_target_read_u64(c->t, m + M_ID, &id, NULL) == 0 &&
+    return m && !(m & 7) && pmp_target_read_u64(c->t, m + L->m_id, &id, NULL) == 0 &&
            (int64_t)id >= 0 && (int64_t)id < w->mnext &&
            walk_allm(c, m, w->mcount, w->mnext, &wt) > 0;
 }
@@ -449,29 +427,32 @@ is_allm(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
  * entries is kept (at most 2 x 251, in *arg): the table is inside it.
  */
 static int
-semtab_entry_ok(const unsigned char *e)
+semtab_entry_ok(const struct pmp_go_layout *L, const unsigned char *e)
 {
-    static const unsigned char zero[SEMTAB_ENTRY - 24];
-    uint64_t treap = pmp_u64at(e, 8);
+    uint64_t treap = pmp_u64at(e, L->semroot_treap);
+    uint32_t nwait = pmp_u32at(e, L->semroot_nwait);
+    size_t k;
 
-    return memcmp(e + 24, zero, sizeof(zero)) == 0 && pmp_u32at(e, 20) == 0 &&
-           pmp_u32at(e, 16) <= MAX_SUDOGS && !(treap & 7) &&
-           (treap == 0) == (pmp_u32at(e, 16) == 0);
+    for (k = L->semroot_nwait + 4; k < L->semtab_entry; k++)
+        if (e[k])
+            return 0;
+    return nwait <= MAX_SUDOGS && !(treap & 7) && (treap == 0) == (nwait == 0);
 }
 
 static int
 is_semtable(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
 {
+    const struct pmp_go_layout *L = c->L;
     size_t *run = arg, i, n;
     int live = 0;
 
-    for (i = 0; i < SEMTAB_N; i++) {
-        const unsigned char *e = p + i * SEMTAB_ENTRY;
-        uint64_t treap = pmp_u64at(e, 8), g;
-        if (!semtab_entry_ok(e))
+    for (i = 0; i < L->semtab_n; i++) {
+        const unsigned char *e = p + i * L->semtab_entry;
+        uint64_t treap = pmp_u64at(e, L->semroot_treap), g;
+        if (!semtab_entry_ok(L, e))
             return 0;
         if (treap && !live) {
-            if (pmp_target_read_u64(c->t, treap + SUDOG_G, &g, NULL) ||
+            if (pmp_target_read_u64(c->t, treap + L->sudog_g, &g, NULL) ||
                 !looks_like_g(c, g, -1))
                 return 0;
             live = 1;
@@ -479,8 +460,8 @@ is_semtable(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
     }
     if (!live)
         return 0;
-    for (n = SEMTAB_N; n < 2 * SEMTAB_N && (n + 1) * SEMTAB_ENTRY <= avail &&
-                       semtab_entry_ok(p + n * SEMTAB_ENTRY);
+    for (n = L->semtab_n; n < 2 * L->semtab_n && (n + 1) * L->semtab_entry <= avail &&
+                       semtab_entry_ok(L, p + n * L->semtab_entry);
          n++)
         ;
     *run = n;
@@ -492,19 +473,20 @@ is_semtable(struct go_ctx *c, const unsigned char *p, size_t avail, void *arg)
 static void
 read_semtable(struct go_ctx *c)
 {
-    size_t n = c->semtable_n ? c->semtable_n : SEMTAB_N;
-    unsigned char *tab = malloc(n * SEMTAB_ENTRY);
+    const struct pmp_go_layout *L = c->L;
+    size_t n = c->semtable_n ? c->semtable_n : L->semtab_n;
+    unsigned char *tab = malloc(n * L->semtab_entry);
     uint64_t *stack = NULL;
     size_t cap = 0, i, visited = 0;
 
-    if (!tab || pmp_target_read(c->t, c->semtable, tab, n * SEMTAB_ENTRY,
+    if (!tab || pmp_target_read(c->t, c->semtable, tab, n * L->semtab_entry,
                                 NULL)) {
         free(tab);
         return;
     }
     for (i = 0; i < n; i++) {
         size_t sp = 0;
-        uint64_t root = pmp_u64at(tab, i * SEMTAB_ENTRY + 8);
+        uint64_t root = pmp_u64at(tab, i * L->semtab_entry + L->semroot_treap);
 
         if (!root)
             continue;
@@ -513,26 +495,27 @@ read_semtable(struct go_ctx *c)
         stack[sp++] = root;
         while (sp > 0 && visited < MAX_SUDOGS) {
             uint64_t s = stack[--sp], w = s;
-            unsigned char sg[SUDOG_WAITLINK + 8];
+            unsigned char sg[SUDOG_BUF];
+            size_t sgn = (size_t)L->sudog_waitlink + 8;
             int chain = 0;
 
-            if (pmp_target_read(c->t, s, sg, sizeof(sg), NULL))
+            if (pmp_target_read(c->t, s, sg, sgn, NULL))
                 continue;
             /* the tree's children */
             if (pmp_grow((void **)&stack, &cap, sp + 2, 8))
                 break;
-            if (pmp_u64at(sg, SUDOG_PREV))
-                stack[sp++] = pmp_u64at(sg, SUDOG_PREV);
-            if (pmp_u64at(sg, SUDOG_NEXT))
-                stack[sp++] = pmp_u64at(sg, SUDOG_NEXT);
+            if (pmp_u64at(sg, L->sudog_prev))
+                stack[sp++] = pmp_u64at(sg, L->sudog_prev);
+            if (pmp_u64at(sg, L->sudog_next))
+                stack[sp++] = pmp_u64at(sg, L->sudog_next);
             /* the waiters on this address: s, then its waitlink chain */
             while (w && chain++ < 1000000 && visited++ < MAX_SUDOGS) {
-                uint64_t g = pmp_u64at(sg, SUDOG_G);
-                uint64_t elem = pmp_u64at(sg, SUDOG_ELEM);
+                uint64_t g = pmp_u64at(sg, L->sudog_g);
+                uint64_t elem = pmp_u64at(sg, L->sudog_elem);
                 if (g && elem && g != UINT64_MAX)
                     pmp_u64map_put(&c->sema_of, g, (void *)(uintptr_t)elem);
-                w = pmp_u64at(sg, SUDOG_WAITLINK);
-                if (w && pmp_target_read(c->t, w, sg, sizeof(sg), NULL))
+                w = pmp_u64at(sg, L->sudog_waitlink);
+                if (w && pmp_target_read(c->t, w, sg, sgn, NULL))
                     break;
             }
         }
@@ -543,16 +526,18 @@ read_semtable(struct go_ctx *c)
 
 /* ---- the Go version, from .go.buildinfo ---- */
 
+/* The Go version string of module mod ("go1.22.3"; "" if unknown). */
 static void
-read_version(struct go_ctx *c)
+module_version(struct pmp_target *t, Dwfl_Module *mod, char *out, size_t n)
 {
     GElf_Addr bias = 0;
-    Elf *elf = dwfl_module_getelf(c->mod, &bias);
+    Elf *elf = dwfl_module_getelf(mod, &bias);
     GElf_Shdr sh;
     Elf_Scn *scn = elf ? pmp_elf_section(elf, ".go.buildinfo", &sh) : NULL;
     Elf_Data *d = scn ? elf_getdata(scn, NULL) : NULL;
     const unsigned char *b;
 
+    out[0] = '\0';
     if (!d || !d->d_buf || d->d_size < 33)
         return;
     b = d->d_buf;
@@ -563,19 +548,92 @@ read_version(struct go_ctx *c)
         size_t len = b[32], pos = 33;
         if (len & 0x80)
             return;
-        if (pos + len <= d->d_size && len < sizeof(c->out->version)) {
-            memcpy(c->out->version, b + pos, len);
-            c->out->version[len] = '\0';
+        if (pos + len <= d->d_size && len < n) {
+            memcpy(out, b + pos, len);
+            out[len] = '\0';
         }
-    } else if (b[14] == 8) {
+    } else if (b[14] == 8 && t) {
         /* Older: a pointer to a string header. */
         uint64_t hdr = pmp_u64at(b, 16), sp, sl;
-        if (pmp_target_read_u64(c->t, hdr, &sp, NULL) == 0 &&
-            pmp_target_read_u64(c->t, hdr + 8, &sl, NULL) == 0 &&
-            sl < sizeof(c->out->version))
-            pmp_strlcpy(c->out->version, read_gostring(c, sp, sl),
-                        sizeof(c->out->version));
+        if (pmp_target_read_u64(t, hdr, &sp, NULL) == 0 &&
+            pmp_target_read_u64(t, hdr + 8, &sl, NULL) == 0 && sl < n &&
+            pmp_target_read(t, sp, out, (size_t)sl, NULL) == 0)
+            out[sl] = '\0';
+        else
+            out[0] = '\0';
     }
+}
+
+static void
+read_version(struct go_ctx *c)
+{
+    module_version(c->t, c->mod, c->out->version, sizeof(c->out->version));
+}
+
+/* The table's row for version v ("go1.MINOR", "go1.MINOR.PATCH",
+   "go1.MINORrcN", "go1.MINOR-..."); NULL for a release without one. */
+static const struct pmp_go_layout *layout_minor(int minor);
+
+static const struct pmp_go_layout *
+layout_for(const char *v)
+{
+    char *end;
+    long minor;
+
+    if (strncmp(v, "go1.", 4) != 0)
+        return NULL;
+    minor = strtol(v + 4, &end, 10);
+    if (end == v + 4 || (*end && *end != '.' && *end != '-' &&
+                         strncmp(end, "rc", 2) != 0 &&
+                         strncmp(end, "beta", 4) != 0 && *end != ' '))
+        return NULL;
+    return layout_minor((int)minor);
+}
+
+/* The table's row for Go 1.minor, NULL if none (or a row the buffers
+   below cannot hold: never for a row the tests passed). */
+static const struct pmp_go_layout *
+layout_minor(int minor)
+{
+    size_t i;
+
+    for (i = 0; i < PMP_ARRAY_SIZE(pmp_go_layouts); i++) {
+        const struct pmp_go_layout *L = &pmp_go_layouts[i];
+        if (L->minor == minor && L->g_size <= G_BUF &&
+            (size_t)L->sudog_waitlink + 8 <= SUDOG_BUF &&
+            sched_need(L) <= SCHED_BUF && gc_need(L) <= GC_BUF &&
+            ms_need(L) <= MS_BUF && L->semroot_nwait + 4 <= L->semtab_entry)
+            return L;
+    }
+    return NULL;
+}
+
+/* "1.19, 1.21, ...": the releases of the table, for messages. */
+static void
+layout_versions(char *out, size_t n)
+{
+    size_t i, len = 0;
+
+    out[0] = '\0';
+    for (i = 0; i < PMP_ARRAY_SIZE(pmp_go_layouts) && len < n; i++) {
+        int w = snprintf(out + len, n - len, "%s1.%d", i ? ", " : "",
+                         pmp_go_layouts[i].minor);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+}
+
+const struct pmp_go_layout *
+pmp_go_layout_sym(struct pmp_symbolizer *sym)
+{
+    Dwfl_Module *mod = sym ? pmp_symbolizer_go_module(sym) : NULL;
+    char v[64];
+
+    if (!mod)
+        return NULL;
+    module_version(NULL, mod, v, sizeof(v));
+    return layout_for(v);
 }
 
 /* ---- labels: g.labels -> *labelMap -> map[string]string ---- */
@@ -595,17 +653,46 @@ pool_gostring(struct pmp_target *t, struct pmp_strpool *pool, uint64_t ptr,
     return r ? r : "";
 }
 
-/* Go's map[string]string (hmap: count 0, B 9, buckets 16; a bucket is 8
-   tophash bytes, 8 keys, 8 values, the overflow pointer: 272 bytes). */
+/* 1.24+: g.labels -> {list []{key, value string}} sorted by key. */
+static size_t
+labels_slice(struct pmp_target *t, uint64_t lp, struct pmp_strpool *pool,
+             struct pmp_go_label *out, size_t max)
+{
+    uint64_t hdr[2], i;
+    size_t got = 0;
+
+    if (pmp_target_read(t, lp, hdr, sizeof(hdr), NULL) || !hdr[0] ||
+        (hdr[0] & 7))
+        return 0;
+    for (i = 0; i < hdr[1] && got < max; i++) {
+        uint64_t kv[4];
+        if (pmp_target_read(t, hdr[0] + i * 32, kv, sizeof(kv), NULL))
+            break;
+        out[got].key = pool_gostring(t, pool, kv[0], kv[1]);
+        out[got].value = pool_gostring(t, pool, kv[2], kv[3]);
+        got++;
+    }
+    return got;
+}
+
+/* Up to 1.23, Go's map[string]string (hmap: count 0, B 9, buckets 16; a
+   bucket is 8 tophash bytes, 8 keys, 8 values, the overflow pointer: 272
+   bytes).  Swiss-table maps (1.24+) are not walked: labels stopped being
+   a map in the same release. */
 size_t
-pmp_go_labels(struct pmp_target *t, uint64_t lp, struct pmp_strpool *pool,
+pmp_go_labels(struct pmp_target *t, const struct pmp_go_layout *L,
+              uint64_t lp, struct pmp_strpool *pool,
               struct pmp_go_label *out, size_t max)
 {
     uint64_t hmap, buckets, nb, i;
     unsigned char h[32];
     size_t got = 0;
 
-    if (!lp || pmp_target_read_u64(t, lp, &hmap, NULL) || !hmap ||
+    if (!L || !lp)
+        return 0;
+    if (L->labels_slice)
+        return labels_slice(t, lp, pool, out, max);
+    if (pmp_target_read_u64(t, lp, &hmap, NULL) || !hmap ||
         pmp_target_read(t, hmap, h, sizeof(h), NULL))
         return 0;
     buckets = pmp_u64at(h, 16);
@@ -642,7 +729,7 @@ static void
 read_labels(struct go_ctx *c, uint64_t lp, struct pmp_goroutine *gr)
 {
     struct pmp_go_label tmp[MAX_LABELS];
-    size_t n = pmp_go_labels(c->t, lp, &c->priv->pool, tmp, MAX_LABELS);
+    size_t n = pmp_go_labels(c->t, c->L, lp, &c->priv->pool, tmp, MAX_LABELS);
 
     if (n == 0 || pmp_grow((void **)&c->priv->labels, &c->priv->labels_cap,
                            c->priv->nlabels + n, sizeof(*tmp)))
@@ -664,29 +751,13 @@ g_candidates(struct pmp_target *t, const struct pmp_regs *rg, uint64_t cand[2])
 }
 
 /*
- * The fields of g and m the unwinder's system-stack jump reads, per Go
- * release (each release's DWARF: ptype /o struct runtime.g, runtime.m,
- * runtime.gobuf; tests/test_go_versions_stacks.py).  g.stack (0, 8), g.m
- * (48), g.sched.sp/pc (56, 64) and m.g0 (0) are the same in every row.
- * A release no row names (1.20, 1.25, newer ones) gets no jump: its
- * stacks end at the system stack, marked.
- */
-static const struct {
-    int lo, hi;                  /* Go 1.lo .. 1.hi */
-    uint16_t sched_bp, syscallsp, syscallpc, m_curg;
-} gctx_layouts[] = {
-    {19, 19, G_SCHED_BP, G_SYSCALLSP, G_SYSCALLPC, M_CURG},
-    {21, 24, 104, 112, 120, 192},
-    {26, 26, 96, 104, 112, 184},   /* gobuf.ret gone, m.procid moved */
-};
-
-/*
  * A thread on its g0 (system) stack at sp: the goroutine its M runs
  * (m.curg), and that goroutine's saved context, for unwinding across
  * systemstack/morestack/asmcgocall as Go's traceback does.  The g0 is
  * R14 (Go code) or the TLS slot at fs-8, checked: g.m.g0 == g and sp
  * inside g's stack.  gominor: the module's Go 1.minor (gopclntab.h);
- * PMP_E_UNSUPPORTED for a release gctx_layouts does not name.
+ * PMP_E_UNSUPPORTED for a release layout-go.h has no row for (the
+ * unwinder then ends the walk at the system stack, marked).
  */
 int
 pmp_go_curg_context(struct pmp_target *t, int gominor,
@@ -694,14 +765,11 @@ pmp_go_curg_context(struct pmp_target *t, int gominor,
                     struct pmp_go_ctx *out)
 {
     uint64_t cand[2], m, g0, curg;
-    unsigned char g[G_SIZE];
-    size_t i;
+    const struct pmp_go_layout *L = layout_minor(gominor);
+    unsigned char g[G_BUF];
     int k;
 
-    for (i = 0; i < PMP_ARRAY_SIZE(gctx_layouts); i++)
-        if (gominor >= gctx_layouts[i].lo && gominor <= gctx_layouts[i].hi)
-            break;
-    if (i == PMP_ARRAY_SIZE(gctx_layouts))
+    if (!L)
         return PMP_E_UNSUPPORTED;
     g_candidates(t, rg, cand);
     for (k = 0; k < 2; k++) {
@@ -711,19 +779,17 @@ pmp_go_curg_context(struct pmp_target *t, int gominor,
             continue;
         lo = pmp_u64at(g, G_STACK_LO);
         hi = pmp_u64at(g, G_STACK_HI);
-        m = pmp_u64at(g, G_M);
+        m = pmp_u64at(g, L->g_m);
         if (sp < lo || sp >= hi || !m ||
-            pmp_target_read_u64(t, m, &g0, NULL) || g0 != cand[k] ||
-            pmp_target_read_u64(t, m + gctx_layouts[i].m_curg, &curg,
-                                NULL) ||
-            !curg || curg == g0 ||
-            pmp_target_read(t, curg, g, 128, NULL))
+            pmp_target_read_u64(t, m + L->m_g0, &g0, NULL) || g0 != cand[k] ||
+            pmp_target_read_u64(t, m + L->m_curg, &curg, NULL) || !curg ||
+            curg == g0 || pmp_target_read(t, curg, g, L->g_size, NULL))
             continue;
-        out->sched_pc = pmp_u64at(g, G_SCHED_PC);
-        out->sched_sp = pmp_u64at(g, G_SCHED_SP);
-        out->sched_bp = pmp_u64at(g, gctx_layouts[i].sched_bp);
-        out->syscall_pc = pmp_u64at(g, gctx_layouts[i].syscallpc);
-        out->syscall_sp = pmp_u64at(g, gctx_layouts[i].syscallsp);
+        out->sched_pc = pmp_u64at(g, L->g_sched_pc);
+        out->sched_sp = pmp_u64at(g, L->g_sched_sp);
+        out->sched_bp = pmp_u64at(g, L->g_sched_bp);
+        out->syscall_pc = pmp_u64at(g, L->g_syscallpc);
+        out->syscall_sp = pmp_u64at(g, L->g_syscallsp);
         return 0;
     }
     return -1;
@@ -732,47 +798,56 @@ pmp_go_curg_context(struct pmp_target *t, int gominor,
 /* The goroutine thread tid runs: R14 holds the g in Go code (the register
    ABI), else the TLS slot at fs-8; checked through g.m.procid. */
 int
-pmp_go_current(struct pmp_target *t, const struct pmp_regs *rg, int tid,
-               uint64_t *g_out, int64_t *goid, uint64_t *labels)
+pmp_go_current(struct pmp_target *t, const struct pmp_go_layout *L,
+               const struct pmp_regs *rg, int tid, uint64_t *g_out,
+               int64_t *goid, uint64_t *labels)
 {
     uint64_t cand[2], gp = 0, m, procid, curg, v;
     int k;
 
+    if (!L)
+        return -1;
+
     g_candidates(t, rg, cand);
     for (k = 0; k < 2 && !gp; k++) {
         if (!cand[k] || (cand[k] & 7) ||
-            pmp_target_read_u64(t, cand[k] + G_M, &m, NULL) || !m ||
-            pmp_target_read_u64(t, m + M_PROCID, &procid, NULL) ||
+            pmp_target_read_u64(t, cand[k] + L->g_m, &m, NULL) || !m ||
+            pmp_target_read_u64(t, m + L->m_procid, &procid, NULL) ||
             procid != (uint64_t)tid)
             continue;
-        if (pmp_target_read_u64(t, m + M_CURG, &curg, NULL) || !curg)
+        if (pmp_target_read_u64(t, m + L->m_curg, &curg, NULL) || !curg)
             return -1;   /* an M in the scheduler: no goroutine */
         gp = curg;
     }
-    if (!gp || pmp_target_read_u64(t, gp + G_GOID, &v, NULL))
+    if (!gp || pmp_target_read_u64(t, gp + L->g_goid, &v, NULL))
         return -1;
     *g_out = gp;
     *goid = (int64_t)v;
-    if (pmp_target_read_u64(t, gp + G_LABELS, labels, NULL))
+    if (pmp_target_read_u64(t, gp + L->g_labels, labels, NULL))
         *labels = 0;
     return 0;
 }
 
 /* ---- goroutines ---- */
 
+/* Go's isSystemGoroutine, by the start function's name (the funcID
+   numbering changes between releases; the names do not): runtime.* but
+   runtime.main and corostart (1.23+; handleAsyncEvent is wasm's).  The
+   finalizer and cleanup goroutines count as system: whether one runs a
+   finalizer now is not known from outside. */
 static int
 is_system(struct go_ctx *c, uint64_t startpc)
 {
     struct pmp_gofunc f;
     const char *nm;
 
-    if (pmp_gomod_func(c->gm, startpc, &f))
+    if (!c->gm || pmp_gomod_func(c->gm, startpc, &f))
         return 0;
-    if (f.funcid == PMP_GOFUNC_RUNTIME_MAIN || f.funcid == 10 /* handleAsyncEvent */)
-        return 0;
-    if (f.funcid == PMP_GOFUNC_RUNFINQ)
-        return 1;   /* unless running a finalizer: not known from outside */
     nm = pmp_gomod_name(c->gm, f.nameoff);
+    if (strcmp(nm, "runtime.main") == 0 ||
+        strcmp(nm, "runtime.corostart") == 0 ||
+        strcmp(nm, "runtime.handleAsyncEvent") == 0)
+        return 0;
     return strncmp(nm, "runtime.", 8) == 0;
 }
 
@@ -788,6 +863,7 @@ static int
 read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
                 size_t nt, struct pmp_error *err)
 {
+    const struct pmp_go_layout *L = c->L;
     uint64_t hdr[2], i, *gptrs;
     int max = c->o && c->o->max_frames > 0 ? c->o->max_frames
                                            : PMP_DEFAULT_FRAMES;
@@ -820,7 +896,7 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
     if (hdr[1] && pmp_target_read(c->t, hdr[0], gptrs, hdr[1] * 8, NULL))
         hdr[1] = 0;
     for (i = 0; i < hdr[1]; i++) {
-        unsigned char g[G_SIZE];
+        unsigned char g[G_BUF];
         uint64_t gp, m, sp, pc, bp;
         uint32_t st;
         struct pmp_goroutine *gr;
@@ -830,63 +906,71 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
         struct pmp_error uerr = {0};
 
         gp = gptrs[i];
-        if (!gp || pmp_target_read(c->t, gp, g, sizeof(g), NULL))
+        if (!gp || pmp_target_read(c->t, gp, g, L->g_size, NULL))
             continue;
-        st = pmp_u32at(g, G_STATUS);
-        if ((st & ~(uint32_t)G_SCAN) > G_STATUS_MAX ||
-            (st & ~(uint32_t)G_SCAN) == G_DEAD)
+        st = pmp_u32at(g, L->g_status);
+        if ((st & ~(uint32_t)G_SCAN) > L->status_max ||
+            (st & ~(uint32_t)G_SCAN) >= PMP_ARRAY_SIZE(status_names) ||
+            (st & ~(uint32_t)G_SCAN) == G_DEAD ||
+            (L->status_deadextra &&
+             (st & ~(uint32_t)G_SCAN) == L->status_deadextra))
             continue;
         gr = &out->goroutines[out->ngoroutines];
         gr->addr = gp;
         gr->status = st & ~(uint32_t)G_SCAN;
         gr->scan = !!(st & G_SCAN);
         gr->status_name = status_names[gr->status];
-        gr->goid = (int64_t)pmp_u64at(g, G_GOID);
+        gr->goid = (int64_t)pmp_u64at(g, L->g_goid);
         gr->wait_reason = "";
-        if (gr->status == 4 && g[G_WAITREASON] < c->nwaitreasons)
-            gr->wait_reason = c->wr[g[G_WAITREASON]];
+        /* waiting, or (1.26+) leaked: Go prints the wait reason */
+        if ((gr->status == 4 || gr->status == G_LEAKED) &&
+            g[L->g_waitreason] < c->nwaitreasons)
+            gr->wait_reason = c->wr[g[L->g_waitreason]];
+        gr->parent_goid = L->g_parentgoid
+                              ? (int64_t)pmp_u64at(g, L->g_parentgoid)
+                              : -1;
         gr->wait_ns = -1;
         if ((gr->status == 4 || gr->status == 3) &&
-            pmp_u64at(g, G_WAITSINCE) != 0 && out->now_mono) {
-            int64_t ws = (int64_t)pmp_u64at(g, G_WAITSINCE);
+            pmp_u64at(g, L->g_waitsince) != 0 && out->now_mono) {
+            int64_t ws = (int64_t)pmp_u64at(g, L->g_waitsince);
             gr->wait_ns = (int64_t)out->now_mono - ws;
             if (gr->wait_ns < 0)
                 gr->wait_ns = 0;
         }
-        gr->locked = pmp_u64at(g, G_LOCKEDM) != 0;
-        gr->startpc = pmp_u64at(g, G_STARTPC);
-        gr->gopc = pmp_u64at(g, G_GOPC);
+        gr->locked = pmp_u64at(g, L->g_lockedm) != 0;
+        gr->startpc = pmp_u64at(g, L->g_startpc);
+        gr->gopc = pmp_u64at(g, L->g_gopc);
         gr->system = is_system(c, gr->startpc);
-        m = pmp_u64at(g, G_M);
+        m = pmp_u64at(g, L->g_m);
         if (m) {
             uint64_t procid = 0, curg = 0;
-            if (pmp_target_read_u64(c->t, m + M_PROCID, &procid, NULL) == 0 &&
-                pmp_target_read_u64(c->t, m + M_CURG, &curg, NULL) == 0 &&
+            if (pmp_target_read_u64(c->t, m + L->m_procid, &procid, NULL) == 0 &&
+                pmp_target_read_u64(c->t, m + L->m_curg, &curg, NULL) == 0 &&
                 curg == gp && procid > 0 && procid < (1u << 30))
                 gr->tid = (int)procid;
         }
-        if (gr->status == 4 && !pmp_u64at(g, G_WAITING)) {
+        if (gr->status == 4 && !pmp_u64at(g, L->g_waiting)) {
             uintptr_t sem = (uintptr_t)pmp_u64map_get(&c->sema_of, gp);
             gr->sema = sem;
         } else if (gr->status == 4) {
             /* The sudog it sleeps on: a channel (for a select, its first). */
-            uint64_t sg = pmp_u64at(g, G_WAITING), ch = 0;
-            if (pmp_target_read_u64(c->t, sg + SUDOG_C, &ch, NULL) == 0) {
+            uint64_t sg = pmp_u64at(g, L->g_waiting), ch = 0;
+            if (pmp_target_read_u64(c->t, sg + L->sudog_c, &ch, NULL) == 0) {
                 gr->chan = ch;
                 if (!ch)
                     gr->sema = (uintptr_t)pmp_u64map_get(&c->sema_of, gp);
             }
         }
         label_first[out->ngoroutines] = c->priv->nlabels;
-        read_labels(c, pmp_u64at(g, G_LABELS), gr);
+        read_labels(c, pmp_u64at(g, L->g_labels), gr);
         /* Where its stack starts: Go's own rules (gentraceback). */
         memset(&rg, 0, sizeof(rg));
-        sp = pmp_u64at(g, G_SCHED_SP);
-        pc = pmp_u64at(g, G_SCHED_PC);
-        bp = pmp_u64at(g, G_SCHED_BP);
-        if (pmp_u64at(g, G_SYSCALLSP)) {
-            sp = pmp_u64at(g, G_SYSCALLSP);
-            pc = pmp_u64at(g, G_SYSCALLPC);
+        sp = pmp_u64at(g, L->g_sched_sp);
+        pc = pmp_u64at(g, L->g_sched_pc);
+        bp = pmp_u64at(g, L->g_sched_bp);
+        if (pmp_u64at(g, L->g_syscallsp)) {
+            sp = pmp_u64at(g, L->g_syscallsp);
+            pc = pmp_u64at(g, L->g_syscallpc);
             bp = 0;
         } else if (gr->status == 2 && gr->tid) {
             /* Running: its thread's registers (all of them: R14 and
@@ -906,6 +990,12 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
         }
         gr->stack = -1;
         out->ngoroutines++;
+        if (!c->gm) {
+            pmp_strlcpy(gr->error, "the binary's function table is not "
+                                   "readable: stack unavailable",
+                        sizeof(gr->error));
+            continue;
+        }
         if (!pc || !sp) {
             pmp_strlcpy(gr->error, gr->status == 2
                                        ? "running on another thread: stack "
@@ -990,34 +1080,35 @@ read_waitreasons(struct go_ctx *c)
 static void
 read_memstats(struct go_ctx *c)
 {
+    const struct pmp_go_layout *L = c->L;
     struct pmp_go_memstats *ms = &c->out->mem;
     unsigned char *b;
 
-    if (c->memstats && (b = malloc(MS_SIZE)) != NULL) {
-        if (pmp_target_read(c->t, c->memstats, b, MS_SIZE, NULL) == 0) {
+    if (c->memstats && (b = malloc(ms_need(L))) != NULL) {
+        if (pmp_target_read(c->t, c->memstats, b, ms_need(L), NULL) == 0) {
             ms->found = 1;
-            ms->numgc = pmp_u32at(b, MS_NUMGC);
-            ms->numforcedgc = pmp_u32at(b, MS_NUMFORCEDGC);
-            ms->pause_total_ns = pmp_u64at(b, MS_PAUSE_TOTAL);
-            ms->last_gc_unix = pmp_u64at(b, MS_LAST_GC_UNIX);
-            ms->last_gc_nanotime = pmp_u64at(b, MS_LAST_GC_NANOTIME);
-            memcpy(ms->pause_ns, b + MS_PAUSE_NS, sizeof(ms->pause_ns));
-            memcpy(ms->pause_end, b + MS_PAUSE_END, sizeof(ms->pause_end));
+            ms->numgc = pmp_u32at(b, L->ms_numgc);
+            ms->numforcedgc = pmp_u32at(b, L->ms_numforcedgc);
+            ms->pause_total_ns = pmp_u64at(b, L->ms_pause_total);
+            ms->last_gc_unix = pmp_u64at(b, L->ms_last_gc_unix);
+            ms->last_gc_nanotime = pmp_u64at(b, L->ms_last_gc_nanotime);
+            memcpy(ms->pause_ns, b + L->ms_pause_ns, sizeof(ms->pause_ns));
+            memcpy(ms->pause_end, b + L->ms_pause_end, sizeof(ms->pause_end));
         }
         free(b);
     }
     if (c->gcctl) {
-        unsigned char g[GC_SIZE];
-        if (pmp_target_read(c->t, c->gcctl, g, sizeof(g), NULL) == 0) {
+        unsigned char g[GC_BUF];
+        if (pmp_target_read(c->t, c->gcctl, g, gc_need(L), NULL) == 0) {
             ms->controller = 1;
-            ms->gc_percent = (int32_t)pmp_u32at(g, GC_PERCENT);
-            ms->memory_limit = (int64_t)pmp_u64at(g, GC_MEMLIMIT);
-            ms->heap_live = (int64_t)pmp_u64at(g, GC_HEAPLIVE);
-            ms->heap_marked = (int64_t)pmp_u64at(g, GC_HEAPMARKED);
-            ms->heap_inuse = (int64_t)pmp_u64at(g, GC_HEAPINUSE);
-            ms->heap_goal = (int64_t)pmp_u64at(g, GC_LASTGOAL);
-            ms->total_alloc = (int64_t)pmp_u64at(g, GC_TOTALALLOC);
-            ms->total_free = (int64_t)pmp_u64at(g, GC_TOTALFREE);
+            ms->gc_percent = (int32_t)pmp_u32at(g, L->gc_percent);
+            ms->memory_limit = (int64_t)pmp_u64at(g, L->gc_memlimit);
+            ms->heap_live = (int64_t)pmp_u64at(g, L->gc_heaplive);
+            ms->heap_marked = (int64_t)pmp_u64at(g, L->gc_heapmarked);
+            ms->heap_inuse = (int64_t)pmp_u64at(g, L->gc_heapinuse);
+            ms->heap_goal = (int64_t)pmp_u64at(g, L->gc_lastgoal);
+            ms->total_alloc = (int64_t)pmp_u64at(g, L->gc_totalalloc);
+            ms->total_free = (int64_t)pmp_u64at(g, L->gc_totalfree);
         }
     }
 }
@@ -1025,12 +1116,13 @@ read_memstats(struct go_ctx *c)
 static void
 read_sched(struct go_ctx *c)
 {
+    const struct pmp_go_layout *L = c->L;
     struct pmp_go_sched *sc = &c->out->sched;
-    unsigned char s[SCHED_SIZE];
+    unsigned char s[SCHED_BUF];
     uint64_t hdr[2], i, pp;
 
     if (!c->sched || !c->allp ||
-        pmp_target_read(c->t, c->sched, s, sizeof(s), NULL) ||
+        pmp_target_read(c->t, c->sched, s, sched_need(L), NULL) ||
         pmp_target_read(c->t, c->allp, hdr, sizeof(hdr), NULL) ||
         hdr[1] == 0 || hdr[1] > MAX_PS)
         return;
@@ -1047,24 +1139,24 @@ read_sched(struct go_ctx *c)
         sc->p_status[i] = -1;
         if (pmp_target_read_u64(c->t, hdr[0] + i * 8, &pp, NULL) || !pp ||
             pmp_target_read(c->t, pp, p, sizeof(p), NULL) ||
-            pmp_target_read(c->t, pp + P_RUNQHEAD, &head, 4, NULL) ||
-            pmp_target_read(c->t, pp + P_RUNQTAIL, &tail, 4, NULL))
+            pmp_target_read(c->t, pp + L->p_runqhead, &head, 4, NULL) ||
+            pmp_target_read(c->t, pp + L->p_runqtail, &tail, 4, NULL))
             continue;
-        pmp_target_read_u64(c->t, pp + P_RUNNEXT, &next, NULL);
-        sc->p_status[i] = (int)pmp_u32at(p, P_STATUS);
+        pmp_target_read_u64(c->t, pp + L->p_runnext, &next, NULL);
+        sc->p_status[i] = (int)pmp_u32at(p, L->p_status);
         sc->runq[i] = (int)((tail - head) & 0x1ff) + (next != 0);
     }
     sc->found = 1;
-    sc->idle_ps = (int)pmp_u32at(s, SCHED_NPIDLE);
-    sc->spinning_ms = (int)pmp_u32at(s, SCHED_NMSPINNING);
-    sc->nmidle = (int)pmp_u32at(s, SCHED_NMIDLE);
-    sc->threads = (int)((int64_t)pmp_u64at(s, SCHED_MNEXT) -
-                        (int64_t)pmp_u64at(s, SCHED_NMFREED));
-    sc->global_runq = (int32_t)pmp_u32at(s, SCHED_RUNQSIZE);
+    sc->idle_ps = (int)pmp_u32at(s, L->sched_npidle);
+    sc->spinning_ms = (int)pmp_u32at(s, L->sched_nmspinning);
+    sc->nmidle = (int)pmp_u32at(s, L->sched_nmidle);
+    sc->threads = (int)((int64_t)pmp_u64at(s, L->sched_mnext) -
+                        (int64_t)pmp_u64at(s, L->sched_nmfreed));
+    sc->global_runq = (int32_t)pmp_u32at(s, L->sched_runqsize);
     {
         /* OS threads: the Ms that have one (mcount() counts the cgo
            extra M too). */
-        int64_t mnext = (int64_t)pmp_u64at(s, SCHED_MNEXT);
+        int64_t mnext = (int64_t)pmp_u64at(s, L->sched_mnext);
         uint64_t head = 0;
         int wt;
         struct allm_want want = {sc->threads, mnext};
@@ -1085,6 +1177,7 @@ go_stopped(void *arg, const struct pmp_target_thread *tt, size_t nt,
            struct pmp_error *err)
 {
     struct go_ctx *c = arg;
+    const struct pmp_go_layout *L = c->L;
     int rc;
 
     pmp_target_drop_cache(c->t);
@@ -1098,13 +1191,13 @@ go_stopped(void *arg, const struct pmp_target_thread *tt, size_t nt,
     if (!c->waitreasons)
         c->waitreasons = find_shape(c, 32, is_waitreasons, NULL);
     if (!c->memstats)
-        c->memstats = find_shape(c, MS_SIZE, is_memstats, NULL);
+        c->memstats = find_shape(c, ms_need(L), is_memstats, NULL);
     if (!c->gcctl)
-        c->gcctl = find_shape(c, GC_SIZE, is_gcctl, NULL);
+        c->gcctl = find_shape(c, gc_need(L), is_gcctl, NULL);
     if (!c->allp)
         c->allp = find_shape(c, 24, is_allp, NULL);
     if (!c->sched)
-        c->sched = find_shape(c, SCHED_SIZE, is_sched, NULL);
+        c->sched = find_shape(c, sched_need(L), is_sched, NULL);
     read_memstats(c);
     /* The target's nanotime(): CLOCK_MONOTONIC live; for a core, map the
        core's write time with the pair recorded at the last GC. */
@@ -1118,7 +1211,7 @@ go_stopped(void *arg, const struct pmp_target_thread *tt, size_t nt,
     }
     read_waitreasons(c);
     if (!c->semtable)
-        c->semtable = find_shape(c, SEMTAB_N * SEMTAB_ENTRY, is_semtable,
+        c->semtable = find_shape(c, L->semtab_n * L->semtab_entry, is_semtable,
                                  &c->semtable_n);
     if (c->semtable)
         read_semtable(c);
@@ -1171,34 +1264,6 @@ exe_is_go(const char *path)
     return go;
 }
 
-static int
-version_ok(const char *v)
-{
-    return strncmp(v, "go1.19", 6) == 0 && (v[6] == '\0' || v[6] == '.');
-}
-
-int
-pmp_go_check(struct pmp_session *s, char *version, size_t n)
-{
-    struct go_ctx c;
-    struct pmp_go out;
-    int ok;
-
-    memset(&c, 0, sizeof(c));
-    memset(&out, 0, sizeof(out));
-    c.s = s;
-    c.t = s->target;
-    c.out = &out;
-    c.mod = pmp_symbolizer_go_module(s->sym);
-    if (!c.mod)
-        return PMP_E_NOTFOUND;
-    read_version(&c);
-    if (version)
-        pmp_strlcpy(version, out.version, n);
-    ok = pmp_symbolizer_gomod(s->sym, c.mod) && version_ok(out.version);
-    return ok ? 0 : PMP_E_UNSUPPORTED;
-}
-
 int
 pmp_session_go(struct pmp_session *s, const struct pmp_go_opts *o,
                const struct pmp_snapshot_opts *sopts,
@@ -1239,11 +1304,15 @@ pmp_session_go(struct pmp_session *s, const struct pmp_go_opts *o,
     pmp_strpool_init(&c.priv->pool);
     c.out->priv = c.priv;
     read_version(&c);
-    if (!c.gm || !version_ok(c.out->version)) {
+    c.L = layout_for(c.out->version);
+    if (!c.L) {
+        char vs[128];
+        layout_versions(vs, sizeof(vs));
         rc = pmp_error_set(err, PMP_E_UNSUPPORTED,
                            "unsupported Go version %s: pmprof reads the "
-                           "runtime of Go 1.19",
-                           c.out->version[0] ? c.out->version : "(unknown)");
+                           "runtime of Go %s",
+                           c.out->version[0] ? c.out->version : "(unknown)",
+                           vs);
         pmp_go_free(c.out);
         return rc;
     }

@@ -970,7 +970,7 @@ fail:
  * One goroutine as a tuple (100 000 of them must stay cheap), in the order
  * of pmprof.commands.goroutines' field constants: (goid, status,
  * wait_reason, wait_ns, locked, tid, system, stack, labels or None, gopc,
- * chan, sema, error).
+ * chan, sema, error, parent goid or -1).
  */
 static PyObject *
 goroutine_tuple(const struct pmp_goroutine *gr)
@@ -996,14 +996,15 @@ goroutine_tuple(const struct pmp_goroutine *gr)
     } else {
         Py_INCREF(labels);
     }
-    return Py_BuildValue("(LssLOiOiNKKKs)", (long long)gr->goid,
+    return Py_BuildValue("(LssLOiOiNKKKsL)", (long long)gr->goid,
                          gr->status_name, gr->wait_reason,
                          (long long)gr->wait_ns,
                          gr->locked ? Py_True : Py_False, gr->tid,
                          gr->system ? Py_True : Py_False, gr->stack, labels,
                          (unsigned long long)gr->gopc,
                          (unsigned long long)gr->chan,
-                         (unsigned long long)gr->sema, gr->error);
+                         (unsigned long long)gr->sema, gr->error,
+                         (long long)gr->parent_goid);
 }
 
 /* go_stacks() -> the distinct goroutine stacks, each [(pc, activation)]. */

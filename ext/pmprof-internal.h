@@ -261,13 +261,16 @@ void pmp_decode_wait(struct pmp_target *t, const struct pmp_regs *rg,
 /* ------------------------------------------------------------------ */
 /* Go runtime (golang.c)                                               */
 
-/* 0 if the session's program is Go whose runtime pmprof reads (version
-   copied out); PMP_E_NOTFOUND: not Go; PMP_E_UNSUPPORTED: another Go. */
-int pmp_go_check(struct pmp_session *s, char *version, size_t n);
+/* The runtime layout (ext/layout-go.h) of the Go program the symbolizer
+   sees, NULL if none or a release without a row. */
+struct pmp_go_layout;
+struct pmp_symbolizer;
+const struct pmp_go_layout *pmp_go_layout_sym(struct pmp_symbolizer *sym);
 /* The goroutine that thread tid (registers rg) runs: its g, goid and
-   g.labels pointer.  -1 when the thread runs none. */
-int pmp_go_current(struct pmp_target *t, const struct pmp_regs *rg, int tid,
-                   uint64_t *g, int64_t *goid, uint64_t *labels);
+   g.labels pointer.  -1 when the thread runs none (or L is NULL). */
+int pmp_go_current(struct pmp_target *t, const struct pmp_go_layout *L,
+                   const struct pmp_regs *rg, int tid, uint64_t *g,
+                   int64_t *goid, uint64_t *labels);
 /* The saved context of the goroutine whose M's g0 stack holds sp. */
 struct pmp_go_ctx {
     uint64_t sched_pc, sched_sp, sched_bp, syscall_pc, syscall_sp;
@@ -280,7 +283,8 @@ struct pmp_unwinder;
 void pmp_unwinder_set_go_ctx(struct pmp_unwinder *u,
                              const struct pmp_go_ctx *c);
 /* The pprof labels map at g.labels (strings interned in pool). */
-size_t pmp_go_labels(struct pmp_target *t, uint64_t labels,
+size_t pmp_go_labels(struct pmp_target *t, const struct pmp_go_layout *L,
+                     uint64_t labels,
                      struct pmp_strpool *pool, struct pmp_go_label *out,
                      size_t max);
 

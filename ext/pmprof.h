@@ -738,7 +738,8 @@ struct pmp_go_label {
 
 struct pmp_goroutine {
     int64_t goid;
-    uint32_t status;             /* _Gidle.._Gpreempted, scan bit removed */
+    int64_t parent_goid;         /* g.parentGoid (1.21+); -1: not kept */
+    uint32_t status;             /* _Gidle.._Gleaked, scan bit removed */
     int scan;                    /* the _Gscan bit was set */
     const char *status_name;     /* "waiting", "runnable", ... */
     const char *wait_reason;     /* "" when none (from the target's table) */

@@ -659,7 +659,8 @@ go_gset(struct pmp_recording *r, struct rthread *th)
     v = (uintptr_t)pmp_u64map_get(&r->gset_by, key);
     if (v && r->gsets[v - 1].goid == goid && r->gsets[v - 1].labels_ptr == lp)
         return (uint32_t)v;
-    n = pmp_go_labels(t, lp, &r->names, tmp, PMP_ARRAY_SIZE(tmp));
+    n = pmp_go_labels(t, r->go_layout, lp, &r->names, tmp,
+                      PMP_ARRAY_SIZE(tmp));
     if (pmp_grow((void **)&r->gsets, &r->gsets_cap, r->ngsets + 1,
                  sizeof(*r->gsets)) ||
         pmp_grow((void **)&r->glabels, &r->glabels_cap, r->nglabels + n + 1,
@@ -946,7 +947,8 @@ cycle(struct pmp_recording *r)
             /* The goroutine it runs, while it runs it (a handful of
                small reads; its labels are read after the resume). */
             uint64_t g;
-            th->go_ok = pmp_go_current(r->s->target, &th->regs, th->tid, &g,
+            th->go_ok = pmp_go_current(r->s->target, r->go_layout, &th->regs,
+                                       th->tid, &g,
                                        &th->goid, &th->go_labels) == 0;
         }
         if (r->go_stacks)
@@ -1057,10 +1059,12 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
     r->stack_bytes = PMP_MAX(PMP_MIN(r->stack_bytes, (size_t)8 << 20),
                              (size_t)MIN_STACK_BYTES);
     r->floor = o && o->floor;
-    r->is_go = !r->floor && pmp_go_check(s, NULL, 0) == 0;
+    /* goroutine ids and labels need the runtime's layout (is_go) */
+    r->go_layout = r->floor ? NULL : pmp_go_layout_sym(s->sym);
+    r->is_go = r->go_layout != NULL;
     {
         /* Go stacks need the function table only (any release it
-           reads); goroutine ids and labels need the runtime (is_go). */
+           reads). */
         void *gmod = r->floor ? NULL : pmp_symbolizer_go_module(s->sym);
         struct pmp_gomod *gm = gmod ? pmp_symbolizer_gomod(s->sym, gmod)
                                     : NULL;

@@ -116,6 +116,7 @@ struct pmp_recording {
 
     /* Go programs: goroutine ID and labels of each sample */
     int is_go;          /* the Go runtime is readable: goids, labels */
+    const struct pmp_go_layout *go_layout;   /* its layout (layout-go.h) */
     int go_stacks;      /* a Go function table: Go stacks, jumps */
     int go_minor;       /* its Go 1.minor */
     struct pmp_rec_gset *gsets;

@@ -2,8 +2,9 @@
 
 Owns: starting goprog with a private --out directory and reading back what
 the program said about itself (debug=2 and debug=1 goroutine dumps,
-MemStats, runtime settings), parsers for Go 1.19's goroutine text formats
-(debug=2, debug=1, `go tool pprof -traces`), and Go's frame-hiding rule,
+MemStats, runtime settings), parsers for Go's goroutine text formats
+(debug=2, debug=1, `go tool pprof -traces`; 1.19 and 1.21+, whose
+`created by F in goroutine N` names the creator), and Go's frame-hiding rule,
 so tests compare pmprof with the runtime's own view rather than with
 hard-coded output.
 
@@ -65,6 +66,7 @@ class G:
     frames: List[Frame] = field(default_factory=list)
     created_by: Optional[Frame] = None
     labels: Optional[Dict[str, str]] = None    # pmprof's '# labels:' line
+    created_in: Optional[int] = None    # 1.21+: "created by F in goroutine N"
 
     @property
     def funcs(self) -> Tuple[str, ...]:
@@ -137,8 +139,10 @@ def parse_debug2(text: str) -> Dict[int, G]:
             assert fl, "debug=2 line %d: not a file:line: %r" % (i + 2, lines[i + 1])
             off = int(fl.group(3), 16) if fl.group(3) else None
             if fn.startswith("created by "):
-                g.created_by = Frame(fn[len("created by "):], fl.group(1), int(fl.group(2)),
-                                     offset=off)
+                cb = re.match(r"^created by (\S+)(?: in goroutine (\d+))?$", fn)
+                assert cb, "debug=2 line %d: %r" % (i + 1, fn)
+                g.created_by = Frame(cb.group(1), fl.group(1), int(fl.group(2)), offset=off)
+                g.created_in = int(cb.group(2)) if cb.group(2) else None
             else:
                 name, inl = _func_of(fn)
                 g.frames.append(Frame(name, fl.group(1), int(fl.group(2)), inl, off))
@@ -257,12 +261,14 @@ class GoProg:
     """
 
     def __init__(self, build: str, spin: bool = True, extra_args=()):
+        """build: a tests/targets/bin name, or the path of a goprog built
+        elsewhere (tests/versions.py build_go)."""
         self.build = build
         self.spin = spin
         self.dir = tempfile.mkdtemp(prefix="pmprof-goprog-")
         args = ["--out", self.dir] + ([] if spin else ["--no-spin"]) + list(extra_args)
         self.t_start = time.monotonic()
-        self.target = Target(build, args)
+        self.target = Target(build, args, settle=False)
         self.t_ready = time.monotonic()
         self.pid = self.target.pid
         self.exe = self.target.exe

@@ -1,9 +1,11 @@
-"""pmprof goroutines / pmprof go: a Go 1.19 program's runtime from outside.
+"""pmprof goroutines / pmprof go: a Go program's runtime from outside
+(the releases ext/layout-go.h has a row for; docs/go.md).
 
 The C core (ext/golang.c, ext/gopclntab.c) reads every goroutine while the
 target is stopped and unwinds it with the binary's own function table;
 this module applies Go's conventions (hidden runtime frames, "created by",
-the wait header) so the output reads like /debug/pprof/goroutine?debug=2.
+the wait header) so the output reads like /debug/pprof/goroutine?debug=2
+of the target's own release (1.21+: "created by F in goroutine N").
 """
 
 import json
@@ -15,7 +17,7 @@ SCHEMA = "pmprof.goroutines-1"
 
 # Fields of the goroutine tuples Snapshot.go_info() returns (ext/module.c).
 (GOID, STATUS, REASON, WAIT_NS, LOCKED, TID, SYSTEM, STACK, LABELS, GOPC, CHAN, SEMA,
- ERROR) = range(13)
+ ERROR, PARENT) = range(14)
 SCHEMA_MEMSTATS = "pmprof.go-memstats-1"
 SCHEMA_SCHED = "pmprof.go-sched-1"
 
@@ -24,12 +26,16 @@ SCHEMA_SCHED = "pmprof.go-sched-1"
 # goroutine waits like that, the program is deadlocked.
 ASLEEP_REASONS = {"chan receive", "chan send", "chan receive (nil chan)",
                   "chan send (nil chan)", "select", "select (no cases)",
-                  "semacquire", "sync.Cond.Wait"}
+                  "semacquire", "sync.Cond.Wait",
+                  # 1.24+: sync's own reasons instead of "semacquire"
+                  "sync.Mutex.Lock", "sync.RWMutex.RLock", "sync.RWMutex.Lock",
+                  "sync.WaitGroup.Wait"}
 
 parser = new_parser(
     "goroutines",
-    "Every goroutine of a Go 1.19 program (live or core, stripped binaries\n"
-    "too), in Go's own traceback format, like /debug/pprof/goroutine?debug=2:\n"
+    "Every goroutine of a Go program (Go 1.19, 1.21-1.24, 1.26; live or core,\n"
+    "stripped binaries too), in its release's own traceback format, like\n"
+    "/debug/pprof/goroutine?debug=2:\n"
     "the header [wait reason, N minutes] from the runtime's g.waitsince,\n"
     "frames with file:line (inlined calls expanded), `created by`.  Go's\n"
     "hiding rules apply: wrappers dropped, runtime.* frames and system\n"
@@ -64,8 +70,10 @@ go_parser = new_parser(
     "\n"
     "  memstats  runtime.MemStats' GC fields and GC history: NumGC,\n"
     "            NumForcedGC, PauseTotalNs, LastGC, recent pauses, GOGC,\n"
-    "            the memory limit, live/in-use heap (ReadMemStats and\n"
-    "            ReadGCStats without code)\n"
+    "            the memory limit (ReadMemStats and ReadGCStats without\n"
+    "            code), and the GC controller's heap figures: live, marked,\n"
+    "            in use, goal (= MemStats.NextGC); its live and allocated\n"
+    "            bytes count the Ps' cached spans whole\n"
     "  sched     GOMAXPROCS, idle Ps, spinning and idle Ms, threads, the\n"
     "            global and per-P run queues (a GODEBUG=schedtrace line)",
 )
@@ -92,6 +100,8 @@ def shown(name, first, runtime):
 def header(g):
     if g[STATUS] == "waiting" and g[REASON]:
         return g[REASON]
+    if g[STATUS] == "leaked":       # 1.26+: "[<reason> (leaked)]"
+        return (g[REASON] or "leaked") + " (leaked)"
     return g[STATUS]
 
 
@@ -137,6 +147,18 @@ class Stacks:
                     self.offset[id(d)] = lines[-1][8]
                 self.created[gopc] = d
         self._vis = {}
+        self._created_in = {}
+
+    def created_in(self, gopc, parent):
+        """`created by` with the creator's goroutine ID (1.21+ prints
+        "in goroutine N", from g.parentGoid); one dict per pair."""
+        d = self._created_in.get((gopc, parent))
+        if d is None:
+            base = self.created[gopc]
+            d = self._created_in[(gopc, parent)] = dict(base, goroutine=parent)
+            if id(base) in self.offset:
+                self.offset[id(d)] = self.offset[id(base)]
+        return d
 
     def visible(self, sid, runtime, depth=0):
         """Frames after Go's hiding rules (cached per stack)."""
@@ -169,6 +191,8 @@ def goroutine_record(g, runtime, depth, stacks):
     cb = stacks.created.get(g[GOPC]) if stacks else None
     if cb and (g[GOID] == 1 or not shown(cb["function"], False, runtime)):
         cb = None
+    if cb and g[PARENT] > 0:
+        cb = stacks.created_in(g[GOPC], g[PARENT])
     rec = {
         "goid": g[GOID],
         "status": g[STATUS],
@@ -221,7 +245,8 @@ def fmt_frames(frames, created_by, offsets):
     for f in frames + ([created_by] if created_by else []):
         off = offsets.get(id(f))
         if f is created_by:
-            out.append("created by %s" % f["function"])
+            out.append("created by %s%s" % (f["function"], " in goroutine %d" % f["goroutine"]
+                                            if f.get("goroutine") else ""))
         else:
             out.append("%s(...)" % f["function"])
         out.append("\t%s:%d%s" % (f["file"], f["line"], " +0x%x" % off if off else ""))
