@@ -343,8 +343,10 @@ verify_funcids(const struct pmp_gomod *g, const struct go_layout *l,
  * inline trees) and text.  It starts with a pointer to the pcHeader
  * followed by the funcnametab slice: look for that pair in the data
  * sections (.go.module from Go 1.26).  gofunc is checked by its shape: the word before it is
- * moduledata.rodata, the start of .rodata, and gofunc lies between it and
- * the end of .gopclntab (Go 1.26 puts go:func.* inside .gopclntab).  A row
+ * moduledata.rodata, an address inside .rodata (its start, except where
+ * an external linker put something first: Debian's prometheus has it 0x20
+ * in; the search by shape, with no row, wants the start), and gofunc lies between it and the end of .gopclntab (Go 1.26
+ * puts go:func.* inside .gopclntab).  A row
  * that names the release gives gofunc's offset; otherwise (a release
  * newer than every row) the one word of that shape is taken.
  */
@@ -354,14 +356,16 @@ find_moduledata(struct pmp_gomod *g, Elf *elf, int exact)
     /* Go 1.26+ gives it a section of its own. */
     static const char *const secs[] = {".go.module", ".noptrdata", ".data"};
     uint64_t want = g->pclntab_addr;
-    uint64_t rodata = 0, gofunc_end = 0;
+    uint64_t rodata = 0, rodata_end = 0, gofunc_end = 0;
     size_t i;
 
     {
         GElf_Shdr rsh;
         if (pmp_elf_section(elf, ".rodata", &rsh) &&
-            rsh.sh_type != SHT_NOBITS)
+            rsh.sh_type != SHT_NOBITS) {
             rodata = rsh.sh_addr;
+            rodata_end = rsh.sh_addr + rsh.sh_size;
+        }
         gofunc_end = g->pclntab_addr + g->len;
     }
     for (i = 0; i < PMP_ARRAY_SIZE(secs) && !g->moduledata; i++) {
@@ -395,7 +399,11 @@ find_moduledata(struct pmp_gomod *g, Elf *elf, int exact)
                  w += 8) {
                 uint64_t r = pmp_u64at(d, off + w) - rel;
                 uint64_t f = pmp_u64at(d, off + w + 8) - rel;
-                if (!rodata || r != rodata || f < rodata || f >= gofunc_end)
+                /* A row's own offset takes any .rodata address before
+                   gofunc; the search by shape alone wants .rodata's start
+                   (more words would pass the looser test). */
+                if (!rodata || r < rodata || r >= rodata_end || f < r ||
+                    f >= gofunc_end || (!exact && r != rodata))
                     continue;
                 if (exact && w + 8 == g->lay->md_gofunc) {
                     hit = w + 8;

@@ -122,10 +122,6 @@ def created(g):
     return cb and (cb.function, cb.file, cb.line, cb.offset, g.created_in)
 
 
-@pytest.mark.xfail(strict=True, reason="gopclntab.c finds moduledata.gofunc only when "
-                   "moduledata.rodata is the .rodata section's start; in Debian's "
-                   "externally linked prometheus it is 0x20 after it, so inlined "
-                   "frames (internal/poll.(*pollDesc).waitRead) are lost (gopcln)")
 def test_goroutines_of_debian_prometheus(server):
     p, base = server
     url = base + "/debug/pprof/goroutine?debug=2"
