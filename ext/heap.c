@@ -934,6 +934,44 @@ in_file_mapping(struct pmp_target *t, uint64_t a)
     return 0;
 }
 
+/*
+ * Whether the chunk c (size word csize) can hold a thread's tcache struct:
+ * in use (PREV_INUSE in the next chunk), not mmapped, at least the struct's
+ * chunk.  tcache_init's _int_malloc may return a larger chunk whole: with
+ * no free chunk of the struct's size, the smallest larger one is not split
+ * when the rest would be under MINSIZE (mariadb: a 0x2a0 chunk holding
+ * 2.36's 0x290 struct).  The chunk walk then checks that c is a chunk of
+ * an arena's heap (tcache_arenas).
+ */
+static int
+tcache_chunk_ok(const layout_t *L, struct pmp_target *t, uint64_t c,
+                uint64_t csize)
+{
+    uint64_t sz = csize & CHUNK_SIZE_MASK, next;
+
+    if ((csize & 2) || sz < L->tc_chunk || sz >= HEAP_MAX_SIZE)
+        return 0;
+    return rd64(t, c + sz + 8, &next) && (next & 1);
+}
+
+/* After the chunk walk: each tcache struct must have been met as a chunk
+   of an arena's heap (which sets its arena), unless a walk stopped early. */
+static void
+tcache_arenas(struct walk *w)
+{
+    struct pmp_heap *h = w->h;
+    size_t i;
+
+    for (i = 0; i < h->narenas; i++)
+        if (!h->arenas[i].walk_complete)
+            return;
+    for (i = 0; i < h->ntcaches; i++)
+        if (h->tcaches[i].addr && h->tcaches[i].arena < 0)
+            herr(h, h->tcaches[i].addr,
+                 "thread %d: its tcache is not a chunk of any arena's heap",
+                 h->tcaches[i].tid);
+}
+
 static void
 walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
 {
@@ -985,8 +1023,7 @@ walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
             continue;
         if (tslen > sizeof(ts) || (addr & 15) ||
             !rd64(w->t, addr - 8, &csize) ||
-            ((csize & CHUNK_SIZE_MASK) != L->tc_chunk &&
-             (csize & CHUNK_SIZE_MASK) != L->tc_chunk_alt) ||
+            !tcache_chunk_ok(L, w->t, addr - 16, csize) ||
             pmp_target_read(w->t, addr, ts, tslen, NULL)) {
             herr(h, addr, "thread %d: tcache pointer does not point to a "
                           "tcache",
@@ -1849,6 +1886,7 @@ heap_walk_from(struct walk *wk, const struct pmp_heap_opts *o,
             qsort(wk->cached, wk->ncached, sizeof(*wk->cached), cmp_cached);
         wk->hist_direct = pmp_calloc(HIST_DIRECT, sizeof(uint32_t));
         walk_chunks(wk);
+        tcache_arenas(wk);
         if (h->nsizes)
             qsort(h->sizes, h->nsizes, sizeof(*h->sizes), cmp_size);
     }
