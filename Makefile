@@ -17,7 +17,7 @@ PYTEST_JOBS ?= 2
 DEB_PACKAGES := gcc g++ make gdb elfutils libdw-dev libelf-dev \
 	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev python3-dev \
 	python3-pytest python3-pytest-xdist python3-jsonschema golang-go libc6-dbg graphviz \
-	liburing-dev
+	liburing-dev libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
 
 CFLAGS_BASE := -std=gnu11 -g -O2 -fPIC -fvisibility=hidden -Wall -Wextra \
 	-Wno-unused-parameter -Wno-missing-field-initializers \

@@ -934,6 +934,44 @@ in_file_mapping(struct pmp_target *t, uint64_t a)
     return 0;
 }
 
+/*
+ * Whether the chunk c (size word csize) can hold a thread's tcache struct:
+ * in use (PREV_INUSE in the next chunk), not mmapped, at least the struct's
+ * chunk.  tcache_init's _int_malloc may return a larger chunk whole: with
+ * no free chunk of the struct's size, the smallest larger one is not split
+ * when the rest would be under MINSIZE (mariadb: a 0x2a0 chunk holding
+ * 2.36's 0x290 struct).  The chunk walk then checks that c is a chunk of
+ * an arena's heap (tcache_arenas).
+ */
+static int
+tcache_chunk_ok(const layout_t *L, struct pmp_target *t, uint64_t c,
+                uint64_t csize)
+{
+    uint64_t sz = csize & CHUNK_SIZE_MASK, next;
+
+    if ((csize & 2) || sz < L->tc_chunk || sz >= HEAP_MAX_SIZE)
+        return 0;
+    return rd64(t, c + sz + 8, &next) && (next & 1);
+}
+
+/* After the chunk walk: each tcache struct must have been met as a chunk
+   of an arena's heap (which sets its arena), unless a walk stopped early. */
+static void
+tcache_arenas(struct walk *w)
+{
+    struct pmp_heap *h = w->h;
+    size_t i;
+
+    for (i = 0; i < h->narenas; i++)
+        if (!h->arenas[i].walk_complete)
+            return;
+    for (i = 0; i < h->ntcaches; i++)
+        if (h->tcaches[i].addr && h->tcaches[i].arena < 0)
+            herr(h, h->tcaches[i].addr,
+                 "thread %d: its tcache is not a chunk of any arena's heap",
+                 h->tcaches[i].tid);
+}
+
 static void
 walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
 {
@@ -985,8 +1023,7 @@ walk_tcaches(struct walk *w, const struct pmp_target_thread *tt, size_t nt)
             continue;
         if (tslen > sizeof(ts) || (addr & 15) ||
             !rd64(w->t, addr - 8, &csize) ||
-            ((csize & CHUNK_SIZE_MASK) != L->tc_chunk &&
-             (csize & CHUNK_SIZE_MASK) != L->tc_chunk_alt) ||
+            !tcache_chunk_ok(L, w->t, addr - 16, csize) ||
             pmp_target_read(w->t, addr, ts, tslen, NULL)) {
             herr(h, addr, "thread %d: tcache pointer does not point to a "
                           "tcache",
@@ -1849,6 +1886,7 @@ heap_walk_from(struct walk *wk, const struct pmp_heap_opts *o,
             qsort(wk->cached, wk->ncached, sizeof(*wk->cached), cmp_cached);
         wk->hist_direct = pmp_calloc(HIST_DIRECT, sizeof(uint32_t));
         walk_chunks(wk);
+        tcache_arenas(wk);
         if (h->nsizes)
             qsort(h->sizes, h->nsizes, sizeof(*h->sizes), cmp_size);
     }
@@ -1916,6 +1954,196 @@ pmp_heap_walk_target(struct pmp_target *t, uint64_t main_arena, uint64_t mp,
     return 0;
 }
 
+/* ---- another allocator in the process ---- */
+
+/*
+ * jemalloc, tcmalloc and mimalloc leave glibc's main_arena untouched (or
+ * nearly): its walk would print an empty heap as if it were the answer.
+ * Each is found by its library's name among the mapped modules, by a
+ * defined symbol of its API in any module's own symbol tables (a static
+ * link that kept them), or by a message string of its own in the
+ * executable's read-only data (a stripped static link).
+ */
+static const struct other_alloc {
+    const char *name, *lib, *sym[3], *str;
+} other_allocs[] = {
+    {"jemalloc", "libjemalloc", {"mallctl", "je_mallctl", "je_malloc_conf"},
+     "<jemalloc>: "},
+    {"tcmalloc", "libtcmalloc", {"tc_malloc", "tc_malloc_size", NULL},
+     "tcmalloc: allocation failed"},
+    {"mimalloc", "libmimalloc", {"mi_malloc", "mi_version", NULL},
+     "mimalloc: error: "},
+};
+
+struct other_found {
+    char *name, *why;
+    size_t nlen, wlen;
+};
+
+static const char *
+base_name(const char *p)
+{
+    const char *b = p ? strrchr(p, '/') : NULL;
+
+    return b ? b + 1 : (p ? p : "");
+}
+
+/* A defined symbol of one of the allocators in elf's own symbol tables. */
+static const struct other_alloc *
+other_by_symbol(Elf *elf, const char **symname)
+{
+    Elf_Scn *scn = NULL;
+
+    while ((scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        Elf_Data *d;
+        size_t i, n, k, j;
+
+        if (!gelf_getshdr(scn, &sh) ||
+            (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) ||
+            !sh.sh_entsize)
+            continue;
+        d = elf_getdata(scn, NULL);
+        if (!d)
+            continue;
+        n = sh.sh_size / sh.sh_entsize;
+        for (i = 1; i < n && i < 10000000; i++) {
+            GElf_Sym sy;
+            const char *nm;
+            if (!gelf_getsym(d, (int)i, &sy))
+                break;
+            if (sy.st_shndx == SHN_UNDEF || !sy.st_name)
+                continue;
+            nm = elf_strptr(elf, sh.sh_link, sy.st_name);
+            if (!nm || (nm[0] != 'm' && nm[0] != 't' && nm[0] != 'j'))
+                continue;
+            for (k = 0; k < PMP_ARRAY_SIZE(other_allocs); k++)
+                for (j = 0; j < 3 && other_allocs[k].sym[j]; j++)
+                    if (strcmp(nm, other_allocs[k].sym[j]) == 0) {
+                        *symname = other_allocs[k].sym[j];
+                        return &other_allocs[k];
+                    }
+        }
+    }
+    return NULL;
+}
+
+/* One of the allocators' own messages in elf's allocated read-only data. */
+static const struct other_alloc *
+other_by_string(Elf *elf)
+{
+    Elf_Scn *scn = NULL;
+
+    while ((scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        Elf_Data *d;
+        size_t k;
+
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+            !(sh.sh_flags & SHF_ALLOC) ||
+            (sh.sh_flags & (SHF_WRITE | SHF_EXECINSTR)))
+            continue;
+        d = elf_getdata(scn, NULL);
+        if (!d || !d->d_buf)
+            continue;
+        for (k = 0; k < PMP_ARRAY_SIZE(other_allocs); k++)
+            if (memmem(d->d_buf, d->d_size, other_allocs[k].str,
+                       strlen(other_allocs[k].str)))
+                return &other_allocs[k];
+    }
+    return NULL;
+}
+
+/* Whether elf is a program (PT_INTERP, or not position-independent). */
+static int
+is_program(Elf *elf)
+{
+    GElf_Ehdr eh;
+    size_t i, n = 0;
+
+    if (!gelf_getehdr(elf, &eh))
+        return 0;
+    if (eh.e_type == ET_EXEC)
+        return 1;
+    if (elf_getphdrnum(elf, &n))
+        return 0;
+    for (i = 0; i < n && i < 4096; i++) {
+        GElf_Phdr ph;
+        if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_INTERP)
+            return 1;
+    }
+    return 0;
+}
+
+static int
+other_alloc_cb(Dwfl_Module *mod, void **ud, const char *name,
+               Dwarf_Addr base, void *arg)
+{
+    struct other_found *f = arg;
+    const char *b = base_name(name), *sym = NULL;
+    const struct other_alloc *a = NULL;
+    Dwarf_Addr bias;
+    Elf *elf;
+    size_t k;
+
+    for (k = 0; k < PMP_ARRAY_SIZE(other_allocs); k++) {
+        size_t l = strlen(other_allocs[k].lib);
+        if (strncmp(b, other_allocs[k].lib, l) == 0 && strstr(b + l, ".so")) {
+            snprintf(f->why, f->wlen, "%s is mapped", name);
+            pmp_strlcpy(f->name, other_allocs[k].name, f->nlen);
+            return DWARF_CB_ABORT;
+        }
+    }
+    /* glibc's own files carry none of these; skip their tables */
+    if (strncmp(b, "libc.so", 7) == 0 || strncmp(b, "libc-", 5) == 0 ||
+        strncmp(b, "ld-", 3) == 0 || b[0] == '[')
+        return DWARF_CB_OK;
+    elf = dwfl_module_getelf(mod, &bias);
+    if (!elf)
+        return DWARF_CB_OK;
+    a = other_by_symbol(elf, &sym);
+    if (a)
+        snprintf(f->why, f->wlen, "%s defines %s()", name, sym);
+    else if (is_program(elf) && (a = other_by_string(elf)) != NULL)
+        snprintf(f->why, f->wlen, "%s holds its message \"%s\"", name,
+                 a->str);
+    if (!a)
+        return DWARF_CB_OK;
+    pmp_strlcpy(f->name, a->name, f->nlen);
+    return DWARF_CB_ABORT;
+}
+
+/* The allocator other than glibc's malloc the process uses, if any: its
+   name and the evidence, one line each ("" when none). */
+static void
+other_allocator(Dwfl *dwfl, char *name, size_t nlen, char *why, size_t wlen)
+{
+    struct other_found f = {name, why, nlen, wlen};
+
+    name[0] = why[0] = '\0';
+    dwfl_getmodules(dwfl, other_alloc_cb, &f, 0);
+}
+
+int
+pmp_session_heap_allocator(struct pmp_session *s, char *name, size_t nlen,
+                           char *why, size_t wlen, struct pmp_error *err)
+{
+    struct pmp_target_thread *tt = NULL;
+    size_t nt = 0;
+    int rc;
+
+    name[0] = why[0] = '\0';
+    rc = s->target->ops->stop(s->target, &tt, &nt, err);
+    if (rc)
+        return rc;
+    pmp_symbolizer_new_stop(s->sym);
+    pmp_symbolizer_refresh(s->sym, NULL);
+    other_allocator((Dwfl *)pmp_symbolizer_dwfl(s->sym), name, nlen, why,
+                    wlen);
+    s->target->ops->resume(s->target);
+    return 0;
+}
+
 static int
 heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
           const struct pmp_heap_opts *o, const struct pmp_target_thread *tt,
@@ -1933,6 +2161,13 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
     GElf_Addr bid_va;
     int bidlen;
 
+    {
+        char name[16], why[256];
+        other_allocator(dwfl, name, sizeof(name), why, sizeof(why));
+        if (name[0])
+            return pmp_error_set(err, PMP_E_UNSUPPORTED,
+                                 PMP_HEAP_OTHER_ALLOCATOR_FMT, name, why);
+    }
     dwfl_getmodules(dwfl, find_libc_cb, &fl, 0);
     if (!fl.mod)
         return pmp_error_set(err, PMP_E_NOTFOUND,

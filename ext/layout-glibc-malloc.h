@@ -48,7 +48,8 @@ struct pmp_glibc_malloc {
     int tc_counts_free_slots;     /* num_slots: free slots left, counted
                                      down from mp_.tcache_count (2.42+) */
     int tc_sizeof;
-    uint64_t tc_chunk, tc_chunk_alt;  /* the struct's chunk size(s) */
+    uint64_t tc_chunk, tc_chunk_alt;  /* the struct's chunk size(s) from tcache_init;
+                                         any in-use chunk >= tc_chunk is accepted */
     int tc_tls;                   /* tcache's offset in libc's TLS block */
     int tc_never_null;            /* tcache points to a dummy in libc
                                      until the thread's first use (2.42+) */

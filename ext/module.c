@@ -546,6 +546,29 @@ Session_heap(SessionObject *self, PyObject *args, PyObject *kw)
     return d;
 }
 
+/* heap_allocator() -> None, or (name, evidence): another allocator than
+   glibc's malloc in the process (jemalloc, tcmalloc, mimalloc). */
+static PyObject *
+Session_heap_allocator(SessionObject *self, PyObject *unused)
+{
+    pmp_state *st = state_from_type(Py_TYPE(self));
+    struct pmp_error err = {0};
+    char name[16], why[256];
+    int rc;
+
+    if (check_open(st, self))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pmp_session_heap_allocator(self->s, name, sizeof(name), why,
+                                    sizeof(why), &err);
+    Py_END_ALLOW_THREADS
+    if (rc)
+        return raise_pmp(st, rc, &err);
+    if (!name[0])
+        Py_RETURN_NONE;
+    return Py_BuildValue("(ss)", name, why);
+}
+
 /* peek_waits() -> [(tid, wait dict or None)] without stopping (live). */
 static PyObject *
 Session_peek_waits(SessionObject *self, PyObject *unused)
@@ -656,6 +679,9 @@ static PyMethodDef Session_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "snapshot(*, max_frames=0, tids=None, decode_waits=False) -> Snapshot\n\n"
      "Stop (live), read registers, unwind every thread, resume."},
+    {"heap_allocator", (PyCFunction)Session_heap_allocator, METH_NOARGS,
+     "heap_allocator() -> None or (name, evidence): jemalloc, tcmalloc or\n"
+     "mimalloc in the process instead of glibc's malloc."},
     {"heap", (PyCFunction)(void (*)(void))Session_heap,
      METH_VARARGS | METH_KEYWORDS,
      "heap(*, walk=False, find=0) -> dict: glibc malloc arenas, bins, top,\n"

@@ -727,6 +727,19 @@ int pmp_session_heap(struct pmp_session *s, const struct pmp_heap_opts *o,
                      struct pmp_heap **out, struct pmp_error *err);
 void pmp_heap_free(struct pmp_heap *h);
 
+/*
+ * Another allocator than glibc's malloc in the process (jemalloc, tcmalloc,
+ * mimalloc: its library mapped, its API defined in a module, or its own
+ * message in the executable): name "jemalloc"..., why one line of
+ * evidence; both "" when none.  pmp_session_heap refuses such a process
+ * with PMP_E_UNSUPPORTED and this message.
+ */
+#define PMP_HEAP_OTHER_ALLOCATOR_FMT                                       \
+    "the process allocates with %s, not glibc's malloc (%s): pmprof heap "  \
+    "reads glibc's malloc only"
+int pmp_session_heap_allocator(struct pmp_session *s, char *name, size_t nlen,
+                               char *why, size_t wlen, struct pmp_error *err);
+
 /* ------------------------------------------------------------------ */
 /* Go runtime (golang.c): goroutines, GC and scheduler state of a Go 1.19
    program, read from outside (symbols when present, else located by

@@ -9,7 +9,8 @@ prints them.
 import json
 
 from pmprof import PmprofError
-from pmprof.commands import EXIT_OK, EXIT_PARTIAL, UsageError, command, new_parser
+from pmprof.commands import (EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, UsageError, command,
+                              new_parser)
 
 SCHEMA = "pmprof.heap/1"
 
@@ -41,8 +42,10 @@ parser = new_parser(
     "unreadable pointers) are listed with their addresses; the walk goes on.\n"
     "\n"
     "bin/pmprof exit status: 0, 1 partial (problems listed), 2 refused: no\n"
-    "glibc in the process, or a glibc version pmprof has no layouts for\n"
-    "(named in a one-line message, even when its debug info is there).",
+    "glibc in the process, a glibc version pmprof has no layouts for\n"
+    "(named in a one-line message, even when its debug info is there), or\n"
+    "a process that allocates with jemalloc, tcmalloc or mimalloc (named in\n"
+    "one line; with --format json, a document whose 'allocator' names it).",
 )
 parser.add_argument("view", nargs="?",
                     choices=("summary", "arenas", "bins", "tcache", "sizes", "chunk", "check",
@@ -54,6 +57,10 @@ parser.add_argument("--top", type=int, metavar="N", default=0,
                     help="sizes: only the N sizes with the most bytes")
 parser.add_argument("--format", choices=("text", "json"), default="text",
                     help="output format (default: text)")
+
+# ext/pmprof.h's PMP_HEAP_OTHER_ALLOCATOR_FMT: the same line from C and here
+OTHER_ALLOCATOR = ("the process allocates with %s, not glibc's malloc (%s): pmprof heap "
+                   "reads glibc's malloc only")
 
 BIN_KIND = lambda i: "unsorted" if i == 1 else ("small" if i < 64 else "large")  # noqa: E731
 
@@ -419,6 +426,17 @@ def heap(ctx, args):
             raise UsageError("not a thread id: '%s'" % args.arg)
     elif args.arg:
         raise UsageError("heap %s takes no argument" % args.view)
+    other = session.heap_allocator()
+    if other:
+        # jemalloc, tcmalloc, mimalloc: glibc's arenas would read as an
+        # empty heap; say which allocator it is instead, in every view
+        msg = OTHER_ALLOCATOR % other
+        if args.format == "json" and args.view != "malloc-info":
+            ctx.write(json.dumps({"schema": SCHEMA, "target": ctx.target_description(),
+                                  "allocator": other[0], "evidence": other[1],
+                                  "refused": msg}, indent=1) + "\n")
+            return EXIT_FAILED
+        raise PmprofError(msg, EXIT_FAILED)
     walk = args.view not in ("arenas", "bins", "malloc-info")
     # check follows every list link; the others take bins from one pass
     h = session.heap(walk=walk, find=find, lists=args.view == "check")
