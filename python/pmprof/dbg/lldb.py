@@ -1,0 +1,411 @@
+"""The lldb front-end: the `pmprof` command and its subcommands.
+
+With lldb/pmprof.py, the only module that imports lldb.  On Linux lldb
+drives the process through lldb-server, a separate process: lldb is not
+the ptracer, so the core opens the process in EXTERNAL mode.  Registers
+of every thread come from lldb (SB API, frame 0 of each thread, cached
+per stop id); the syscall number and memory are read from /proc/PID
+directly where the kernel allows it, and otherwise (or with
+PMPROF_LLDB_READS=lldb) memory is read through SBProcess.ReadMemory in
+64 KiB blocks the core caches for the stop.  Nothing here resumes,
+stops, or selects anything in the process lldb holds, except `record`,
+which detaches lldb for its duration and attaches it again.
+"""
+
+import contextlib
+import os
+import shlex
+import struct
+import traceback
+
+import lldb  # noqa: F401  (only here and in lldb/pmprof.py)
+
+from pmprof import PmprofError, debug_cache_dir, load_core
+from pmprof.commands import (EXIT_OK, UsageError, _HelpShown, load_all,
+                             translate_core_error)
+from pmprof.dbg import Context
+
+_sessions = {}
+_debug = [os.environ.get("PMPROF_DEBUG") == "1"]
+
+# lldb's general-purpose register names in pmprof's DWARF order.
+_GPR_DWARF = ("rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
+              "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip")
+
+
+def _proc_starttime(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _reads_via_lldb():
+    """PMPROF_LLDB_READS=lldb: read memory through lldb even where
+    /proc/PID/mem is readable (tests compare both paths)."""
+    return os.environ.get("PMPROF_LLDB_READS", "") == "lldb"
+
+
+def _debug_path(debugger):
+    """target.debug-file-search-paths (then /usr/lib/debug, as lldb
+    itself looks there too)."""
+    paths = []
+    try:
+        data = debugger.GetSetting("target.debug-file-search-paths")
+        for i in range(data.GetSize()):
+            p = data.GetItemAtIndex(i).GetStringValue(4096)
+            if p:
+                paths.append(p)
+    except Exception:
+        paths = []
+    if not paths:
+        return None
+    return ":".join(paths + ["/usr/lib/debug"])
+
+
+def _elf_core_pid(path):
+    """The pid in an ELF core's NT_PRSTATUS, or None if path is not one."""
+    try:
+        with open(path, "rb") as f:
+            eh = f.read(64)
+            if len(eh) < 64 or eh[:4] != b"\x7fELF" or eh[4] != 2:
+                return None
+            e_type, = struct.unpack_from("<H", eh, 16)
+            if e_type != 4:
+                return None
+            phoff, = struct.unpack_from("<Q", eh, 32)
+            phentsize, phnum = struct.unpack_from("<HH", eh, 54)
+            f.seek(phoff)
+            ph = f.read(phentsize * min(phnum, 4096))
+            for i in range(min(phnum, 4096)):
+                p_type, = struct.unpack_from("<I", ph, i * phentsize)
+                if p_type != 4:   # PT_NOTE
+                    continue
+                off, = struct.unpack_from("<Q", ph, i * phentsize + 8)
+                size, = struct.unpack_from("<Q", ph, i * phentsize + 32)
+                f.seek(off)
+                notes = f.read(min(size, 1 << 20))
+                o = 0
+                while o + 12 <= len(notes):
+                    nsz, dsz, nty = struct.unpack_from("<III", notes, o)
+                    d = o + 12 + ((nsz + 3) & ~3)
+                    if nty == 1 and d + 36 <= len(notes):   # NT_PRSTATUS
+                        return struct.unpack_from("<i", notes, d + 32)[0]
+                    o = d + ((dsz + 3) & ~3)
+    except (OSError, struct.error):
+        return None
+    return None
+
+
+def _core_path(process):
+    """The core file lldb loaded for `process`.  lldb 16 has no API for
+    it; lldb maps the core file whole, so it is the ELF core among this
+    process's file mappings whose pid is the process's."""
+    pid = process.GetProcessID()
+    seen = []
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                parts = line.split(None, 5)
+                if len(parts) == 6 and parts[2] == "00000000" and parts[5].startswith("/"):
+                    p = parts[5].rstrip("\n")
+                    if p not in seen:
+                        seen.append(p)
+    except OSError:
+        pass
+    found = [p for p in seen if _elf_core_pid(p) == pid]
+    if not found:
+        raise PmprofError("cannot find the core file lldb loaded for process %d" % pid)
+    return found[-1]
+
+
+def _thread_regs(thread):
+    """(tid, 17 registers in DWARF order, orig_rax, eflags, fs_base) of a
+    thread at its innermost frame.  orig_rax -1: the core reads the
+    syscall from /proc; fs_base 0: lldb 16 does not expose it."""
+    frame = thread.GetFrameAtIndex(0)
+    gpr = frame.GetRegisters().GetFirstValueByName("General Purpose Registers")
+    vals = {}
+    for i in range(min(gpr.GetNumChildren(), 24)):
+        v = gpr.GetChildAtIndex(i)
+        vals[v.GetName()] = v.GetValueAsUnsigned()
+    if any(n not in vals for n in _GPR_DWARF):
+        return None
+    return ((thread.GetThreadID(),) + tuple(vals[n] for n in _GPR_DWARF)
+            + (0xFFFFFFFFFFFFFFFF, vals.get("rflags", 0), 0))
+
+
+class LldbContext(Context):
+    frontend = "lldb"
+
+    def __init__(self, debugger, exe_ctx, result):
+        self.debugger = debugger
+        self.exe_ctx = exe_ctx
+        self.result = result
+        self.core = load_core()
+        self._desc = None
+        self._live = None
+        self._err = debugger.GetErrorFile()
+
+    def is_live(self):
+        return self._live
+
+    def target_description(self):
+        return self._desc or "process"
+
+    def _process(self):
+        target = self.exe_ctx.GetTarget() if self.exe_ctx else None
+        if target is None or not target.IsValid():
+            target = self.debugger.GetSelectedTarget()
+        if target is None or not target.IsValid():
+            raise PmprofError("no target: attach to a process (lldb -p PID) "
+                              "or load a core (lldb EXE -c CORE)")
+        process = target.GetProcess()
+        if process is None or not process.IsValid() or process.GetProcessID() == 0 \
+                or process.GetState() in (lldb.eStateInvalid, lldb.eStateUnloaded,
+                                          lldb.eStateExited, lldb.eStateDetached,
+                                          lldb.eStateConnected):
+            raise PmprofError("no process: attach to one (process attach --pid PID) "
+                              "or load a core (target create EXE --core CORE)")
+        return target, process
+
+    def open_session(self):
+        target, process = self._process()
+        plugin = process.GetPluginName()
+        if plugin == "elf-core":
+            path = _core_path(process)
+            exe = target.GetExecutable().fullpath if target.GetExecutable().IsValid() else None
+            self._desc = "core '%s'" % path
+            self._live = False
+            dpath = _debug_path(self.debugger)
+            key = ("core", path, exe, dpath)
+            if key not in _sessions:
+                _sessions[key] = self.core.open_core(path, exe=exe, debug_path=dpath,
+                                                     cache_dir=debug_cache_dir())
+            return _sessions[key]
+        if plugin != "gdb-remote" or target.GetPlatform().GetName() != "host":
+            raise PmprofError("unsupported process '%s': pmprof needs a local live "
+                              "process or an ELF core file" % plugin)
+        if process.GetState() != lldb.eStateStopped:
+            raise PmprofError("the process is running: interrupt it first "
+                              "(process interrupt, or Ctrl-C)")
+        pid = process.GetProcessID()
+        self._desc = "pid %d" % pid
+        self._live = True
+        via = _reads_via_lldb()
+        dpath = _debug_path(self.debugger)
+        key = ("pid", pid, _proc_starttime(pid), via, dpath)
+        entry = _sessions.get(key)
+        if entry is None:
+            for k in [k for k in _sessions if k[0] == "pid"]:
+                _sessions.pop(k)[0].close()
+            reader = _Reader(process)
+            session = self.core.open_pid(pid, external=True, read=reader, read_always=via,
+                                         debug_path=dpath, cache_dir=debug_cache_dir())
+            entry = _sessions[key] = [session, reader, None, None]
+        session, reader = entry[0], entry[1]
+        reader.process = process
+        stop = process.GetStopID(True)
+        if entry[2] != stop or not _same_frames(process, entry[3]):
+            regs = []
+            for t in process:
+                r = _thread_regs(t)
+                if r is not None:
+                    regs.append(r)
+            session.set_regs(regs, stop)
+            entry[2] = stop
+            entry[3] = {r[0]: (r[17], r[8]) for r in regs}
+        return session
+
+    @contextlib.contextmanager
+    def record_session(self):
+        """Detach lldb, let the core seize the process, attach lldb again.
+
+        As in gdb (docs/record.md): the core's PTRACE_SEIZE loop pauses
+        the process ~0.1 ms a sample; afterwards lldb is attached again,
+        the process stopped, the same thread and frame selected."""
+        target, process = self._process()
+        if process.GetPluginName() != "gdb-remote" or target.GetPlatform().GetName() != "host":
+            raise PmprofError("record needs a live process, not a core file")
+        if process.GetState() != lldb.eStateStopped:
+            raise PmprofError("the process is running: interrupt it first "
+                              "(process interrupt, or Ctrl-C)")
+        pid = process.GetProcessID()
+        sel = process.GetSelectedThread()
+        sel_tid = sel.GetThreadID() if sel.IsValid() else None
+        sel_frame = sel.GetSelectedFrame().GetFrameID() if sel.IsValid() else 0
+        self._desc = "pid %d" % pid
+        self._live = True
+        for k in [k for k in _sessions if k[0] == "pid"]:
+            _sessions.pop(k)[0].close()
+        self._err.Write("pmprof record: lldb lets go of process %d while recording "
+                        "(it runs); it attaches again afterwards\n" % pid)
+        self._err.Flush()
+        err = process.Detach()
+        if not err.Success():
+            raise PmprofError("cannot detach from process %d: %s" % (pid, err.GetCString()))
+        try:
+            session = self.core.open_pid(pid, debug_path=_debug_path(self.debugger),
+                                         cache_dir=debug_cache_dir())
+            try:
+                yield session
+            finally:
+                session.close()
+        finally:
+            self._reattach(target, pid, sel_tid, sel_frame)
+
+    def _reattach(self, target, pid, sel_tid, sel_frame):
+        if not os.path.exists("/proc/%d" % pid):
+            self._err.Write("pmprof record: process %d exited; lldb is no longer "
+                            "attached\n" % pid)
+            return
+        err = lldb.SBError()
+        listener = self.debugger.GetListener()
+        process = target.AttachToProcessWithID(listener, pid, err)
+        if not err.Success() or not process.IsValid():
+            self._err.Write("pmprof record: cannot attach to process %d again: %s\n"
+                            % (pid, err.GetCString()))
+            return
+        if sel_tid is not None:
+            process.SetSelectedThreadByID(sel_tid)
+            t = process.GetSelectedThread()
+            if t.IsValid() and t.GetThreadID() == sel_tid:
+                t.SetSelectedFrame(sel_frame)
+        self._err.Write("pmprof record: lldb attached to process %d again (stopped)\n" % pid)
+        self._err.Flush()
+
+    def interactive(self):
+        try:
+            return self.debugger.GetOutputFile().IsValid() and os.isatty(1)
+        except Exception:
+            return False
+
+    def progress(self, text):
+        f = self.debugger.GetOutputFile()
+        f.Write("\r\033[K" + (text or ""))
+        f.Flush()
+
+    def write(self, text):
+        self.result.Print(text)
+
+    def warn(self, text):
+        self._err.Write("pmprof: warning: %s\n" % text)
+        self._err.Flush()
+
+
+def _same_frames(process, known):
+    """The innermost pc and sp of every thread are those the registers
+    were read at (a `register write` or an expression keeps the stop id)."""
+    if not known or len(known) != process.GetNumThreads():
+        return False
+    for t in process:
+        f = t.GetFrameAtIndex(0)
+        if known.get(t.GetThreadID()) != (f.GetPC(), f.GetSP()):
+            return False
+    return True
+
+
+class _Reader:
+    """read(addr, len) for the core: SBProcess.ReadMemory, with len up to
+    64 KiB; short or b"" where lldb cannot read."""
+
+    def __init__(self, process):
+        self.process = process
+
+    def __call__(self, addr, size):
+        err = lldb.SBError()
+        data = self.process.ReadMemory(addr, size, err)
+        if data and err.Success():
+            return data
+        if size > 4096:
+            # A block that ends in an unmapped page: its readable pages.
+            out = []
+            for a in range(addr, addr + size, 4096):
+                e = lldb.SBError()
+                d = self.process.ReadMemory(a, 4096, e)
+                if not d or not e.Success():
+                    break
+                out.append(d)
+                if len(d) < 4096:
+                    break
+            return b"".join(out)
+        return b""
+
+
+def _summary_lines():
+    cmds = load_all()
+    out = []
+    for name in sorted(cmds):
+        out.append("  %-11s -- %s" % (name, cmds[name].summary))
+    return "\n".join(out)
+
+
+HELP = ("See inside the process: threads, stacks, profiles.\n\n"
+        "Syntax: pmprof <subcommand> [options]\n\n"
+        "The following subcommands are supported:\n\n%s\n\n"
+        "`pmprof <subcommand> -h` gives each one's options; "
+        "PMPROF_DEBUG=1 in the environment shows Python tracebacks of errors.")
+
+
+def _run(debugger, command, exe_ctx, result):
+    try:
+        argv = shlex.split(command)
+    except ValueError as e:
+        result.SetError("pmprof: %s" % e)
+        return
+    cmds = load_all()
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        result.Print(HELP % _summary_lines() + "\n")
+        return
+    name = argv[0]
+    cmd = cmds.get(name)
+    if cmd is None:
+        result.SetError("pmprof: unknown subcommand '%s' (pmprof -h lists them)" % name)
+        return
+    try:
+        ctx = LldbContext(debugger, exe_ctx, result)
+        try:
+            status = cmd.run(ctx, argv[1:])
+        except _HelpShown:
+            status = EXIT_OK
+        except ctx.core.Error as e:
+            raise translate_core_error(e) from None
+    except UsageError as e:
+        result.SetError("pmprof %s: %s" % (name, e))
+        return
+    except PmprofError as e:
+        result.SetError("pmprof %s: %s" % (name, e))
+        return
+    except KeyboardInterrupt:
+        result.SetError("pmprof %s: interrupted" % name)
+        return
+    except Exception as e:  # never a traceback unless asked for
+        if _debug[0]:
+            traceback.print_exc()
+        result.SetError("pmprof %s: internal error: %s: %s (PMPROF_DEBUG=1 shows "
+                        "the traceback)" % (name, e.__class__.__name__, e))
+        return
+    del status
+    result.SetStatus(lldb.eReturnStatusSuccessFinishResult)
+
+
+class PmprofCommand:
+    """`command script add -c pmprof.dbg.lldb.PmprofCommand pmprof`."""
+
+    def __init__(self, debugger, internal_dict):
+        pass
+
+    def __call__(self, debugger, command, exe_ctx, result):
+        _run(debugger, command, exe_ctx, result)
+
+    def get_short_help(self):
+        return "See inside the process: threads, stacks, locks, heap, Go, profiles."
+
+    def get_long_help(self):
+        return HELP % _summary_lines()
+
+
+def register(debugger, class_name="pmprof.dbg.lldb.PmprofCommand"):
+    debugger.HandleCommand("command script add -o -c %s pmprof" % class_name)
+    os.environ.setdefault("PMPROF_FRONTEND", "lldb")
