@@ -14,7 +14,8 @@ PYTEST_ARGS ?=
 # Debian packages needed to build, test and run the demo.
 DEB_PACKAGES := gcc g++ make gdb elfutils libdw-dev libelf-dev \
 	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev python3-dev \
-	python3-pytest python3-jsonschema golang-go libc6-dbg graphviz
+	python3-pytest python3-jsonschema golang-go libc6-dbg graphviz \
+	lldb-16 python3-lldb-16
 
 CFLAGS_BASE := -std=gnu11 -g -O2 -fPIC -fvisibility=hidden -Wall -Wextra \
 	-Wno-unused-parameter -Wno-missing-field-initializers \

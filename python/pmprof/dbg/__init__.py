@@ -9,7 +9,7 @@ import gdb themselves.
 class Context:
     """What a command may ask of its front-end."""
 
-    #: "gdb" or "cli"
+    #: "gdb", "lldb" or "cli"
     frontend = "cli"
 
     def open_session(self):

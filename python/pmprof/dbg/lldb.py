@@ -14,6 +14,7 @@ which detaches lldb for its duration and attaches it again.
 
 import contextlib
 import os
+import re
 import shlex
 import struct
 import traceback
@@ -50,15 +51,13 @@ def _reads_via_lldb():
 def _debug_path(debugger):
     """target.debug-file-search-paths (then /usr/lib/debug, as lldb
     itself looks there too)."""
-    paths = []
-    try:
-        data = debugger.GetSetting("target.debug-file-search-paths")
-        for i in range(data.GetSize()):
-            p = data.GetItemAtIndex(i).GetStringValue(4096)
-            if p:
-                paths.append(p)
-    except Exception:
-        paths = []
+    # lldb 16's GetSetting() returns nothing for file lists: read what
+    # `settings show` prints ("  [0]: /path" a line).
+    ret = lldb.SBCommandReturnObject()
+    debugger.GetCommandInterpreter().HandleCommand(
+        "settings show target.debug-file-search-paths", ret)
+    paths = [m.group(1) for m in re.finditer(r"^\s*\[\d+\]: (.*?)\s*$",
+                                             ret.GetOutput() or "", re.M)]
     if not paths:
         return None
     return ":".join(paths + ["/usr/lib/debug"])
@@ -120,20 +119,87 @@ def _core_path(process):
     return found[-1]
 
 
-def _thread_regs(thread):
+def _read_u64(process, addr):
+    err = lldb.SBError()
+    v = process.ReadUnsignedFromMemory(addr, 8, err)
+    return v if err.Success() else None
+
+
+def _symbol_address(target, name):
+    for ctx in target.FindSymbols(name):
+        a = ctx.GetSymbol().GetStartAddress().GetLoadAddress(target)
+        if a != lldb.LLDB_INVALID_ADDRESS:
+            return a
+    return None
+
+
+def _thread_db_offset(target, process, name):
+    """The offset in glibc's libthread_db descriptor `name` ({bits,
+    count, offset} as three u32 in libc's .dynsym: the contract between
+    glibc and libthread_db, so exact for every glibc that has it)."""
+    a = _symbol_address(target, "_thread_db_" + name)
+    if a is None:
+        return None
+    err = lldb.SBError()
+    data = process.ReadMemory(a, 12, err)
+    if not err.Success() or not data or len(data) != 12:
+        return None
+    return struct.unpack("<III", data)[2]
+
+
+def _thread_pointers(target, process):
+    """{tid: struct pthread} from glibc's own thread lists (_dl_stack_used,
+    _dl_stack_user in _rtld_global).  On x86_64 a thread's fs_base is its
+    struct pthread; lldb 16 does not show fs_base (heap tcaches, Go's TLS
+    and lock owners by struct pthread need it).  {} when glibc's
+    descriptors or lists cannot be read."""
+    offs = [_thread_db_offset(target, process, n) for n in
+            ("pthread_tid", "pthread_list", "rtld_global__dl_stack_used",
+             "rtld_global__dl_stack_user")]
+    rtld = _symbol_address(target, "_rtld_global")
+    if rtld is None or any(o is None for o in offs):
+        return {}
+    tid_off, list_off, used, user = offs
+    out = {}
+    for head in (rtld + used, rtld + user):
+        p = _read_u64(process, head)
+        n = 0
+        while p and p != head and n < 65536:     # bounded, cycle-safe
+            pd = p - list_off
+            err = lldb.SBError()
+            tid = process.ReadUnsignedFromMemory(pd + tid_off, 4, err)
+            if not err.Success():
+                break
+            out.setdefault(tid, pd)
+            p = _read_u64(process, p)
+            n += 1
+    return out
+
+
+_fs_base_index = [None]
+
+
+def _thread_regs(thread, fs_bases):
     """(tid, 17 registers in DWARF order, orig_rax, eflags, fs_base) of a
     thread at its innermost frame.  orig_rax -1: the core reads the
-    syscall from /proc; fs_base 0: lldb 16 does not expose it."""
+    syscall from /proc; fs_base from glibc's thread list (0: unknown)."""
     frame = thread.GetFrameAtIndex(0)
     gpr = frame.GetRegisters().GetFirstValueByName("General Purpose Registers")
+    if _fs_base_index[0] is None:    # once: does this lldb show fs_base?
+        names = [gpr.GetChildAtIndex(i).GetName() for i in range(gpr.GetNumChildren())]
+        _fs_base_index[0] = names.index("fs_base") if "fs_base" in names else -1
     vals = {}
-    for i in range(min(gpr.GetNumChildren(), 24)):
+    for i in range(min(gpr.GetNumChildren(), 24)):   # rax..r15, rip, rflags
         v = gpr.GetChildAtIndex(i)
         vals[v.GetName()] = v.GetValueAsUnsigned()
+    if _fs_base_index[0] >= 0:
+        vals["fs_base"] = gpr.GetChildAtIndex(_fs_base_index[0]).GetValueAsUnsigned()
     if any(n not in vals for n in _GPR_DWARF):
         return None
-    return ((thread.GetThreadID(),) + tuple(vals[n] for n in _GPR_DWARF)
-            + (0xFFFFFFFFFFFFFFFF, vals.get("rflags", 0), 0))
+    tid = thread.GetThreadID()
+    fs = vals.get("fs_base") or fs_bases.get(tid, 0)    # lldb >= 17 has fs_base
+    return ((tid,) + tuple(vals[n] for n in _GPR_DWARF)
+            + (0xFFFFFFFFFFFFFFFF, vals.get("rflags", 0), fs))
 
 
 class LldbContext(Context):
@@ -198,7 +264,8 @@ class LldbContext(Context):
         key = ("pid", pid, _proc_starttime(pid), via, dpath)
         entry = _sessions.get(key)
         if entry is None:
-            for k in [k for k in _sessions if k[0] == "pid"]:
+            # another process (or this pid reused): its sessions go
+            for k in [k for k in _sessions if k[0] == "pid" and k[1:3] != key[1:3]]:
                 _sessions.pop(k)[0].close()
             reader = _Reader(process)
             session = self.core.open_pid(pid, external=True, read=reader, read_always=via,
@@ -209,8 +276,9 @@ class LldbContext(Context):
         stop = process.GetStopID(True)
         if entry[2] != stop or not _same_frames(process, entry[3]):
             regs = []
+            fs_bases = _thread_pointers(target, process)
             for t in process:
-                r = _thread_regs(t)
+                r = _thread_regs(t, fs_bases)
                 if r is not None:
                     regs.append(r)
             session.set_regs(regs, stop)
@@ -403,7 +471,7 @@ class PmprofCommand:
         return "See inside the process: threads, stacks, locks, heap, Go, profiles."
 
     def get_long_help(self):
-        return HELP % _summary_lines()
+        return (HELP % _summary_lines()).split("\n\n", 1)[1]
 
 
 def register(debugger, class_name="pmprof.dbg.lldb.PmprofCommand"):
