@@ -312,3 +312,114 @@ def test_heap_every_view_live_and_core(target, tmp_path):
         assert "is not inside any arena's heap" in out
         xml = out[out.index("XML-START\n") + 10:out.index("(lldb) script print('XML-END')")]
         assert [x for x in xml.splitlines() if not x.startswith("(lldb)")] == want_xml
+
+
+# ---- record: lldb lets go, the core records, lldb takes the process back ---
+
+def record_cmd(tmp_path, seconds):
+    from test_record import FMT_FILES
+    return "pmprof record --json -q -F 200 -d %s %s" % (
+        seconds, " ".join("-o %s" % (tmp_path / f) for f in FMT_FILES))
+
+
+LLDB_STATE = "script print('LLDB-STATE %d' % lldb.process.GetState())"
+
+
+def test_record_in_lldb(target, tmp_path):
+    from test_record import check_all
+    t = target("workload")
+    r = lldb_run("thread select 2", "frame select 1", LLDB_SEL, record_cmd(tmp_path, 1),
+                 LLDB_SEL, LLDB_STATE, "pmprof threads", pid=t.pid, check=0)
+    no_traceback(r)
+    summary = json_doc(r.stdout, "pmprof.record/1")
+    assert summary["stats"]["samples"] > 50 and not summary["interrupted"]
+    check_all(tmp_path, summary)
+    # lldb has the process again: stopped, thread 2 frame 1 still selected
+    sels = re.findall(r"^LLDB-SEL (\d+) (\d+)$", r.stdout, re.M)
+    assert len(sels) == 2 and sels[0] == sels[1] and sels[0][1] == "1", sels
+    assert "LLDB-STATE %d" % 5 in r.stdout       # eStateStopped
+    assert "pmprof record: lldb lets go of process %d" % t.pid in r.stderr
+    assert "lldb attached to process %d again (stopped)" % t.pid in r.stderr
+    after = r.stdout[r.stdout.index("(lldb) pmprof threads"):]
+    assert "burn_" in after and "cruncher" in after       # lldb still works
+    assert t.tracer() == 0 and t.alive()
+
+
+def _lldb_recording(t, tmp_path, *after):
+    """lldb -p running `pmprof record` for 20 s; returns once the core has
+    the process (lldb said it let go)."""
+    p = subprocess.Popen(lldb_argv(record_cmd(tmp_path, 20), *after, pid=t.pid),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=ENV)
+    err = b""
+    deadline = time.monotonic() + 30
+    while b"lets go of process" not in err:
+        assert time.monotonic() < deadline and p.poll() is None, err
+        err += os.read(p.stderr.fileno(), 4096)
+    # the core runs inside lldb: lldb itself, not lldb-server, traces it now
+    wait_until(lambda: t.tracer() == p.pid, 5, 0.01, "the core traces the target")
+    return p, err
+
+
+def test_record_ctrl_c_writes_the_files(target, tmp_path):
+    from test_record import check_all
+    t = target("workload")
+    p, err = _lldb_recording(t, tmp_path, LLDB_STATE, "pmprof threads")
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)          # what Ctrl-C sends lldb
+    out, err2 = p.communicate(timeout=30)
+    out = out.decode()
+    assert time.monotonic() - t0 < 5 and p.returncode == 0, (out, err + err2)
+    summary = json_doc(out, "pmprof.record/1")
+    assert summary["interrupted"] is True
+    check_all(tmp_path, summary)
+    assert "LLDB-STATE 5" in out and "cruncher" in out.split("LLDB-STATE 5")[1]
+    assert t.tracer() == 0 and t.alive()
+
+
+def test_lldb_killed_while_recording_target_runs_on(target, tmp_path):
+    from test_record import _assert_running_untraced
+    t = target("workload")
+    p, _ = _lldb_recording(t, tmp_path)
+    time.sleep(0.3)
+    p.kill()
+    p.wait(timeout=10)
+    _assert_running_untraced(t)
+
+
+# ---- bad input: one line each, lldb survives -----------------------------
+
+def test_errors_are_one_line_and_lldb_survives(target, tmp_path):
+    t = target("threads")
+    after = "script print('LLDB-ALIVE')"
+    # no target at all; unknown options; an executable without a process
+    for kw, cmd, want in [
+            ({}, "pmprof stacks", "error: pmprof stacks: no target: attach to a process"),
+            ({}, "pmprof stacks --bogus", "error: pmprof stacks: unrecognized arguments: --bogus"),
+            ({}, "pmprof nonsense", "error: pmprof: unknown subcommand 'nonsense'"),
+            (dict(exe=t.exe), "pmprof locks", "error: pmprof locks: no process: attach to one"),
+            (dict(exe=t.exe), "pmprof heap", "error: pmprof heap: no process: attach to one")]:
+        r = lldb_run(cmd, **kw)
+        no_traceback(r)
+        assert r.returncode == 1      # lldb -b stops at a failed command
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(want), r.stderr
+    # errors inside one session leave lldb working: a command after them runs
+    r = lldb_run("pmprof record -d 1", after, exe=t.exe)
+    assert "LLDB-ALIVE" not in r.stdout   # -b stops there; interactively it goes on
+    # a damaged core (cut in half): lldb loads what it can, pmprof says why not
+    core = gcore(t.pid, tmp_path / "core")
+    with open(core, "r+b") as f:
+        f.truncate(os.path.getsize(core) // 2)
+    r = lldb_run("pmprof stacks", after, exe=t.exe, core=core)
+    no_traceback(r)
+    errs = [x for x in r.stderr.splitlines() if x.startswith("error: pmprof")]
+    assert len(errs) == 1 and "core" in errs[0], r.stderr
+    # not a core: lldb refuses it itself; a core file given to record
+    bad = tmp_path / "notacore"
+    bad.write_bytes(open(t.exe, "rb").read()[:4096])
+    r = lldb_run("pmprof stacks", exe=t.exe, core=bad)
+    no_traceback(r)
+    assert r.returncode == 1 and "pmprof" not in r.stdout.split("target create")[-1]
+    assert t.alive() and t.tracer() == 0

@@ -307,9 +307,8 @@ class LldbContext(Context):
         self._live = True
         for k in [k for k in _sessions if k[0] == "pid"]:
             _sessions.pop(k)[0].close()
-        self._err.Write("pmprof record: lldb lets go of process %d while recording "
+        _put(self._err, "pmprof record: lldb lets go of process %d while recording "
                         "(it runs); it attaches again afterwards\n" % pid)
-        self._err.Flush()
         err = process.Detach()
         if not err.Success():
             raise PmprofError("cannot detach from process %d: %s" % (pid, err.GetCString()))
@@ -325,14 +324,14 @@ class LldbContext(Context):
 
     def _reattach(self, target, pid, sel_tid, sel_frame):
         if not os.path.exists("/proc/%d" % pid):
-            self._err.Write("pmprof record: process %d exited; lldb is no longer "
+            _put(self._err, "pmprof record: process %d exited; lldb is no longer "
                             "attached\n" % pid)
             return
         err = lldb.SBError()
         listener = self.debugger.GetListener()
         process = target.AttachToProcessWithID(listener, pid, err)
         if not err.Success() or not process.IsValid():
-            self._err.Write("pmprof record: cannot attach to process %d again: %s\n"
+            _put(self._err, "pmprof record: cannot attach to process %d again: %s\n"
                             % (pid, err.GetCString()))
             return
         if sel_tid is not None:
@@ -340,8 +339,7 @@ class LldbContext(Context):
             t = process.GetSelectedThread()
             if t.IsValid() and t.GetThreadID() == sel_tid:
                 t.SetSelectedFrame(sel_frame)
-        self._err.Write("pmprof record: lldb attached to process %d again (stopped)\n" % pid)
-        self._err.Flush()
+        _put(self._err, "pmprof record: lldb attached to process %d again (stopped)\n" % pid)
 
     def interactive(self):
         try:
@@ -350,16 +348,28 @@ class LldbContext(Context):
             return False
 
     def progress(self, text):
-        f = self.debugger.GetOutputFile()
-        f.Write("\r\033[K" + (text or ""))
-        f.Flush()
+        _put(self.debugger.GetOutputFile(), "\r\033[K" + (text or ""))
+
+    def interrupted(self):
+        # lldb turns Ctrl-C into a flag on the running command
+        return self.debugger.GetCommandInterpreter().WasInterrupted()
 
     def write(self, text):
-        self.result.Print(text)
+        if self.interrupted():
+            # lldb drops the result of an interrupted command ("...
+            # Interrupted."): what a Ctrl-C'd record wrote must show.
+            _put(self.debugger.GetOutputFile(), text)
+        else:
+            self.result.Print(text)
 
     def warn(self, text):
-        self._err.Write("pmprof: warning: %s\n" % text)
-        self._err.Flush()
+        _put(self._err, "pmprof: warning: %s\n" % text)
+
+
+def _put(sbfile, text):
+    """Write text to one of lldb's SBFiles (its output or error stream)."""
+    sbfile.Write(text.encode("utf-8", "replace"))
+    sbfile.Flush()
 
 
 def _same_frames(process, known):
