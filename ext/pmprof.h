@@ -138,8 +138,8 @@ enum pmp_attach_mode {
 /*
  * A front-end's reader of target memory (PMP_ATTACH_EXTERNAL): like a
  * pread of /proc/PID/mem: the bytes read (short, or 0 where nothing is
- * mapped) or a negative PMP_E_* with err set.  Called with len up to 64 KiB
- * at 64 KiB-aligned addresses (then page by page where a block is short);
+ * mapped) or a negative PMP_E_* with err set.  Called with len up to 32 KiB
+ * at 32 KiB-aligned addresses (then page by page where a block is short);
  * the core caches what it returns until the front-end says the target ran.
  */
 typedef long (*pmp_read_fn)(void *ctx, uint64_t addr, void *buf, size_t len,

@@ -17,7 +17,7 @@
  *  - EXTERNAL mode (inside lldb, whose lldb-server is the ptracer) reads
  *    only too; registers are the ones the front-end handed over for the
  *    stop, memory is read directly or through the front-end's reader
- *    (cached in 64 KiB blocks for as long as the front-end's stop lasts).
+ *    (cached in 32 KiB blocks for as long as the front-end's stop lasts).
  *
  * Must not: interpret target memory.
  */
@@ -41,9 +41,9 @@
 #include "pmprof-internal.h"
 
 #define STOP_TIMEOUT_NS (2000000000ull)
-#define BLOCK_SHIFT 16              /* reader cache: 64 KiB blocks */
+#define BLOCK_SHIFT 15              /* reader cache: 32 KiB blocks */
 #define BLOCK_SIZE (1u << BLOCK_SHIFT)
-#define BLOCK_SLOTS 64              /* 4 MiB */
+#define BLOCK_SLOTS 256             /* 8 MiB, only when reading through the front-end */
 #define MAX_DISCOVERY_ROUNDS 16
 
 struct seized {
@@ -73,8 +73,10 @@ struct proc_target {
     struct pmp_thread_regs *ext_regs;   /* sorted by tid */
     size_t next_regs;
     uint64_t ext_stop;              /* the front-end's stop id */
+    int ext_listed;                 /* threads listed for these registers */
     uint64_t *blk_addr;             /* BLOCK_SLOTS block addresses */
-    uint32_t *blk_valid;            /* bytes valid from the block start */
+    uint32_t *blk_known;            /* pages asked for (bit per page) */
+    uint32_t *blk_ok;               /* pages read whole */
     unsigned char *blk_data;        /* BLOCK_SLOTS * BLOCK_SIZE */
 };
 
@@ -97,19 +99,21 @@ drop_blocks(struct proc_target *p)
 }
 
 /*
- * Read through the front-end: one call fetches the 64 KiB block around
+ * Read through the front-end: one call fetches the 32 KiB block around
  * addr (a thread's stack top, a run of heap) and keeps it until the
- * front-end's stop changes.  Where the block reads short (it ends in an
- * unmapped page), the page holding addr is asked for by itself.
+ * front-end's stop changes.  Pages the block read did not return (it
+ * reached an unmapped page) are asked for one by one, once: what a page
+ * read gave, data or nothing, is kept too.
  */
 static long
 reader_read(struct proc_target *p, uint64_t addr, void *buf, size_t len,
             struct pmp_error *err)
 {
     uint64_t blk = addr & ~(uint64_t)(BLOCK_SIZE - 1);
-    size_t off = (size_t)(addr - blk);
     size_t slot = (size_t)(pmp_hash64(blk >> BLOCK_SHIFT) % BLOCK_SLOTS);
     unsigned char *d = p->blk_data + slot * BLOCK_SIZE;
+    size_t pg = (size_t)(addr - blk) >> 12, poff = (size_t)(addr & 4095);
+    uint32_t bit = 1u << pg;
     long got;
 
     if (p->blk_addr[slot] != blk) {
@@ -117,33 +121,28 @@ reader_read(struct proc_target *p, uint64_t addr, void *buf, size_t len,
         got = p->reader(p->reader_ctx, blk, d, BLOCK_SIZE, err);
         if (got < 0)
             return got;
-        if (got > BLOCK_SIZE)
+        if (got > (long)BLOCK_SIZE)
             got = 0;
         p->blk_addr[slot] = blk;
-        p->blk_valid[slot] = (uint32_t)got;
+        /* whole pages read: known and there; the rest: not asked yet */
+        p->blk_ok[slot] = (uint32_t)((1ull << (got >> 12)) - 1);
+        p->blk_known[slot] = p->blk_ok[slot];
     }
-    if (off < p->blk_valid[slot]) {
-        if (len > p->blk_valid[slot] - off)
-            len = p->blk_valid[slot] - off;
-        memcpy(buf, d + off, len);
-        return (long)len;
-    }
-    /* Past the valid part: this page alone (short reads stay short). */
-    {
-        uint64_t page = addr & ~(uint64_t)4095;
-        size_t poff = (size_t)(addr - page);
-        unsigned char tmp[4096];
-
-        got = p->reader(p->reader_ctx, page, tmp, sizeof(tmp), err);
+    if (!(p->blk_known[slot] & bit)) {
+        got = p->reader(p->reader_ctx, blk + ((uint64_t)pg << 12),
+                        d + (pg << 12), 4096, err);
         if (got < 0)
             return got;
-        if (got > 4096 || (size_t)got <= poff)
-            return 0;
-        if (len > (size_t)got - poff)
-            len = (size_t)got - poff;
-        memcpy(buf, tmp + poff, len);
-        return (long)len;
+        p->blk_known[slot] |= bit;
+        if (got == 4096)
+            p->blk_ok[slot] |= bit;
     }
+    if (!(p->blk_ok[slot] & bit))
+        return 0;
+    if (len > 4096 - poff)
+        len = 4096 - poff;
+    memcpy(buf, d + (pg << 12) + poff, len);
+    return (long)len;
 }
 
 static long
@@ -458,6 +457,7 @@ pmp_target_proc_set_regs(struct pmp_target *t,
     if (stop != p->ext_stop)
         drop_blocks(p);
     p->ext_stop = stop;
+    p->ext_listed = 0;
     return 0;
 }
 
@@ -477,9 +477,10 @@ pmp_target_proc_set_reader(struct pmp_target *t, pmp_read_fn fn, void *ctx,
     if (!fn || (p->memfd >= 0 && !always))
         return 0;
     p->blk_addr = malloc(BLOCK_SLOTS * sizeof(*p->blk_addr));
-    p->blk_valid = calloc(BLOCK_SLOTS, sizeof(*p->blk_valid));
+    p->blk_known = calloc(BLOCK_SLOTS, sizeof(*p->blk_known));
+    p->blk_ok = calloc(BLOCK_SLOTS, sizeof(*p->blk_ok));
     p->blk_data = malloc((size_t)BLOCK_SLOTS * BLOCK_SIZE);
-    if (!p->blk_addr || !p->blk_valid || !p->blk_data)
+    if (!p->blk_addr || !p->blk_known || !p->blk_ok || !p->blk_data)
         return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
     drop_blocks(p);
     p->reader = fn;
@@ -701,6 +702,14 @@ proc_stop(struct pmp_target *t, struct pmp_target_thread **threads,
     size_t i;
     uint64_t deadline;
 
+    /* EXTERNAL: the debugger's process has not run since the registers
+       were handed over: the threads, their stat and syscall are those
+       read at the last call. */
+    if (p->mode == PMP_ATTACH_EXTERNAL && p->ext_listed) {
+        *threads = p->threads;
+        *nthreads = p->nthreads;
+        return 0;
+    }
     p->nthreads = 0;
     rc = discover_threads(p, err);
     if (rc < 0)
@@ -763,6 +772,8 @@ proc_stop(struct pmp_target *t, struct pmp_target_thread **threads,
     }
     if (p->mode == PMP_ATTACH_SEIZE)
         test_hold();
+    if (p->mode == PMP_ATTACH_EXTERNAL)
+        p->ext_listed = 1;
     *threads = p->threads;
     *nthreads = p->nthreads;
 out:
@@ -855,7 +866,8 @@ proc_free(struct pmp_target *t)
     free(p->seized);
     free(p->ext_regs);
     free(p->blk_addr);
-    free(p->blk_valid);
+    free(p->blk_known);
+    free(p->blk_ok);
     free(p->blk_data);
     free(p);
 }

@@ -246,7 +246,7 @@ SHOW_PATHS = ("script import sys; print('PATHS', sorted((k[3], e[0].via_debugger
 def test_reads_through_lldb_equal_direct_reads(name, cmds, target):
     """In one lldb session at one stop: each command with memory read from
     /proc/PID/mem, then with PMPROF_LLDB_READS=lldb (SBProcess.ReadMemory
-    in cached 64 KiB blocks): byte for byte the same output."""
+    in cached 32 KiB blocks): byte for byte the same output."""
     args = {"locks": ["abba"]}.get(name, [])
     t = target(name, *args)
     seq = []

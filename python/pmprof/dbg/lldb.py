@@ -7,7 +7,7 @@ of every thread come from lldb (SB API, frame 0 of each thread, cached
 per stop id); the syscall number and memory are read from /proc/PID
 directly where the kernel allows it, and otherwise (or with
 PMPROF_LLDB_READS=lldb) memory is read through SBProcess.ReadMemory in
-64 KiB blocks the core caches for the stop.  Nothing here resumes,
+32 KiB blocks the core caches for the stop.  Nothing here resumes,
 stops, or selects anything in the process lldb holds, except `record`,
 which detaches lldb for its duration and attaches it again.
 """
@@ -113,7 +113,14 @@ def _core_path(process):
                         seen.append(p)
     except OSError:
         pass
-    found = [p for p in seen if _elf_core_pid(p) == pid]
+    cores = [(p, _elf_core_pid(p)) for p in seen]
+    cores = [(p, cpid) for p, cpid in cores if cpid is not None]
+    found = [p for p, cpid in cores if cpid == pid]
+    if not found and pid == 0 and len(cores) == 1:
+        found = [cores[0][0]]     # lldb could not read it: pmprof says why
+    if not found and pid == 0:
+        raise PmprofError("lldb could not read this core file (no process and no "
+                          "threads in it): damaged or truncated?")
     if not found:
         raise PmprofError("cannot find the core file lldb loaded for process %d" % pid)
     return found[-1]
@@ -228,6 +235,8 @@ class LldbContext(Context):
             raise PmprofError("no target: attach to a process (lldb -p PID) "
                               "or load a core (lldb EXE -c CORE)")
         process = target.GetProcess()
+        if process is not None and process.IsValid() and process.GetPluginName() == "elf-core":
+            return target, process
         if process is None or not process.IsValid() or process.GetProcessID() == 0 \
                 or process.GetState() in (lldb.eStateInvalid, lldb.eStateUnloaded,
                                           lldb.eStateExited, lldb.eStateDetached,
@@ -373,20 +382,23 @@ def _put(sbfile, text):
 
 
 def _same_frames(process, known):
-    """The innermost pc and sp of every thread are those the registers
-    were read at (a `register write` or an expression keeps the stop id)."""
+    """The registers handed over are still lldb's: same threads, and the
+    selected thread's innermost pc and sp unchanged (`register write`
+    keeps the stop id, and writes the selected thread's registers;
+    checking every thread costs ~10 us each, more than the rest of a warm
+    `pmprof stacks`).  See docs/lldb.md."""
     if not known or len(known) != process.GetNumThreads():
         return False
-    for t in process:
-        f = t.GetFrameAtIndex(0)
-        if known.get(t.GetThreadID()) != (f.GetPC(), f.GetSP()):
-            return False
-    return True
+    t = process.GetSelectedThread()
+    if not t.IsValid():
+        return True
+    f = t.GetFrameAtIndex(0)
+    return known.get(t.GetThreadID()) == (f.GetPC(), f.GetSP())
 
 
 class _Reader:
     """read(addr, len) for the core: SBProcess.ReadMemory, with len up to
-    64 KiB; short or b"" where lldb cannot read."""
+    32 KiB; short or b"" where lldb cannot read."""
 
     def __init__(self, process):
         self.process = process
