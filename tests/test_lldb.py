@@ -117,9 +117,17 @@ def test_stacks_equal_lldb_bt_live_and_core(name, tmp_path):
         assert "pid %d: %d threads" % (t.pid, len(t.tids())) in r.stdout
         core = gcore(t.pid, tmp_path)
         assert t.alive() and t.tracer() == 0     # lldb detached: it runs on
-    r = lldb_run(STACKS, LLDB_BT, "pmprof stacks", exe=t.exe, core=core, debug_dir=dd, check=0)
+    snap = tmp_path / "core.pb.gz"
+    r = lldb_run(STACKS, LLDB_BT, "pmprof stacks", "pmprof threads",
+                 "pmprof snapshot -o %s" % snap, exe=t.exe, core=core, debug_dir=dd, check=0)
     no_traceback(r)
     cdoc, cby = compare_with_lldb(r.stdout)
+    # the pprof file as its consumer reads it: a sample per thread
+    from test_record import parse_raw
+    from helpers import pprof_raw
+    _types, samples, _locs = parse_raw(pprof_raw(snap))
+    assert sum(x[0][0] for x in samples) == len(cby)
+    assert len([x for x in r.stdout.splitlines() if re.match(r"^\s*%d\s" % t.pid, x)]) >= 1
     assert cdoc["source"] == "core"
     assert "core '%s'" % core in r.stdout
     assert {x: pm_funcs(g) for x, g in cby.items()} == {x: pm_funcs(g) for x, g in by_tid.items()}
@@ -136,7 +144,7 @@ def test_debug_file_search_paths_setting_is_honoured(target):
 GO_TOPS = {"runtime.mstart", "runtime.mcall", "runtime.goexit", "runtime.rt0_go",
            "runtime.systemstack"}
 GO_CMDS = [STACKS, LLDB_BT, "pmprof goroutines --format json", "pmprof goroutines",
-           "pmprof go memstats --format json"]
+           "pmprof go memstats --format json", "pmprof go sched --format json"]
 
 
 def go_stacks_like_lldb(out):
@@ -222,6 +230,9 @@ def test_goroutines_and_memstats_equal_the_programs_own(go_live_and_core):
                           int((t1 - p.t_start) * 1e9) + SLACK_NS)
     compare_with_dump(p, parse_debug2(go_text(live.stdout)), "lldb live text")
     check_memstats(p, json_doc(live.stdout, "pmprof.go-memstats-1"))
+    sched = json_doc(live.stdout, "pmprof.go-sched-1")
+    assert sched["gomaxprocs"] == p.extra["GOMAXPROCS"]
+    assert sched["idle_ps"] == sched["gomaxprocs"]        # a quiet goprog
     check_json_goroutines(p, json_doc(cored.stdout, "pmprof.goroutines-1"),
                           int((t1 - p.t_ready) * 1e9) - CORE_SLACK_NS,
                           int((t2 - p.t_start) * 1e9) + CORE_SLACK_NS, live=False)
@@ -270,8 +281,10 @@ def test_reads_through_lldb_equal_direct_reads(name, cmds, target):
 
 # ---- locks and heap: the program's own truth, live and on a core ----------
 
-LOCKS_SCENARIOS = ["abba", "cycle3", "pileup", "rw_writer", "rw_readers", "robust", "pi",
-                   "join", "abandoned", "stdio", "sem", "waitv", "timedlock", "cxx-shared"]
+# the scenarios whose decoding differs most (fs_base for join, the syscall
+# for waitv and sem, C++ shared_mutex); test_locks.py runs them all standalone
+LOCKS_SCENARIOS = ["abba", "pileup", "rw_readers", "robust", "join", "abandoned", "stdio",
+                   "waitv", "cxx-shared"]
 
 
 @pytest.mark.parametrize("scenario", LOCKS_SCENARIOS)
@@ -390,36 +403,72 @@ def test_lldb_killed_while_recording_target_runs_on(target, tmp_path):
 
 # ---- bad input: one line each, lldb survives -----------------------------
 
+def go_on(cmd):
+    """cmd run by lldb's interpreter from a script: its error is printed
+    and lldb -b goes on to the next command (as an interactive lldb does)."""
+    return "script lldb.debugger.HandleCommand(%r)" % cmd
+
+
+def pmprof_errors(stderr):
+    return [x for x in stderr.splitlines() if "pmprof" in x]
+
+
 def test_errors_are_one_line_and_lldb_survives(target, tmp_path):
+    """Each bad input: one `error: pmprof ...` line, no traceback, and
+    lldb runs the next command."""
     t = target("threads")
-    after = "script print('LLDB-ALIVE')"
-    # no target at all; unknown options; an executable without a process
-    for kw, cmd, want in [
-            ({}, "pmprof stacks", "error: pmprof stacks: no target: attach to a process"),
-            ({}, "pmprof stacks --bogus", "error: pmprof stacks: unrecognized arguments: --bogus"),
-            ({}, "pmprof nonsense", "error: pmprof: unknown subcommand 'nonsense'"),
-            (dict(exe=t.exe), "pmprof locks", "error: pmprof locks: no process: attach to one"),
-            (dict(exe=t.exe), "pmprof heap", "error: pmprof heap: no process: attach to one")]:
-        r = lldb_run(cmd, **kw)
-        no_traceback(r)
-        assert r.returncode == 1      # lldb -b stops at a failed command
-        lines = r.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith(want), r.stderr
-    # errors inside one session leave lldb working: a command after them runs
-    r = lldb_run("pmprof record -d 1", after, exe=t.exe)
-    assert "LLDB-ALIVE" not in r.stdout   # -b stops there; interactively it goes on
-    # a damaged core (cut in half): lldb loads what it can, pmprof says why not
+    alive = "script print('LLDB-ALIVE')"
+    cases = [
+        ({}, [("pmprof stacks", "error: pmprof stacks: no target: attach to a process"),
+              ("pmprof stacks --bogus", "error: pmprof stacks: unrecognized arguments: --bogus"),
+              ("pmprof nonsense", "error: pmprof: unknown subcommand 'nonsense'"),
+              ("pmprof heap chunk", "error: pmprof heap: ")]),
+        (dict(exe=t.exe), [("pmprof locks", "error: pmprof locks: no process: attach to one"),
+                           ("pmprof record -d 1", "error: pmprof record: no process")]),
+    ]
     core = gcore(t.pid, tmp_path / "core")
-    with open(core, "r+b") as f:
-        f.truncate(os.path.getsize(core) // 2)
-    r = lldb_run("pmprof stacks", after, exe=t.exe, core=core)
-    no_traceback(r)
-    errs = [x for x in r.stderr.splitlines() if x.startswith("error: pmprof")]
-    assert len(errs) == 1 and "core" in errs[0], r.stderr
-    # not a core: lldb refuses it itself; a core file given to record
+    cut = str(tmp_path / "cut")
+    with open(core, "rb") as f, open(cut, "wb") as g:
+        g.write(f.read(os.path.getsize(core) // 2))
+    cases += [
+        (dict(exe=t.exe, core=core), [("pmprof record -d 1", "error: pmprof record: record "
+                                       "needs a live process, not a core file")]),
+        (dict(exe=t.exe, core=cut), [("pmprof stacks", "error: pmprof stacks: lldb could not "
+                                      "read this core file")]),
+    ]
+    for kw, cmds in cases:
+        seq = []
+        for c, _ in cmds:
+            seq += [go_on(c), alive]
+        r = lldb_run(*seq, **kw)
+        no_traceback(r)
+        errs = pmprof_errors(r.stderr)
+        assert len(errs) == len(cmds), r.stderr
+        for e, (c, want) in zip(errs, cmds):
+            assert e.startswith(want), (c, e)
+        assert r.stdout.count("LLDB-ALIVE\n") == len(cmds), r.stdout
+    # not a core at all: lldb refuses it itself, before pmprof
     bad = tmp_path / "notacore"
     bad.write_bytes(open(t.exe, "rb").read()[:4096])
     r = lldb_run("pmprof stacks", exe=t.exe, core=bad)
     no_traceback(r)
-    assert r.returncode == 1 and "pmprof" not in r.stdout.split("target create")[-1]
+    assert r.returncode == 1 and not pmprof_errors(r.stderr), r.stderr
     assert t.alive() and t.tracer() == 0
+
+
+def test_running_process_is_refused_and_help(target):
+    t = target("threads")
+    r = lldb_run("help pmprof", "pmprof stacks -h",
+                 "script lldb.debugger.SetAsync(True); lldb.process.Continue()",
+                 go_on("pmprof stacks"),
+                 "script lldb.debugger.SetAsync(False); lldb.process.Stop()",
+                 LLDB_STATE, pid=t.pid)
+    no_traceback(r)
+    for sub in ("stacks", "threads", "snapshot", "locks", "hang", "record", "heap",
+                "goroutines", "go "):
+        assert re.search(r"^  %s" % sub, r.stdout, re.M), sub
+    assert "usage: pmprof stacks" in r.stdout
+    assert pmprof_errors(r.stderr) == ["error: pmprof stacks: the process is running: "
+                                       "interrupt it first (process interrupt, or Ctrl-C)"]
+    assert "LLDB-STATE 5" in r.stdout
+    assert t.alive()
