@@ -152,7 +152,7 @@ format:
 lint:
 	$(MAKE) clean-build
 	$(MAKE) DEVELOPER=1 build
-	$(PY_EXE) -m py_compile python/pmprof/*.py python/pmprof/*/*.py gdb/pmprof.py \
+	$(PY_EXE) -m py_compile python/pmprof/*.py python/pmprof/*/*.py gdb/pmprof.py lldb/pmprof.py \
 		tests/*.py bench/*.py tools/*.py
 
 # Every benchmark prints figures and asserts nothing (results: bench/README.md).
