@@ -183,30 +183,41 @@ def _thread_pointers(target, process):
     return out
 
 
-_fs_base_index = [None]
+# Where lldb's general-purpose register set keeps what pmprof needs:
+# (number of registers in the set, [index of each of _GPR_DWARF], index of
+# rflags, index of fs_base or -1); learnt from the names once, then read by
+# index (a name costs an SB call per register and thread).
+_gpr_layout = [None]
+
+
+def _layout(gpr):
+    n = gpr.GetNumChildren()
+    if _gpr_layout[0] is None or _gpr_layout[0][0] != n:
+        names = [gpr.GetChildAtIndex(i).GetName() for i in range(n)]
+        if any(x not in names for x in _GPR_DWARF):
+            return None
+        _gpr_layout[0] = (n, [names.index(x) for x in _GPR_DWARF],
+                          names.index("rflags") if "rflags" in names else -1,
+                          names.index("fs_base") if "fs_base" in names else -1)
+    return _gpr_layout[0]
 
 
 def _thread_regs(thread, fs_bases):
     """(tid, 17 registers in DWARF order, orig_rax, eflags, fs_base) of a
     thread at its innermost frame.  orig_rax -1: the core reads the
-    syscall from /proc; fs_base from glibc's thread list (0: unknown)."""
+    syscall from /proc; fs_base from lldb (lldb >= 17) or glibc's thread
+    list (0: unknown)."""
     frame = thread.GetFrameAtIndex(0)
     gpr = frame.GetRegisters().GetFirstValueByName("General Purpose Registers")
-    if _fs_base_index[0] is None:    # once: does this lldb show fs_base?
-        names = [gpr.GetChildAtIndex(i).GetName() for i in range(gpr.GetNumChildren())]
-        _fs_base_index[0] = names.index("fs_base") if "fs_base" in names else -1
-    vals = {}
-    for i in range(min(gpr.GetNumChildren(), 24)):   # rax..r15, rip, rflags
-        v = gpr.GetChildAtIndex(i)
-        vals[v.GetName()] = v.GetValueAsUnsigned()
-    if _fs_base_index[0] >= 0:
-        vals["fs_base"] = gpr.GetChildAtIndex(_fs_base_index[0]).GetValueAsUnsigned()
-    if any(n not in vals for n in _GPR_DWARF):
+    lay = _layout(gpr)
+    if lay is None:
         return None
+    _n, idx, i_flags, i_fs = lay
     tid = thread.GetThreadID()
-    fs = vals.get("fs_base") or fs_bases.get(tid, 0)    # lldb >= 17 has fs_base
-    return ((tid,) + tuple(vals[n] for n in _GPR_DWARF)
-            + (0xFFFFFFFFFFFFFFFF, vals.get("rflags", 0), fs))
+    regs = tuple(gpr.GetChildAtIndex(i).GetValueAsUnsigned() for i in idx)
+    flags = gpr.GetChildAtIndex(i_flags).GetValueAsUnsigned() if i_flags >= 0 else 0
+    fs = gpr.GetChildAtIndex(i_fs).GetValueAsUnsigned() if i_fs >= 0 else 0
+    return (tid,) + regs + (0xFFFFFFFFFFFFFFFF, flags, fs or fs_bases.get(tid, 0))
 
 
 class LldbContext(Context):
