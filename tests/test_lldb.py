@@ -472,3 +472,18 @@ def test_running_process_is_refused_and_help(target):
                                        "interrupt it first (process interrupt, or Ctrl-C)"]
     assert "LLDB-STATE 5" in r.stdout
     assert t.alive()
+
+
+def test_lldbinit_line_and_no_pythonpath(tmp_path):
+    """The README's ~/.lldbinit line is all it takes: no PYTHONPATH, any
+    working directory."""
+    from helpers import LLDB, LLDB_SCRIPT
+    (tmp_path / ".lldbinit").write_text("command script import %s\n" % LLDB_SCRIPT)
+    env = dict(ENV, HOME=str(tmp_path))
+    env.pop("PYTHONPATH", None)
+    r = subprocess.run([LLDB, "-b", "-o", "pmprof stacks -h", "-o", "help pmprof"],
+                       cwd=str(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=60, env=env)
+    no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    assert "usage: pmprof stacks" in r.stdout and "  goroutines  -- " in r.stdout
