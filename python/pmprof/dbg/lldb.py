@@ -113,11 +113,7 @@ def _core_path(process):
                         seen.append(p)
     except OSError:
         pass
-    cores = [(p, _elf_core_pid(p)) for p in seen]
-    cores = [(p, cpid) for p, cpid in cores if cpid is not None]
-    found = [p for p, cpid in cores if cpid == pid]
-    if not found and pid == 0 and len(cores) == 1:
-        found = [cores[0][0]]     # lldb could not read it: pmprof says why
+    found = [p for p in seen if _elf_core_pid(p) == pid] if pid else []
     if not found and pid == 0:
         raise PmprofError("lldb could not read this core file (no process and no "
                           "threads in it): damaged or truncated?")
