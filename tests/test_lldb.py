@@ -486,3 +486,40 @@ def test_lldbinit_line_and_no_pythonpath(tmp_path):
     no_traceback(r)
     assert r.returncode == 0, r.stderr
     assert "usage: pmprof stacks" in r.stdout and "  goroutines  -- " in r.stdout
+
+
+def test_same_text_and_json_as_gdb_on_a_core(target, tmp_path):
+    """On one core, where gdb and lldb see the same thing: each command's
+    output in lldb is byte for byte its output in gdb."""
+    from helpers import gdb_run
+    t = target("mallocs")
+    core = gcore(t.pid, tmp_path)
+    cmds = ["pmprof stacks", "pmprof stacks --all --format json", "pmprof threads",
+            "pmprof heap", "pmprof heap bins", "pmprof locks --format json"]
+    mark = "MARK-%d"
+    lseq, gseq = [], []
+    for i, c in enumerate(cmds):
+        lseq += ["script print('%s')" % (mark % i), c]
+        gseq += ["echo %s\\n" % (mark % i), c]
+    lr = lldb_run(*lseq, exe=t.exe, core=core, check=0)
+    gr = gdb_run(*gseq, exe=t.exe, core=core)
+    no_traceback(lr)
+
+    def outputs(text, lldb_echo):
+        out = []
+        for i in range(len(cmds)):
+            s = text.index(mark % i + "\n") + len(mark % i) + 1
+            e = text.index(mark % (i + 1)) if i + 1 < len(cmds) else len(text)
+            part = text[s:e]
+            if lldb_echo:   # lldb echoes each command: "(lldb) CMD"
+                part = part.replace("(lldb) %s\n" % cmds[i], "")
+                part = part[:part.rindex("(lldb) script")] if i + 1 < len(cmds) else part
+            out.append(part)
+        return out
+    def untimed(parts):     # how long a call took is the only difference
+        return [re.sub(r"\"(stopped_ns|elapsed_ms)\": [0-9.]+|in [0-9.]+ ms", "", p)
+                for p in parts]
+    lo, go = untimed(outputs(lr.stdout, True)), untimed(outputs(gr.stdout, False))
+    assert all(len(a) > 100 for a in lo), lo
+    for c, a, b in zip(cmds, lo, go):
+        assert a == b, "%s differs:\n--- lldb\n%s\n--- gdb\n%s" % (c, a[:1500], b[:1500])
