@@ -42,6 +42,15 @@ def _proc_starttime(pid):
         return None
 
 
+def _proc_state(pid):
+    """The process's state letter from /proc (None: no such process)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def _reads_via_lldb():
     """PMPROF_LLDB_READS=lldb: read memory through lldb even where
     /proc/PID/mem is readable (tests compare both paths)."""
@@ -329,6 +338,11 @@ class LldbContext(Context):
         if not err.Success():
             raise PmprofError("cannot detach from process %d: %s" % (pid, err.GetCString()))
         try:
+            if _proc_state(pid) in (None, "Z", "X"):
+                # seen with a process lldb launched and then interrupted:
+                # it ends as lldb-server detaches
+                raise PmprofError("process %d ended when lldb let go of it: nothing "
+                                  "recorded" % pid)
             session = self.core.open_pid(pid, debug_path=_debug_path(self.debugger),
                                          cache_dir=debug_cache_dir())
             try:
@@ -339,7 +353,7 @@ class LldbContext(Context):
             self._reattach(target, pid, sel_tid, sel_frame)
 
     def _reattach(self, target, pid, sel_tid, sel_frame):
-        if not os.path.exists("/proc/%d" % pid):
+        if _proc_state(pid) in (None, "Z", "X"):
             _put(self._err, "pmprof record: process %d exited; lldb is no longer "
                             "attached\n" % pid)
             return
