@@ -162,6 +162,7 @@ bench: build targets
 	$(PY_EXE) bench/heap.py
 	@if [ -f bench/record.py ]; then $(MAKE) -C bench/targets && $(PY_EXE) bench/record.py; fi
 	@if command -v go >/dev/null 2>&1; then $(MAKE) -C bench/targets && $(PY_EXE) bench/go.py; fi
+	@if command -v lldb-16 >/dev/null 2>&1; then $(PY_EXE) bench/lldb.py; fi
 
 docs:
 	$(PY_EXE) tools/gen-docs.py > docs/commands.md.tmp && mv docs/commands.md.tmp docs/commands.md
