@@ -1,4 +1,4 @@
-"""Test harness for pmprof: targets, pmprof/gdb runners, cores, gdb's bt.
+"""Test harness for pmprof: targets, pmprof/gdb/lldb runners, cores, gdb's bt.
 
 Plain functions and classes; tests/conftest.py re-exports them and adds
 the fixtures, so `from conftest import gdb_run` and
@@ -6,7 +6,8 @@ the fixtures, so `from conftest import gdb_run` and
 
 Owns: starting the purpose-built targets (tests/targets/) and knowing
 when they are in place, running bin/pmprof and `gdb -batch -nx` with the
-pinned environment, making cores (gcore and kernel), parsing gdb's own
+pinned environment (and `lldb -b` with lldb/pmprof.py imported: lldb_run),
+making cores (gcore and kernel), parsing gdb's own
 `thread apply all bt` as the reference to compare pmprof with, and
 `go tool pprof` as the reference consumer of .pb.gz files.
 
