@@ -100,7 +100,8 @@ STACKS = "pmprof stacks --all --format json"
 def test_stacks_equal_lldb_bt_live_and_core(name, tmp_path):
     dd = DEBUG_DIR if name == "threads-stripped" else None
     with Target(name) as t:
-        r = lldb_run(STACKS, LLDB_BT, LLDB_SEL, "pmprof stacks", LLDB_SEL, pid=t.pid,
+        r = lldb_run("thread select 3", "frame select 2", LLDB_SEL, STACKS, LLDB_BT,
+                     "pmprof stacks", "pmprof threads", "pmprof locks", LLDB_SEL, pid=t.pid,
                      debug_dir=dd, check=0)
         no_traceback(r)
         doc, by_tid = compare_with_lldb(r.stdout, t.tids())
@@ -113,7 +114,7 @@ def test_stacks_equal_lldb_bt_live_and_core(name, tmp_path):
             assert any(f["inlined"] for g in by_tid.values() for f in g["frames"])
         # the selection lldb had is the selection it keeps
         sels = re.findall(r"^LLDB-SEL (\d+) (\d+)$", r.stdout, re.M)
-        assert len(sels) == 2 and sels[0] == sels[1], sels
+        assert len(sels) == 2 and sels[0] == sels[1] and sels[0][1] == "2", sels
         assert "pid %d: %d threads" % (t.pid, len(t.tids())) in r.stdout
         core = gcore(t.pid, tmp_path)
         assert t.alive() and t.tracer() == 0     # lldb detached: it runs on
