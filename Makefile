@@ -17,7 +17,8 @@ PYTEST_JOBS ?= 2
 DEB_PACKAGES := gcc g++ make gdb elfutils libdw-dev libelf-dev \
 	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev python3-dev \
 	python3-pytest python3-pytest-xdist python3-jsonschema golang-go libc6-dbg graphviz \
-	liburing-dev libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
+	liburing-dev libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev \
+	lldb-16 python3-lldb-16
 
 CFLAGS_BASE := -std=gnu11 -g -O2 -fPIC -fvisibility=hidden -Wall -Wextra \
 	-Wno-unused-parameter -Wno-missing-field-initializers \
@@ -157,7 +158,7 @@ format:
 lint:
 	$(MAKE) clean-build
 	$(MAKE) DEVELOPER=1 build
-	$(PY_EXE) -m py_compile python/pmprof/*.py python/pmprof/*/*.py gdb/pmprof.py \
+	$(PY_EXE) -m py_compile python/pmprof/*.py python/pmprof/*/*.py gdb/pmprof.py lldb/pmprof.py \
 		tests/*.py bench/*.py tools/*.py
 
 # Every benchmark prints figures and asserts nothing (results: bench/README.md).
@@ -167,6 +168,7 @@ bench: build targets
 	$(PY_EXE) bench/heap.py
 	@if [ -f bench/record.py ]; then $(MAKE) -C bench/targets && $(PY_EXE) bench/record.py; fi
 	@if command -v go >/dev/null 2>&1; then $(MAKE) -C bench/targets && $(PY_EXE) bench/go.py; fi
+	@if command -v lldb-16 >/dev/null 2>&1; then $(PY_EXE) bench/lldb.py; fi
 
 docs:
 	$(PY_EXE) tools/gen-docs.py > docs/commands.md.tmp && mv docs/commands.md.tmp docs/commands.md

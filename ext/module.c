@@ -32,6 +32,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     struct pmp_session *s;
+    PyObject *reader;    /* open_pid(read=...): the front-end's reader */
 } SessionObject;
 
 typedef struct {
@@ -109,6 +110,11 @@ close_session(SessionObject *self)
     if (!s)
         return;
     self->s = NULL;
+    if (self->reader) {
+        pmp_session_free(s);   /* may not call the reader, but keep the GIL */
+        Py_CLEAR(self->reader);
+        return;
+    }
     Py_BEGIN_ALLOW_THREADS
     pmp_session_free(s);
     Py_END_ALLOW_THREADS
@@ -134,7 +140,113 @@ new_session(pmp_state *st, struct pmp_session *s)
         return NULL;
     }
     o->s = s;
+    o->reader = NULL;
     return (PyObject *)o;
+}
+
+static int check_open(pmp_state *st, SessionObject *self);
+
+/*
+ * pmp_read_fn over a Python callable reader(addr, len) -> bytes (short or
+ * empty where nothing is mapped) or None.  Called from C code that runs
+ * with the GIL released; it takes the GIL for the call.
+ */
+static long
+py_reader(void *ctx, uint64_t addr, void *buf, size_t len,
+          struct pmp_error *err)
+{
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *r = PyObject_CallFunction((PyObject *)ctx, "KK",
+                                        (unsigned long long)addr,
+                                        (unsigned long long)len);
+    Py_buffer view;
+    long got = 0;
+
+    if (!r) {
+        PyErr_Clear();
+        got = pmp_error_set(err, PMP_E_TARGET,
+                            "the debugger could not read memory at 0x%llx",
+                            (unsigned long long)addr);
+    } else if (r != Py_None) {
+        if (PyObject_GetBuffer(r, &view, PyBUF_SIMPLE) < 0) {
+            PyErr_Clear();
+            got = pmp_error_set(err, PMP_E_TARGET,
+                                "the debugger's reader returned no bytes");
+        } else {
+            got = view.len < (Py_ssize_t)len ? (long)view.len : (long)len;
+            memcpy(buf, view.buf, (size_t)got);
+            PyBuffer_Release(&view);
+        }
+    }
+    Py_XDECREF(r);
+    PyGILState_Release(g);
+    return got;
+}
+
+/* Session.set_regs([(tid, r0..r16, orig_rax, eflags, fs_base)], stop) */
+static PyObject *
+Session_set_regs(SessionObject *self, PyObject *args)
+{
+    pmp_state *st = state_from_type(Py_TYPE(self));
+    PyObject *list, *seq;
+    unsigned long long stop;
+    struct pmp_thread_regs *v = NULL;
+    struct pmp_error err = {0};
+    Py_ssize_t i, n;
+    int rc;
+
+    if (!PyArg_ParseTuple(args, "OK", &list, &stop))
+        return NULL;
+    if (check_open(st, self))
+        return NULL;
+    seq = PySequence_Fast(list, "regs must be a sequence");
+    if (!seq)
+        return NULL;
+    n = PySequence_Fast_GET_SIZE(seq);
+    v = calloc(n ? (size_t)n : 1, sizeof(*v));
+    if (!v) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *t = PySequence_Fast_GET_ITEM(seq, i);
+        unsigned long long x[PMP_NREGS + 3];
+        int j, tid;
+
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != PMP_NREGS + 4) {
+            PyErr_Format(PyExc_ValueError,
+                         "regs entries are (tid, %d registers, orig_rax, "
+                         "eflags, fs_base)", PMP_NREGS);
+            goto fail;
+        }
+        tid = (int)PyLong_AsLong(PyTuple_GET_ITEM(t, 0));
+        for (j = 0; j < PMP_NREGS + 3; j++)
+            x[j] = PyLong_AsUnsignedLongLongMask(PyTuple_GET_ITEM(t, j + 1));
+        if (PyErr_Occurred())
+            goto fail;
+        v[i].tid = tid;
+        for (j = 0; j < PMP_NREGS; j++)
+            v[i].regs.r[j] = x[j];
+        v[i].regs.orig_rax = x[PMP_NREGS];
+        v[i].regs.eflags = x[PMP_NREGS + 1];
+        v[i].regs.fs_base = x[PMP_NREGS + 2];
+    }
+    Py_DECREF(seq);
+    rc = pmp_session_set_regs(self->s, v, (size_t)n, stop, &err);
+    free(v);
+    if (rc)
+        return raise_pmp(st, rc, &err);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(seq);
+    free(v);
+    return NULL;
+}
+
+static PyObject *
+Session_get_via_debugger(SessionObject *self, void *closure)
+{
+    return PyBool_FromLong(self->s && pmp_session_reads_via_frontend(self->s));
 }
 
 static int
@@ -696,6 +808,11 @@ static PyMethodDef Session_methods[] = {
      "warnings() -> list of str"},
     {"close", (PyCFunction)Session_close, METH_NOARGS,
      "close(): detach and free (idempotent)"},
+    {"set_regs", (PyCFunction)Session_set_regs, METH_VARARGS,
+     "set_regs(regs, stop): external=True sessions: the registers of every\n"
+     "thread at this stop, [(tid, r0..r16 (DWARF order), orig_rax (-1:\n"
+     "from /proc), eflags, fs_base)]; memory read through read= stays\n"
+     "cached while `stop` (the debugger's stop id) is the same"},
     {NULL}
 };
 
@@ -703,6 +820,8 @@ static PyGetSetDef Session_getset[] = {
     {"pid", (getter)Session_get_pid, NULL, "target pid", NULL},
     {"is_core", (getter)Session_get_is_core, NULL, "True for a core file",
      NULL},
+    {"via_debugger", (getter)Session_get_via_debugger, NULL,
+     "True when memory is read through the front-end's reader", NULL},
     {NULL}
 };
 
@@ -1694,27 +1813,47 @@ static PyType_Spec Recording_spec = {
 static PyObject *
 core_open_pid(PyObject *module, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"pid", "traced", "debug_path", "cache_dir", NULL};
+    static char *kwlist[] = {"pid", "traced", "debug_path", "cache_dir",
+                             "external", "read", "read_always", NULL};
     pmp_state *st = get_state(module);
-    int pid, traced = 0, rc;
+    int pid, traced = 0, external = 0, read_always = 0, rc;
     const char *debug_path = NULL, *cache_dir = NULL;
+    PyObject *reader = Py_None, *sess;
     struct pmp_session_opts o = {0};
     struct pmp_session *s = NULL;
     struct pmp_error err = {0};
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|$pzz", kwlist, &pid,
-                                     &traced, &debug_path, &cache_dir))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|$pzzpOp", kwlist, &pid,
+                                     &traced, &debug_path, &cache_dir,
+                                     &external, &reader, &read_always))
         return NULL;
+    if (reader != Py_None && (!external || !PyCallable_Check(reader))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "read= is a callable, with external=True");
+        return NULL;
+    }
     o.debug_path = debug_path;
     o.cache_dir = cache_dir;
+    if (reader != Py_None) {
+        o.read = py_reader;
+        o.read_ctx = reader;
+        o.read_always = read_always;
+    }
     Py_BEGIN_ALLOW_THREADS
     rc = pmp_session_open_pid(&s, pid,
-                              traced ? PMP_ATTACH_TRACED : PMP_ATTACH_SEIZE,
+                              external ? PMP_ATTACH_EXTERNAL
+                              : traced ? PMP_ATTACH_TRACED
+                                       : PMP_ATTACH_SEIZE,
                               &o, &err);
     Py_END_ALLOW_THREADS
     if (rc)
         return raise_pmp(st, rc, &err);
-    return new_session(st, s);
+    sess = new_session(st, s);
+    if (sess && reader != Py_None) {
+        Py_INCREF(reader);
+        ((SessionObject *)sess)->reader = reader;
+    }
+    return sess;
 }
 
 static PyObject *
@@ -1765,7 +1904,11 @@ static PyMethodDef core_methods[] = {
      "open_pid(pid, *, traced=False, debug_path=None, cache_dir=None) -> "
      "Session\n\n"
      "traced=True: the calling thread already ptraces every (stopped) "
-     "thread, as inside gdb; the core then only reads."},
+     "thread, as inside gdb; the core then only reads.\n"
+     "external=True: another process ptraces every (stopped) thread, as\n"
+     "lldb-server under lldb; registers come from set_regs(), memory from\n"
+     "/proc/PID/mem or, where refused (or read_always), from\n"
+     "read(addr, len) -> bytes."},
     {"open_core", (PyCFunction)(void (*)(void))core_open_core,
      METH_VARARGS | METH_KEYWORDS,
      "open_core(path, *, exe=None, solib_path=None, debug_path=None, "

@@ -204,6 +204,14 @@ int pmp_target_proc_new(struct pmp_target **out, int pid,
 /* Live targets: the attach mode, or -1 for other targets; whether this
    process runs SCHED_FIFO for the target (record's progress line). */
 int pmp_target_proc_mode(struct pmp_target *t);
+/* EXTERNAL mode: the front-end's reader (used where /proc/PID/mem was
+   refused, or always) and the registers of the current stop. */
+int pmp_target_proc_set_reader(struct pmp_target *t, pmp_read_fn fn,
+                               void *ctx, int always, struct pmp_error *err);
+int pmp_target_proc_set_regs(struct pmp_target *t,
+                             const struct pmp_thread_regs *v, size_t n,
+                             uint64_t stop, struct pmp_error *err);
+int pmp_target_proc_via_reader(struct pmp_target *t);
 /* The TIDs listed in /proc/PID/task (*out malloc'd). */
 int pmp_proc_list_tids(int pid, int **out, size_t *n, struct pmp_error *err);
 /* The one error for a failed PTRACE_SEIZE/ATTACH of process pid. */

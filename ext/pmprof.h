@@ -124,7 +124,26 @@ enum pmp_attach_mode {
      * stops or detaches anything.
      */
     PMP_ATTACH_TRACED = 1,
+    /*
+     * Another process is the ptracer (lldb-server, under lldb) and every
+     * thread is stopped.  The core only reads: the registers the front-end
+     * handed over for this stop (pmp_session_set_regs), the syscall number
+     * from /proc/PID/task/TID/syscall, memory from /proc/PID/mem or, where
+     * that is refused (or opts->read_always), through opts->read.  It never
+     * resumes, stops or detaches anything.
+     */
+    PMP_ATTACH_EXTERNAL = 2,
 };
+
+/*
+ * A front-end's reader of target memory (PMP_ATTACH_EXTERNAL): like a
+ * pread of /proc/PID/mem: the bytes read (short, or 0 where nothing is
+ * mapped) or a negative PMP_E_* with err set.  Called with len up to 32 KiB
+ * at 32 KiB-aligned addresses (then page by page where a block is short);
+ * the core caches what it returns until the front-end says the target ran.
+ */
+typedef long (*pmp_read_fn)(void *ctx, uint64_t addr, void *buf, size_t len,
+                            struct pmp_error *err);
 
 struct pmp_session_opts {
     const char *exe;          /* core: the executable (NULL: from the core) */
@@ -134,7 +153,27 @@ struct pmp_session_opts {
     const char *cache_dir;    /* decompressed debug files by build-id
                                  (CACHE/xx/rest.debug), looked up first;
                                  NULL: none */
+    pmp_read_fn read;         /* EXTERNAL: memory through the front-end */
+    void *read_ctx;
+    int read_always;          /* 1: even where /proc/PID/mem is readable */
 };
+
+/* A thread's registers as the debugger holding the process sees them. */
+struct pmp_thread_regs {
+    int tid;
+    struct pmp_regs regs;     /* orig_rax (uint64_t)-1: from /proc */
+};
+
+/*
+ * PMP_ATTACH_EXTERNAL: the registers of the threads at the current stop
+ * (copied).  `stop` names the stop (the debugger's stop id): while it is
+ * the same, memory read through opts->read stays cached.  A thread
+ * missing from v has no registers (one failed thread, not a failed call).
+ */
+int pmp_session_set_regs(struct pmp_session *s, const struct pmp_thread_regs *v,
+                         size_t n, uint64_t stop, struct pmp_error *err);
+/* 1 when target memory is read through opts->read, 0 when directly. */
+int pmp_session_reads_via_frontend(const struct pmp_session *s);
 
 /*
  * Debug files this session read whose DWARF sections are compressed and

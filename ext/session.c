@@ -71,6 +71,15 @@ pmp_session_open_pid(struct pmp_session **out, int pid,
     struct pmp_target *t = NULL;
     int rc = pmp_target_proc_new(&t, pid, mode, err);
 
+    if (rc == 0 && mode == PMP_ATTACH_EXTERNAL) {
+        rc = pmp_target_proc_set_reader(t, opts ? opts->read : NULL,
+                                        opts ? opts->read_ctx : NULL,
+                                        opts ? opts->read_always : 0, err);
+        if (rc) {
+            pmp_target_free(t);
+            t = NULL;
+        }
+    }
     return session_new(out, rc, t, 0, opts, err);
 }
 
@@ -83,6 +92,19 @@ pmp_session_open_core(struct pmp_session **out, const char *core_path,
     int rc = pmp_target_core_new(&t, core_path, err);
 
     return session_new(out, rc, t, 1, opts, err);
+}
+
+int
+pmp_session_set_regs(struct pmp_session *s, const struct pmp_thread_regs *v,
+                     size_t n, uint64_t stop, struct pmp_error *err)
+{
+    return pmp_target_proc_set_regs(s->target, v, n, stop, err);
+}
+
+int
+pmp_session_reads_via_frontend(const struct pmp_session *s)
+{
+    return pmp_target_proc_via_reader(s->target);
 }
 
 void

@@ -14,6 +14,10 @@
  *    stays group-stopped.
  *  - TRACED mode (inside gdb) only reads: it never stops, resumes or
  *    detaches a thread; the debugger owns their state.
+ *  - EXTERNAL mode (inside lldb, whose lldb-server is the ptracer) reads
+ *    only too; registers are the ones the front-end handed over for the
+ *    stop, memory is read directly or through the front-end's reader
+ *    (cached in 32 KiB blocks for as long as the front-end's stop lasts).
  *
  * Must not: interpret target memory.
  */
@@ -37,6 +41,9 @@
 #include "pmprof-internal.h"
 
 #define STOP_TIMEOUT_NS (2000000000ull)
+#define BLOCK_SHIFT 15              /* reader cache: 32 KiB blocks */
+#define BLOCK_SIZE (1u << BLOCK_SHIFT)
+#define BLOCK_SLOTS 256             /* 8 MiB, only when reading through the front-end */
 #define MAX_DISCOVERY_ROUNDS 16
 
 struct seized {
@@ -59,12 +66,83 @@ struct proc_target {
     int old_policy;
     struct sched_param old_param;
     long clk_tck;
+    /* EXTERNAL mode */
+    int mem_errno;                  /* why /proc/PID/mem did not open */
+    pmp_read_fn reader;             /* NULL: /proc/PID/mem */
+    void *reader_ctx;
+    struct pmp_thread_regs *ext_regs;   /* sorted by tid */
+    size_t next_regs;
+    uint64_t ext_stop;              /* the front-end's stop id */
+    int ext_listed;                 /* threads listed for these registers */
+    uint64_t *blk_addr;             /* BLOCK_SLOTS block addresses */
+    uint32_t *blk_known;            /* pages asked for (bit per page) */
+    uint32_t *blk_ok;               /* pages read whole */
+    unsigned char *blk_data;        /* BLOCK_SLOTS * BLOCK_SIZE */
 };
+
+static const struct pmp_target_ops proc_ops;
 
 static struct proc_target *
 to_proc(struct pmp_target *t)
 {
     return (struct proc_target *)t;
+}
+
+static void
+drop_blocks(struct proc_target *p)
+{
+    size_t i;
+
+    if (p->blk_addr)
+        for (i = 0; i < BLOCK_SLOTS; i++)
+            p->blk_addr[i] = UINT64_MAX;
+}
+
+/*
+ * Read through the front-end: one call fetches the 32 KiB block around
+ * addr (a thread's stack top, a run of heap) and keeps it until the
+ * front-end's stop changes.  Pages the block read did not return (it
+ * reached an unmapped page) are asked for one by one, once: what a page
+ * read gave, data or nothing, is kept too.
+ */
+static long
+reader_read(struct proc_target *p, uint64_t addr, void *buf, size_t len,
+            struct pmp_error *err)
+{
+    uint64_t blk = addr & ~(uint64_t)(BLOCK_SIZE - 1);
+    size_t slot = (size_t)(pmp_hash64(blk >> BLOCK_SHIFT) % BLOCK_SLOTS);
+    unsigned char *d = p->blk_data + slot * BLOCK_SIZE;
+    size_t pg = (size_t)(addr - blk) >> 12, poff = (size_t)(addr & 4095);
+    uint32_t bit = 1u << pg;
+    long got;
+
+    if (p->blk_addr[slot] != blk) {
+        p->blk_addr[slot] = UINT64_MAX;
+        got = p->reader(p->reader_ctx, blk, d, BLOCK_SIZE, err);
+        if (got < 0)
+            return got;
+        if (got > (long)BLOCK_SIZE)
+            got = 0;
+        p->blk_addr[slot] = blk;
+        /* whole pages read: known and there; the rest: not asked yet */
+        p->blk_ok[slot] = (uint32_t)((1ull << (got >> 12)) - 1);
+        p->blk_known[slot] = p->blk_ok[slot];
+    }
+    if (!(p->blk_known[slot] & bit)) {
+        got = p->reader(p->reader_ctx, blk + ((uint64_t)pg << 12),
+                        d + (pg << 12), 4096, err);
+        if (got < 0)
+            return got;
+        p->blk_known[slot] |= bit;
+        if (got == 4096)
+            p->blk_ok[slot] |= bit;
+    }
+    if (!(p->blk_ok[slot] & bit))
+        return 0;
+    if (len > 4096 - poff)
+        len = 4096 - poff;
+    memcpy(buf, d + (pg << 12) + poff, len);
+    return (long)len;
 }
 
 static long
@@ -76,6 +154,26 @@ proc_read(struct pmp_target *t, uint64_t addr, void *buf, size_t len,
 
     if (addr > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - addr)
         return 0;
+    if (p->reader) {
+        size_t done = 0;
+
+        while (done < len) {
+            long got = reader_read(p, addr + done, (char *)buf + done,
+                                   len - done, err);
+            if (got < 0)
+                return done ? (long)done : got;
+            if (got == 0)
+                break;
+            done += (size_t)got;
+        }
+        return (long)done;
+    }
+    if (p->memfd < 0) {
+        if (err)
+            err->addr = addr;
+        return pmp_error_errno(err, PMP_E_PERM, p->mem_errno,
+                               "cannot read memory of process %d", t->pid);
+    }
     /*
      * Bulk reads (heap walks, big stack copies): process_vm_readv pins
      * pages in batches, where /proc/PID/mem looks up the mapping and pins
@@ -291,6 +389,116 @@ pmp_regs_from_user(struct pmp_regs *r, const struct user_regs_struct *u)
     r->fs_base = u->fs_base;
 }
 
+static int
+cmp_regs_tid(const void *a, const void *b)
+{
+    int x = ((const struct pmp_thread_regs *)a)->tid;
+    int y = ((const struct pmp_thread_regs *)b)->tid;
+
+    return (x > y) - (x < y);
+}
+
+/* The syscall a stopped thread is in, from /proc/PID/task/TID/syscall
+   ("nr a1..a6 sp pc", "running", or "-1 sp pc"); -1 when none/unknown. */
+static uint64_t
+proc_syscall_nr(int pid, int tid)
+{
+    char path[64], buf[256];
+    long long nr;
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
+    if (read_small_file(path, buf, sizeof(buf)) <= 0 ||
+        sscanf(buf, "%lld", &nr) != 1 || nr < 0)
+        return (uint64_t)-1;
+    return (uint64_t)nr;
+}
+
+/* EXTERNAL mode: the front-end's registers of th for this stop. */
+static void
+get_ext_regs(struct proc_target *p, struct pmp_target_thread *th)
+{
+    struct pmp_thread_regs key, *r;
+
+    key.tid = th->tid;
+    r = p->ext_regs ? bsearch(&key, p->ext_regs, p->next_regs,
+                              sizeof(*p->ext_regs), cmp_regs_tid)
+                    : NULL;
+    if (!r) {
+        th->regs_ok = 0;
+        pmp_strlcpy(th->error, "the debugger gave no registers for this thread",
+                    sizeof(th->error));
+        return;
+    }
+    th->regs = r->regs;
+    if (th->regs.orig_rax == (uint64_t)-1)
+        th->regs.orig_rax = proc_syscall_nr(p->base.pid, th->tid);
+    th->regs_ok = 1;
+}
+
+int
+pmp_target_proc_set_regs(struct pmp_target *t,
+                         const struct pmp_thread_regs *v, size_t n,
+                         uint64_t stop, struct pmp_error *err)
+{
+    struct proc_target *p;
+    struct pmp_thread_regs *copy;
+
+    if (t->ops != &proc_ops || to_proc(t)->mode != PMP_ATTACH_EXTERNAL)
+        return pmp_error_set(err, PMP_E_USAGE,
+                             "registers are set only on a session opened "
+                             "for a debugger that is not the tracer");
+    p = to_proc(t);
+    if (n > PMP_MAX_THREADS)
+        return pmp_error_set(err, PMP_E_USAGE, "too many threads (%zu)", n);
+    copy = malloc((n ? n : 1) * sizeof(*copy));
+    if (!copy)
+        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    if (n)
+        memcpy(copy, v, n * sizeof(*copy));
+    qsort(copy, n, sizeof(*copy), cmp_regs_tid);
+    free(p->ext_regs);
+    p->ext_regs = copy;
+    p->next_regs = n;
+    if (stop != p->ext_stop)
+        drop_blocks(p);
+    p->ext_stop = stop;
+    p->ext_listed = 0;
+    return 0;
+}
+
+int
+pmp_target_proc_set_reader(struct pmp_target *t, pmp_read_fn fn, void *ctx,
+                           int always, struct pmp_error *err)
+{
+    struct proc_target *p = to_proc(t);
+
+    if (t->ops != &proc_ops || p->mode != PMP_ATTACH_EXTERNAL)
+        return pmp_error_set(err, PMP_E_USAGE,
+                             "a memory reader is only for a debugger that is "
+                             "not the tracer");
+    if (!fn && p->memfd < 0)
+        return pmp_error_errno(err, PMP_E_PERM, p->mem_errno,
+                               "cannot open memory of process %d", t->pid);
+    if (!fn || (p->memfd >= 0 && !always))
+        return 0;
+    p->blk_addr = malloc(BLOCK_SLOTS * sizeof(*p->blk_addr));
+    p->blk_known = calloc(BLOCK_SLOTS, sizeof(*p->blk_known));
+    p->blk_ok = calloc(BLOCK_SLOTS, sizeof(*p->blk_ok));
+    p->blk_data = malloc((size_t)BLOCK_SLOTS * BLOCK_SIZE);
+    if (!p->blk_addr || !p->blk_known || !p->blk_ok || !p->blk_data)
+        return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    drop_blocks(p);
+    p->reader = fn;
+    p->reader_ctx = ctx;
+    return 0;
+}
+
+int
+pmp_target_proc_via_reader(struct pmp_target *t)
+{
+    return t->ops == &proc_ops && to_proc(t)->reader != NULL;
+}
+
 static void
 get_regs(struct pmp_target_thread *th)
 {
@@ -499,6 +707,14 @@ proc_stop(struct pmp_target *t, struct pmp_target_thread **threads,
     size_t i;
     uint64_t deadline;
 
+    /* EXTERNAL: the debugger's process has not run since the registers
+       were handed over: the threads, their stat and syscall are those
+       read at the last call. */
+    if (p->mode == PMP_ATTACH_EXTERNAL && p->ext_listed) {
+        *threads = p->threads;
+        *nthreads = p->nthreads;
+        return 0;
+    }
     p->nthreads = 0;
     rc = discover_threads(p, err);
     if (rc < 0)
@@ -543,7 +759,10 @@ proc_stop(struct pmp_target *t, struct pmp_target_thread **threads,
                 continue;
             }
         }
-        get_regs(th);
+        if (p->mode == PMP_ATTACH_EXTERNAL)
+            get_ext_regs(p, th);
+        else
+            get_regs(th);
     }
     /* Drop threads that exited before we could see them stopped. */
     {
@@ -558,6 +777,8 @@ proc_stop(struct pmp_target *t, struct pmp_target_thread **threads,
     }
     if (p->mode == PMP_ATTACH_SEIZE)
         test_hold();
+    if (p->mode == PMP_ATTACH_EXTERNAL)
+        p->ext_listed = 1;
     *threads = p->threads;
     *nthreads = p->nthreads;
 out:
@@ -648,10 +869,13 @@ proc_free(struct pmp_target *t)
     free(p->maps);
     free(p->threads);
     free(p->seized);
+    free(p->ext_regs);
+    free(p->blk_addr);
+    free(p->blk_known);
+    free(p->blk_ok);
+    free(p->blk_data);
     free(p);
 }
-
-static const struct pmp_target_ops proc_ops;
 
 /*
  * Without stopping anything: every thread's system call and arguments from
@@ -766,7 +990,10 @@ pmp_target_proc_new(struct pmp_target **out, int pid,
     p->clk_tck = sysconf(_SC_CLK_TCK);
     snprintf(path, sizeof(path), "/proc/%d/mem", pid);
     p->memfd = open(path, O_RDONLY | O_CLOEXEC);
-    if (p->memfd < 0) {
+    if (p->memfd < 0 && mode == PMP_ATTACH_EXTERNAL &&
+        (errno == EACCES || errno == EPERM)) {
+        p->mem_errno = errno;   /* the front-end's reader may stand in */
+    } else if (p->memfd < 0) {
         int e = errno;
         rc = pmp_error_errno(err, e == EACCES || e == EPERM ? PMP_E_PERM
                                   : e == ENOENT             ? PMP_E_GONE

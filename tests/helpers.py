@@ -1,4 +1,4 @@
-"""Test harness for pmprof: targets, pmprof/gdb runners, cores, gdb's bt.
+"""Test harness for pmprof: targets, pmprof/gdb/lldb runners, cores, gdb's bt.
 
 Plain functions and classes; tests/conftest.py re-exports them and adds
 the fixtures, so `from conftest import gdb_run` and
@@ -6,7 +6,8 @@ the fixtures, so `from conftest import gdb_run` and
 
 Owns: starting the purpose-built targets (tests/targets/) and knowing
 when they are in place, running bin/pmprof and `gdb -batch -nx` with the
-pinned environment, making cores (gcore and kernel), parsing gdb's own
+pinned environment (and `lldb -b` with lldb/pmprof.py imported: lldb_run),
+making cores (gcore and kernel), parsing gdb's own
 `thread apply all bt` as the reference to compare pmprof with, and
 `go tool pprof` as the reference consumer of .pb.gz files.
 
@@ -42,6 +43,8 @@ GOLDEN_DIR = os.path.join(TESTS, "golden")
 PMPROF = os.path.join(ROOT, "bin", "pmprof")
 GDB_SCRIPT = os.path.join(ROOT, "gdb", "pmprof.py")
 GDB = os.environ.get("GDB", "gdb")
+LLDB_SCRIPT = os.path.join(ROOT, "lldb", "pmprof.py")
+LLDB = os.environ.get("LLDB", "lldb-16")
 
 # The pinned environment of every child (STYLE 8.5.2).  Debuginfod is off
 # for gdb and libdwfl alike: no test may reach the network.
@@ -347,6 +350,54 @@ def gdb_run(*cmds, pid=None, exe=None, core=None, timeout: float = RUN_TIMEOUT,
                                 debug_dir=debug_dir, iex=iex),
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=timeout, env=ENV)
+    return _check(r, check)
+
+
+def lldb_available() -> bool:
+    return shutil.which(LLDB) is not None
+
+
+def lldb_argv(*cmds, pid=None, exe=None, core=None, source: bool = True,
+              debug_dir=None, pre: Sequence[str] = ()) -> List[str]:
+    """`lldb -b --no-lldbinit` with lldb/pmprof.py imported (source) and
+    debug_dir in target.debug-file-search-paths, both before the target
+    is created; then the target (-p PID, or EXE [-c CORE]) and cmds."""
+    argv = [LLDB, "--no-lldbinit", "-b", "-O", "settings set auto-confirm true"]
+    if debug_dir:
+        argv += ["-O", "settings set target.debug-file-search-paths %s" % debug_dir]
+    for c in pre:
+        argv += ["-O", c]
+    if source:
+        argv += ["-O", "command script import " + LLDB_SCRIPT]
+    if pid is not None:
+        argv += ["-p", str(pid)]
+    elif exe is not None:
+        argv.append(str(exe))
+        if core is not None:
+            argv += ["-c", str(core)]
+    elif core is not None:
+        argv += ["-c", str(core)]
+    for c in cmds:
+        argv += ["-o", c]
+    return argv
+
+
+def lldb_run(*cmds, pid=None, exe=None, core=None, timeout: float = RUN_TIMEOUT,
+             source: bool = True, debug_dir=None, pre: Sequence[str] = (),
+             env: Optional[dict] = None, check=None) -> subprocess.CompletedProcess:
+    """`lldb -b` (lldb_argv) on a pid, an executable, or an executable +
+    core; runs each of cmds with -o (lldb stops at the first that fails
+    and exits 1)."""
+    if not lldb_available():
+        pytest.skip("%s is not installed (make deps)" % LLDB)
+    if pid is not None:
+        reason = ptrace_skip_reason()
+        if reason:
+            pytest.skip(reason)
+    r = subprocess.run(lldb_argv(*cmds, pid=pid, exe=exe, core=core, source=source,
+                                 debug_dir=debug_dir, pre=pre),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=timeout, env=env or ENV)
     return _check(r, check)
 
 

@@ -66,7 +66,7 @@ def analyze_target(ctx):
     """Snapshot (twice, live standalone), decode, analyze: (doc, session)."""
     session = ctx.open_session()
     live = not session.is_core
-    standalone = ctx.frontend != "gdb"
+    standalone = ctx.frontend == "cli"   # a debugger holds the process stopped
     durations = last_ran_ns(session.pid) if live and standalone else {}
     stable = None
     if live and standalone:

@@ -119,6 +119,8 @@ class Progress:
         self.shown = False
 
     def __call__(self, st):
+        if self.ctx.interrupted():
+            raise KeyboardInterrupt     # as a Ctrl-C the Python runtime saw
         if not self.on:
             return False
         self.ctx.progress(

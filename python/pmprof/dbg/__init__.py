@@ -9,7 +9,7 @@ import gdb themselves.
 class Context:
     """What a command may ask of its front-end."""
 
-    #: "gdb" or "cli"
+    #: "gdb", "lldb" or "cli"
     frontend = "cli"
 
     def open_session(self):
@@ -44,3 +44,8 @@ class Context:
 
     def progress(self, text):
         """Show text as the progress line (None: clear it)."""
+
+    def interrupted(self):
+        """True when the user asked to stop a long command (Ctrl-C) in a
+        way no KeyboardInterrupt carries (lldb's command interrupt)."""
+        return False
