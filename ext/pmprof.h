@@ -310,6 +310,20 @@ struct pmp_peek {
     int tid;
     struct pmp_wait wait;
 };
+/*
+ * The target's glibc release, read from its libc.so ("release version
+ * X.Y"): 1 when ext/layout-glibc-nptl.h has its row (locks are decoded),
+ * 0 when not.  *version: "X.Y", "" when unreadable, NULL without libc.so.
+ */
+int pmp_session_glibc(struct pmp_session *s, const char **version);
+
+/*
+ * Row i of the lock layout table: its release in *version and up to max
+ * (member, offset-or-value) pairs; returns how many, 0 past the last row.
+ */
+size_t pmp_nptl_layout_fields(size_t i, const char **version,
+                              const char **names, int *values, size_t max);
+
 int pmp_session_peek_waits(struct pmp_session *s, struct pmp_peek **out,
                            size_t *n, struct pmp_error *err);
 
