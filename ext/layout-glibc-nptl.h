@@ -42,7 +42,9 @@ struct pmp_nptl_layout {
     uint16_t mutex_size, m_count, m_owner, m_kind;
     /* pthread_rwlock_t (struct __pthread_rwlock_arch_t); __readers at 0 */
     uint16_t rw_size, rw_wrphase_futex, rw_writers_futex, rw_pad3,
-        rw_pad4, rw_cur_writer, rw_shared, rw_pad1, rw_pad2, rw_flags;
+        rw_pad4, rw_cur_writer, rw_shared,
+        rw_elision,             /* a byte <= 1: __rwelision, 2.43 __pad1 */
+        rw_pad2, rw_flags;
     /* pthread_cond_t (struct __pthread_cond_s) */
     uint16_t cond_size, c_wseq, c_g_refs, c_wrefs, c_g_signals,
         c_unused;               /* __unused_initialized_1, or NONE */
@@ -57,7 +59,7 @@ struct pmp_nptl_layout {
 #define PMP_NPTL_FIELDS(X)                                                    \
     X(pd_tid) X(pd_join) X(join_val) X(mutex_size) X(m_count) X(m_owner)     \
     X(m_kind) X(rw_size) X(rw_wrphase_futex) X(rw_writers_futex) X(rw_pad3)  \
-    X(rw_pad4) X(rw_cur_writer) X(rw_shared) X(rw_pad1) X(rw_pad2)           \
+    X(rw_pad4) X(rw_cur_writer) X(rw_shared) X(rw_elision) X(rw_pad2)           \
     X(rw_flags) X(cond_size) X(c_wseq) X(c_g_refs) X(c_wrefs) X(c_g_signals) \
     X(c_unused) X(sem_value) X(sem_nwaiters) X(sem_private) X(io_cnt)        \
     X(io_owner) X(io_cnt_once)

@@ -349,7 +349,7 @@ rwlock_at(struct pmp_target *t, const struct pmp_nptl_layout *L,
         return 0;
     return pmp_u32at(rw, L->rw_pad3) == 0 && pmp_u32at(rw, L->rw_pad4) == 0 &&
            pmp_u64at(rw, L->rw_pad2) == 0 && pmp_u32at(rw, L->rw_flags) <= 2 &&
-           pmp_u32at(rw, L->rw_shared) <= 1 && rw[L->rw_pad1] <= 1;
+           pmp_u32at(rw, L->rw_shared) <= 1 && rw[L->rw_elision] <= 1;
 }
 
 static int
