@@ -197,8 +197,9 @@ enum pmp_stack_flags {
 
 /*
  * What a thread blocked in a futex-based wait waits for, decoded from its
- * syscall arguments and the lock's memory (locks.c; glibc 2.36 x86_64
- * layouts).  Filled by a snapshot taken with decode_waits.
+ * syscall arguments and the lock's memory (locks.c; the layouts of the
+ * target's glibc release, ext/layout-glibc-nptl.h).  Filled by a snapshot
+ * taken with decode_waits.
  */
 enum pmp_wait_kind {
     PMP_WAIT_NONE = 0,     /* not in a futex wait */
@@ -216,7 +217,8 @@ enum pmp_owner_source {
     PMP_OWNER_NONE = 0,       /* glibc records no owner */
     PMP_OWNER_MUTEX_OWNER,    /* pthread_mutex_t.__owner (+8) */
     PMP_OWNER_FUTEX_WORD,     /* robust/PI futex word & 0x3fffffff */
-    PMP_OWNER_JOINED_TID,     /* the join futex word is the joined TID */
+    PMP_OWNER_JOINED_TID,     /* the joined thread's (its struct pthread
+                                 holds the join word) */
     PMP_OWNER_CUR_WRITER,     /* pthread_rwlock_t.__cur_writer (+24) */
     PMP_OWNER_STDIO,          /* _IO_lock_t.owner -> struct pthread.tid */
 };

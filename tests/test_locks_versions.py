@@ -68,6 +68,9 @@ def check(doc, scenario, gt, release, with_debug):
         assert e["stack_agrees"] is not False, e
         if with_debug:
             assert e["stack_agrees"] is True, e
+        if e["object_kind"] == "stdio":
+            # locks.c's stdio_park takes stdout's lock once
+            assert e["count"] == 1, e
 
 
 @pytest.fixture
@@ -94,6 +97,12 @@ def test_live(started, name, scenario):
     t, gt = started(name, scenario)
     check(cli("-p", t.pid), scenario, gt, g["version"], False)
     check(cli("-p", t.pid, debug_dir=g["debug_dir"]), scenario, gt, g["version"], True)
+    if scenario == "pileup":
+        # pmprof hang: the same verdict, then the holder's stack
+        r = run_pmprof("hang", "-p", t.pid, env=NODEBUG)
+        assert r.returncode == 3 and r.stdout.startswith("HANG:"), r.stderr
+        rest = r.stdout.split("THREADS NOT WAITING FOR A LOCK", 1)[1]
+        assert "park_read" in rest and "%d holder" % gt.tid["holder"] in rest, rest
     assert t.tracer() == 0
 
 
