@@ -227,6 +227,22 @@ plausible_mutex_kind(uint32_t k)
            0;
 }
 
+/* No fs_base known (a read without stopping): pd is a struct pthread if
+   its first word points at itself (x86_64 TLS ABI: %fs:0 is the thread
+   pointer) and its tid is a thread of the process; that tid, or 0. */
+static int
+tid_of_pd(struct pmp_target *t, const struct pmp_wait_ctx *c,
+          const struct pmp_nptl_layout *L, uint64_t pd)
+{
+    uint64_t self = 0;
+    uint32_t tid = 0;
+
+    if (pd < 4096 || (pd & 7) || !rd(t, pd, &self, 8) || self != pd ||
+        !rd(t, pd + L->pd_tid, &tid, 4) || !known_tid(c, (int)tid))
+        return 0;
+    return (int)tid;
+}
+
 /* pthread_join: the joined thread's struct pthread is some thread's
    fs_base (or, where fs_base is unknown, holds the TID of a thread of
    the process), and the word waited on holds what it holds while the
@@ -251,13 +267,10 @@ decode_join(struct pmp_target *t, const struct pmp_wait_ctx *c,
             return 0;
         joined = (int)w->futex_val;
     } else {
-        uint32_t tid = 0;
-
         if (w->futex_val != (uint32_t)L->join_val || w->word != w->futex_val)
             return 0;
-        if (!joined && rd(t, pd + L->pd_tid, &tid, 4) &&
-            known_tid(c, (int)tid))
-            joined = (int)tid;
+        if (!joined)
+            joined = tid_of_pd(t, c, L, pd);
         if (!joined)
             return 0;
     }
@@ -284,13 +297,8 @@ decode_stdio(struct pmp_target *t, const struct pmp_wait_ctx *c,
     if (cnt < L->io_cnt_once || cnt > 1000000)
         return 0;
     owner = tid_by_pd(c, ptr);
-    if (!owner && ptr >= 4096 && !(ptr & 7)) {
-        /* No fs_base known (a read without stopping): the pointer must
-           lead to the tid of a thread of the process. */
-        uint32_t tid = 0;
-        if (rd(t, ptr + L->pd_tid, &tid, 4) && known_tid(c, (int)tid))
-            owner = (int)tid;
-    }
+    if (!owner)
+        owner = tid_of_pd(t, c, L, ptr);
     if (!owner)
         return 0;
     w->kind = PMP_WAIT_STDIO;
