@@ -24,7 +24,7 @@ import pytest
 import test_locks as TL
 import versions
 from conftest import ENV, gcore, gdb_run, kernel_core, run_pmprof
-from helpers import GDB, Target
+from helpers import GDB, Target, wait_until
 
 NAMES = versions.GLIBC_NAMES
 # locks.c as the targets Makefile builds it
@@ -57,6 +57,27 @@ def cli(*args, debug_dir=None):
     doc = json.loads(r.stdout)
     assert r.returncode == TL.STATUS[doc["verdict"]], (r.returncode, r.stderr)
     return doc
+
+
+def settled(t, gt):
+    """Every waiter asleep in its system call again.  A pmprof run stops
+    the process; the next one keeps only waits seen both in its first
+    (unstopped) read and in its snapshot, so a waiter still on its way
+    back into the kernel after the previous stop (a loaded machine) would
+    be left out of the second report."""
+    tids = {gt.tid[w] for w, _, _, _ in gt.edges}
+
+    def asleep():
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%d/syscall" % (t.pid, tid)) as f:
+                    if not f.read()[:1].isdigit():
+                        return False
+            except OSError:
+                return False
+        return all(t.state(tid) in ("S", "D") for tid in tids)
+
+    wait_until(asleep, 10, 0.01, "the waiters of %r back in their waits" % t)
 
 
 def check(doc, scenario, gt, release, with_debug):
@@ -96,8 +117,10 @@ def test_live(started, name, scenario):
     g = versions.entry(name)
     t, gt = started(name, scenario)
     check(cli("-p", t.pid), scenario, gt, g["version"], False)
+    settled(t, gt)
     check(cli("-p", t.pid, debug_dir=g["debug_dir"]), scenario, gt, g["version"], True)
     if scenario == "pileup":
+        settled(t, gt)
         # pmprof hang: the same verdict, then the holder's stack
         r = run_pmprof("hang", "-p", t.pid, env=NODEBUG)
         assert r.returncode == 3 and r.stdout.startswith("HANG:"), r.stderr
