@@ -376,6 +376,7 @@ def test_unknown_release(tmp_path):
                     assert e["object_kind"] == "mutex" and e["owners"] == [gt.tid["o"]], e
                 else:
                     assert e["object_kind"] == "futex" and e["owners"] == [], e
+            settled(t, gt)
             text = run_pmprof("locks", "-p", t.pid, env=NODEBUG)
             assert text.returncode == status
             assert "futex" in text.stdout
