@@ -9,10 +9,11 @@
  * come from the row of layout-glibc-nptl.h for the target's glibc release
  * (read from its libc); the order of the checks was verified for glibc
  * 2.36 x86_64 (shared/notes/locks-glibc.md, section 2) and holds for
- * every row: the futex op splits the world, the address offset inside
- * the object and the expected value finish the job, and strict
- * signatures come before loose ones (a stdio lock looks like a mutex
- * whose __owner is half a pointer).  A release without a row decodes
+ * every row: FUTEX_LOCK_PI and futex_waitv are what they say; a
+ * FUTEX_WAIT or FUTEX_WAIT_BITSET (glibc picks per release and call) is
+ * told apart by the expected value and the address offset inside the
+ * object, strict signatures before loose ones (a stdio lock looks like a
+ * mutex whose __owner is half a pointer).  A release without a row decodes
  * only what the kernel defines (PI futex words, futex_waitv): every
  * other wait is an unnamed futex, never another release's guess.
  *
