@@ -6,18 +6,27 @@
  * stop, futex_waitv(2)) into a struct pmp_wait: the object kind (mutex,
  * rwlock, condvar, semaphore, join, stdio lock), its address and, where
  * glibc records one, the owner TID and where it was read.  The layouts
- * and the order of the checks are those verified for glibc 2.36 x86_64
- * (shared/notes/locks-glibc.md, section 2): the futex op splits the
- * world, the address offset inside the object and the expected value
- * finish the job, and strict signatures come before loose ones (a stdio
- * lock looks like a mutex whose __owner is half a pointer).
+ * come from the row of layout-glibc-nptl.h for the target's glibc release
+ * (read from its libc); the order of the checks was verified for glibc
+ * 2.36 x86_64 (shared/notes/locks-glibc.md, section 2) and holds for
+ * every row: FUTEX_LOCK_PI and futex_waitv are what they say; a
+ * FUTEX_WAIT or FUTEX_WAIT_BITSET (glibc picks per release and call) is
+ * told apart by the expected value and the address offset inside the
+ * object, strict signatures before loose ones (a stdio lock looks like a
+ * mutex whose __owner is half a pointer).  A release without a row decodes
+ * only what the kernel defines (PI futex words, futex_waitv): every
+ * other wait is an unnamed futex, never another release's guess.
  *
  * Must not: trust target memory: every read is bounded and may fail; a
  * value that fails its signature means "unknown futex", never a guess.
  * Graph analysis (chains, cycles, root blockers) is the front-end's.
  */
+#define _GNU_SOURCE 1   /* memmem */
 #include <string.h>
 
+#include <elfutils/libdwfl.h>
+
+#include "layout-glibc-nptl.h"
 #include "pmprof-internal.h"
 
 #define SYS_FUTEX 202
@@ -36,17 +45,140 @@
 #define FUTEX_TID_MASK 0x3fffffffu
 
 #define PID_MAX_LIMIT 4194304
-#define PTHREAD_TID_OFF 0x2d0   /* struct pthread.tid (glibc 2.36 x86_64) */
 
-/* pthread_mutex_t */
-#define MUTEX_SIZE 40
-/* pthread_rwlock_t */
-#define RW_SIZE 56
+/* Buffers for one object; every row's sizes are within (checked at use). */
+#define MUTEX_MAX 64
+#define RW_MAX 64
+#define COND_MAX 64
+
+/* pthread_rwlock_t.__readers bits (every release in the table) */
 #define RW_WRPHASE 1u
 #define RW_WRLOCKED 2u
 #define RW_RWAITING 4u
-/* pthread_cond_t */
-#define COND_SIZE 48
+
+const struct pmp_nptl_layout *
+pmp_nptl_layout(const char *version)
+{
+    size_t i;
+
+    for (i = 0; version && i < PMP_ARRAY_SIZE(pmp_nptl_layouts); i++)
+        if (strcmp(pmp_nptl_layouts[i].version, version) == 0)
+            return &pmp_nptl_layouts[i];
+    return NULL;
+}
+
+const struct pmp_nptl_layout *
+pmp_nptl_layout_at(size_t i)
+{
+    return i < PMP_ARRAY_SIZE(pmp_nptl_layouts) ? &pmp_nptl_layouts[i] : NULL;
+}
+
+size_t
+pmp_nptl_layout_fields(size_t i, const char **version, const char **names,
+                       int *values, size_t max)
+{
+    const struct pmp_nptl_layout *L = pmp_nptl_layout_at(i);
+    size_t n = 0;
+
+    if (!L)
+        return 0;
+    *version = L->version;
+#define X(m)                                                                  \
+    if (n < max) {                                                            \
+        names[n] = #m;                                                        \
+        values[n++] = (int)L->m;                                              \
+    }
+    PMP_NPTL_FIELDS(X)
+#undef X
+    return n;
+}
+
+int
+pmp_session_glibc(struct pmp_session *s, const char **version)
+{
+    return pmp_session_nptl(s, version) != NULL;
+}
+
+void
+pmp_glibc_release(Elf *elf, char *out, size_t outlen)
+{
+    static const char key[] = "release version ";
+    GElf_Shdr sh;
+    Elf_Scn *scn;
+    Elf_Data *d;
+    const char *p, *end;
+
+    out[0] = '\0';
+    if (!elf || !(scn = pmp_elf_section(elf, ".rodata", &sh)) ||
+        sh.sh_type != SHT_PROGBITS || !(d = elf_getdata(scn, NULL)) ||
+        !d->d_buf)
+        return;
+    p = d->d_buf;
+    end = p + d->d_size;
+    while (p + sizeof(key) < end) {
+        size_t k = 0;
+
+        p = memmem(p, (size_t)(end - p), key, sizeof(key) - 1);
+        if (!p)
+            return;
+        p += sizeof(key) - 1;
+        while (p + k < end && k + 1 < outlen &&
+               ((p[k] >= '0' && p[k] <= '9') || p[k] == '.'))
+            k++;
+        while (k && p[k - 1] == '.')
+            k--;
+        if (k) {
+            memcpy(out, p, k);
+            out[k] = '\0';
+            return;
+        }
+    }
+}
+
+struct find_libc {
+    Dwfl_Module *mod;
+};
+
+static int
+find_libc_cb(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr base,
+             void *arg)
+{
+    struct find_libc *f = arg;
+    const char *b = name ? strrchr(name, '/') : NULL;
+
+    b = b ? b + 1 : name;
+    /* libc.so.6, or up to 2.33 the file it links to: libc-2.31.so */
+    if (b && (strncmp(b, "libc.so", 7) == 0 ||
+              (strncmp(b, "libc-", 5) == 0 && strstr(b, ".so")))) {
+        f->mod = mod;
+        return DWARF_CB_ABORT;
+    }
+    return DWARF_CB_OK;
+}
+
+const struct pmp_nptl_layout *
+pmp_session_nptl(struct pmp_session *s, const char **version)
+{
+    if (!s->nptl_read) {
+        Dwfl *dwfl = (Dwfl *)pmp_symbolizer_dwfl(s->sym);
+        struct find_libc fl = {NULL};
+        Dwarf_Addr bias = 0;
+
+        if (dwfl)
+            dwfl_getmodules(dwfl, find_libc_cb, &fl, 0);
+        if (fl.mod)
+            pmp_glibc_release(dwfl_module_getelf(fl.mod, &bias), s->glibc,
+                              sizeof(s->glibc));
+        s->has_libc = fl.mod != NULL;
+        s->nptl = pmp_nptl_layout(s->glibc[0] ? s->glibc : NULL);
+        /* libc not found yet (a live process before its modules are
+           reported): ask again next time. */
+        s->nptl_read = fl.mod != NULL;
+    }
+    if (version)
+        *version = s->has_libc ? s->glibc : NULL;
+    return s->nptl;
+}
 
 static int
 rd(struct pmp_target *t, uint64_t addr, void *buf, size_t len)
@@ -96,94 +228,155 @@ plausible_mutex_kind(uint32_t k)
            0;
 }
 
-/* FUTEX_WAIT: mutex, robust mutex, stdio lock, or a low-level lock. */
-static void
-decode_wait(struct pmp_target *t, const struct pmp_wait_ctx *c,
-            struct pmp_wait *w)
+/* No fs_base known (a read without stopping): pd is a struct pthread if
+   its first word points at itself (x86_64 TLS ABI: %fs:0 is the thread
+   pointer) and its tid is a thread of the process; that tid, or 0. */
+static int
+tid_of_pd(struct pmp_target *t, const struct pmp_wait_ctx *c,
+          const struct pmp_nptl_layout *L, uint64_t pd)
 {
-    unsigned char m[MUTEX_SIZE];
-    uint64_t ptr;
+    uint64_t self = 0;
+    uint32_t tid = 0;
+
+    if (pd < 4096 || (pd & 7) || !rd(t, pd, &self, 8) || self != pd ||
+        !rd(t, pd + L->pd_tid, &tid, 4) || !known_tid(c, (int)tid))
+        return 0;
+    return (int)tid;
+}
+
+/* pthread_join: the joined thread's struct pthread is some thread's
+   fs_base (or, where fs_base is unknown, holds the TID of a thread of
+   the process), and the word waited on holds what it holds while the
+   thread runs (its TID, or THREAD_STATE_JOINABLE from 2.43 on). */
+static int
+decode_join(struct pmp_target *t, const struct pmp_wait_ctx *c,
+            const struct pmp_nptl_layout *L, struct pmp_wait *w)
+{
+    uint64_t pd;
+    int joined;
+
+    if (w->futex < L->pd_join)
+        return 0;
+    pd = w->futex - L->pd_join;
+    joined = tid_by_pd(c, pd);
+    if (L->join_val < 0) {
+        /* the word is the TID itself; a shared word equal to a TID of
+           the process is a join too when no fs_base is known */
+        if (!(joined && (uint32_t)joined == w->futex_val) &&
+            !(!(w->futex_op & FUTEX_PRIVATE) && w->word == w->futex_val &&
+              known_tid(c, (int)w->futex_val)))
+            return 0;
+        joined = (int)w->futex_val;
+    } else {
+        if (w->futex_val != (uint32_t)L->join_val || w->word != w->futex_val)
+            return 0;
+        if (!joined)
+            joined = tid_of_pd(t, c, L, pd);
+        if (!joined)
+            return 0;
+    }
+    w->kind = PMP_WAIT_JOIN;
+    w->object = pd;
+    w->owner = joined;
+    w->owner_source = PMP_OWNER_JOINED_TID;
+    return 1;
+}
+
+/* stdio _IO_lock_t {int lock; int cnt; void *owner}: the owner is a
+   struct pthread, i.e. some thread's fs_base.  lll_lock waits with 2. */
+static int
+decode_stdio(struct pmp_target *t, const struct pmp_wait_ctx *c,
+             const struct pmp_nptl_layout *L, struct pmp_wait *w)
+{
+    uint64_t ptr = 0;
+    uint32_t cnt = 0;
+    int owner;
+
+    if (w->futex_val != 2 || !rd(t, w->futex + L->io_owner, &ptr, 8) ||
+        !rd(t, w->futex + L->io_cnt, &cnt, 4))
+        return 0;
+    if (cnt < L->io_cnt_once || cnt > 1000000)
+        return 0;
+    owner = tid_by_pd(c, ptr);
+    if (!owner)
+        owner = tid_of_pd(t, c, L, ptr);
+    if (!owner)
+        return 0;
+    w->kind = PMP_WAIT_STDIO;
+    w->object = w->futex;
+    w->owner = owner;
+    w->owner_source = PMP_OWNER_STDIO;
+    w->count = (int)(cnt - L->io_cnt_once) + 1;
+    return 1;
+}
+
+/* A mutex waiter sleeps on __lock: 2 (lll_lock), or owner |
+   FUTEX_WAITERS for a robust mutex.  timed: a timedlock/clocklock. */
+static int
+decode_mutex(struct pmp_target *t, const struct pmp_nptl_layout *L,
+             struct pmp_wait *w, int timed)
+{
+    unsigned char m[MUTEX_MAX];
     uint32_t kind;
     int owner;
 
-    if (!rd(t, w->futex, m, sizeof(m))) {
-        w->kind = PMP_WAIT_FUTEX;
-        return;
-    }
-    /* stdio _IO_lock_t {int lock; int cnt; void *owner}: the owner is a
-       struct pthread, i.e. some thread's fs_base. */
-    ptr = pmp_u64at(m, 8);
-    owner = tid_by_pd(c, ptr);
-    if (!owner && pmp_u32at(m, 4) >= 1 && pmp_u32at(m, 4) < 1000000 &&
-        ptr >= 4096 && !(ptr & 7)) {
-        /* No fs_base known (a read without stopping): the pointer must
-           lead to the tid of a thread of the process. */
-        uint32_t tid = 0;
-        if (rd(t, ptr + PTHREAD_TID_OFF, &tid, 4) &&
-            known_tid(c, (int)tid))
-            owner = (int)tid;
-    }
-    if (owner && pmp_u32at(m, 4) >= 1) {
-        w->kind = PMP_WAIT_STDIO;
-        w->object = w->futex;
-        w->owner = owner;
-        w->owner_source = PMP_OWNER_STDIO;
-        w->count = (int)pmp_u32at(m, 4);
-        return;
-    }
-    kind = pmp_u32at(m, 16);
+    if ((w->futex & 3) || L->mutex_size > sizeof(m) ||
+        !rd(t, w->futex, m, L->mutex_size))
+        return 0;
+    kind = pmp_u32at(m, L->m_kind);
+    if (!plausible_mutex_kind(kind))
+        return 0;
     /* Robust mutexes wait on the word itself: owner | FUTEX_WAITERS. */
     if ((w->futex_val & FUTEX_WAITERS) &&
         plausible_tid(w->futex_val & FUTEX_TID_MASK) &&
-        plausible_mutex_kind(kind) && (kind & PMP_MUTEX_ROBUST)) {
-        w->kind = PMP_WAIT_MUTEX;
-        w->object = w->futex;
-        w->subkind = kind;
+        (kind & PMP_MUTEX_ROBUST)) {
         w->owner = (int)(w->futex_val & FUTEX_TID_MASK);
         w->owner_died = (w->word & FUTEX_OWNER_DIED) != 0;
         w->owner_source = PMP_OWNER_FUTEX_WORD;
-        w->count = (int)pmp_u32at(m, 4);
-        return;
-    }
-    owner = (int)pmp_u32at(m, 8);
-    if (plausible_mutex_kind(kind) && plausible_tid(owner)) {
-        w->kind = PMP_WAIT_MUTEX;
-        w->object = w->futex;
-        w->subkind = kind;
+    } else {
+        owner = (int)pmp_u32at(m, L->m_owner);
+        if (w->futex_val != 2 || !plausible_tid(owner))
+            return 0;
         w->owner = owner;
         w->owner_source = PMP_OWNER_MUTEX_OWNER;
-        w->count = (int)pmp_u32at(m, 4);
-        return;
     }
-    /* A glibc-internal lock (malloc arena, a stdio lock without owner
-       ...): nothing says who holds it. */
-    w->kind = PMP_WAIT_FUTEX;
+    w->kind = PMP_WAIT_MUTEX;
+    w->object = w->futex;
+    w->subkind = kind;
+    w->count = (int)pmp_u32at(m, L->m_count);
+    if (timed)
+        w->timed = 1;
+    return 1;
 }
 
 /* A pthread_rwlock_t at base: the padding is zero, flags and shared small. */
 static int
-rwlock_at(struct pmp_target *t, uint64_t base, unsigned char *rw)
+rwlock_at(struct pmp_target *t, const struct pmp_nptl_layout *L,
+          uint64_t base, unsigned char *rw)
 {
-    if (!rd(t, base, rw, RW_SIZE))
+    if ((base & 7) || L->rw_size > RW_MAX || !rd(t, base, rw, L->rw_size))
         return 0;
-    return pmp_u32at(rw, 16) == 0 && pmp_u32at(rw, 20) == 0 && pmp_u64at(rw, 40) == 0 &&
-           pmp_u32at(rw, 48) <= 2 && pmp_u32at(rw, 28) <= 1 && rw[32] <= 1;
+    return pmp_u32at(rw, L->rw_pad3) == 0 && pmp_u32at(rw, L->rw_pad4) == 0 &&
+           pmp_u64at(rw, L->rw_pad2) == 0 && pmp_u32at(rw, L->rw_flags) <= 2 &&
+           pmp_u32at(rw, L->rw_shared) <= 1 && rw[L->rw_elision] <= 1;
 }
 
 static int
-decode_rwlock(struct pmp_target *t, struct pmp_wait *w)
+decode_rwlock(struct pmp_target *t, const struct pmp_nptl_layout *L,
+              struct pmp_wait *w)
 {
-    unsigned char rw[RW_SIZE];
+    unsigned char rw[RW_MAX];
     uint32_t readers;
     int writer;
 
-    /* A writer waiting for the writer: __writers_futex (+12). */
-    if (w->futex >= 12 && rwlock_at(t, w->futex - 12, rw) &&
+    /* A writer waiting for the writer: __writers_futex. */
+    if (w->futex >= L->rw_writers_futex &&
+        rwlock_at(t, L, w->futex - L->rw_writers_futex, rw) &&
         (w->futex_val & 1) && (pmp_u32at(rw, 0) & RW_WRLOCKED)) {
         readers = pmp_u32at(rw, 0);
-        writer = (int)pmp_u32at(rw, 24);
+        writer = (int)pmp_u32at(rw, L->rw_cur_writer);
         w->kind = PMP_WAIT_RWLOCK;
-        w->object = w->futex - 12;
+        w->object = w->futex - L->rw_writers_futex;
         w->subkind = PMP_RW_WRITER_FOR_WRITER;
         w->readers = (readers & RW_WRPHASE) ? -1 : (int)(readers >> 3);
         if (plausible_tid(writer)) {
@@ -192,14 +385,15 @@ decode_rwlock(struct pmp_target *t, struct pmp_wait *w)
         }
         return 1;
     }
-    /* __wrphase_futex (+8): a reader in a write phase waits for the
-       writer; a writer in a read phase waits for the readers. */
-    if (w->futex >= 8 && rwlock_at(t, w->futex - 8, rw) &&
+    /* __wrphase_futex: a reader in a write phase waits for the writer;
+       a writer in a read phase waits for the readers. */
+    if (w->futex >= L->rw_wrphase_futex &&
+        rwlock_at(t, L, w->futex - L->rw_wrphase_futex, rw) &&
         (w->futex_val & ~3u) == 0 && (pmp_u32at(rw, 0) & RW_WRLOCKED)) {
         readers = pmp_u32at(rw, 0);
-        writer = (int)pmp_u32at(rw, 24);
+        writer = (int)pmp_u32at(rw, L->rw_cur_writer);
         w->kind = PMP_WAIT_RWLOCK;
-        w->object = w->futex - 8;
+        w->object = w->futex - L->rw_wrphase_futex;
         if (readers & RW_WRPHASE) {
             w->subkind = PMP_RW_READER_FOR_WRITER;
             if (plausible_tid(writer)) {
@@ -214,7 +408,7 @@ decode_rwlock(struct pmp_target *t, struct pmp_wait *w)
     }
     /* __readers (+0) with RWAITING: a reader queued behind a waiting
        writer (writer-preferring locks). */
-    if (rwlock_at(t, w->futex, rw) && (w->futex_val & RW_RWAITING) &&
+    if (rwlock_at(t, L, w->futex, rw) && (w->futex_val & RW_RWAITING) &&
         w->futex_val == pmp_u32at(rw, 0)) {
         w->kind = PMP_WAIT_RWLOCK;
         w->object = w->futex;
@@ -225,92 +419,92 @@ decode_rwlock(struct pmp_target *t, struct pmp_wait *w)
     return 0;
 }
 
-/* Condvar waiters sleep on __g_signals[g] (+40 or +44). */
+/* Condvar waiters sleep on __g_signals[g] expecting 0; the condvar is
+   8-byte aligned, which says which g.  __wrefs >> 3 counts the waiters.
+   Up to 2.36 a blocked waiter holds a __g_refs[g] reference (>= 2); from
+   2.41 on, the two trailing words stay 0 and __wseq (2 per wait) has
+   counted at least the current waiters. */
 static int
-decode_cond(struct pmp_target *t, struct pmp_wait *w)
+decode_cond(struct pmp_target *t, const struct pmp_nptl_layout *L,
+            struct pmp_wait *w)
 {
-    unsigned char cv[COND_SIZE];
-    int g;
+    unsigned char cv[COND_MAX];
+    unsigned g = (unsigned)(w->futex & 4) >> 2;
+    uint64_t base;
+    uint32_t wrefs, waiters;
 
-    for (g = 0; g < 2; g++) {
-        uint64_t base = w->futex - 40 - 4 * (uint64_t)g;
-        uint32_t wrefs;
-
-        if (w->futex < 44 || !rd(t, base, cv, sizeof(cv)))
-            continue;
-        wrefs = pmp_u32at(cv, 36);
-        if ((wrefs >> 3) < 1 || (wrefs >> 3) > PID_MAX_LIMIT)
-            continue;
-        if (pmp_u32at(cv, 16 + 4 * (size_t)g) < 2)   /* __g_refs[g] */
-            continue;
-        w->kind = PMP_WAIT_COND;
-        w->object = base;
-        w->waiters = (int)(wrefs >> 3);
-        return 1;
+    if (w->futex_val != 0 || (w->futex & 3) ||
+        w->futex < (uint64_t)L->c_g_signals + 4 * g)
+        return 0;
+    base = w->futex - L->c_g_signals - 4 * g;
+    if ((base & 7) || L->cond_size > sizeof(cv) ||
+        !rd(t, base, cv, L->cond_size))
+        return 0;
+    wrefs = pmp_u32at(cv, L->c_wrefs);
+    waiters = wrefs >> 3;
+    if (waiters < 1 || waiters > PID_MAX_LIMIT)
+        return 0;
+    if (L->c_g_refs != PMP_NPTL_NONE) {
+        if (pmp_u32at(cv, L->c_g_refs + 4 * (size_t)g) < 2)
+            return 0;
+    } else {
+        if (L->c_unused == PMP_NPTL_NONE || pmp_u64at(cv, L->c_unused) != 0 ||
+            (pmp_u64at(cv, L->c_wseq) >> 1) < waiters)
+            return 0;
     }
-    return 0;
+    w->kind = PMP_WAIT_COND;
+    w->object = base;
+    w->waiters = (int)waiters;
+    return 1;
 }
 
 /* sem_t: value (low 32 bits of data) == expected, nwaiters >= 1. */
 static int
-decode_sem(struct pmp_target *t, struct pmp_wait *w)
+decode_sem(struct pmp_target *t, const struct pmp_nptl_layout *L,
+           struct pmp_wait *w)
 {
     unsigned char s[16];
     uint32_t priv;
 
     if ((w->futex & 7) || !rd(t, w->futex, s, sizeof(s)))
         return 0;
-    priv = pmp_u32at(s, 8);
-    if (pmp_u32at(s, 0) != w->futex_val || pmp_u32at(s, 4) < 1 ||
-        pmp_u32at(s, 4) > PID_MAX_LIMIT || (priv != 0 && priv != 128))
+    priv = pmp_u32at(s, L->sem_private);
+    if (pmp_u32at(s, L->sem_value) != w->futex_val ||
+        pmp_u32at(s, L->sem_nwaiters) < 1 ||
+        pmp_u32at(s, L->sem_nwaiters) > PID_MAX_LIMIT ||
+        (priv != 0 && priv != 128))
         return 0;
     w->kind = PMP_WAIT_SEM;
     w->object = w->futex;
-    w->count = (int)pmp_u32at(s, 0);
-    w->waiters = (int)pmp_u32at(s, 4);
+    w->count = (int)pmp_u32at(s, L->sem_value);
+    w->waiters = (int)pmp_u32at(s, L->sem_nwaiters);
     return 1;
 }
 
-/* FUTEX_WAIT_BITSET: join, rwlock, condvar, semaphore, timed mutex. */
+/* FUTEX_WAIT and FUTEX_WAIT_BITSET: glibc picks one or the other per
+   release and per call (2.31 joins and waits on condvars with
+   FUTEX_WAIT, 2.36 with FUTEX_WAIT_BITSET), so both try every kind;
+   the op only orders the checks the way each op's common waits need. */
 static void
-decode_bitset(struct pmp_target *t, const struct pmp_wait_ctx *c,
-              struct pmp_wait *w)
+decode_futex_wait(struct pmp_target *t, const struct pmp_wait_ctx *c,
+                  const struct pmp_nptl_layout *L, struct pmp_wait *w,
+                  unsigned cmd)
 {
-    unsigned char m[MUTEX_SIZE];
-    int joined = w->futex >= PTHREAD_TID_OFF
-                     ? tid_by_pd(c, w->futex - PTHREAD_TID_OFF)
-                     : 0;
-
-    /* pthread_join waits on the joined thread's tid word, expecting it. */
-    if ((joined && (uint32_t)joined == w->futex_val) ||
-        (!(w->futex_op & FUTEX_PRIVATE) && w->word == w->futex_val &&
-         known_tid(c, (int)w->futex_val))) {
-        w->kind = PMP_WAIT_JOIN;
-        w->object = w->futex - PTHREAD_TID_OFF;
-        w->owner = (int)w->futex_val;
-        w->owner_source = PMP_OWNER_JOINED_TID;
+    if (decode_join(t, c, L, w) || decode_stdio(t, c, L, w))
         return;
-    }
     /* Condvars before rwlocks: a rwlock's signature is mostly zeros,
        which the bytes around a condvar can also be. */
-    if (decode_cond(t, w))
-        return;
-    if (decode_rwlock(t, w))
-        return;
-    /* pthread_mutex_timedlock/clocklock: val 2 on __lock. */
-    if (w->futex_val == 2 && rd(t, w->futex, m, sizeof(m)) &&
-        plausible_mutex_kind(pmp_u32at(m, 16)) && plausible_tid(pmp_u32at(m, 8))) {
-        w->kind = PMP_WAIT_MUTEX;
-        w->object = w->futex;
-        w->subkind = pmp_u32at(m, 16);
-        w->owner = (int)pmp_u32at(m, 8);
-        w->owner_source = PMP_OWNER_MUTEX_OWNER;
-        w->count = (int)pmp_u32at(m, 4);
-        w->timed = 1;
-        return;
+    if (cmd == FUTEX_WAIT) {
+        if (decode_mutex(t, L, w, 0) || decode_cond(t, L, w) ||
+            decode_rwlock(t, L, w) || decode_sem(t, L, w))
+            return;
+    } else {
+        if (decode_cond(t, L, w) || decode_rwlock(t, L, w) ||
+            decode_mutex(t, L, w, 1) || decode_sem(t, L, w))
+            return;
     }
-    if (decode_sem(t, w))
-        return;
+    /* A glibc-internal lock (malloc arena, a stdio lock without owner
+       ...): nothing says who holds it. */
     w->kind = PMP_WAIT_FUTEX;
 }
 
@@ -383,8 +577,10 @@ pmp_decode_wait(struct pmp_target *t, const struct pmp_regs *rg,
     switch (cmd) {
     case FUTEX_LOCK_PI:
     case FUTEX_LOCK_PI2: {
+        /* The word is the owner TID: the kernel's rule, any release. */
         uint32_t kind = PMP_MUTEX_PI;
-        rd(t, w->futex + 16, &kind, 4);
+        if (c->nptl)
+            rd(t, w->futex + c->nptl->m_kind, &kind, 4);
         w->kind = PMP_WAIT_MUTEX;
         w->object = w->futex;
         w->subkind = plausible_mutex_kind(kind) ? kind : PMP_MUTEX_PI;
@@ -397,10 +593,11 @@ pmp_decode_wait(struct pmp_target *t, const struct pmp_regs *rg,
         return;
     }
     case FUTEX_WAIT:
-        decode_wait(t, c, w);
-        return;
     case FUTEX_WAIT_BITSET:
-        decode_bitset(t, c, w);
+        if (c->nptl)
+            decode_futex_wait(t, c, c->nptl, w, cmd);
+        else
+            w->kind = PMP_WAIT_FUTEX;
         return;
     default:
         w->kind = PMP_WAIT_FUTEX;

@@ -712,6 +712,21 @@ Session_peek_waits(SessionObject *self, PyObject *unused)
     return l;
 }
 
+/* glibc() -> {"version": "2.36" | "" | None, "layout": bool} */
+static PyObject *
+Session_glibc(SessionObject *self, PyObject *unused)
+{
+    pmp_state *st = state_from_type(Py_TYPE(self));
+    const char *v = NULL;
+    int known;
+
+    if (check_open(st, self))
+        return NULL;
+    known = pmp_session_glibc(self->s, &v);
+    return Py_BuildValue("{s:z,s:O}", "version", v, "layout",
+                         known ? Py_True : Py_False);
+}
+
 static PyObject *
 Session_warnings(SessionObject *self, PyObject *unused)
 {
@@ -806,6 +821,9 @@ static PyMethodDef Session_methods[] = {
      "cache_todo() -> [(build_id, compressed debug file, cache path)]"},
     {"warnings", (PyCFunction)Session_warnings, METH_NOARGS,
      "warnings() -> list of str"},
+    {"glibc", (PyCFunction)Session_glibc, METH_NOARGS,
+     "glibc() -> {version, layout}: the target's glibc release (None: no\n"
+     "libc.so; '': unreadable) and whether the lock layouts know it"},
     {"close", (PyCFunction)Session_close, METH_NOARGS,
      "close(): detach and free (idempotent)"},
     {"set_regs", (PyCFunction)Session_set_regs, METH_VARARGS,
@@ -1898,7 +1916,40 @@ core_syscall_name(PyObject *module, PyObject *arg)
     return PyUnicode_FromString(n);
 }
 
+/* nptl_layouts() -> [dict]: the rows of ext/layout-glibc-nptl.h. */
+static PyObject *
+core_nptl_layouts(PyObject *mod, PyObject *unused)
+{
+    PyObject *l = PyList_New(0);
+    const char *names[64], *version;
+    int values[64];
+    size_t i, k, n;
+
+    for (i = 0; l && (n = pmp_nptl_layout_fields(i, &version, names, values,
+                                                 64)) > 0;
+         i++) {
+        PyObject *d = Py_BuildValue("{s:s}", "version", version);
+
+        for (k = 0; d && k < n; k++) {
+            PyObject *v = PyLong_FromLong(values[k]);
+            if (!v || PyDict_SetItemString(d, names[k], v) < 0)
+                Py_CLEAR(d);
+            Py_XDECREF(v);
+        }
+        if (!d || PyList_Append(l, d) < 0) {
+            Py_XDECREF(d);
+            Py_CLEAR(l);
+            break;
+        }
+        Py_DECREF(d);
+    }
+    return l;
+}
+
 static PyMethodDef core_methods[] = {
+    {"nptl_layouts", (PyCFunction)core_nptl_layouts, METH_NOARGS,
+     "nptl_layouts() -> [dict]: the glibc lock layout table, a row per\n"
+     "release (offsets; 65535: the member does not exist)"},
     {"open_pid", (PyCFunction)(void (*)(void))core_open_pid,
      METH_VARARGS | METH_KEYWORDS,
      "open_pid(pid, *, traced=False, debug_path=None, cache_dir=None) -> "

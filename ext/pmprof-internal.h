@@ -260,7 +260,22 @@ struct pmp_wait_ctx {
     const int *tids;
     const uint64_t *fs_base;
     size_t n;
+    /* the target glibc's row of layout-glibc-nptl.h; NULL: a release
+       without a row (only kernel-defined waits are decoded) */
+    const struct pmp_nptl_layout *nptl;
 };
+
+struct pmp_nptl_layout;
+/* The row for a glibc release ("2.36"), or NULL. */
+const struct pmp_nptl_layout *pmp_nptl_layout(const char *version);
+/* Row i of the table, NULL past its end (the DWARF check walks them). */
+const struct pmp_nptl_layout *pmp_nptl_layout_at(size_t i);
+/* The "release version X.Y" banner of a glibc libc.so ("" if none). */
+void pmp_glibc_release(Elf *elf, char *out, size_t outlen);
+/* The session's glibc row, found once libc is among the modules;
+   *version (if given): the release read ("" unreadable, NULL no libc). */
+const struct pmp_nptl_layout *pmp_session_nptl(struct pmp_session *s,
+                                               const char **version);
 
 /* Decode what a thread with registers rg waits for (target stopped). */
 void pmp_decode_wait(struct pmp_target *t, const struct pmp_regs *rg,
@@ -405,6 +420,10 @@ struct pmp_session {
     struct pmp_tailcalls *tc;       /* tail-call frames, made on first use */
     int is_core;
     struct pmp_session_opts opts;   /* strings owned (strdup'd) */
+    /* locks.c: the target's glibc release and its layout row */
+    int nptl_read, has_libc;
+    char glibc[16];
+    const struct pmp_nptl_layout *nptl;
 };
 
 #include "banned.h"

@@ -242,8 +242,9 @@ enum pmp_stack_flags {
 
 /*
  * What a thread blocked in a futex-based wait waits for, decoded from its
- * syscall arguments and the lock's memory (locks.c; glibc 2.36 x86_64
- * layouts).  Filled by a snapshot taken with decode_waits.
+ * syscall arguments and the lock's memory (locks.c; the layouts of the
+ * target's glibc release, ext/layout-glibc-nptl.h).  Filled by a snapshot
+ * taken with decode_waits.
  */
 enum pmp_wait_kind {
     PMP_WAIT_NONE = 0,     /* not in a futex wait */
@@ -261,7 +262,8 @@ enum pmp_owner_source {
     PMP_OWNER_NONE = 0,       /* glibc records no owner */
     PMP_OWNER_MUTEX_OWNER,    /* pthread_mutex_t.__owner (+8) */
     PMP_OWNER_FUTEX_WORD,     /* robust/PI futex word & 0x3fffffff */
-    PMP_OWNER_JOINED_TID,     /* the join futex word is the joined TID */
+    PMP_OWNER_JOINED_TID,     /* the joined thread's (its struct pthread
+                                 holds the join word) */
     PMP_OWNER_CUR_WRITER,     /* pthread_rwlock_t.__cur_writer (+24) */
     PMP_OWNER_STDIO,          /* _IO_lock_t.owner -> struct pthread.tid */
 };
@@ -358,6 +360,20 @@ struct pmp_peek {
     int tid;
     struct pmp_wait wait;
 };
+/*
+ * The target's glibc release, read from its libc.so ("release version
+ * X.Y"): 1 when ext/layout-glibc-nptl.h has its row (locks are decoded),
+ * 0 when not.  *version: "X.Y", "" when unreadable, NULL without libc.so.
+ */
+int pmp_session_glibc(struct pmp_session *s, const char **version);
+
+/*
+ * Row i of the lock layout table: its release in *version and up to max
+ * (member, offset-or-value) pairs; returns how many, 0 past the last row.
+ */
+size_t pmp_nptl_layout_fields(size_t i, const char **version,
+                              const char **names, int *values, size_t max);
+
 int pmp_session_peek_waits(struct pmp_session *s, struct pmp_peek **out,
                            size_t *n, struct pmp_error *err);
 

@@ -284,6 +284,8 @@ pmp_session_snapshot_with(struct pmp_session *s,
         rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
         goto out;
     }
+    if (wctx.tids)
+        wctx.nptl = pmp_session_nptl(s, NULL);
     for (i = 0; i < nt; i++) {
         struct pmp_thread *th;
         struct pmp_error uerr = {0};
@@ -405,6 +407,7 @@ pmp_session_peek_waits(struct pmp_session *s, struct pmp_peek **out,
         return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
     }
     pmp_target_drop_cache(s->target);
+    c.nptl = pmp_session_nptl(s, NULL);
     for (i = 0; i < nt; i++) {
         pk[i].tid = tt[i].tid;
         if (tt[i].regs_ok && !in_go_code(s, tt[i].regs.r[PMP_REG_RIP]))

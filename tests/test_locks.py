@@ -15,6 +15,7 @@ import subprocess
 import pytest
 
 from conftest import ENV, ROOT, gcore, gdb_run, kernel_core, run_pmprof
+from helpers import wait_until
 
 SCHEMA = os.path.join(ROOT, "docs", "schemas", "pmprof.locks-1.schema.json")
 
@@ -284,6 +285,9 @@ def test_root_blocker_socket_endpoints(target):
                   r"127\.0\.0\.1:(\d+)\)", r.stdout)
     assert m and int(m.group(1)) == gt.tid["o"], r.stdout
     assert "holds mutex NET 0x%x (1 waiter)" % gt.obj["NET"] in r.stdout
+    # the second run keeps only waits its unstopped first read sees: the
+    # waiter must be back in its futex after the first run's stop
+    wait_until(lambda: t.state(gt.tid["w"]) == "S", 10, 0.01, "w asleep again")
     check_doc(json.loads(run_pmprof("locks", "-p", t.pid, "--format", "json").stdout),
               "net", gt)
 

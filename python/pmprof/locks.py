@@ -64,16 +64,34 @@ def subkind_text(w):
     return ""
 
 
+def _is_libc(path):
+    """glibc's own files, wherever they are installed."""
+    return os.path.basename(path or "").startswith(("libc.so", "libc-", "libpthread"))
+
+
 def stack_agrees(kind, frames):
     """True if a frame names the waiting call, False if frames are named but
-    none does, None when the stack has no names to tell."""
-    names = [f["function"] for f in frames if f["function"] and not f["function"].startswith("[")]
-    if not names:
-        return None
+    none does, None when the stack has no names to tell: the call is in
+    the system library frames on top of the stack, and a libc without
+    debug info names only its exported functions (2.36's pthread_join
+    waits in the local __pthread_clockjoin_ex)."""
+    def named(f):
+        return f["function"] and not f["function"].startswith("[")
+
+    names = [f["function"] for f in frames if named(f)]
     hints = STACK_HINTS.get(kind)
-    if not hints:
+    if not names or not hints:
         return None
-    return any(h in n for n in names for h in hints)
+    if any(h in n for n in names for h in hints):
+        return True
+    lead = []
+    for f in frames:
+        if not (report.is_system_module(f["module"]) or _is_libc(f["module"])):
+            break
+        lead.append(f)
+    if lead and not any(named(f) for f in lead):
+        return None
+    return False
 
 
 def _pid_of_tid(tid):

@@ -1,10 +1,11 @@
 /*
  * test-locks.c: the futex-wait decoder (ext/locks.c) over crafted memory
  * (a buffer target): every object kind laid out as glibc 2.36 x86_64
- * lays it out, the ownerless kinds, restart_syscall, and hostile memory
- * (unreadable words, random bytes) that must decode to "unknown futex"
- * or nothing, never crash.  Exit status 0 / 1; last line "N passed, M
- * failed".
+ * lays it out, what 2.41 (condvar) and 2.43 (join) changed, a release
+ * without a layout row, the ownerless kinds, restart_syscall, and hostile
+ * memory (unreadable words, random bytes, every row and none) that must
+ * decode to "unknown futex" or nothing, never crash.  Exit status 0 / 1;
+ * last line "N passed, M failed".
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@
 static unsigned char mem[SIZE];
 static const int tids[] = {100, 101, 102};
 static const uint64_t fsb[] = {BASE + 0x1800, PD1, BASE + 0x1c00};
-static const struct pmp_wait_ctx ctx = {tids, fsb, 3};
+static struct pmp_wait_ctx ctx = {tids, fsb, 3, NULL};
 
 static void
 put32(uint64_t a, uint32_t v)
@@ -61,6 +62,11 @@ main(void)
 
     CHECK(pmp_target_buf_new(&t, &seg, 1, NULL, 0, NULL) == 0);
     if (!t)
+        return unit_summary();
+    ctx.nptl = pmp_nptl_layout("2.36");
+    CHECK(ctx.nptl != NULL);
+    CHECK(pmp_nptl_layout("2.99") == NULL);
+    if (!ctx.nptl)
         return unit_summary();
 
     /* normal mutex at +0x100: __lock 2, __owner 102, __kind 0 */
@@ -159,6 +165,43 @@ main(void)
     CHECK_EQ_INT(w.kind, PMP_WAIT_SEM);
     CHECK_EQ_INT(w.waiters, 2);
 
+    /* 2.41: no __g_refs; __wrefs +28, __g_signals +32, +40/+44 zero,
+       __wseq counted the waiters (2 each); g from the address */
+    ctx.nptl = pmp_nptl_layout("2.41");
+    a = BASE + 0xb00;
+    put64(a, 4);
+    put32(a + 28, 16);
+    w = decode(t, 202, a + 36, 0x189, 0);
+    CHECK_EQ_INT(w.kind, PMP_WAIT_COND);
+    CHECK_EQ_U64(w.object, a);
+    CHECK_EQ_INT(w.waiters, 2);
+    /* the same bytes read with 2.36's layout are no condvar */
+    ctx.nptl = pmp_nptl_layout("2.36");
+    w = decode(t, 202, a + 36, 0x189, 0);
+    CHECK(w.kind != PMP_WAIT_COND);
+    /* 2.43: pthread_join waits on joinstate (+0x628) = 2 */
+    ctx.nptl = pmp_nptl_layout("2.43");
+    put32(PD1 + 0x628, 2);
+    w = decode(t, 202, PD1 + 0x628, 0x109, 2);
+    CHECK_EQ_INT(w.kind, PMP_WAIT_JOIN);
+    CHECK_EQ_INT(w.owner, 101);
+    CHECK_EQ_U64(w.object, PD1);
+    /* and its stdio lock holds cnt 0 when held once */
+    a = BASE + 0x400;
+    put32(a + 4, 0);
+    w = decode(t, 202, a, 0x80, 2);
+    CHECK_EQ_INT(w.kind, PMP_WAIT_STDIO);
+    CHECK_EQ_INT(w.count, 1);
+
+    /* a release without a row: kernel-defined waits only */
+    ctx.nptl = NULL;
+    w = decode(t, 202, BASE + 0x100, 0x80, 2);
+    CHECK_EQ_INT(w.kind, PMP_WAIT_FUTEX);
+    CHECK_EQ_INT(w.owner, 0);
+    w = decode(t, 202, BASE + 0x300, 0x86, 0);
+    CHECK_EQ_INT(w.kind, PMP_WAIT_MUTEX);
+    CHECK_EQ_INT(w.owner, 100);
+
     /* futex_waitv: two entries */
     a = BASE + 0x900;
     put64(a, 0);
@@ -206,6 +249,7 @@ main(void)
             for (k = 0; k < SIZE; k++)
                 mem[k] = (unsigned char)rand();
         }
+        ctx.nptl = i % 5 < 4 ? pmp_nptl_layout_at((size_t)(i % 5)) : NULL;
         w = decode(t, i % 3 ? 202 : 219, ua, ops[i % 8],
                    (uint64_t)rand() % 4 == 0 ? (uint64_t)rand() : 2);
         if (w.owner != 0 && (w.owner < 0 || w.owner > 4194304)) {

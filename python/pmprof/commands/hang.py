@@ -14,7 +14,8 @@ parser = new_parser(
     "(running, in I/O, sleeping): where the work that should release the\n"
     "locks is, or is not, happening.\n"
     "\n"
-    "bin/pmprof exit status as for locks: 0, 3 hang, 4 deadlock, 2 failed.",
+    "bin/pmprof exit status as for locks: 0, 3 hang, 4 deadlock, 1 glibc\n"
+    "release not in the layout table and no hang found, 2 failed.",
 )
 parser.add_argument("--all", action="store_true",
                     help="list every waiting thread instead of grouping them")

@@ -6,8 +6,8 @@ import os
 import re
 import time
 
-from pmprof import locks, report
-from pmprof.commands import UsageError, command, new_parser
+from pmprof import load_core, locks, report
+from pmprof.commands import EXIT_PARTIAL, UsageError, command, new_parser
 
 parser = new_parser(
     "locks",
@@ -23,8 +23,14 @@ parser = new_parser(
     "process is read twice 50 ms apart and only waits seen both times are\n"
     "kept; 'blocked >= T' is the time since the waiter last ran.\n"
     "\n"
+    "The layouts are glibc's, per release (2.31, 2.36, 2.41, 2.43 x86_64),\n"
+    "the release read from the target's libc.  Another release: one warning\n"
+    "line naming it, and waits are listed as unnamed futexes with their\n"
+    "stacks; only PI mutexes (whose owner the kernel defines) keep theirs.\n"
+    "\n"
     "bin/pmprof exit status: 0 no lock waits with an owner, 3 hang,\n"
-    "4 deadlock, 2 analysis failed.",
+    "4 deadlock, 1 no hang found but the glibc release is not in the\n"
+    "layout table (lock kinds and owners unknown), 2 analysis failed.",
 )
 parser.add_argument("--all", action="store_true",
                     help="list every waiting thread instead of grouping them")
@@ -81,8 +87,10 @@ def analyze_target(ctx):
     doc = locks.analyze(threads, snap, live=live, pid=session.pid, stable=stable)
     for e in doc["edges"]:
         e["blocked_ns"] = durations.get(e["waiter"])
+    glibc = session.glibc()
     doc["target"] = {"pid": session.pid, "source": "live" if live else "core",
-                     "description": ctx.target_description()}
+                     "description": ctx.target_description(),
+                     "glibc": glibc["version"], "glibc_layout": glibc["layout"]}
     doc["limitations"] = [] if live else [
         "core file: no wait durations; socket and fd targets unknown"]
     from pmprof.commands.goroutines import go_section
@@ -93,6 +101,10 @@ def analyze_target(ctx):
             doc["verdict"] = "deadlock"
     nfailed = snap.nfailed
     doc["errors"] = ["%d thread(s) could not be read" % nfailed] if nfailed else []
+    if glibc["version"] is not None and not glibc["layout"]:
+        msg = layout_unknown(glibc["version"])
+        doc["errors"].append(msg)
+        ctx.warn(msg)
     for w in session.warnings():
         ctx.warn(w)
     return doc, threads, session
@@ -112,7 +124,16 @@ def emit(ctx, args, text):
         ctx.write(text)
 
 
+def layout_unknown(version):
+    known = ", ".join(r["version"] for r in load_core().nptl_layouts())
+    return ("glibc %s is not in pmprof's lock layout table (%s): futex waits are "
+            "listed without lock kinds or owners" % (version or "(release unreadable)", known))
+
+
 def verdict_status(doc):
+    if doc["verdict"] == "none" and doc["target"].get("glibc_layout") is False and \
+            doc["target"].get("glibc") is not None:
+        return EXIT_PARTIAL
     return {"none": locks.EXIT_NONE, "hang": locks.EXIT_HANG,
             "deadlock": locks.EXIT_DEADLOCK}[doc["verdict"]]
 
