@@ -186,30 +186,6 @@ rd64(struct pmp_target *t, uint64_t addr, uint64_t *v)
 
 /* ---- finding libc, its version, main_arena and mp_ ---- */
 
-struct find_libc {
-    Dwfl_Module *mod;
-    const char *name;
-};
-
-static int
-find_libc_cb(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr base,
-             void *arg)
-{
-    struct find_libc *f = arg;
-    const char *b = name ? strrchr(name, '/') : NULL;
-
-    b = b ? b + 1 : name;
-    /* libc.so.6, or libc-2.31.so (the file's name before 2.34) */
-    if (b && (strncmp(b, "libc.so", 7) == 0 ||
-              (strncmp(b, "libc-", 5) == 0 && b[5] >= '0' && b[5] <= '9' &&
-               strstr(b, ".so")))) {
-        f->mod = mod;
-        f->name = name;
-        return DWARF_CB_ABORT;
-    }
-    return DWARF_CB_OK;
-}
-
 /* The libc symbols heap.c uses, found in one pass over the symbol table
    (main_arena and mp_ are LOCAL: only libc's debug info has them). */
 struct libc_syms {
@@ -240,42 +216,6 @@ find_libc_syms(Dwfl_Module *mod, const char *anchor_fn, struct libc_syms *ls)
         } else if (!ls->anchor && strcmp(nm, anchor_fn) == 0) {
             ls->anchor = a;
             ls->anchor_size = sy.st_size;
-        }
-    }
-}
-
-/* The "release version X.Y" banner in the libc file. */
-static void
-libc_version(Elf *elf, char *out, size_t outlen)
-{
-    static const char key[] = "release version ";
-    GElf_Shdr sh;
-    Elf_Scn *scn = pmp_elf_section(elf, ".rodata", &sh);
-    Elf_Data *d;
-    const char *p, *end;
-
-    out[0] = '\0';
-    if (!scn || sh.sh_type != SHT_PROGBITS ||
-        !(d = elf_getdata(scn, NULL)) || !d->d_buf)
-        return;
-    p = d->d_buf;
-    end = p + d->d_size;
-    while (p && p + sizeof(key) < end) {
-        size_t k = 0;
-
-        p = memmem(p, (size_t)(end - p), key, sizeof(key) - 1);
-        if (!p)
-            break;
-        p += sizeof(key) - 1;
-        while (p + k < end && k + 1 < outlen &&
-               ((p[k] >= '0' && p[k] <= '9') || p[k] == '.'))
-            k++;
-        while (k && p[k - 1] == '.')
-            k--;
-        if (k) {
-            memcpy(out, p, k);
-            out[k] = '\0';
-            return;
         }
     }
 }
@@ -2150,7 +2090,7 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
           size_t nt, struct pmp_error *err)
 {
     Dwfl *dwfl = (Dwfl *)pmp_symbolizer_dwfl(s->sym);
-    struct find_libc fl = {NULL, NULL};
+    Dwfl_Module *libc;
     Dwarf_Addr bias = 0;
     Elf *elf;
     uint64_t addr = 0, lea, a;
@@ -2168,28 +2108,28 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
             return pmp_error_set(err, PMP_E_UNSUPPORTED,
                                  PMP_HEAP_OTHER_ALLOCATOR_FMT, name, why);
     }
-    dwfl_getmodules(dwfl, find_libc_cb, &fl, 0);
-    if (!fl.mod)
+    libc = pmp_find_libc(dwfl);
+    if (!libc)
         return pmp_error_set(err, PMP_E_NOTFOUND,
                              "no libc.so in the process (static binary, or "
                              "another C library): pmprof heap reads glibc's "
                              "malloc only");
     {
         Dwarf_Addr lo = 0;
-        dwfl_module_info(fl.mod, NULL, &lo, NULL, NULL, NULL, NULL, NULL);
-        pmp_strlcpy(h->libc_path, fl.name ? fl.name : "",
-                    sizeof(h->libc_path));
+        const char *name =
+            dwfl_module_info(libc, NULL, &lo, NULL, NULL, NULL, NULL, NULL);
+        pmp_strlcpy(h->libc_path, name ? name : "", sizeof(h->libc_path));
         h->libc_base = lo;
     }
-    elf = dwfl_module_getelf(fl.mod, &bias);
-    bidlen = dwfl_module_build_id(fl.mod, &bid, &bid_va);
+    elf = dwfl_module_getelf(libc, &bias);
+    bidlen = dwfl_module_build_id(libc, &bid, &bid_va);
     for (i = 0; i < bidlen && i < 20; i++)
         snprintf(h->build_id + 2 * i, 3, "%02x", bid[i]);
     if (!elf)
         return pmp_error_set(err, PMP_E_NOTFOUND,
                              "cannot read libc's ELF file '%s'",
                              h->libc_path);
-    libc_version(elf, h->version, sizeof(h->version));
+    pmp_glibc_release(elf, h->version, sizeof(h->version));
     {
         /*
          * The version's row of the table, checked member by member against
@@ -2222,7 +2162,7 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
                                  "buffers",
                                  L->version);
         wk->L = L;
-        lc = check_layout_dwarf(fl.mod, L, msg, sizeof(msg));
+        lc = check_layout_dwarf(libc, L, msg, sizeof(msg));
         if (lc < 0)
             return pmp_error_set(err, PMP_E_UNSUPPORTED, "%s (%s)", msg,
                                  h->libc_path);
@@ -2233,7 +2173,7 @@ heap_walk(struct pmp_session *s, struct pmp_heap *h, struct walk *wk,
         h->safe_linking = L->safe_linking;
     }
     /* main_arena: symbol (libc debug info), else the anchor's first lea. */
-    find_libc_syms(fl.mod, L->anchor_fn, &ls);
+    find_libc_syms(libc, L->anchor_fn, &ls);
     lea = main_arena_from_lea(s->target, ls.anchor, ls.anchor_size);
     addr = ls.main_arena;
     if (addr && ls.main_arena_size == (uint64_t)L->ms_size) {

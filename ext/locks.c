@@ -21,7 +21,6 @@
  * value that fails its signature means "unknown futex", never a guess.
  * Graph analysis (chains, cycles, root blockers) is the front-end's.
  */
-#define _GNU_SOURCE 1   /* memmem */
 #include <string.h>
 
 #include <elfutils/libdwfl.h>
@@ -99,81 +98,22 @@ pmp_session_glibc(struct pmp_session *s, const char **version)
     return pmp_session_nptl(s, version) != NULL;
 }
 
-void
-pmp_glibc_release(Elf *elf, char *out, size_t outlen)
-{
-    static const char key[] = "release version ";
-    GElf_Shdr sh;
-    Elf_Scn *scn;
-    Elf_Data *d;
-    const char *p, *end;
-
-    out[0] = '\0';
-    if (!elf || !(scn = pmp_elf_section(elf, ".rodata", &sh)) ||
-        sh.sh_type != SHT_PROGBITS || !(d = elf_getdata(scn, NULL)) ||
-        !d->d_buf)
-        return;
-    p = d->d_buf;
-    end = p + d->d_size;
-    while (p + sizeof(key) < end) {
-        size_t k = 0;
-
-        p = memmem(p, (size_t)(end - p), key, sizeof(key) - 1);
-        if (!p)
-            return;
-        p += sizeof(key) - 1;
-        while (p + k < end && k + 1 < outlen &&
-               ((p[k] >= '0' && p[k] <= '9') || p[k] == '.'))
-            k++;
-        while (k && p[k - 1] == '.')
-            k--;
-        if (k) {
-            memcpy(out, p, k);
-            out[k] = '\0';
-            return;
-        }
-    }
-}
-
-struct find_libc {
-    Dwfl_Module *mod;
-};
-
-static int
-find_libc_cb(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr base,
-             void *arg)
-{
-    struct find_libc *f = arg;
-    const char *b = name ? strrchr(name, '/') : NULL;
-
-    b = b ? b + 1 : name;
-    /* libc.so.6, or up to 2.33 the file it links to: libc-2.31.so */
-    if (b && (strncmp(b, "libc.so", 7) == 0 ||
-              (strncmp(b, "libc-", 5) == 0 && strstr(b, ".so")))) {
-        f->mod = mod;
-        return DWARF_CB_ABORT;
-    }
-    return DWARF_CB_OK;
-}
-
 const struct pmp_nptl_layout *
 pmp_session_nptl(struct pmp_session *s, const char **version)
 {
     if (!s->nptl_read) {
         Dwfl *dwfl = (Dwfl *)pmp_symbolizer_dwfl(s->sym);
-        struct find_libc fl = {NULL};
+        Dwfl_Module *libc = pmp_find_libc(dwfl);
         Dwarf_Addr bias = 0;
 
-        if (dwfl)
-            dwfl_getmodules(dwfl, find_libc_cb, &fl, 0);
-        if (fl.mod)
-            pmp_glibc_release(dwfl_module_getelf(fl.mod, &bias), s->glibc,
+        if (libc)
+            pmp_glibc_release(dwfl_module_getelf(libc, &bias), s->glibc,
                               sizeof(s->glibc));
-        s->has_libc = fl.mod != NULL;
+        s->has_libc = libc != NULL;
         s->nptl = pmp_nptl_layout(s->glibc[0] ? s->glibc : NULL);
         /* libc not found yet (a live process before its modules are
            reported): ask again next time. */
-        s->nptl_read = fl.mod != NULL;
+        s->nptl_read = libc != NULL;
     }
     if (version)
         *version = s->has_libc ? s->glibc : NULL;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <elfutils/libdwfl.h>
 #include <gelf.h>
 
 #include "pmprof.h"
@@ -270,8 +271,11 @@ struct pmp_nptl_layout;
 const struct pmp_nptl_layout *pmp_nptl_layout(const char *version);
 /* Row i of the table, NULL past its end (the DWARF check walks them). */
 const struct pmp_nptl_layout *pmp_nptl_layout_at(size_t i);
-/* The "release version X.Y" banner of a glibc libc.so ("" if none). */
+/* glibc.c: the "release version X.Y" banner of a glibc libc.so ("" if
+   none), and the process's libc module (libc.so.6, or libc-2.NN.so before
+   2.34), NULL if none is reported. */
 void pmp_glibc_release(Elf *elf, char *out, size_t outlen);
+Dwfl_Module *pmp_find_libc(Dwfl *dwfl);
 /* The session's glibc row, found once libc is among the modules;
    *version (if given): the release read ("" unreadable, NULL no libc). */
 const struct pmp_nptl_layout *pmp_session_nptl(struct pmp_session *s,
