@@ -270,6 +270,11 @@ class GoProg:
         self.t_start = time.monotonic()
         self.target = Target(build, args, settle=False)
         self.t_ready = time.monotonic()
+        if not spin:
+            # Nothing runs after READY then: wait until the main goroutine
+            # has come back from writing it and parked (its dump says
+            # `chan receive`).
+            self.target.wait_all_asleep(timeout=10.0)
         self.pid = self.target.pid
         self.exe = self.target.exe
         with open(os.path.join(self.dir, "goroutines.2.txt")) as f:

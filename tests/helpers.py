@@ -233,6 +233,25 @@ class Target:
             return self.state(self.pid) in ("S", "D")
         wait_until(asleep, timeout, 0.002, "%s: main thread asleep after its marker" % self)
 
+    def wait_all_asleep(self, timeout: float = SETTLE_TIMEOUT) -> None:
+        """For a Go program with nothing left to run after its marker (its
+        main goroutine runs on whatever thread): until every thread sleeps
+        and none is still in write(2), the marker's own system call, so the
+        goroutine that wrote it has parked where the program says it does."""
+        def write_nr(tid):
+            text = _read("/proc/%d/task/%d/syscall" % (self.pid, tid)) or ""
+            return text.split(" ", 1)[0] == "1"
+
+        def asleep():
+            if self.proc.poll() is not None:
+                raise TargetDied(self._describe_exit())
+            try:
+                tids = self.tids()
+                return all(self.state(t) in ("S", "D") and not write_nr(t) for t in tids)
+            except FileNotFoundError:
+                return False        # a thread came or went: look again
+        wait_until(asleep, timeout, 0.002, "%s: every thread asleep after its marker" % self)
+
     def tids(self) -> List[int]:
         return sorted(int(t) for t in os.listdir("/proc/%d/task" % self.pid))
 

@@ -409,6 +409,14 @@ def test_lldb_killed_while_recording_target_runs_on(target, tmp_path):
 
 # ---- bad input: one line each, lldb survives -----------------------------
 
+def wait_state(state, timeout=10.0):
+    """A script line that polls lldb's process state until it is `state`
+    (an lldb.eState* name), for at most `timeout` seconds."""
+    n = int(timeout / 0.005)
+    return ("script import time; [time.sleep(0.005) for _ in range(%d) "
+            "if lldb.process.GetState() != %s]" % (n, state))
+
+
 def go_on(cmd):
     """cmd run by lldb's interpreter from a script: its error is printed
     and lldb -b goes on to the next command (as an interactive lldb does)."""
@@ -463,10 +471,15 @@ def test_errors_are_one_line_and_lldb_survives(target, tmp_path):
 
 def test_running_process_is_refused_and_help(target):
     t = target("threads")
+    # lldb's async Continue() returns before the process runs: wait for
+    # the running state before asking, and for the stop before lldb quits.
     r = lldb_run("help pmprof", "pmprof stacks -h",
                  "script lldb.debugger.SetAsync(True); lldb.process.Continue()",
+                 wait_state("lldb.eStateRunning"),
                  go_on("pmprof stacks"),
-                 "script lldb.debugger.SetAsync(False); lldb.process.Stop()",
+                 "script lldb.process.Stop()",
+                 wait_state("lldb.eStateStopped"),
+                 "script lldb.debugger.SetAsync(False)",
                  LLDB_STATE, pid=t.pid)
     no_traceback(r)
     for sub in ("stacks", "threads", "snapshot", "locks", "hang", "record", "heap",
