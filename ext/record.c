@@ -812,8 +812,8 @@ unwind_stack(struct pmp_recording *r, const struct pmp_regs *rg,
  * samples carry) minus what was already charged as waiting for a CPU.
  */
 static int
-offcpu_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
-             int sys, uint64_t now)
+offcpu_event_as(struct pmp_recording *r, struct rthread *th, int64_t stack,
+                int state, int sys, uint64_t now)
 {
     int64_t wall = now > th->t_last ? (int64_t)(now - th->t_last) : 0;
     uint64_t cpu = th->cur_cpu;
@@ -822,11 +822,22 @@ offcpu_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
 
     th->t_last = PMP_MAX(now, th->t_last);
     th->cpu_last = PMP_MAX(cpu, th->cpu_last);
-    th->wall_credit = 0;
+    /* schedstat adds a wait for a CPU when the wait ends, and CPU time
+       at scheduler ticks: a window can see more than its own share.
+       What it over-counted is taken from the next window, so the totals
+       stay whole. */
+    th->wall_credit = off < 0 ? -off : 0;
     if (off < 0)
         off = 0;
-    return push_event(r, th, stack, PMP_SAMPLE_SLEEPING, sys,
-                      PMP_MAX(now, th->t_ev), off, 0);
+    return push_event(r, th, stack, state, sys, PMP_MAX(now, th->t_ev), off,
+                      0);
+}
+
+static int
+offcpu_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
+             int sys, uint64_t now)
+{
+    return offcpu_event_as(r, th, stack, PMP_SAMPLE_SLEEPING, sys, now);
 }
 
 /* Perf method: time th waited for a CPU since its last event, added
@@ -839,10 +850,12 @@ runnable_event(struct pmp_recording *r, struct rthread *th, uint64_t now)
                     : 0;
     struct pmp_rec_event *ev;
 
-    if (!d || !th->last_cpu_ev || th->last_cpu_ev > r->nevents)
+    if (!d)
         return 0;
-    ev = &r->events[th->last_cpu_ev - 1];
     th->delay_last = th->cur_delay;
+    if (!th->last_cpu_ev || th->last_cpu_ev > r->nevents)
+        return 0;   /* no CPU stack yet: that wait stays off-CPU time */
+    ev = &r->events[th->last_cpu_ev - 1];
     th->wall_credit += d;
     ev->wall_ns += d;
     th->wall_ns += d;
@@ -914,7 +927,7 @@ unwind_sampled(struct pmp_recording *r, struct rthread *th, uint64_t now)
         th->t_last = PMP_MAX(now, th->t_last);
         th->cpu_last = PMP_MAX(th->cur_cpu, th->cpu_last);
         wall -= th->wall_credit;
-        th->wall_credit = 0;
+        th->wall_credit = wall < 0 ? -wall : 0;
         n = push_event(r, th, stack, state, sys, PMP_MAX(now, th->t_ev),
                        wall > 0 ? wall : 0, 0);
     } else if (th->perf)
@@ -1053,7 +1066,7 @@ same_call(struct pmp_recording *r, struct rthread *th)
  *  otherwise it is interrupted and unwound.
  */
 static void
-select_thread(struct pmp_recording *r, struct rthread *th)
+take_sched(struct rthread *th)
 {
     uint64_t c, d, pc;
 
@@ -1061,6 +1074,21 @@ select_thread(struct pmp_recording *r, struct rthread *th)
         th->cur_cpu = c;
         th->cur_delay = d;
         th->cur_pcount = pc;
+        th->cur_ok = 1;
+    } else {
+        th->cur_cpu = th->cpu_last;
+        th->cur_delay = th->delay_last;
+        th->cur_pcount = 0;
+        th->cur_ok = 0;
+    }
+}
+
+static void
+select_thread(struct pmp_recording *r, struct rthread *th)
+{
+    uint64_t c = th->cur_cpu, pc = th->cur_pcount;
+
+    if (th->cur_ok) {
         if (th->ss_ok && th->last_stack >= 0 && c == th->ss_cpu &&
             pc == th->ss_pcount && !r->floor) {
             th->sampled = 3;
@@ -1078,10 +1106,6 @@ select_thread(struct pmp_recording *r, struct rthread *th)
             th->sampled = 3;
             return;
         }
-    } else {
-        th->cur_cpu = th->cpu_last;
-        th->cur_delay = th->delay_last;
-        th->cur_pcount = 0;
     }
     th->ss_ok = 0;
     th->ss_pending = 0;
@@ -1123,6 +1147,7 @@ cycle(struct pmp_recording *r)
         th->go_ctx_ok = 0;
         if (!th->alive || !th->wanted)
             continue;
+        take_sched(th);
         if (th->stopped || th->group_stop)
             continue;
         if (th->interrupted) {
@@ -1218,34 +1243,44 @@ cycle(struct pmp_recording *r)
     /* 5. The target runs again: unwind and log. */
     for (i = 0; i < r->nthreads && rc == 0; i++) {
         struct rthread *th = r->threads[i];
+        if (th->perf && th->alive && th->wanted && th->cur_ok) {
+            /* First the wait for a CPU, so that whatever is logged next
+               does not count it again. */
+            rc = runnable_event(r, th, t0);
+            if (rc)
+                break;
+        }
         if (th->sampled == 1) {
             size_t before = r->nevents;
-            if (th->perf)
-                rc = runnable_event(r, th, t0);
-            if (rc == 0)
-                rc = unwind_sampled(r, th, t0);
+            rc = unwind_sampled(r, th, t0);
             if (r->nevents > before)
                 r->stats.thread_samples++;
         } else if (th->sampled == 3) {
             r->stats.reused++;
             r->stats.thread_samples++;
             if (th->perf) {
-                rc = runnable_event(r, th, t0);
-                if (rc == 0)
-                    rc = offcpu_event(r, th, th->last_stack, th->last_sys,
-                                      t0);
+                rc = offcpu_event(r, th, th->last_stack, th->last_sys, t0);
             } else {
                 rc = add_event(r, th, th->last_stack, PMP_SAMPLE_SLEEPING,
                                th->last_sys, t0, 0);
             }
-        } else if (th->sampled == 4) {
-            rc = runnable_event(r, th, t0);
         } else if (th->sampled == 2) {
-            rc = add_event(r, th, r->stopped_stack, PMP_SAMPLE_STOPPED, -1,
-                           t0, 0);
+            if (th->perf)
+                rc = offcpu_event_as(r, th, r->stopped_stack,
+                                     PMP_SAMPLE_STOPPED, -1, t0);
+            else
+                rc = add_event(r, th, r->stopped_stack, PMP_SAMPLE_STOPPED,
+                               -1, t0, 0);
             r->stats.thread_samples++;
         } else if (th->lost && th->alive) {
-            rc = add_event(r, th, r->lost_stack, PMP_SAMPLE_LOST, -1, t0, 1);
+            /* Perf method: its CPU time is in its CPU samples; only the
+               rest of its wall time is unknown. */
+            if (th->perf)
+                rc = offcpu_event_as(r, th, r->lost_stack, PMP_SAMPLE_LOST,
+                                     -1, t0);
+            else
+                rc = add_event(r, th, r->lost_stack, PMP_SAMPLE_LOST, -1, t0,
+                               1);
             th->lost_count++;
             r->stats.lost++;
         }

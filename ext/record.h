@@ -71,6 +71,7 @@ struct rthread {
     uint64_t t_ev;           /* time of its last event (order) */
     int64_t wall_credit;     /* perf: wall charged since t_last */
     uint64_t cur_cpu, cur_delay, cur_pcount;   /* schedstat this tick */
+    int cur_ok;
     uint64_t cpu_last;       /* schedstat at its previous sample */
     uint64_t t_last;         /* CLOCK_MONOTONIC of its previous sample */
     size_t need;             /* stack bytes to copy next time */
