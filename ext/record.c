@@ -610,8 +610,10 @@ push_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
  * Log th's sample taken at `now`: it stands for the time since the
  * thread's previous sample.  When ticks were missed in between (a cycle
  * overran, the sampler was starved), the time beyond one period is not
- * what this stack did: it is charged, with its share of the CPU time,
- * to a [lost] sample, so that the totals stay whole and honest.
+ * what this stack did: it is charged to a [lost] sample, so that the
+ * totals stay whole and honest.  CPU time is charged only to a stack the
+ * thread is found running in (charge_cpu), all it used since its last
+ * such sample.
  */
 static int
 add_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
@@ -635,8 +637,9 @@ add_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
     if (stack != r->lost_stack && th->samples > 0 &&
         wall > period + period / 2) {
         int64_t excess = wall - period;
-        int64_t ecpu = (int64_t)((double)dcpu * (double)excess /
-                                 (double)wall);
+        /* Its CPU time stays with the running sample it is found in
+           (the rule above): a stack is known only there. */
+        int64_t ecpu = 0;
         uint32_t gset = r->cur_gset;
 
         r->cur_gset = 0;   /* the lost time ran no goroutine we know of */
@@ -1278,9 +1281,9 @@ cycle(struct pmp_recording *r)
             if (th->perf)
                 rc = offcpu_event_as(r, th, r->lost_stack, PMP_SAMPLE_LOST,
                                      -1, t0);
-            else
+            else   /* its CPU time waits for a running sample */
                 rc = add_event(r, th, r->lost_stack, PMP_SAMPLE_LOST, -1, t0,
-                               1);
+                               0);
             th->lost_count++;
             r->stats.lost++;
         }

@@ -57,8 +57,11 @@ schedstat(long long *cpu, long long *delay)
     *delay = b;
 }
 
-/* ~50 us of work per call: the loops the sampler must find. */
-#define STEPS 100000ul
+/* ~0.5 ms of work per call: the loops the sampler must find (the
+   thread CPU clock read between calls is a system call: rare enough
+   that a ptrace stop, delivered at a return to user space, seldom
+   lands there). */
+#define STEPS 1000000ul
 #define BURNER(name)                                                    \
     NOINLINE static void name(void)                                     \
     {                                                                   \
