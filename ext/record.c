@@ -1097,9 +1097,16 @@ select_thread(struct pmp_recording *r, struct rthread *th)
             th->sampled = 3;
             return;
         }
-        /* Stopped asleep last time: exactly the two runs our stop caused
-           (into the stop, then to restart its call) and back in the
-           same call at the same sp and pc: still that stack. */
+        /* Stopped asleep last time and run at most once since: that was
+           into our stop; resumed, it has not run yet (no user code ran). */
+        if (th->ss_pending && th->last_stack >= 0 && !r->floor &&
+            pc <= th->ss_pcount + 1) {
+            th->sampled = 3;
+            return;
+        }
+        /* Exactly the two runs our stop caused (into the stop, then to
+           restart its call) and back in the same call at the same sp and
+           pc: still that stack. */
         if (th->ss_pending && th->last_stack >= 0 && !r->floor &&
             pc == th->ss_pcount + 2 && same_call(r, th)) {
             th->ss_pending = 0;

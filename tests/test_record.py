@@ -238,7 +238,12 @@ def perf_share(pid, tid, seconds=2.0):
 def test_record_cpu_shares_and_files(target, tmp_path):
     t = target("workload")
     cruncher, reader = t.tid_of("cruncher"), t.tid_of("reader")
+    def cpu_of(tid):
+        with open("/proc/%d/task/%d/schedstat" % (t.pid, tid)) as f:
+            return int(f.read().split()[0])
+    c0 = cpu_of(cruncher)
     r = run_pmprof(*record_args(tmp_path, "-p", t.pid, "-F", 400, "-d", 3))
+    c1 = cpu_of(cruncher)
     doc = summary_of(r)
     st = doc["stats"]
     # 1200 asked; on a loaded 2-CPU VM 930-1120 were seen.  The shares
@@ -269,8 +274,9 @@ def test_record_cpu_shares_and_files(target, tmp_path):
                  and s[2].get("syscall") == "read")
     assert rs and n_read >= 0.99 * n_all, rs
     assert all("reader_main" in sample_functions(s, locs) for s in rs), rs
-    # The cruncher's CPU: most of its wall time (it shares 2 cores).
-    assert th[cruncher]["cpu_ns"] > 0.5 * th[cruncher]["wall_ns"]
+    # The cruncher's CPU: what the kernel says it used while recorded
+    # (measured around the whole command: a little more than the window).
+    assert 0.8 * (c1 - c0) <= th[cruncher]["cpu_ns"] <= 1.02 * (c1 - c0), (th[cruncher], c1 - c0)
 
     # The same stacks in every file: folded has the functions, in order.
     assert any(k.endswith("cruncher_main;crunch;burn_seventy") for k in folded), folded
@@ -564,9 +570,10 @@ def test_record_request_driven_attribution(target, tmp_path, method):
         # that minus every wait for a CPU; 5 % of its life for the ends.
         slack = 0.05 * tr["life"]
         assert tr["sleep"] - tr["delay"] - slack <= off <= tr["sleep"] + slack, (n, off, tr)
-        # CPU time only where it was running.
+        # CPU time only where it was running (and [lost]: samples the
+        # kernel dropped when its ring was full, a stack not known).
         assert all(s[0][2] == 0 for s in asleep)
-        assert all(s[0][2] == 0 for s in mine if s[2]["state"] != "running")
+        assert all(s[0][2] == 0 for s in mine if s[2]["state"] not in ("running", "lost"))
 
 
 def test_record_perf_does_not_stop_idle_or_running_threads(target, tmp_path):
