@@ -967,9 +967,11 @@ on_perf_sample(void *ctx, const struct pmp_perf_sample *ps)
     ov.addr = rg.r[PMP_REG_RSP];
     ov.len = (size_t)ps->stack_len;
     ov.data = ps->stack;
-    if (r->go_stacks) {
+    if (r->go_stacks && !r->go_ctx_unsup) {
         /* No goroutine context was captured with the sample: on a
-           system stack the unwind ends there instead of guessing. */
+           system stack the unwind ends there instead of guessing.  (A
+           release without a g layout: the unwinder marks it, as for a
+           stopped thread.) */
         static const struct pmp_go_ctx none;
         pmp_unwinder_set_go_ctx(r->s->unw, &none);
     }
@@ -1386,8 +1388,14 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
         struct pmp_gomod *gm = gmod ? pmp_symbolizer_gomod(s->sym, gmod)
                                     : NULL;
         r->go_stacks = gm != NULL;
-        if (gm)
+        if (gm) {
+            struct pmp_regs z;
+            struct pmp_go_ctx c;
             pmp_gomod_goversion(gm, &r->go_minor);
+            memset(&z, 0, sizeof(z));
+            r->go_ctx_unsup = pmp_go_curg_context(s->target, r->go_minor, &z,
+                                                  0, &c) == PMP_E_UNSUPPORTED;
+        }
     }
     pmp_u64map_init(&r->bytid);
     pmp_u64map_init(&r->gset_by);

@@ -166,6 +166,7 @@ struct pmp_recording {
     int is_go;          /* the Go runtime is readable: goids, labels */
     int go_stacks;      /* a Go function table: Go stacks, jumps */
     int go_minor;       /* its Go 1.minor */
+    int go_ctx_unsup;   /* no g layout for it: jumps are not read */
     struct pmp_rec_gset *gsets;
     size_t ngsets, gsets_cap;
     struct pmp_go_label *glabels;
