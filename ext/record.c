@@ -361,8 +361,11 @@ on_status(struct pmp_recording *r, struct rthread *th, int st)
         unsigned long msg = 0;
         if (ptrace(PTRACE_GETEVENTMSG, th->tid, NULL, &msg) == 0 &&
             msg > 0 && msg < (unsigned long)INT32_MAX &&
-            !find_thread(r, (int)msg))
-            add_thread(r, (int)msg, 1);
+            !find_thread(r, (int)msg)) {
+            struct rthread *nt = add_thread(r, (int)msg, 1);
+            if (nt)
+                nt->young = 1;   /* born while recording */
+        }
         break;
     }
     case PTRACE_EVENT_EXEC:
@@ -825,6 +828,9 @@ offcpu_event_as(struct pmp_recording *r, struct rthread *th, int64_t stack,
 
     th->t_last = PMP_MAX(now, th->t_last);
     th->cpu_last = PMP_MAX(cpu, th->cpu_last);
+    /* Waits for a CPU not charged yet (no CPU sample to add them to)
+       are in this window's wall time. */
+    th->delay_last = PMP_MAX(th->cur_delay, th->delay_last);
     /* schedstat adds a wait for a CPU when the wait ends, and CPU time
        at scheduler ticks: a window can see more than its own share.
        What it over-counted is taken from the next window, so the totals
@@ -853,11 +859,9 @@ runnable_event(struct pmp_recording *r, struct rthread *th, uint64_t now)
                     : 0;
     struct pmp_rec_event *ev;
 
-    if (!d)
-        return 0;
+    if (!d || !th->last_cpu_ev || th->last_cpu_ev > r->nevents)
+        return 0;   /* no CPU stack yet: the wait stays in the window */
     th->delay_last = th->cur_delay;
-    if (!th->last_cpu_ev || th->last_cpu_ev > r->nevents)
-        return 0;   /* no CPU stack yet: that wait stays off-CPU time */
     ev = &r->events[th->last_cpu_ev - 1];
     th->wall_credit += d;
     ev->wall_ns += d;
@@ -874,7 +878,8 @@ unwind_sampled(struct pmp_recording *r, struct rthread *th, uint64_t now)
     uint64_t sp = th->regs.r[PMP_REG_RSP];
     int64_t stack;
 
-    if (th->perf && state != PMP_SAMPLE_SLEEPING && th->last_cpu_ev) {
+    if (th->perf && state != PMP_SAMPLE_SLEEPING &&
+        (th->last_cpu_ev || !th->young)) {
         /* Woke up before the stop came: its CPU samples have it. */
         th->last_stack = -1;
         th->ss_ok = 0;
@@ -929,6 +934,7 @@ unwind_sampled(struct pmp_recording *r, struct rthread *th, uint64_t now)
         int64_t wall = now > th->t_last ? (int64_t)(now - th->t_last) : 0;
         th->t_last = PMP_MAX(now, th->t_last);
         th->cpu_last = PMP_MAX(th->cur_cpu, th->cpu_last);
+        th->delay_last = PMP_MAX(th->cur_delay, th->delay_last);
         wall -= th->wall_credit;
         th->wall_credit = wall < 0 ? -wall : 0;
         n = push_event(r, th, stack, state, sys, PMP_MAX(now, th->t_ev),
@@ -1121,10 +1127,10 @@ select_thread(struct pmp_recording *r, struct rthread *th)
     }
     th->ss_ok = 0;
     th->ss_pending = 0;
-    /* Running with CPU samples of its own: they cover it.  A thread
-       that has none yet (young, or never a period of CPU) is stopped
-       for a wall-clock sample, so short-lived threads show. */
-    if (th->perf && th->last_cpu_ev && read_state(th) == 'R')
+    /* Running: its CPU samples cover it.  A thread born while recording
+       that has none yet (it may live shorter than a period of CPU) is
+       stopped for a wall-clock sample, so short-lived threads show. */
+    if (th->perf && (th->last_cpu_ev || !th->young) && read_state(th) == 'R')
         th->sampled = 4;
 }
 
@@ -1306,6 +1312,49 @@ cycle(struct pmp_recording *r)
         if (th->sampled == 1 && th->last_stack >= 0 && th->alive) {
             th->ss_pending = 1;
             th->ss_pcount = th->cur_pcount;
+        }
+    }
+    return rc;
+}
+
+/*
+ * Perf method, at the end: each live thread's wall time not charged yet
+ * (it ran since its last off-CPU sample and never blocked again): its
+ * waits for a CPU to its last CPU sample, the rest to the stack it
+ * sleeps in, else to its last CPU sample too.
+ */
+static int
+flush_perf(struct pmp_recording *r, uint64_t now)
+{
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < r->nthreads && rc == 0; i++) {
+        struct rthread *th = r->threads[i];
+        int64_t wall, dcpu, rest;
+        uint64_t c, d, pc;
+
+        if (!th->perf || !th->alive || !th->wanted || !th->samples ||
+            read_sched(th, &c, &d, &pc))
+            continue;
+        th->cur_cpu = c;
+        th->cur_delay = d;
+        th->cur_ok = 1;
+        rc = runnable_event(r, th, now);
+        if (rc)
+            break;
+        wall = now > th->t_last ? (int64_t)(now - th->t_last) : 0;
+        dcpu = c > th->cpu_last ? (int64_t)(c - th->cpu_last) : 0;
+        rest = wall - dcpu - th->wall_credit;
+        if (rest <= 0)
+            continue;
+        if (th->last_stack >= 0 && th->ss_ok && c == th->ss_cpu &&
+            pc == th->ss_pcount) {
+            rc = offcpu_event(r, th, th->last_stack, th->last_sys, now);
+            r->stats.thread_samples++;
+        } else if (th->last_cpu_ev && th->last_cpu_ev <= r->nevents) {
+            r->events[th->last_cpu_ev - 1].wall_ns += rest;
+            th->wall_ns += rest;
         }
     }
     return rc;
@@ -1525,8 +1574,11 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
             stop = 1;
     }
     rc = 0;
-    if (r->use_perf && drain_perf(r, pmp_now_ns(CLOCK_MONOTONIC)))
-        r->stats.full = 1;
+    if (r->use_perf) {
+        now = pmp_now_ns(CLOCK_MONOTONIC);
+        if (drain_perf(r, now) || flush_perf(r, now))
+            r->stats.full = 1;
+    }
 done:
     {
         size_t i;

@@ -72,6 +72,7 @@ struct rthread {
     int64_t wall_credit;     /* perf: wall charged since t_last */
     uint64_t cur_cpu, cur_delay, cur_pcount;   /* schedstat this tick */
     int cur_ok;
+    int young;               /* born while recording */
     uint64_t cpu_last;       /* schedstat at its previous sample */
     uint64_t t_last;         /* CLOCK_MONOTONIC of its previous sample */
     size_t need;             /* stack bytes to copy next time */
