@@ -226,11 +226,12 @@ def floor_record(pid, hz, dur):
     return json.loads(r.stdout)
 
 
-def pmprof_record(pid, hz, dur, tmp, method="auto"):
-    """bin/pmprof record; returns (stats, t_start, t_end) or None."""
+def pmprof_record(pid, hz, dur, tmp, method="auto", exe=PMPROF):
+    """bin/pmprof record; returns (stats, t_start, t_end) or None.
+    method None: an older pmprof without --method."""
     t0 = now_ns()
-    r = run([PMPROF, "record", "-p", str(pid), "-d", str(dur), "-F", str(hz),
-             "--method", method,
+    r = run([exe, "record", "-p", str(pid), "-d", str(dur), "-F", str(hz)]
+            + (["--method", method] if method else []) + [
              "-o", os.path.join(tmp, "rec.pb.gz"), "--json", "-q"], timeout=dur + 300)
     t1 = now_ns()
     if r.returncode not in (0, 1):
@@ -737,7 +738,7 @@ def slowdown_section(ns, hzs, dur, base, tmp, use_gdb, use_perf, tries, goal_rep
 
 # ---- 4. time threads spend stopped ---------------------------------------
 
-def stopped_section(n, hz, dur, tmp, runs):
+def stopped_section(n, hz, dur, tmp, runs, before=None):
     """N threads, 2 of them spinning and the rest blocked: how long threads
     are held stopped per second of recording (sum over stops of the time
     from the first interrupt to the resume, times the threads stopped),
@@ -751,26 +752,37 @@ def stopped_section(n, hz, dur, tmp, runs):
     tg = Target(n, "idle")
     out = {}
     try:
-        for method in ("ptrace", "auto"):
+        methods = [("before", None)] if before else []
+        for label, method in methods + [("ptrace", "ptrace"), ("auto", "auto")]:
             for _ in range(runs):
-                before = tg.rate(now_ns() - int(1e9), now_ns())[0]
+                base = tg.rate(now_ns() - int(1e9), now_ns())[0]
                 t0 = now_ns()
-                r = pmprof_record(tg.pid, hz, dur, tmp, method)
+                r = pmprof_record(tg.pid, hz, dur, tmp, method,
+                                  before if label == "before" else PMPROF)
                 t1 = now_ns()
                 if r is None:
-                    print("| %s | failed | | | | | |" % method)
+                    print("| %s | failed | | | | | |" % label)
                     continue
                 st = r[0]
                 a0, b0 = tg.traced(t0, t1) or (t0, t1)
                 during = tg.rate(a0, b0)[0]
                 time.sleep(1.0)
                 el = st["elapsed_ns"] / 1e9
+                if "stops" not in st:
+                    # Before this change every thread was stopped at every
+                    # tick: stops = thread samples; time held estimated as
+                    # stops x the median pause.
+                    st = dict(st, method="all threads, every tick",
+                              stops=st["thread_samples"] + st["lost"],
+                              stopped_ns=(st["thread_samples"] + st["lost"])
+                              * st["pause_median_ns"], reused=0, cpu_samples=0)
+                method = label
                 out.setdefault(method, []).append(st["stopped_ns"] / 1e6 / el)
                 print("| %s [%s] | %.1f | %.2f | %.1f | %.1f | %s / %s | %s |" % (
                     method, st["method"], st["stops"] / el, st["stopped_ns"] / 1e6 / el,
                     st["reused"] / el, st["cpu_samples"] / el,
                     f_ms(st["pause_median_ns"]), f_ms(st["pause_p99_ns"]),
-                    f_pct(during / before - 1) if before == before and before else "-"))
+                    f_pct(during / base - 1) if base == base and base else "-"))
                 sys.stdout.flush()
     finally:
         tg.close()
@@ -871,6 +883,9 @@ def main():
                          "3, quick 1)")
     ap.add_argument("--only", choices=("pause", "slowdown", "stopped"))
     ap.add_argument("--no-gdb", action="store_true")
+    ap.add_argument("--before", metavar="PMPROF",
+                    help="section 4: also an older bin/pmprof (without --method), "
+                         "e.g. built from `git archive` of an older commit")
     ap.add_argument("--no-perf", action="store_true")
     a = ap.parse_args()
     if not os.path.exists(SPINNER) or not os.path.exists(PMPROF):
@@ -899,7 +914,7 @@ def main():
             slow = slowdown_section(ns, hzs, dur, base, tmp, use_gdb, use_perf, a.tries,
                                     1 if a.quick else a.goal_runs)
         if a.only in (None, "stopped"):
-            stopped_section(64, 99, dur, tmp, 1 if a.quick else 2)
+            stopped_section(64, 99, dur, tmp, 1 if a.quick else 2, a.before)
     if a.only != "stopped":
         goals(pause, slow, hzs)
     print("\n(bench wall time %.0f s)" % (time.monotonic() - t0))

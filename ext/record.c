@@ -995,6 +995,7 @@ on_perf_sample(void *ctx, const struct pmp_perf_sample *ps)
         th->go_ok = 0;
     }
     th->last_cpu_stack = stack;
+    th->had_cpu = 1;
     r->stats.cpu_samples++;
     r->stats.thread_samples++;
     rc = push_event(r, th, stack, PMP_SAMPLE_RUNNING, -1,
@@ -1165,6 +1166,16 @@ cycle(struct pmp_recording *r)
         th->go_ctx_ok = 0;
         if (!th->alive || !th->wanted)
             continue;
+        if (th->perf && th->had_cpu && !th->stopped && !th->group_stop &&
+            !th->interrupted) {
+            /* CPU samples since the last tick: it runs; if it blocked
+               since, its off-CPU time waits for the next tick's look (no
+               /proc reads here: N busy threads cost the sampler little). */
+            th->had_cpu = 0;
+            th->cur_ok = 0;
+            th->sampled = 4;
+            continue;
+        }
         take_sched(th);
         if (th->stopped || th->group_stop)
             continue;

@@ -73,6 +73,7 @@ struct rthread {
     uint64_t cur_cpu, cur_delay, cur_pcount;   /* schedstat this tick */
     int cur_ok;
     int young;               /* born while recording */
+    int had_cpu;             /* CPU samples since the last tick */
     uint64_t cpu_last;       /* schedstat at its previous sample */
     uint64_t t_last;         /* CLOCK_MONOTONIC of its previous sample */
     size_t need;             /* stack bytes to copy next time */
