@@ -776,10 +776,9 @@ def stopped_section(n, hz, dur, tmp, runs, before=None):
                               stops=st["thread_samples"] + st["lost"],
                               stopped_ns=(st["thread_samples"] + st["lost"])
                               * st["pause_median_ns"], reused=0, cpu_samples=0)
-                method = label
                 out.setdefault(method, []).append(st["stopped_ns"] / 1e6 / el)
                 print("| %s [%s] | %.1f | %.2f | %.1f | %.1f | %s / %s | %s |" % (
-                    method, st["method"], st["stops"] / el, st["stopped_ns"] / 1e6 / el,
+                    label, st["method"], st["stops"] / el, st["stopped_ns"] / 1e6 / el,
                     st["reused"] / el, st["cpu_samples"] / el,
                     f_ms(st["pause_median_ns"]), f_ms(st["pause_p99_ns"]),
                     f_pct(during / base - 1) if base == base and base else "-"))
