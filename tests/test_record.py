@@ -423,6 +423,8 @@ def test_record_in_gdb_detaches_and_reattaches(target, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stdout + r.stderr
     assert re.search(r"pmprof record: done: \d+ samples of 3 threads", r.stdout), r.stdout
+    # root here: perf events are allowed, and used from gdb too
+    assert "pmprof record: method: perf events" in r.stdout, r.stdout
     # gdb has the process again, stopped, thread 2 still selected
     assert re.search(r"^\* 2\s+Thread", r.stdout, re.M), r.stdout
     assert "burn_" in r.stdout.split("pmprof record: done")[1]
