@@ -11,6 +11,14 @@
  * interned stacks, per-thread totals and the time-ordered sample log
  * the writers (writers.c) turn into files.
  *
+ * Two methods (docs/record.md): with perf events (record-perf.c) CPU
+ * samples come from the kernel and are unwound here from their copied
+ * stacks, and only threads that ran and are asleep now are stopped, for
+ * their off-CPU stack; with ptrace only, every thread that ran since its
+ * last stack is stopped at each tick.  Either way a thread that has not
+ * run keeps its last stack (schedstat), and CPU time is charged only to
+ * a stack the thread was running in.
+ *
  * Safety contract: only PTRACE_SEIZE/INTERRUPT are used, never a signal,
  * so if this process dies the kernel detaches and the target runs on.
  * Signals that reach a thread while it is traced are passed on at once;
