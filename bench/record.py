@@ -17,7 +17,14 @@ target's throughput inside any time window is known):
      `perf record -g -F 99`, and no tool (a control row: the noise);
      plus `pmprof record` in gdb asked for 10x the rate the gdb loop
      reached at 99 Hz (for the in-gdb goal);
-  3. the issue's goals, each with the measured figure and MET / NOT MET.
+  3. the issue's goals, each with the measured figure and MET / NOT MET;
+  4. 64 threads, 2 spinning and 62 blocked, 99 Hz: the time threads are
+     held stopped per second, `--method ptrace` vs the default (CPU
+     samples from perf events, off-CPU stacks reused while a thread has
+     not run).
+
+Section 2 has `bin/pmprof` twice: the default method ([perf] in the
+label when perf events were allowed) and `--method ptrace`.
 
 Slowdown = 1 - throughput in the tool's sampling window / mean
 throughput in the idle windows just before and just after (same target
@@ -219,10 +226,12 @@ def floor_record(pid, hz, dur):
     return json.loads(r.stdout)
 
 
-def pmprof_record(pid, hz, dur, tmp):
-    """bin/pmprof record; returns (stats, t_start, t_end) or None."""
+def pmprof_record(pid, hz, dur, tmp, method="auto", exe=PMPROF):
+    """bin/pmprof record; returns (stats, t_start, t_end) or None.
+    method None: an older pmprof without --method."""
     t0 = now_ns()
-    r = run([PMPROF, "record", "-p", str(pid), "-d", str(dur), "-F", str(hz),
+    r = run([exe, "record", "-p", str(pid), "-d", str(dur), "-F", str(hz)]
+            + (["--method", method] if method else []) + [
              "-o", os.path.join(tmp, "rec.pb.gz"), "--json", "-q"], timeout=dur + 300)
     t1 = now_ns()
     if r.returncode not in (0, 1):
@@ -555,7 +564,8 @@ def wait_quiet(pid):
             return time.monotonic() - t0
 
 
-def slowdown_section(ns, hzs, dur, base, tmp, use_gdb, use_perf, tries, goal_repeat):
+def slowdown_section(ns, hzs, dur, base, tmp, use_gdb, use_perf, tries, goal_repeat,
+                     use_ptrace_row=True):
     print("\n## 2. Target slowdown, spinning threads (each tool asked for HZ, %g s)" % dur)
     print(WINDOWS % (base, SETTLE))
     print()
@@ -657,13 +667,17 @@ def slowdown_section(ns, hzs, dur, base, tmp, use_gdb, use_perf, tries, goal_rep
                 res[(n, hz, label)] = best[0]
                 return best[0]
 
-            def pm_rows(r, t0, t1):
-                st = r[0]
-                a0, b0 = tg.traced(t0, t1) or (t1, t1)
-                return [("bin/pmprof", st["rate_hz"], st["pause_median_ns"],
-                         st["pause_p99_ns"], a0, b0),
-                        ("bin/pmprof (whole cmd)", st["rate_hz"], st["pause_median_ns"],
-                         st["pause_p99_ns"], t0, t1)]
+            def pm_rows_as(label):
+                def rows(r, t0, t1):
+                    st = r[0]
+                    a0, b0 = tg.traced(t0, t1) or (t1, t1)
+                    lab = "%s [%s]" % (label, st.get("method", "?"))
+                    return [(lab, st["rate_hz"], st["pause_median_ns"],
+                             st["pause_p99_ns"], a0, b0),
+                            (lab + " (whole cmd)", st["rate_hz"], st["pause_median_ns"],
+                             st["pause_p99_ns"], t0, t1)]
+                return rows
+            pm_rows = pm_rows_as("bin/pmprof")
 
             def gpm_rows(label):
                 def rows(r, t0, t1):
@@ -695,6 +709,11 @@ def slowdown_section(ns, hzs, dur, base, tmp, use_gdb, use_perf, tries, goal_rep
             for hz in hzs:
                 measure("bin/pmprof", hz, lambda: pmprof_record(tg.pid, hz, dur, tmp), pm_rows,
                         repeat=goal_repeat if (n, hz) == (8, 99) else 1)
+                if use_ptrace_row:
+                    # The ptrace method side by side (before perf events).
+                    measure("bin/pmprof --method ptrace", hz,
+                            lambda: pmprof_record(tg.pid, hz, dur, tmp, "ptrace"),
+                            pm_rows_as("bin/pmprof --method ptrace"))
                 if use_gdb:
                     measure("pmprof in gdb", hz,
                             lambda: gdb_pmprof_record(tg.pid, hz, dur, tmp),
@@ -715,6 +734,58 @@ def slowdown_section(ns, hzs, dur, base, tmp, use_gdb, use_perf, tries, goal_rep
         finally:
             tg.close()
     return res
+
+
+# ---- 4. time threads spend stopped ---------------------------------------
+
+def stopped_section(n, hz, dur, tmp, runs, before=None):
+    """N threads, 2 of them spinning and the rest blocked: how long threads
+    are held stopped per second of recording (sum over stops of the time
+    from the first interrupt to the resume, times the threads stopped),
+    with each method."""
+    print("\n## 4. Time threads spend stopped: %d threads (2 spinning, %d blocked), "
+          "%g Hz, %g s" % (n, n - 2, hz, dur))
+    print()
+    print("| method | thread stops / s | stopped thread-ms / s | off-CPU stacks reused / s "
+          "| CPU samples / s | pause med / p99 (ms) | busy units/s vs idle |")
+    print("|---|---|---|---|---|---|---|")
+    tg = Target(n, "idle")
+    out = {}
+    try:
+        methods = [("before", None)] if before else []
+        for label, method in methods + [("ptrace", "ptrace"), ("auto", "auto")]:
+            for _ in range(runs):
+                base = tg.rate(now_ns() - int(1e9), now_ns())[0]
+                t0 = now_ns()
+                r = pmprof_record(tg.pid, hz, dur, tmp, method,
+                                  before if label == "before" else PMPROF)
+                t1 = now_ns()
+                if r is None:
+                    print("| %s | failed | | | | | |" % label)
+                    continue
+                st = r[0]
+                a0, b0 = tg.traced(t0, t1) or (t0, t1)
+                during = tg.rate(a0, b0)[0]
+                time.sleep(1.0)
+                el = st["elapsed_ns"] / 1e9
+                if "stops" not in st:
+                    # Before this change every thread was stopped at every
+                    # tick: stops = thread samples; time held estimated as
+                    # stops x the median pause.
+                    st = dict(st, method="all threads, every tick",
+                              stops=st["thread_samples"] + st["lost"],
+                              stopped_ns=(st["thread_samples"] + st["lost"])
+                              * st["pause_median_ns"], reused=0, cpu_samples=0)
+                out.setdefault(method, []).append(st["stopped_ns"] / 1e6 / el)
+                print("| %s [%s] | %.1f | %.2f | %.1f | %.1f | %s / %s | %s |" % (
+                    label, st["method"], st["stops"] / el, st["stopped_ns"] / 1e6 / el,
+                    st["reused"] / el, st["cpu_samples"] / el,
+                    f_ms(st["pause_median_ns"]), f_ms(st["pause_p99_ns"]),
+                    f_pct(during / base - 1) if base == base and base else "-"))
+                sys.stdout.flush()
+    finally:
+        tg.close()
+    return out
 
 
 # ---- 3. goals ------------------------------------------------------------
@@ -809,8 +880,11 @@ def main():
     ap.add_argument("--goal-runs", type=int, default=3,
                     help="runs of the goal row (bin/pmprof, 8 threads, 99 Hz; median shown; "
                          "3, quick 1)")
-    ap.add_argument("--only", choices=("pause", "slowdown"))
+    ap.add_argument("--only", choices=("pause", "slowdown", "stopped"))
     ap.add_argument("--no-gdb", action="store_true")
+    ap.add_argument("--before", metavar="PMPROF",
+                    help="section 4: also an older bin/pmprof (without --method), "
+                         "e.g. built from `git archive` of an older commit")
     ap.add_argument("--no-perf", action="store_true")
     a = ap.parse_args()
     if not os.path.exists(SPINNER) or not os.path.exists(PMPROF):
@@ -838,7 +912,10 @@ def main():
         if a.only in (None, "slowdown"):
             slow = slowdown_section(ns, hzs, dur, base, tmp, use_gdb, use_perf, a.tries,
                                     1 if a.quick else a.goal_runs)
-    goals(pause, slow, hzs)
+        if a.only in (None, "stopped"):
+            stopped_section(64, 99, dur, tmp, 1 if a.quick else 2, a.before)
+    if a.only != "stopped":
+        goals(pause, slow, hzs)
     print("\n(bench wall time %.0f s)" % (time.monotonic() - t0))
 
 

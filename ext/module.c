@@ -797,7 +797,7 @@ static PyMethodDef Session_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "record(*, hz=99, duration=0, max_frames=0, stack_bytes=0, tids=None,\n"
      "       thread_regex=None, floor=False, progress=None,\n"
-     "       progress_interval=0.2) -> Recording\n\n"
+     "       progress_interval=0.2, ptrace_only=False) -> Recording\n\n"
      "Sample a live process (a session opened without traced=True)."},
     {"goroutines", (PyCFunction)(void (*)(void))Session_goroutines,
      METH_VARARGS | METH_KEYWORDS,
@@ -1527,7 +1527,7 @@ static PyObject *
 stats_dict(const struct pmp_record_stats *st)
 {
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsKsdsisisOsOsOsO}", "samples",
+        "{sKsKsKsKsKsKsKsKsKsKsdsisisOsOsOsOsssisKsKsKsKsK}", "samples",
         (unsigned long long)st->samples, "thread_samples",
         (unsigned long long)st->thread_samples, "lost",
         (unsigned long long)st->lost, "late", (unsigned long long)st->late,
@@ -1540,7 +1540,13 @@ stats_dict(const struct pmp_record_stats *st)
         st->nthreads, "threads_seen", st->threads_seen, "exited",
         st->exited ? Py_True : Py_False, "exec",
         st->exec ? Py_True : Py_False, "rt", st->rt ? Py_True : Py_False,
-        "full", st->full ? Py_True : Py_False);
+        "full", st->full ? Py_True : Py_False, "method",
+        st->perf ? "perf" : "ptrace", "perf_errno", st->perf_errno, "stops",
+        (unsigned long long)st->stops, "stopped_ns",
+        (unsigned long long)st->stopped_ns, "reused",
+        (unsigned long long)st->reused, "cpu_samples",
+        (unsigned long long)st->cpu_samples, "perf_lost",
+        (unsigned long long)st->perf_lost);
 }
 
 /*
@@ -1582,10 +1588,10 @@ Session_record(SessionObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"hz", "duration", "max_frames", "stack_bytes",
                              "tids", "thread_regex", "floor", "progress",
-                             "progress_interval", NULL};
+                             "progress_interval", "ptrace_only", NULL};
     pmp_state *st = state_from_type(Py_TYPE(self));
     double hz = 0, duration = 0, interval = 0;
-    int max_frames = 0, floor_mode = 0, rc;
+    int max_frames = 0, floor_mode = 0, ptrace_only = 0, rc;
     Py_ssize_t stack_bytes = 0;
     PyObject *tids = Py_None, *progress = Py_None;
     const char *regex = NULL;
@@ -1596,10 +1602,10 @@ Session_record(SessionObject *self, PyObject *args, PyObject *kw)
     int *tidv = NULL;
     RecordingObject *ro;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$ddinOzpOd", kwlist, &hz,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$ddinOzpOdp", kwlist, &hz,
                                      &duration, &max_frames, &stack_bytes,
                                      &tids, &regex, &floor_mode, &progress,
-                                     &interval))
+                                     &interval, &ptrace_only))
         return NULL;
     if (check_open(st, self))
         return NULL;
@@ -1620,6 +1626,7 @@ Session_record(SessionObject *self, PyObject *args, PyObject *kw)
     o.stack_bytes = (size_t)stack_bytes;
     o.thread_regex = regex;
     o.floor = floor_mode;
+    o.no_perf = ptrace_only;
     o.progress_ns = (uint64_t)(interval * 1e9);
     pc.callback = progress != Py_None ? progress : NULL;
     o.progress = progress_cb;

@@ -593,6 +593,14 @@ struct pmp_record_stats {
     int exec;                  /* the target called execve (recording ended) */
     int full;                  /* stopped: sample limit or memory exhausted */
     int rt;                    /* the sampler runs SCHED_FIFO */
+    int perf;                  /* method: 1 CPU samples from perf events
+                                  (no stop), 0 ptrace only */
+    int perf_errno;            /* why perf_event_open was refused */
+    uint64_t stops;            /* thread stops (interrupt and unwind) */
+    uint64_t stopped_ns;       /* sum over stops of the time held */
+    uint64_t reused;           /* off-CPU samples reusing a stack */
+    uint64_t cpu_samples;      /* CPU samples from perf events */
+    uint64_t perf_lost;        /* perf samples the kernel dropped */
 };
 
 struct pmp_record_opts {
@@ -605,6 +613,8 @@ struct pmp_record_opts {
     const int *only_tids;      /* NULL: every thread */
     size_t nonly_tids;
     const char *thread_regex;  /* POSIX ERE on thread names; NULL: all */
+    int no_perf;               /* ptrace method even where perf events
+                                  are allowed */
     int floor;                 /* benchmark: no unwinding, 256-byte stack
                                   reads (the bare ptrace floor) */
     uint64_t progress_ns;      /* progress() period; 0: 200 ms */

@@ -11,6 +11,14 @@
  * interned stacks, per-thread totals and the time-ordered sample log
  * the writers (writers.c) turn into files.
  *
+ * Two methods (docs/record.md): with perf events (record-perf.c) CPU
+ * samples come from the kernel and are unwound here from their copied
+ * stacks, and only threads that ran and are asleep now are stopped, for
+ * their off-CPU stack; with ptrace only, every thread that ran since its
+ * last stack is stopped at each tick.  Either way a thread that has not
+ * run keeps its last stack (schedstat), and CPU time is charged only to
+ * a stack the thread was running in.
+ *
  * Safety contract: only PTRACE_SEIZE/INTERRUPT are used, never a signal,
  * so if this process dies the kernel detaches and the target runs on.
  * Signals that reach a thread while it is traced are passed on at once;
@@ -40,6 +48,7 @@
 #define MIN_STACK_BYTES 4096u
 #define FIRST_STACK_BYTES (16u * 1024)
 #define FLOOR_STACK_BYTES 256u
+#define PERF_STACK_BYTES (16u * 1024)   /* user stack per CPU sample */
 #define MAX_EVENTS (16u * 1024 * 1024)   /* 640 MiB of events */
 #define MODULE_REFRESH_NS 100000000ull   /* at most 10 dlopen checks/s */
 
@@ -145,23 +154,59 @@ read_comm(int pid, struct rthread *th)
     pmp_strlcpy(th->name, buf, sizeof(th->name));
 }
 
+/* schedstat of th: time on CPU, time waiting for a CPU (ns), and the
+   number of times it was put on a CPU.  -1 if unreadable. */
+static int
+read_sched(struct rthread *th, uint64_t *cpu, uint64_t *delay,
+           uint64_t *pcount)
+{
+    char buf[96];
+    ssize_t n;
+    unsigned long long v[3];
+
+    if (th->schedfd < 0)
+        return -1;
+    n = pread(th->schedfd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    if (sscanf(buf, "%llu %llu %llu", &v[0], &v[1], &v[2]) != 3)
+        return -1;
+    *cpu = v[0];
+    *delay = v[1];
+    *pcount = v[2];
+    return 0;
+}
+
 /* Time on CPU (ns) from /proc/PID/task/TID/schedstat, or the last value. */
 static uint64_t
 read_cpu(struct rthread *th)
 {
-    char buf[96];
-    ssize_t n;
-    unsigned long long v;
+    uint64_t c, d, p;
 
-    if (th->schedfd < 0)
+    if (read_sched(th, &c, &d, &p))
         return th->cpu_last;
-    n = pread(th->schedfd, buf, sizeof(buf) - 1, 0);
+    return c;
+}
+
+/* The state letter in /proc/PID/task/TID/stat ('R' running or runnable),
+   or 0. */
+static char
+read_state(struct rthread *th)
+{
+    char buf[512], *p;
+    ssize_t n;
+
+    if (th->statfd < 0)
+        return 0;
+    n = pread(th->statfd, buf, sizeof(buf) - 1, 0);
     if (n <= 0)
-        return th->cpu_last;
+        return 0;
     buf[n] = '\0';
-    if (sscanf(buf, "%llu", &v) != 1)
-        return th->cpu_last;
-    return (uint64_t)v;
+    p = strrchr(buf, ')');   /* comm may hold anything, even ')' */
+    if (!p || p[1] != ' ')
+        return 0;
+    return p[2];
 }
 
 /* An io_uring worker (PF_IO_WORKER in /proc/PID/task/TID/stat's flags)? */
@@ -229,16 +274,50 @@ add_thread(struct pmp_recording *r, int tid, int traced)
     th->tid = tid;
     th->alive = traced;
     th->need = FIRST_STACK_BYTES;
+    th->last_stack = -1;
+    th->last_cpu_stack = -1;
+    th->statfd = -1;
     read_comm(r->pid, th);
     snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", r->pid, tid);
     th->schedfd = open(path, O_RDONLY | O_CLOEXEC);
-    th->cpu_last = read_cpu(th);
+    {
+        uint64_t c, d, pc;
+        if (read_sched(th, &c, &d, &pc) == 0) {
+            th->cpu_last = c;
+            th->delay_last = d;
+        }
+    }
+    if (r->use_perf && traced) {
+        struct pmp_perf *pf = malloc(sizeof(*pf));
+        int e = pf ? pmp_perf_open(pf, tid, r->period_ns, r->perf_stack)
+                   : -ENOMEM;
+        if (e == 0) {
+            th->perf = pf;
+            snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", r->pid,
+                     tid);
+            th->statfd = open(path, O_RDONLY | O_CLOEXEC);
+        } else {
+            free(pf);
+            if (!r->stats.perf_errno)
+                r->stats.perf_errno = -e;
+            /* The first thread decides the method; a later one that
+               cannot have its event (fd limit) is sampled by ptrace. */
+            if (r->nthreads == 0)
+                r->use_perf = 0;
+        }
+    }
     th->t_last = pmp_now_ns(CLOCK_MONOTONIC);
     th->worker = is_io_worker(r->pid, tid);
     thread_wanted(r, th);
     if (pmp_u64map_put(&r->bytid, (uint64_t)(unsigned)tid, th)) {
         if (th->schedfd >= 0)
             close(th->schedfd);
+        if (th->statfd >= 0)
+            close(th->statfd);
+        if (th->perf) {
+            pmp_perf_close(th->perf);
+            free(th->perf);
+        }
         free(th);
         return NULL;
     }
@@ -261,6 +340,11 @@ thread_gone(struct pmp_recording *r, struct rthread *th)
         close(th->schedfd);
         th->schedfd = -1;
     }
+    if (th->statfd >= 0) {
+        close(th->statfd);
+        th->statfd = -1;
+    }
+    /* Its perf ring is read once more at the next tick, then closed. */
     r->nalive--;
 }
 
@@ -318,8 +402,11 @@ on_status(struct pmp_recording *r, struct rthread *th, int st)
         unsigned long msg = 0;
         if (ptrace(PTRACE_GETEVENTMSG, th->tid, NULL, &msg) == 0 &&
             msg > 0 && msg < (unsigned long)INT32_MAX &&
-            !find_thread(r, (int)msg))
-            add_thread(r, (int)msg, 1);
+            !find_thread(r, (int)msg)) {
+            struct rthread *nt = add_thread(r, (int)msg, 1);
+            if (nt)
+                nt->young = 1;   /* born while recording */
+        }
         break;
     }
     case PTRACE_EVENT_EXEC:
@@ -556,6 +643,7 @@ push_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
     ev->state = (uint8_t)state;
     ev->sys = (int16_t)sys;
     ev->gset = r->cur_gset;
+    th->t_ev = t;
     th->samples++;
     th->cpu_ns += cpu;
     th->wall_ns += wall;
@@ -566,12 +654,14 @@ push_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
  * Log th's sample taken at `now`: it stands for the time since the
  * thread's previous sample.  When ticks were missed in between (a cycle
  * overran, the sampler was starved), the time beyond one period is not
- * what this stack did: it is charged, with its share of the CPU time,
- * to a [lost] sample, so that the totals stay whole and honest.
+ * what this stack did: it is charged to a [lost] sample, so that the
+ * totals stay whole and honest.  CPU time is charged only to a stack the
+ * thread is found running in (charge_cpu), all it used since its last
+ * such sample.
  */
 static int
 add_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
-          int state, int sys, uint64_t now)
+          int state, int sys, uint64_t now, int charge_cpu)
 {
     uint64_t cpu = th->alive ? read_cpu(th) : th->cpu_last;
     /* A thread born during this cycle was first seen after its start. */
@@ -581,12 +671,19 @@ add_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
     int rc;
 
     th->t_last = PMP_MAX(now, th->t_last);
-    th->cpu_last = cpu;
+    /* CPU time is charged only to a stack the thread was found running
+       in; found asleep, it keeps its CPU time for its next running
+       sample (the blocking call did not use it). */
+    if (charge_cpu)
+        th->cpu_last = cpu;
+    else
+        dcpu = 0;
     if (stack != r->lost_stack && th->samples > 0 &&
         wall > period + period / 2) {
         int64_t excess = wall - period;
-        int64_t ecpu = (int64_t)((double)dcpu * (double)excess /
-                                 (double)wall);
+        /* Its CPU time stays with the running sample it is found in
+           (the rule above): a stack is known only there. */
+        int64_t ecpu = 0;
         uint32_t gset = r->cur_gset;
 
         r->cur_gset = 0;   /* the lost time ran no goroutine we know of */
@@ -718,46 +815,27 @@ copy_go_stack(struct pmp_recording *r, struct rthread *th)
     }
 }
 
-/* After the resume: unwind th from its copied stack and log the sample. */
-static int
-unwind_sampled(struct pmp_recording *r, struct rthread *th, uint64_t now)
+/* Unwind from rg with the target's reads served by ov first; the
+   interned stack (negative: PMP_E_*). */
+static int64_t
+unwind_stack(struct pmp_recording *r, const struct pmp_regs *rg,
+             struct pmp_overlay *ov)
 {
     struct pmp_target *t = r->s->target;
-    struct pmp_overlay ov;
     unsigned flags = 0;
     struct pmp_error uerr = {0};
-    int n, sys, state = sample_state(&th->regs, &sys);
-    uint64_t sp = th->regs.r[PMP_REG_RSP], t0;
+    uint64_t t0 = pmp_now_ns(CLOCK_MONOTONIC);
+    int n;
 
-    if (r->floor) {
-        r->pcbuf[0] = th->regs.r[PMP_REG_RIP];
-        r->flbuf[0] = PMP_FRAME_ACTIVATION;
-        return add_event(r, th, pmp_rec_intern(r, r->pcbuf, r->flbuf, 1),
-                         state, sys, now);
-    }
-    memset(&ov, 0, sizeof(ov));
-    ov.addr = sp;
-    ov.len = th->stk_len;
-    ov.data = th->stk;
-    if (r->go_stacks && th->go_ctx_ok == 1) {
-        ov.addr2 = th->gstk_addr;
-        ov.len2 = th->gstk_len;
-        ov.data2 = th->gstk;
-        pmp_unwinder_set_go_ctx(r->s->unw, &th->go_ctx);
-    } else if (r->go_stacks && th->go_ctx_ok == 0) {
-        static const struct pmp_go_ctx none;   /* no goroutine: no jump */
-        pmp_unwinder_set_go_ctx(r->s->unw, &none);
-    }
-    t0 = pmp_now_ns(CLOCK_MONOTONIC);
     pmp_target_drop_cache(t);
-    t->overlay = &ov;
-    n = pmp_unwind(r->s->unw, &th->regs, r->pcbuf, r->flbuf, r->max_frames,
+    t->overlay = ov;
+    n = pmp_unwind(r->s->unw, rg, r->pcbuf, r->flbuf, r->max_frames,
                    &flags, &uerr);
     t->overlay = NULL;
     pmp_unwinder_set_go_ctx(r->s->unw, NULL);
     r->stats.unwind_ns += pmp_now_ns(CLOCK_MONOTONIC) - t0;
     if (n < 1) {
-        r->pcbuf[0] = th->regs.r[PMP_REG_RIP];
+        r->pcbuf[0] = rg->r[PMP_REG_RIP];
         r->flbuf[0] = PMP_FRAME_ACTIVATION;
         n = 1;
     }
@@ -773,6 +851,102 @@ unwind_sampled(struct pmp_recording *r, struct rthread *th, uint64_t now)
         r->flbuf[n++] = PMP_FRAME_ACTIVATION;
     }
     r->stats.frames += (uint64_t)n;
+    return pmp_rec_intern(r, r->pcbuf, r->flbuf, (uint32_t)n);
+}
+
+/*
+ * Perf method: th's off-CPU time since its last accounted event, at the
+ * stack it sleeps in: the wall time minus its CPU time (which its CPU
+ * samples carry) minus what was already charged as waiting for a CPU.
+ */
+static int
+offcpu_event_as(struct pmp_recording *r, struct rthread *th, int64_t stack,
+                int state, int sys, uint64_t now)
+{
+    int64_t wall = now > th->t_last ? (int64_t)(now - th->t_last) : 0;
+    uint64_t cpu = th->cur_cpu;
+    int64_t dcpu = cpu >= th->cpu_last ? (int64_t)(cpu - th->cpu_last) : 0;
+    int64_t off = wall - dcpu - th->wall_credit;
+
+    th->t_last = PMP_MAX(now, th->t_last);
+    th->cpu_last = PMP_MAX(cpu, th->cpu_last);
+    /* Waits for a CPU not charged yet (no CPU sample to add them to)
+       are in this window's wall time. */
+    th->delay_last = PMP_MAX(th->cur_delay, th->delay_last);
+    /* schedstat adds a wait for a CPU when the wait ends, and CPU time
+       at scheduler ticks: a window can see more than its own share.
+       What it over-counted is taken from the next window, so the totals
+       stay whole. */
+    th->wall_credit = off < 0 ? -off : 0;
+    if (off < 0)
+        off = 0;
+    return push_event(r, th, stack, state, sys, PMP_MAX(now, th->t_ev), off,
+                      0);
+}
+
+static int
+offcpu_event(struct pmp_recording *r, struct rthread *th, int64_t stack,
+             int sys, uint64_t now)
+{
+    return offcpu_event_as(r, th, stack, PMP_SAMPLE_SLEEPING, sys, now);
+}
+
+/* Perf method: time th waited for a CPU since its last event, added
+   (wall only) to its last CPU sample, the stack it was preempted in. */
+static int
+runnable_event(struct pmp_recording *r, struct rthread *th, uint64_t now)
+{
+    int64_t d = th->cur_delay > th->delay_last
+                    ? (int64_t)(th->cur_delay - th->delay_last)
+                    : 0;
+    struct pmp_rec_event *ev;
+
+    if (!d || !th->last_cpu_ev || th->last_cpu_ev > r->nevents)
+        return 0;   /* no CPU stack yet: the wait stays in the window */
+    th->delay_last = th->cur_delay;
+    ev = &r->events[th->last_cpu_ev - 1];
+    th->wall_credit += d;
+    ev->wall_ns += d;
+    th->wall_ns += d;
+    return 0;
+}
+
+/* After the resume: unwind th from its copied stack and log the sample. */
+static int
+unwind_sampled(struct pmp_recording *r, struct rthread *th, uint64_t now)
+{
+    struct pmp_overlay ov;
+    int n, sys, state = sample_state(&th->regs, &sys);
+    uint64_t sp = th->regs.r[PMP_REG_RSP];
+    int64_t stack;
+
+    if (th->perf && state != PMP_SAMPLE_SLEEPING &&
+        (th->last_cpu_ev || !th->young)) {
+        /* Woke up before the stop came: its CPU samples have it. */
+        th->last_stack = -1;
+        th->ss_ok = 0;
+        return 0;
+    }
+    if (r->floor) {
+        r->pcbuf[0] = th->regs.r[PMP_REG_RIP];
+        r->flbuf[0] = PMP_FRAME_ACTIVATION;
+        return add_event(r, th, pmp_rec_intern(r, r->pcbuf, r->flbuf, 1),
+                         state, sys, now, 1);
+    }
+    memset(&ov, 0, sizeof(ov));
+    ov.addr = sp;
+    ov.len = th->stk_len;
+    ov.data = th->stk;
+    if (r->go_stacks && th->go_ctx_ok == 1) {
+        ov.addr2 = th->gstk_addr;
+        ov.len2 = th->gstk_len;
+        ov.data2 = th->gstk;
+        pmp_unwinder_set_go_ctx(r->s->unw, &th->go_ctx);
+    } else if (r->go_stacks && th->go_ctx_ok == 0) {
+        static const struct pmp_go_ctx none;   /* no goroutine: no jump */
+        pmp_unwinder_set_go_ctx(r->s->unw, &none);
+    }
+    stack = unwind_stack(r, &th->regs, &ov);
     /* Size the next copy from what this unwind touched. */
     {
         uint64_t hi = ov.hi;
@@ -785,9 +959,33 @@ unwind_sampled(struct pmp_recording *r, struct rthread *th, uint64_t now)
                                (size_t)MIN_STACK_BYTES);
         }
     }
+    if (stack < 0)
+        return (int)stack;
+    if (state == PMP_SAMPLE_SLEEPING) {
+        /* Kept: while the thread does not run, this is still its stack. */
+        th->last_stack = stack;
+        th->last_sys = sys;
+    } else {
+        th->last_stack = -1;
+        th->ss_ok = 0;
+    }
     r->cur_gset = r->is_go ? go_gset(r, th) : 0;
-    n = add_event(r, th, pmp_rec_intern(r, r->pcbuf, r->flbuf, (uint32_t)n),
-                  state, sys, now);
+    if (th->perf && state != PMP_SAMPLE_SLEEPING) {
+        /* No CPU sample of its own yet: its wall time, at this stack;
+           its CPU time is what its CPU samples will say. */
+        int64_t wall = now > th->t_last ? (int64_t)(now - th->t_last) : 0;
+        th->t_last = PMP_MAX(now, th->t_last);
+        th->cpu_last = PMP_MAX(th->cur_cpu, th->cpu_last);
+        th->delay_last = PMP_MAX(th->cur_delay, th->delay_last);
+        wall -= th->wall_credit;
+        th->wall_credit = wall < 0 ? -wall : 0;
+        n = push_event(r, th, stack, state, sys, PMP_MAX(now, th->t_ev),
+                       wall > 0 ? wall : 0, 0);
+    } else if (th->perf)
+        n = offcpu_event(r, th, stack, sys, now);
+    else
+        n = add_event(r, th, stack, state, sys, now,
+                      state != PMP_SAMPLE_SLEEPING);
     r->cur_gset = 0;
     return n;
 }
@@ -859,16 +1057,216 @@ oom:
     return PMP_E_NOMEM;
 }
 
+/*
+ * Perf method: one CPU sample of r->draining, taken by the kernel while
+ * the thread ran.  The unwind reads the stack range from the sample's
+ * copy and everything else (code, unwind tables) from the process.
+ */
 static int
-cycle(struct pmp_recording *r)
+on_perf_sample(void *ctx, const struct pmp_perf_sample *ps)
 {
-    uint64_t t0 = pmp_now_ns(CLOCK_MONOTONIC), t1, deadline, now;
-    uint64_t wait_ns = PMP_MIN(PMP_MAX(r->period_ns, 5000000ull),
-                               20000000ull);
+    struct pmp_recording *r = ctx;
+    struct rthread *th = r->draining;
+    struct pmp_regs rg = ps->regs;
+    struct pmp_overlay ov;
+    int64_t stack;
+    uint64_t t = ps->time;
+    int rc;
+
+    if (ps->tid != th->tid || !th->wanted)
+        return 0;
+    if (t < r->t0_mono)
+        return 0;   /* before the recording started */
+    rg.fs_base = th->fs_base;
+    memset(&ov, 0, sizeof(ov));
+    ov.addr = rg.r[PMP_REG_RSP];
+    ov.len = (size_t)ps->stack_len;
+    ov.data = ps->stack;
+    if (r->go_stacks && !r->go_ctx_unsup) {
+        /* No goroutine context was captured with the sample: on a
+           system stack the unwind ends there instead of guessing.  (A
+           release without a g layout: the unwinder marks it, as for a
+           stopped thread.) */
+        static const struct pmp_go_ctx none;
+        pmp_unwinder_set_go_ctx(r->s->unw, &none);
+    }
+    stack = unwind_stack(r, &rg, &ov);
+    if (stack < 0)
+        return (int)stack;
+    r->cur_gset = 0;
+    if (r->is_go) {
+        /* The g in the sampled registers, read now: right while that
+           goroutine still runs on this thread (checked by g.m.procid). */
+        uint64_t g;
+        th->go_ok = pmp_go_current(r->s->target, r->go_layout, &rg, th->tid, &g,
+                                   &th->goid, &th->go_labels) == 0;
+        r->cur_gset = go_gset(r, th);
+        th->go_ok = 0;
+    }
+    th->last_cpu_stack = stack;
+    th->had_cpu = 1;
+    r->stats.cpu_samples++;
+    r->stats.thread_samples++;
+    rc = push_event(r, th, stack, PMP_SAMPLE_RUNNING, -1,
+                    PMP_MAX(t, th->t_ev), (int64_t)r->period_ns,
+                    (int64_t)r->period_ns);
+    if (rc == 0)
+        th->last_cpu_ev = r->nevents;
+    r->cur_gset = 0;
+    return rc;
+}
+
+/* Perf method: every thread's CPU samples since the last tick. */
+static int
+drain_perf(struct pmp_recording *r, uint64_t now)
+{
     size_t i;
     int rc = 0;
 
-    /* 1. Interrupt every running thread we sample (and no other). */
+    for (i = 0; i < r->nthreads && rc == 0; i++) {
+        struct rthread *th = r->threads[i];
+        uint64_t lost;
+
+        if (!th->perf)
+            continue;
+        lost = th->perf->lost;
+        r->draining = th;
+        rc = pmp_perf_drain(th->perf, on_perf_sample, r);
+        r->draining = NULL;
+        if (rc == 0 && th->perf->lost > lost) {
+            /* The kernel dropped samples (ring full): their CPU time. */
+            int64_t ns = (int64_t)((th->perf->lost - lost) * r->period_ns);
+            r->stats.perf_lost += th->perf->lost - lost;
+            rc = push_event(r, th, r->lost_stack, PMP_SAMPLE_LOST, -1,
+                            PMP_MAX(now, th->t_ev), ns, ns);
+            th->lost_count++;
+            r->stats.lost++;
+        }
+        if (!th->alive) {
+            pmp_perf_close(th->perf);
+            free(th->perf);
+            th->perf = NULL;
+        }
+    }
+    return rc;
+}
+
+/* /proc/PID/task/TID/syscall (read without stopping the thread) shows
+   it blocked in the call, stack pointer and pc of its last stop. */
+static int
+same_call(struct pmp_recording *r, struct rthread *th)
+{
+    char path[64], buf[256];
+    unsigned long long nr, a[6], sp, pc;
+    int fd;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", r->pid,
+             th->tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    if (sscanf(buf, "%llu %llx %llx %llx %llx %llx %llx %llx %llx", &nr,
+               &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &sp, &pc) != 9)
+        return 0;
+    return (int)nr == th->last_sys && sp == th->regs.r[PMP_REG_RSP] &&
+           pc == th->regs.r[PMP_REG_RIP];
+}
+
+/*
+ * Which threads this tick stops (th->sampled set for the others):
+ *  3  asleep since its last stack was taken (schedstat's CPU time and
+ *     run count unchanged): that stack is reused, no stop;
+ *  4  perf method, running or runnable now: its CPU samples cover it,
+ *     no stop;
+ *  otherwise it is interrupted and unwound.
+ */
+static void
+take_sched(struct rthread *th)
+{
+    uint64_t c, d, pc;
+
+    if (read_sched(th, &c, &d, &pc) == 0) {
+        th->cur_cpu = c;
+        th->cur_delay = d;
+        th->cur_pcount = pc;
+        th->cur_ok = 1;
+    } else {
+        th->cur_cpu = th->cpu_last;
+        th->cur_delay = th->delay_last;
+        th->cur_pcount = 0;
+        th->cur_ok = 0;
+    }
+}
+
+static void
+select_thread(struct pmp_recording *r, struct rthread *th)
+{
+    uint64_t c = th->cur_cpu, pc = th->cur_pcount;
+
+    if (th->cur_ok) {
+        if (th->ss_ok && th->last_stack >= 0 && c == th->ss_cpu &&
+            pc == th->ss_pcount && !r->floor) {
+            th->sampled = 3;
+            return;
+        }
+        /* Stopped asleep last time and run at most once since: that was
+           into our stop; resumed, it has not run yet (no user code ran). */
+        if (th->ss_pending && th->last_stack >= 0 && !r->floor &&
+            pc <= th->ss_pcount + 1) {
+            th->sampled = 3;
+            return;
+        }
+        /* Exactly the two runs our stop caused (into the stop, then to
+           restart its call) and back in the same call at the same sp and
+           pc: still that stack. */
+        if (th->ss_pending && th->last_stack >= 0 && !r->floor &&
+            pc == th->ss_pcount + 2 && same_call(r, th)) {
+            th->ss_pending = 0;
+            th->ss_ok = 1;
+            th->ss_cpu = c;
+            th->ss_pcount = pc;
+            th->sampled = 3;
+            return;
+        }
+    }
+    th->ss_ok = 0;
+    th->ss_pending = 0;
+    /* Running: its CPU samples cover it.  A thread born while recording
+       that has none yet (it may live shorter than a period of CPU) is
+       stopped for a wall-clock sample, so short-lived threads show. */
+    if (th->perf && (th->last_cpu_ev || !th->young) && read_state(th) == 'R')
+        th->sampled = 4;
+}
+
+static int
+cycle(struct pmp_recording *r)
+{
+    uint64_t t0, t1, deadline, now;
+    uint64_t wait_ns = PMP_MIN(PMP_MAX(r->period_ns, 5000000ull),
+                               20000000ull);
+    size_t i, nstopped = 0;
+    int rc = 0;
+
+    /* 0. Perf method: the CPU samples the kernel took since the last
+       tick, unwound now (nothing is stopped). */
+    now = pmp_now_ns(CLOCK_MONOTONIC);
+    if (now - r->last_module_tick >= MODULE_REFRESH_NS) {
+        pmp_symbolizer_new_stop(r->s->sym);
+        r->last_module_tick = now;
+    }
+    if (r->use_perf) {
+        rc = drain_perf(r, now);
+        if (rc)
+            return rc;
+    }
+    t0 = pmp_now_ns(CLOCK_MONOTONIC);
+    /* 1. Interrupt every thread we sample that needs a new stack. */
     for (i = 0; i < r->nthreads; i++) {
         struct rthread *th = r->threads[i];
         th->sampled = 0;
@@ -877,6 +1275,17 @@ cycle(struct pmp_recording *r)
         th->go_ctx_ok = 0;
         if (!th->alive || !th->wanted)
             continue;
+        if (th->perf && th->had_cpu && !th->stopped && !th->group_stop &&
+            !th->interrupted) {
+            /* CPU samples since the last tick: it runs; if it blocked
+               since, its off-CPU time waits for the next tick's look (no
+               /proc reads here: N busy threads cost the sampler little). */
+            th->had_cpu = 0;
+            th->cur_ok = 0;
+            th->sampled = 4;
+            continue;
+        }
+        take_sched(th);
         if (th->stopped || th->group_stop)
             continue;
         if (th->interrupted) {
@@ -888,6 +1297,9 @@ cycle(struct pmp_recording *r)
             th->lost = 1;      /* still not stopped since last time */
             continue;
         }
+        select_thread(r, th);
+        if (th->sampled)
+            continue;
         if (ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == 0)
             th->interrupted = 1;
     }
@@ -897,7 +1309,8 @@ cycle(struct pmp_recording *r)
         int left = 0;
         for (i = 0; i < r->nthreads; i++) {
             struct rthread *th = r->threads[i];
-            if (!th->alive || th->stopped || !th->wanted || th->lost)
+            if (!th->alive || th->stopped || !th->wanted || th->lost ||
+                th->sampled)
                 continue;
             poll_thread(r, th);
             if (th->alive && !th->stopped)
@@ -920,7 +1333,7 @@ cycle(struct pmp_recording *r)
     for (i = 0; i < r->nthreads; i++) {
         struct rthread *th = r->threads[i];
         struct user_regs_struct u;
-        if (!th->alive || !th->wanted)
+        if (!th->alive || !th->wanted || th->sampled)
             continue;
         if (th->group_stop) {
             th->sampled = 2;
@@ -942,6 +1355,7 @@ cycle(struct pmp_recording *r)
             th->wanted = 0;
             continue;
         }
+        th->fs_base = th->regs.fs_base;
         copy_stack(r, th);
         if (r->is_go) {
             /* The goroutine it runs, while it runs it (a handful of
@@ -954,6 +1368,7 @@ cycle(struct pmp_recording *r)
         if (r->go_stacks)
             copy_go_stack(r, th);
         th->sampled = 1;
+        nstopped++;
     }
     /* 4. Resume everything we hold, including threads whose interrupt
        stop arrived late, during this cycle: nothing else would collect
@@ -965,26 +1380,109 @@ cycle(struct pmp_recording *r)
         resume_thread(r, th);
     }
     t1 = pmp_now_ns(CLOCK_MONOTONIC);
-    pause_add(r, t1 - t0);
+    if (nstopped) {
+        pause_add(r, t1 - t0);
+        r->stats.stops += nstopped;
+        r->stats.stopped_ns += nstopped * (t1 - t0);
+    }
     r->stats.samples++;
     /* 5. The target runs again: unwind and log. */
-    if (t1 - r->last_module_tick >= MODULE_REFRESH_NS) {
-        pmp_symbolizer_new_stop(r->s->sym);
-        r->last_module_tick = t1;
-    }
     for (i = 0; i < r->nthreads && rc == 0; i++) {
         struct rthread *th = r->threads[i];
+        if (th->perf && th->alive && th->wanted && th->cur_ok) {
+            /* First the wait for a CPU, so that whatever is logged next
+               does not count it again. */
+            rc = runnable_event(r, th, t0);
+            if (rc)
+                break;
+        }
         if (th->sampled == 1) {
+            size_t before = r->nevents;
             rc = unwind_sampled(r, th, t0);
+            if (r->nevents > before)
+                r->stats.thread_samples++;
+        } else if (th->sampled == 3) {
+            r->stats.reused++;
             r->stats.thread_samples++;
+            if (th->perf) {
+                rc = offcpu_event(r, th, th->last_stack, th->last_sys, t0);
+            } else {
+                rc = add_event(r, th, th->last_stack, PMP_SAMPLE_SLEEPING,
+                               th->last_sys, t0, 0);
+            }
         } else if (th->sampled == 2) {
-            rc = add_event(r, th, r->stopped_stack, PMP_SAMPLE_STOPPED, -1,
-                           t0);
+            if (th->perf)
+                rc = offcpu_event_as(r, th, r->stopped_stack,
+                                     PMP_SAMPLE_STOPPED, -1, t0);
+            else
+                rc = add_event(r, th, r->stopped_stack, PMP_SAMPLE_STOPPED,
+                               -1, t0, 0);
             r->stats.thread_samples++;
         } else if (th->lost && th->alive) {
-            rc = add_event(r, th, r->lost_stack, PMP_SAMPLE_LOST, -1, t0);
+            /* Perf method: its CPU time is in its CPU samples; only the
+               rest of its wall time is unknown. */
+            if (th->perf)
+                rc = offcpu_event_as(r, th, r->lost_stack, PMP_SAMPLE_LOST,
+                                     -1, t0);
+            else   /* its CPU time waits for a running sample */
+                rc = add_event(r, th, r->lost_stack, PMP_SAMPLE_LOST, -1, t0,
+                               0);
             th->lost_count++;
             r->stats.lost++;
+        }
+    }
+    /* 6. A thread found asleep runs a little because of our stop (it
+       wakes into the stop and again to restart its call): its schedstat
+       is taken as the reference for "has not run since" at the next
+       tick, once it is back in the same call (see select_thread). */
+    for (i = 0; i < r->nthreads; i++) {
+        struct rthread *th = r->threads[i];
+        if (th->sampled == 1 && th->last_stack >= 0 && th->alive) {
+            th->ss_pending = 1;
+            th->ss_pcount = th->cur_pcount;
+        }
+    }
+    return rc;
+}
+
+/*
+ * Perf method, at the end: each live thread's wall time not charged yet
+ * (it ran since its last off-CPU sample and never blocked again): its
+ * waits for a CPU to its last CPU sample, the rest to the stack it
+ * sleeps in, else to its last CPU sample too.
+ */
+static int
+flush_perf(struct pmp_recording *r, uint64_t now)
+{
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < r->nthreads && rc == 0; i++) {
+        struct rthread *th = r->threads[i];
+        int64_t wall, dcpu, rest;
+        uint64_t c, d, pc;
+
+        if (!th->perf || !th->alive || !th->wanted || !th->samples ||
+            read_sched(th, &c, &d, &pc))
+            continue;
+        th->cur_cpu = c;
+        th->cur_delay = d;
+        th->cur_ok = 1;
+        rc = runnable_event(r, th, now);
+        if (rc)
+            break;
+        wall = now > th->t_last ? (int64_t)(now - th->t_last) : 0;
+        dcpu = c > th->cpu_last ? (int64_t)(c - th->cpu_last) : 0;
+        rest = wall - dcpu - th->wall_credit;
+        if (rest <= 0)
+            continue;
+        if (th->last_stack >= 0 && th->ss_ok && c == th->ss_cpu &&
+            pc == th->ss_pcount) {
+            rc = offcpu_event(r, th, th->last_stack, th->last_sys, now);
+            r->stats.thread_samples++;
+        } else if (th->last_cpu_ev && th->last_cpu_ev <= r->nevents) {
+            r->events[th->last_cpu_ev - 1].wall_ns += rest;
+            th->wall_ns += rest;
         }
     }
     return rc;
@@ -1069,8 +1567,14 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
         struct pmp_gomod *gm = gmod ? pmp_symbolizer_gomod(s->sym, gmod)
                                     : NULL;
         r->go_stacks = gm != NULL;
-        if (gm)
+        if (gm) {
+            struct pmp_regs z;
+            struct pmp_go_ctx c;
             pmp_gomod_goversion(gm, &r->go_minor);
+            memset(&z, 0, sizeof(z));
+            r->go_ctx_unsup = pmp_go_curg_context(s->target, r->go_minor, &z,
+                                                  0, &c) == PMP_E_UNSUPPORTED;
+        }
     }
     pmp_u64map_init(&r->bytid);
     pmp_u64map_init(&r->gset_by);
@@ -1109,6 +1613,12 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
         return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
     }
     progress_ns = o && o->progress_ns ? o->progress_ns : 200000000ull;
+    /* CPU samples from perf events unless refused (then ptrace only). */
+    r->use_perf = !r->floor && !(o && o->no_perf);
+    r->perf_stack = o && o->stack_bytes
+                        ? (uint32_t)PMP_MIN(o->stack_bytes, (size_t)65000)
+                        : PERF_STACK_BYTES;
+    r->perf_stack &= ~7u;
     r->stats.rt = pmp_target_proc_rt(s->target);
 
     /* SIGCHLD tells us about ptrace stops: take it with sigtimedwait. */
@@ -1121,6 +1631,7 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
     rc = attach_all(r, err);
     if (rc)
         goto done;
+    r->stats.perf = r->use_perf;
     {
         size_t i;
         for (i = 0; i < r->nthreads; i++)
@@ -1140,8 +1651,13 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
     {
         size_t i;
         for (i = 0; i < r->nthreads; i++) {
-            r->threads[i]->t_last = now;
-            r->threads[i]->cpu_last = read_cpu(r->threads[i]);
+            struct rthread *th = r->threads[i];
+            uint64_t c, d, pc;
+            th->t_last = th->t_ev = now;
+            if (read_sched(th, &c, &d, &pc) == 0) {
+                th->cpu_last = c;
+                th->delay_last = d;
+            }
         }
     }
     last_progress = now;
@@ -1188,7 +1704,23 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
             stop = 1;
     }
     rc = 0;
+    if (r->use_perf) {
+        now = pmp_now_ns(CLOCK_MONOTONIC);
+        if (drain_perf(r, now) || flush_perf(r, now))
+            r->stats.full = 1;
+    }
 done:
+    {
+        size_t i;
+        for (i = 0; i < r->nthreads; i++) {
+            struct rthread *th = r->threads[i];
+            if (th->perf) {
+                pmp_perf_close(th->perf);
+                free(th->perf);
+                th->perf = NULL;
+            }
+        }
+    }
     detach_all(r);
     {
         /* Leave no SIGCHLD of ours pending for the host (gdb). */
@@ -1224,6 +1756,12 @@ pmp_recording_free(struct pmp_recording *r)
         struct rthread *th = r->threads[i];
         if (th->schedfd >= 0)
             close(th->schedfd);
+        if (th->statfd >= 0)
+            close(th->statfd);
+        if (th->perf) {
+            pmp_perf_close(th->perf);
+            free(th->perf);
+        }
         free(th->stk);
         free(th->gstk);
         free(th);

@@ -12,6 +12,35 @@
 
 #include "pmprof-internal.h"
 
+/* One thread's perf event and its ring (record-perf.c). */
+struct pmp_perf {
+    int fd;
+    void *base;
+    size_t map_len;
+    unsigned char *data;
+    size_t data_size;
+    unsigned char *bounce;
+    size_t bounce_cap;
+    uint64_t lost, bad;
+};
+
+struct pmp_perf_sample {
+    int pid, tid;
+    uint64_t time;                /* CLOCK_MONOTONIC ns */
+    struct pmp_regs regs;         /* user registers (no fs_base) */
+    const unsigned char *stack;   /* copy of the user stack from rsp */
+    uint64_t stack_len;
+};
+
+/* 0 or -errno (EACCES/EPERM: not allowed, ENOSYS/ENOENT: no perf). */
+int pmp_perf_open(struct pmp_perf *p, int tid, uint64_t period_ns,
+                  uint32_t stack_bytes);
+void pmp_perf_close(struct pmp_perf *p);
+/* Call fn for every sample in the ring, in order; frees their space. */
+int pmp_perf_drain(struct pmp_perf *p,
+                   int (*fn)(void *ctx, const struct pmp_perf_sample *s),
+                   void *ctx);
+
 #define PAUSE_BUCKETS 2000   /* 1 us steps to 1 ms, then 100 us to 100 ms */
 
 struct rthread {
@@ -27,6 +56,26 @@ struct rthread {
     int worker;              /* a kernel worker (io_uring, vhost): no user
                                 context, never sampled */
     int schedfd;             /* /proc/PID/task/TID/schedstat */
+    int statfd;              /* /proc/PID/task/TID/stat (perf method) */
+    struct pmp_perf *perf;   /* its CPU sample event (perf method) */
+    uint64_t fs_base;        /* from its last ptrace stop (Go TLS) */
+    /* schedstat when its last stack was taken, or read after the
+       resume that followed: unchanged (no run since) means the thread
+       still sits in that (sleeping) stack, which is then reused. */
+    uint64_t ss_cpu, ss_pcount;
+    int ss_ok;
+    int ss_pending;          /* stopped asleep: reference not taken yet */
+    int64_t last_stack;      /* its last sleeping stack, -1: none */
+    int last_sys;
+    int64_t last_cpu_stack;  /* its last CPU sample's stack, -1: none */
+    size_t last_cpu_ev;      /* 1 + index of its last CPU sample event */
+    uint64_t delay_last;     /* schedstat run_delay at its last event */
+    uint64_t t_ev;           /* time of its last event (order) */
+    int64_t wall_credit;     /* perf: wall charged since t_last */
+    uint64_t cur_cpu, cur_delay, cur_pcount;   /* schedstat this tick */
+    int cur_ok;
+    int young;               /* born while recording */
+    int had_cpu;             /* CPU samples since the last tick */
     uint64_t cpu_last;       /* schedstat at its previous sample */
     uint64_t t_last;         /* CLOCK_MONOTONIC of its previous sample */
     size_t need;             /* stack bytes to copy next time */
@@ -110,6 +159,9 @@ struct pmp_recording {
     uint64_t pause_hist[PAUSE_BUCKETS];
     uint64_t npauses;
     struct pmp_record_stats stats;
+    int use_perf;               /* CPU samples by perf events */
+    uint32_t perf_stack;        /* user stack bytes per perf sample */
+    struct rthread *draining;   /* the thread whose ring is read */
 
     struct pmp_rec_thread *pub;
     struct pmp_strpool names;   /* writers' rendered names */
@@ -119,6 +171,7 @@ struct pmp_recording {
     const struct pmp_go_layout *go_layout;   /* its layout (layout-go.h) */
     int go_stacks;      /* a Go function table: Go stacks, jumps */
     int go_minor;       /* its Go 1.minor */
+    int go_ctx_unsup;   /* no g layout for it: jumps are not read */
     struct pmp_rec_gset *gsets;
     size_t ngsets, gsets_cap;
     struct pmp_go_label *glabels;

@@ -238,7 +238,12 @@ def perf_share(pid, tid, seconds=2.0):
 def test_record_cpu_shares_and_files(target, tmp_path):
     t = target("workload")
     cruncher, reader = t.tid_of("cruncher"), t.tid_of("reader")
+    def cpu_of(tid):
+        with open("/proc/%d/task/%d/schedstat" % (t.pid, tid)) as f:
+            return int(f.read().split()[0])
+    c0 = cpu_of(cruncher)
     r = run_pmprof(*record_args(tmp_path, "-p", t.pid, "-F", 400, "-d", 3))
+    c1 = cpu_of(cruncher)
     doc = summary_of(r)
     st = doc["stats"]
     # 1200 asked; on a loaded 2-CPU VM 930-1120 were seen.  The shares
@@ -269,8 +274,9 @@ def test_record_cpu_shares_and_files(target, tmp_path):
                  and s[2].get("syscall") == "read")
     assert rs and n_read >= 0.99 * n_all, rs
     assert all("reader_main" in sample_functions(s, locs) for s in rs), rs
-    # The cruncher's CPU: most of its wall time (it shares 2 cores).
-    assert th[cruncher]["cpu_ns"] > 0.5 * th[cruncher]["wall_ns"]
+    # The cruncher's CPU: what the kernel says it used while recorded
+    # (measured around the whole command: a little more than the window).
+    assert 0.8 * (c1 - c0) <= th[cruncher]["cpu_ns"] <= 1.02 * (c1 - c0), (th[cruncher], c1 - c0)
 
     # The same stacks in every file: folded has the functions, in order.
     assert any(k.endswith("cruncher_main;crunch;burn_seventy") for k in folded), folded
@@ -417,6 +423,8 @@ def test_record_in_gdb_detaches_and_reattaches(target, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stdout + r.stderr
     assert re.search(r"pmprof record: done: \d+ samples of 3 threads", r.stdout), r.stdout
+    # root here: perf events are allowed, and used from gdb too
+    assert "pmprof record: method: perf events" in r.stdout, r.stdout
     # gdb has the process again, stopped, thread 2 still selected
     assert re.search(r"^\* 2\s+Thread", r.stdout, re.M), r.stdout
     assert "burn_" in r.stdout.split("pmprof record: done")[1]
@@ -444,3 +452,144 @@ def test_record_usage_errors(tmp_path):
     assert r.returncode == 2 and "no process" in r.stderr
     r = run_pmprof("record", "-h")
     assert r.returncode == 0 and "speedscope" in r.stdout
+
+
+# ---- attribution: CPU where it was used, off-CPU where it waited --------------
+
+REQ_FN = {"poller": ("burn_poll", "poll"), "reader": ("burn_read", "read"),
+          "futexer": ("burn_futex", "futex")}
+
+
+def _truth(t):
+    """The requests target's own report: {name: {tid, burn, sleep, cpu, delay, life}}."""
+    t.proc.wait(timeout=60)
+    out = (t._buf + t.proc.stdout.read()).decode()
+    assert t.proc.returncode == 0, out
+    truth = {}
+    for line in out.splitlines():
+        f = line.split()
+        if f and f[0] == "TRUTH":
+            truth[f[1]] = dict(zip(("tid", "burn", "sleep", "cpu", "delay", "life"),
+                                   map(int, f[2:8])))
+    assert set(truth) == set(REQ_FN), out
+    return truth
+
+
+def _perf_leaf_counts(data):
+    """Samples per leaf function in a `perf record -g` file."""
+    r = subprocess.run(["perf", "script", "-i", data], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True, timeout=120)
+    counts = {}
+    for block in r.stdout.split("\n\n"):
+        lines = block.strip().split("\n")
+        if len(lines) > 1 and len(lines[1].split()) > 1:
+            fn = lines[1].split()[1].split("+")[0]
+            counts[fn] = counts.get(fn, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("method", ["auto", "ptrace"])
+def test_record_request_driven_attribution(target, tmp_path, method):
+    """Threads alternating a CPU burst in their own function with a sleep in
+    poll / read / futex (different ratios): CPU shares by function within 3
+    points of the program's own measure (and of perf on the same run), each
+    thread's wall time whole, and its off-CPU time at its blocking call."""
+    t = target("requests", "4000")
+    t.expect_exit = True
+    perf = shutil.which("perf") if method == "auto" else None
+    pdata = str(tmp_path / "perf.data")
+    pp = None
+    if perf:
+        # Before pmprof attaches: the target starts its threads then, and
+        # perf follows only threads created after it attached.
+        pp = subprocess.Popen([perf, "record", "-q", "-e", "cpu-clock", "-F", "999", "-g",
+                               "-p", str(t.pid), "-o", pdata],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+    hz = 999 if method == "auto" else 199
+    r = run_pmprof(*record_args(tmp_path, "-p", t.pid, "-F", hz, "--method", method))
+    doc = summary_of(r)
+    truth = _truth(t)
+    st = doc["stats"]
+    assert st["exited"] is True
+    if method == "auto":
+        # perf_event_open is allowed here (root); it must have been used.
+        assert st["method"] == "perf" and st["cpu_samples"] > 300, st
+    else:
+        assert st["method"] == "ptrace" and st["cpu_samples"] == 0, st
+    samples, locs, folded = check_all(tmp_path, doc)
+
+    def leaf_cpu(fn):
+        return sum(s[0][2] for s in samples
+                   if sample_functions(s, locs)[:1] == [fn])
+
+    def shares(d):
+        tot = sum(d.values())
+        assert tot > 0, d
+        return {k: 100.0 * v / tot for k, v in d.items()}
+    want = shares({n: truth[n]["burn"] for n in REQ_FN})
+    if method == "auto":
+        got = {n: leaf_cpu(fn) for n, (fn, _) in REQ_FN.items()}
+    else:
+        # A ptrace stop lands at the thread's next return to user space,
+        # often the exit of the CPU-clock system call the burst loop makes
+        # (docs/record.md): compare what the attribution rule decides, the
+        # CPU time charged to each thread's running samples.
+        got = {n: sum(s[0][2] for s in samples
+                      if s[2]["tid"] == "%d tid" % truth[n]["tid"]
+                      and s[2]["state"] == "running") for n in REQ_FN}
+        want = shares({n: truth[n]["cpu"] for n in REQ_FN})
+    have = shares(got)
+    for n in REQ_FN:
+        assert abs(have[n] - want[n]) <= 3.0, (n, have, want, truth)
+
+    if pp is not None:
+        pp.wait(timeout=60)
+        counts = _perf_leaf_counts(pdata)
+        tot_perf = sum(counts.get(fn, 0) for fn, _ in REQ_FN.values())
+        if tot_perf >= 300:
+            for n, (fn, _) in REQ_FN.items():
+                p = 100.0 * counts.get(fn, 0) / tot_perf
+                assert abs(p - have[n]) <= 3.0, (n, counts, have)
+
+    th = {x["tid"]: x for x in doc["threads"]}
+    for n, (fn, call) in REQ_FN.items():
+        tr = truth[n]
+        x = th[tr["tid"]]
+        # Its wall time is its life (recorded from its birth to its exit).
+        assert abs(x["wall_ns"] - tr["life"]) <= 0.08 * tr["life"], (n, x, tr)
+        mine = [s for s in samples if s[2]["tid"] == "%d tid" % tr["tid"]]
+        asleep = [s for s in mine if s[2]["state"] == "sleeping"]
+        off = sum(s[0][1] for s in asleep)
+        # Off-CPU: in its own blocking call (restarted by the kernel after
+        # a stop: restart_syscall), never in its burst ...
+        at_call = sum(s[0][1] for s in asleep
+                      if s[2].get("syscall") in (call, "restart_syscall"))
+        assert at_call >= 0.95 * off, (n, call, [s[2] for s in asleep][:20])
+        assert all(fn not in sample_functions(s, locs) for s in asleep), n
+        # ... and as long as it waited there: at most its time around the
+        # call (which includes the wait for a CPU after waking), at least
+        # that minus every wait for a CPU; 5 % of its life for the ends.
+        slack = 0.05 * tr["life"]
+        assert tr["sleep"] - tr["delay"] - slack <= off <= tr["sleep"] + slack, (n, off, tr)
+        # CPU time only where it was running (and [lost]: samples the
+        # kernel dropped when its ring was full, a stack not known).
+        assert all(s[0][2] == 0 for s in asleep)
+        assert all(s[0][2] == 0 for s in mine if s[2]["state"] not in ("running", "lost"))
+
+
+def test_record_perf_does_not_stop_idle_or_running_threads(target, tmp_path):
+    """With perf events: the spinning cruncher is never stopped for a CPU
+    sample, and the blocked reader is stopped once, then its stack reused."""
+    t = target("workload")
+    doc = summary_of(run_pmprof(*record_args(tmp_path, "-p", t.pid, "-F", 99, "-d", 2)))
+    st = doc["stats"]
+    assert st["method"] == "perf", st
+    # 3 threads x ~198 ticks; the two asleep ones: a first stop each (and a
+    # few more if the reference read races their return into the call).
+    assert st["stops"] <= 12, st
+    assert st["reused"] >= 300, st
+    th = {x["tid"]: x for x in doc["threads"]}
+    cr, rd = th[t.tid_of("cruncher")], th[t.tid_of("reader")]
+    assert cr["cpu_ns"] > 0 and rd["cpu_ns"] == 0, (cr, rd)
+    assert abs(rd["wall_ns"] - st["elapsed_ns"]) < 0.1 * st["elapsed_ns"], (rd, st)

@@ -1,6 +1,7 @@
 /* spinner: a throughput-reporting target for bench/record.py.
  *
- *   usage: spinner [--timeout SECONDS] NTHREADS [spin|block [DEPTH]]
+ *   usage: spinner [--timeout SECONDS] NTHREADS [spin|block|idle [DEPTH]]
+ *          idle: worker-0 and worker-1 spin, the others block
  *          defaults: DEPTH 20; exits by itself after --timeout (900 s)
  *
  *   worker-0..N-1  worker_main -> rec_a -> rec_b -> rec_c -> rec_a -> ...
@@ -101,7 +102,7 @@ block_wait(void)
 NOINLINE static void
 bottom(int index)
 {
-    if (spin_mode)
+    if (spin_mode == 1 || (spin_mode == 2 && index < 2))
         spin_loop(index);
     else
         block_wait();
@@ -222,12 +223,15 @@ main(int argc, char **argv)
         argc -= 2;
     }
     if (argc < 2 || argc > 4)
-        die("usage: spinner [--timeout SECONDS] NTHREADS [spin|block [DEPTH]]");
+        die("usage: spinner [--timeout SECONDS] NTHREADS [spin|block|idle "
+            "[DEPTH]]");
     nthreads = atoi(argv[1]);
     if (argc > 2 && strcmp(argv[2], "spin") == 0)
         spin_mode = 1;
+    else if (argc > 2 && strcmp(argv[2], "idle") == 0)
+        spin_mode = 2;
     else if (argc > 2 && strcmp(argv[2], "block") != 0)
-        die("mode must be spin or block");
+        die("mode must be spin, block or idle");
     if (argc > 3)
         depth = atoi(argv[3]);
     if (nthreads < 1 || nthreads > MAX_THREADS || depth < 0 || depth > 1000)
@@ -258,7 +262,8 @@ main(int argc, char **argv)
             break;
         usleep(1000);
     }
-    printf("READY %d %s %p %zu\n", nthreads, spin_mode ? "spin" : "block",
+    printf("READY %d %s %p %zu\n", nthreads,
+           spin_mode == 2 ? "idle" : spin_mode ? "spin" : "block",
            (void *)counters, sizeof(*counters));
     tick_loop();
     NO_TAIL();

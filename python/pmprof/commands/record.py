@@ -57,7 +57,12 @@ parser.add_argument("--depth", type=int, metavar="N", default=0,
                     help="at most N frames per stack (default: 256)")
 parser.add_argument("--stack-bytes", type=int, metavar="N", default=0,
                     help="most stack bytes copied per thread and sample "
-                         "(default: 65536; the copy adapts to the stack depth)")
+                         "(default: 16384 per CPU sample with perf events; "
+                         "65536 per stop, adapting to the stack depth)")
+parser.add_argument("--method", choices=("auto", "ptrace"), default="auto",
+                    help="auto: CPU samples from perf events (no thread is "
+                         "stopped for them) where perf_event_open is allowed, "
+                         "else ptrace; ptrace: stop and unwind threads only")
 parser.add_argument("--top", type=int, metavar="N", default=10,
                     help="functions in each table of the summary (default: 10)")
 parser.add_argument("--json", action="store_true",
@@ -136,6 +141,17 @@ class Progress:
             self.ctx.progress(None)
 
 
+def method_text(st):
+    if st["method"] == "perf":
+        return ("perf events (%d CPU samples taken by the kernel, no stop); "
+                "%d thread stops for off-CPU stacks, %d reused"
+                % (st["cpu_samples"], st["stops"], st["reused"]))
+    why = (" (perf_event_open: %s)" % os.strerror(st["perf_errno"])
+           if st["perf_errno"] else "")
+    return ("ptrace%s: %d thread stops, %d off-CPU stacks reused"
+            % (why, st["stops"], st["reused"]))
+
+
 def summary_text(st, threads, top_cpu, top_wall, files, interrupted):
     lines = []
     how = "interrupted" if interrupted else (
@@ -147,6 +163,7 @@ def summary_text(st, threads, top_cpu, top_wall, files, interrupted):
                  % (how, st["samples"], len(threads), st["elapsed_ns"] / 1e9,
                     st["rate_hz"], _ms(st["pause_median_ns"]), _ms(st["pause_p99_ns"]),
                     st["lost"], st["late"]))
+    lines.append("pmprof record: method: %s" % method_text(st))
     if not st["rt"]:
         lines.append("pmprof record: note: not running SCHED_FIFO (not permitted); "
                      "pauses are longer when the target keeps the CPUs busy")
@@ -191,7 +208,8 @@ def record(ctx, args):
             rec = session.record(hz=args.frequency, duration=args.duration,
                                  max_frames=args.depth, stack_bytes=args.stack_bytes,
                                  tids=tids, thread_regex=regex, progress=progress,
-                                 progress_interval=0.25)
+                                 progress_interval=0.25,
+                                 ptrace_only=args.method == "ptrace")
         finally:
             progress.done()
         st = rec.stats()

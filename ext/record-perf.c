@@ -1,0 +1,232 @@
+/*
+ * record-perf.c: CPU samples from the kernel for "pmprof record".
+ *
+ * Owns: one perf event per thread (software cpu-clock, user space only,
+ * a sample every period of the thread's own CPU time) with the user
+ * registers and a copy of the top of the user stack in each sample, its
+ * mmap ring buffer, and the parsing of that buffer.  No thread is
+ * stopped: the kernel takes the sample in its timer interrupt, on the
+ * CPU the thread runs on.  Unwinding happens later (record.c) from the
+ * copied bytes.
+ *
+ * The ring is written by the kernel and read here: every record's size
+ * is checked against the ring and the sample layout before it is used.
+ *
+ * Must not: stop or signal a thread; unwind.
+ */
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pmprof-internal.h"
+#include "record.h"
+
+/* PERF_REG_X86_* numbering (arch/x86/include/uapi/asm/perf_regs.h). */
+enum { PR_AX, PR_BX, PR_CX, PR_DX, PR_SI, PR_DI, PR_BP, PR_SP, PR_IP,
+       PR_FLAGS, PR_R8 = 16, PR_R15 = 23 };
+#define PERF_REGS_MASK (0x1ffull | (0xffull << PR_R8))
+#define PERF_NREGS 17   /* bits set in PERF_REGS_MASK */
+#define RING_PAGES_MAX 32u
+#define RING_PAGES_MIN 4u
+
+static long
+perf_open(struct perf_event_attr *a, int tid)
+{
+    return syscall(SYS_perf_event_open, a, tid, -1, -1,
+                   PERF_FLAG_FD_CLOEXEC);
+}
+
+int
+pmp_perf_open(struct pmp_perf *p, int tid, uint64_t period_ns,
+              uint32_t stack_bytes)
+{
+    struct perf_event_attr a;
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), pages;
+    long fd;
+
+    memset(p, 0, sizeof(*p));
+    p->fd = -1;
+    memset(&a, 0, sizeof(a));
+    a.size = sizeof(a);
+    a.type = PERF_TYPE_SOFTWARE;
+    a.config = PERF_COUNT_SW_CPU_CLOCK;
+    a.sample_period = period_ns ? period_ns : 1;
+    a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
+                    PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER;
+    a.sample_regs_user = PERF_REGS_MASK;
+    a.sample_stack_user = stack_bytes & ~7u;
+    a.exclude_kernel = 1;
+    a.exclude_hv = 1;
+    a.use_clockid = 1;
+    a.clockid = CLOCK_MONOTONIC;
+    /* Nobody polls the ring: no wakeups until it is nearly full. */
+    a.watermark = 1;
+    fd = perf_open(&a, tid);
+    if (fd < 0)
+        return -errno;
+    p->fd = (int)fd;
+    /* A ring for a few ticks' samples; smaller if the mlock limit of an
+       unprivileged user says no. */
+    for (pages = RING_PAGES_MAX; pages >= RING_PAGES_MIN; pages /= 2) {
+        void *m = mmap(NULL, (pages + 1) * pg, PROT_READ | PROT_WRITE,
+                       MAP_SHARED, p->fd, 0);
+        if (m != MAP_FAILED) {
+            p->base = m;
+            p->map_len = (pages + 1) * pg;
+            p->data = (unsigned char *)m + pg;
+            p->data_size = pages * pg;
+            return 0;
+        }
+    }
+    {
+        int e = errno;
+        close(p->fd);
+        p->fd = -1;
+        return -e;
+    }
+}
+
+void
+pmp_perf_close(struct pmp_perf *p)
+{
+    if (p->base)
+        munmap(p->base, p->map_len);
+    if (p->fd >= 0)
+        close(p->fd);
+    free(p->bounce);
+    memset(p, 0, sizeof(*p));
+    p->fd = -1;
+}
+
+/* Copy len bytes at ring offset off (wrapping) into p->bounce. */
+static const unsigned char *
+ring_bytes(struct pmp_perf *p, uint64_t off, size_t len)
+{
+    size_t o = (size_t)(off & (p->data_size - 1));
+
+    if (o + len <= p->data_size)
+        return p->data + o;
+    if (len > p->bounce_cap) {
+        unsigned char *nb = realloc(p->bounce, len);
+        if (!nb)
+            return NULL;
+        p->bounce = nb;
+        p->bounce_cap = len;
+    }
+    memcpy(p->bounce, p->data + o, p->data_size - o);
+    memcpy(p->bounce + (p->data_size - o), p->data,
+           len - (p->data_size - o));
+    return p->bounce;
+}
+
+/* Parse one PERF_RECORD_SAMPLE body of n bytes. */
+static int
+parse_sample(const unsigned char *b, size_t n, struct pmp_perf_sample *s)
+{
+    uint64_t abi, size, regs[PERF_NREGS];
+    size_t o = 0;
+    uint32_t ids[2];
+
+    memset(s, 0, sizeof(*s));
+    if (n < 8 + 8 + 8)
+        return -1;
+    memcpy(ids, b, 8);
+    s->pid = (int)ids[0];
+    s->tid = (int)ids[1];
+    memcpy(&s->time, b + 8, 8);
+    memcpy(&abi, b + 16, 8);
+    o = 24;
+    if (abi != PERF_SAMPLE_REGS_ABI_64)
+        return -1;   /* none (a kernel thread) or a 32-bit task */
+    if (n - o < sizeof(regs) + 8)
+        return -1;
+    memcpy(regs, b + o, sizeof(regs));
+    o += sizeof(regs);
+    memcpy(&size, b + o, 8);
+    o += 8;
+    if (size > n - o)
+        return -1;
+    s->stack = b + o;
+    s->stack_len = size;
+    if (size) {
+        uint64_t dyn;
+        if (n - o - size < 8)
+            return -1;
+        memcpy(&dyn, b + o + size, 8);
+        if (dyn < s->stack_len)
+            s->stack_len = dyn;
+    }
+    /* regs[] is in mask bit order: AX BX CX DX SI DI BP SP IP R8..R15.
+       To DWARF numbering. */
+    memset(&s->regs, 0, sizeof(s->regs));
+    s->regs.r[PMP_REG_RAX] = regs[0];
+    s->regs.r[PMP_REG_RBX] = regs[1];
+    s->regs.r[PMP_REG_RCX] = regs[2];
+    s->regs.r[PMP_REG_RDX] = regs[3];
+    s->regs.r[PMP_REG_RSI] = regs[4];
+    s->regs.r[PMP_REG_RDI] = regs[5];
+    s->regs.r[PMP_REG_RBP] = regs[6];
+    s->regs.r[PMP_REG_RSP] = regs[7];
+    s->regs.r[PMP_REG_RIP] = regs[8];
+    {
+        int i;
+        for (i = 0; i < 8; i++)
+            s->regs.r[PMP_REG_R8 + i] = regs[9 + i];
+    }
+    s->regs.orig_rax = (uint64_t)-1;
+    return 0;
+}
+
+int
+pmp_perf_drain(struct pmp_perf *p,
+               int (*fn)(void *ctx, const struct pmp_perf_sample *s),
+               void *ctx)
+{
+    struct perf_event_mmap_page *mp = p->base;
+    uint64_t head, tail;
+    int rc = 0;
+
+    if (!mp)
+        return 0;
+    head = __atomic_load_n(&mp->data_head, __ATOMIC_ACQUIRE);
+    tail = mp->data_tail;
+    if (head - tail > p->data_size)
+        tail = head - p->data_size;   /* cannot happen; stay inside */
+    while (tail < head && rc == 0) {
+        struct perf_event_header h;
+        const unsigned char *b = ring_bytes(p, tail, sizeof(h));
+
+        if (!b)
+            break;
+        memcpy(&h, b, sizeof(h));
+        if (h.size < sizeof(h) || h.size > head - tail) {
+            p->bad++;
+            tail = head;   /* not a record: drop the rest */
+            break;
+        }
+        if (h.type == PERF_RECORD_SAMPLE) {
+            struct pmp_perf_sample s;
+            b = ring_bytes(p, tail, h.size);
+            if (b && parse_sample(b + sizeof(h), h.size - sizeof(h), &s) == 0)
+                rc = fn(ctx, &s);
+            else
+                p->bad++;
+        } else if (h.type == PERF_RECORD_LOST) {
+            b = ring_bytes(p, tail, h.size);
+            if (b && h.size >= sizeof(h) + 16) {
+                uint64_t lost;
+                memcpy(&lost, b + sizeof(h) + 8, 8);
+                p->lost += lost;
+            }
+        }
+        tail += h.size;
+    }
+    __atomic_store_n(&mp->data_tail, tail, __ATOMIC_RELEASE);
+    return rc;
+}
