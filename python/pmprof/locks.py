@@ -402,13 +402,16 @@ def _wait_phrase(e, by_tid):
 
 
 def group_waiters(edges, tids):
-    """Waiters of the same object at the same application frame: one line."""
+    """Waiters of the same object at the same application frame, with the
+    same wait (an rwlock's readers and writers apart: without libc's
+    symbols they all sit at one libc address) and the same evidence: one
+    line, printed from the group's first waiter."""
     groups = {}
     for e in edges:
         if e["waiter"] not in tids:
             continue
-        key = (e["object"], e["object_kind"], tuple(e["owners"]),
-               _where(e["frame"]))
+        key = (e["object"], e["object_kind"], e["subkind"], tuple(e["owners"]),
+               e["readers"], e["owner_source"], e["stack_agrees"], _where(e["frame"]))
         groups.setdefault(key, []).append(e)
     out = sorted(groups.values(), key=lambda g: (-len(g), g[0]["waiter"]))
     return out
