@@ -24,7 +24,8 @@ VERDICT = {
     "recursive": "hang", "errorcheck": "hang", "robust": "hang", "pi": "hang",
     "adaptive": "hang", "robust_pi": "hang",
     "pshared": "hang", "timedlock": "hang", "abandoned": "hang", "rw_writer": "hang",
-    "rw_readers": "hang", "rw_pw_writer": "hang", "rw_pw_readers": "hang", "join": "hang", "stdio": "hang", "pileup": "hang",
+    "rw_readers": "hang", "rw_pw_writer": "hang", "rw_pw_readers": "hang", "lookalike": "hang",
+    "cond_relock": "hang", "join": "hang", "stdio": "hang", "pileup": "hang",
     "net": "hang", "cond": "none", "sem": "none", "waitv": "none", "idle": "none", "none": "none",
 }
 CXX = {"cxx-abba": "deadlock", "cxx-shared": "hang", "cxx-cv": "none"}
@@ -155,6 +156,11 @@ def check_doc(doc, scenario, gt):
         for w in ("w", "r3")[:1 + (scenario == "rw_pw_readers")]:
             (e,) = [e for e in doc["edges"] if e["waiter"] == gt.tid[w]]
             assert e["readers"] == 2 and e["owners"] == [], e
+    if scenario == "lookalike":
+        # memory: a held mutex; stack: an rwlock call; neither is believed
+        (e,) = [e for e in doc["edges"] if e["waiter"] == gt.tid["w"]]
+        assert e["memory_kind"] == "mutex" and "pthread_rwlock_rdlock" in e["stack_call"], e
+        assert e["stack_agrees"] is None, e
     if scenario == "join":
         r = roots[0]
         assert r["kind"] == "holder" and r["thread"] == gt.tid["t1"]
@@ -189,7 +195,7 @@ def test_locks_in_gdb(target, scenario, tmp_path):
 
 
 @pytest.mark.parametrize("scenario", ["abba", "cycle3", "pileup", "rw_writer", "rw_readers",
-                                      "rw_pw_writer", "rw_pw_readers", "robust", "pi", "recursive", "abandoned", "join",
+                                      "rw_pw_writer", "rw_pw_readers", "lookalike", "robust", "pi", "recursive", "abandoned", "join",
                                       "stdio", "cond", "sem", "timedlock", "cxx-abba"])
 def test_locks_from_core(target, scenario, tmp_path):
     t, gt = start(target, scenario)
@@ -217,7 +223,7 @@ def test_locks_from_kernel_core(scenario, tmp_path):
 
 
 @pytest.mark.parametrize("scenario", ["abba", "pileup", "stdio", "rw_readers", "rw_pw_writer",
-                                      "rw_pw_readers", "cxx-shared"])
+                                      "rw_pw_readers", "lookalike", "cond_relock", "cxx-shared"])
 def test_locks_without_libc_debug_info(target, scenario, tmp_path):
     """Decoding needs registers and memory only: with libc's debug info
     hidden the same edges come out (the stack may then not confirm)."""

@@ -61,6 +61,10 @@
  *   rw_pw_writer  rw_writer on LW (PREFER_WRITER_NONRECURSIVE) join w1
  *   rw_pw_readers rw_readers on LW; then r3 rd_wait LW        join r1
  *               (r3 queues behind the waiting writer)
+ *   lookalike   o hold_park MX; w waits on MX's word in         join o
+ *               lookalike_pthread_rwlock_rdlock (GT: futex, no owner)
+ *   cond_relock c cond_wait(CR, MR); o hold_signal MR: c waits  join o
+ *               for MR inside pthread_cond_wait
  *   cond        c1 c2 cond_wait(C, M), never signalled       join c1
  *   sem         s1 s2 sem_wait_role (SM = 0)                 join s1
  *   join        t1 read_role; t2 join_wait(t1)               join t2
@@ -104,6 +108,9 @@ pthread_mutex_t T = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t S = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t N = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t M = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t MX = PTHREAD_MUTEX_INITIALIZER; /* lookalike */
+pthread_mutex_t MR = PTHREAD_MUTEX_INITIALIZER; /* cond_relock */
+pthread_cond_t CR = PTHREAD_COND_INITIALIZER;
 pthread_rwlock_t L = PTHREAD_RWLOCK_INITIALIZER;
 pthread_rwlock_t LW; /* PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP */
 pthread_cond_t C = PTHREAD_COND_INITIALIZER;
@@ -381,6 +388,41 @@ rd_wait(struct thr *self)
     tgt_arrive(TGT_FUTEX);
     pthread_rwlock_rdlock(RWL(self));
     got_it(self, "pthread_rwlock_rdlock");
+}
+
+/* cond_relock's o: takes the mutex c waits with, wakes c, keeps it. */
+NOINLINE static void
+hold_signal(struct thr *self)
+{
+    lock_or_die(self, self->hold);
+    pthread_cond_signal(self->cv);
+    mark_held(self);
+    park_read();
+    NO_TAIL();
+}
+
+/* Not glibc's rdlock: a wait on the word of the mutex self->want (held
+   by another thread) the way lll_lock waits (2: locked, with waiters),
+   from a function whose name says rwlock: memory and stack disagree. */
+NOINLINE static void
+lookalike_pthread_rwlock_rdlock(struct thr *self)
+{
+    int *word = &self->want->__data.__lock;
+    int one = 1;
+
+    __atomic_compare_exchange_n(word, &one, 2, 0, __ATOMIC_ACQ_REL,
+                                __ATOMIC_ACQUIRE);
+    tgt_arrive(TGT_FUTEX);
+    for (;;)
+        syscall(SYS_futex, word, 128 /* FUTEX_WAIT_PRIVATE */, 2, NULL,
+                NULL, 0);
+}
+
+NOINLINE static void
+lookalike_wait(struct thr *self)
+{
+    lookalike_pthread_rwlock_rdlock(self);
+    NO_TAIL();
 }
 
 NOINLINE static void
@@ -756,6 +798,59 @@ sc_rw_pw_readers(void)
     main_joins = r1;
 }
 
+/* w waits on MX's word (o holds MX) in lookalike_pthread_rwlock_rdlock:
+   the memory is a held mutex, the stack an rwlock call; the truth pmprof
+   must tell is that it cannot say which (an unnamed futex, no owner). */
+static void
+sc_lookalike(void)
+{
+    struct thr *o = thr_new("o", hold_park);
+    struct thr *w = thr_new("w", lookalike_wait);
+
+    o->hold = &MX;
+    w->want = &MX;
+    thr_start(o);
+    await_held(o);
+    thr_start(w);
+    tgt_wait_ready(2);
+    obj("MX", &MX);
+    edge("w", "futex", "MX", "-");
+    main_joins = o;
+}
+
+/* c, woken from pthread_cond_wait(CR, MR), waits to take MR again (inside
+   pthread_cond_wait: a mutex wait under a condvar call); o holds MR. */
+static void
+sc_cond_relock(void)
+{
+    struct thr *c = thr_new("c", cond_wait);
+    struct thr *o = thr_new("o", hold_signal);
+    char path[64], want[40], buf[256];
+    int waited;
+
+    c->hold = &MR, c->cv = &CR;
+    o->hold = &MR, o->cv = &CR;
+    thr_start(c);
+    tgt_wait_ready(1);
+    thr_start(o);
+    tgt_wait_ready(2);
+    /* c is asleep on MR's word, not on CR's any more */
+    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)c->tid);
+    snprintf(want, sizeof(want), "202 0x%lx ", (unsigned long)(uintptr_t)&MR);
+    for (waited = 0;; waited++) {
+        if (tgt_read_small(path, buf, sizeof(buf)) > 0 &&
+            strncmp(buf, want, strlen(want)) == 0)
+            break;
+        if (waited >= 2000)
+            tgt_die("c did not block on MR within 2 s");
+        tgt_sleep_ms(1);
+    }
+    obj("MR", &MR);
+    obj("CR", &CR);
+    edge("c", "mutex", "MR", "o");
+    main_joins = o;
+}
+
 static void
 sc_cond(void)
 {
@@ -996,6 +1091,8 @@ static const struct scenario {
     {"rw_readers", sc_rw_readers},
     {"rw_pw_writer", sc_rw_pw_writer},
     {"rw_pw_readers", sc_rw_pw_readers},
+    {"lookalike", sc_lookalike},
+    {"cond_relock", sc_cond_relock},
     {"cond", sc_cond},
     {"sem", sc_sem},
     {"join", sc_join},
@@ -1101,7 +1198,8 @@ main(int argc, char **argv)
     if (!sc)
         tgt_die("usage: %s [--timeout N] [--gencore] SCENARIO (abba cycle3 "
                 "recursive errorcheck robust pi pshared timedlock selfdead "
-                "abandoned rw_writer rw_readers rw_pw_writer rw_pw_readers cond sem join stdio waitv "
+                "abandoned rw_writer rw_readers rw_pw_writer rw_pw_readers "
+                "lookalike cond_relock cond sem join stdio waitv "
                 "pileup idle none many net adaptive robust_pi)", tgt_prog);
     pthread_setname_np(pthread_self(), "main");
     if (pipe(park_pipe))
