@@ -449,8 +449,9 @@ def group_waiters(edges, tids):
     for e in edges:
         if e["waiter"] not in tids:
             continue
-        key = (e["object"], e["object_kind"], e["subkind"], e.get("stack_call"), tuple(e["owners"]),
-               e["readers"], e["owner_source"], e["stack_agrees"], _where(e["frame"]))
+        key = (e["object"], e["object_kind"], e["subkind"], e.get("stack_call"),
+               tuple(e["owners"]), e["readers"], e["owner_source"], e["stack_agrees"],
+               _where(e["frame"]))
         groups.setdefault(key, []).append(e)
     out = sorted(groups.values(), key=lambda g: (-len(g), g[0]["waiter"]))
     return out
