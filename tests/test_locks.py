@@ -195,7 +195,8 @@ def test_locks_in_gdb(target, scenario, tmp_path):
 
 
 @pytest.mark.parametrize("scenario", ["abba", "cycle3", "pileup", "rw_writer", "rw_readers",
-                                      "rw_pw_writer", "rw_pw_readers", "lookalike", "robust", "pi", "recursive", "abandoned", "join",
+                                      "rw_pw_writer", "rw_pw_readers", "lookalike", "robust",
+                                      "pi", "recursive", "abandoned", "join",
                                       "stdio", "cond", "sem", "timedlock", "cxx-abba"])
 def test_locks_from_core(target, scenario, tmp_path):
     t, gt = start(target, scenario)
