@@ -24,7 +24,8 @@ VERDICT = {
     "recursive": "hang", "errorcheck": "hang", "robust": "hang", "pi": "hang",
     "adaptive": "hang", "robust_pi": "hang",
     "pshared": "hang", "timedlock": "hang", "abandoned": "hang", "rw_writer": "hang",
-    "rw_readers": "hang", "join": "hang", "stdio": "hang", "pileup": "hang",
+    "rw_readers": "hang", "rw_pw_writer": "hang", "rw_pw_readers": "hang", "lookalike": "hang",
+    "cond_relock": "hang", "join": "hang", "stdio": "hang", "pileup": "hang",
     "net": "hang", "cond": "none", "sem": "none", "waitv": "none", "idle": "none", "none": "none",
 }
 CXX = {"cxx-abba": "deadlock", "cxx-shared": "hang", "cxx-cv": "none"}
@@ -33,10 +34,12 @@ STATUS = {"none": 0, "hang": 3, "deadlock": 4}
 
 class GT:
     def __init__(self, lines):
-        self.tid, self.obj, self.edges = {}, {}, []
+        self.tid, self.obj, self.edges, self.rwmode = {}, {}, [], {}
         for ln in lines:
             p = ln.split()
-            if p[:2] == ["GT", "thread"]:
+            if p[:2] == ["GT", "rwmode"]:
+                self.rwmode[p[2]] = p[3]
+            elif p[:2] == ["GT", "thread"]:
                 self.tid[p[2]] = int(p[3])
             elif p[:2] == ["GT", "obj"]:
                 self.obj[p[2]] = int(p[3], 16)
@@ -83,6 +86,11 @@ def check_edges(doc, gt, core=False):
             continue
         assert int(e["object"], 16) == gt.obj[sym], (waiter, e, gt.obj)
         assert e["symbol"] == sym, (waiter, e)
+        if kind == "rwlock" and waiter in gt.rwmode:
+            # the access the waiter asked for, and what holds the lock:
+            # the writer (its TID, checked below) or readers (their count)
+            assert e["subkind"].startswith(gt.rwmode[waiter] + " access"), (waiter, e)
+            assert e["subkind"].endswith("held for writing") == (owner != "-"), (waiter, e)
         if owner == "-":
             assert e["owners"] == [], (waiter, e)
         else:
@@ -90,6 +98,22 @@ def check_edges(doc, gt, core=False):
     # and nothing else: every reported waiter is a GT waiter
     want = {gt.tid[w] for w, _, _, _ in gt.edges}
     assert set(edges) == want, (sorted(edges), sorted(want))
+
+
+def check_text_rwmodes(text, gt):
+    """The text report groups waiters: every rwlock waiter is listed under
+    a line that names the access it asked for."""
+    seen, mode = {}, None
+    for ln in text.splitlines():
+        m = re.match(r"\s+\d+\s+waits for rwlock .*\((read|write) access", ln)
+        if m:
+            mode = m.group(1)
+            continue
+        if mode:
+            for tid in re.findall(r"\[(\d+)\]", ln.split(" at ")[0]):
+                seen[gt.name[int(tid)]] = mode
+        mode = None
+    assert seen == gt.rwmode, (seen, gt.rwmode, text)
 
 
 def validate(doc):
@@ -127,9 +151,16 @@ def check_doc(doc, scenario, gt):
         assert e["subkind"] == want, e
         assert e["owner_source"] == ("futex word" if "robust" in scenario or scenario == "pi"
                                      else "mutex.__owner"), e
-    if scenario == "rw_readers":
+    if scenario in ("rw_readers", "rw_pw_readers"):
+        # r1 and r2 hold the lock for reading; r3 (rw_pw_readers) queues
+        for w in ("w", "r3")[:1 + (scenario == "rw_pw_readers")]:
+            (e,) = [e for e in doc["edges"] if e["waiter"] == gt.tid[w]]
+            assert e["readers"] == 2 and e["owners"] == [], e
+    if scenario == "lookalike":
+        # memory: a held mutex; stack: an rwlock call; neither is believed
         (e,) = [e for e in doc["edges"] if e["waiter"] == gt.tid["w"]]
-        assert e["readers"] == 2 and e["owners"] == []
+        assert e["memory_kind"] == "mutex" and "pthread_rwlock_rdlock" in e["stack_call"], e
+        assert e["stack_agrees"] is None, e
     if scenario == "join":
         r = roots[0]
         assert r["kind"] == "holder" and r["thread"] == gt.tid["t1"]
@@ -164,7 +195,8 @@ def test_locks_in_gdb(target, scenario, tmp_path):
 
 
 @pytest.mark.parametrize("scenario", ["abba", "cycle3", "pileup", "rw_writer", "rw_readers",
-                                      "robust", "pi", "recursive", "abandoned", "join",
+                                      "rw_pw_writer", "rw_pw_readers", "lookalike", "robust",
+                                      "pi", "recursive", "abandoned", "join",
                                       "stdio", "cond", "sem", "timedlock", "cxx-abba"])
 def test_locks_from_core(target, scenario, tmp_path):
     t, gt = start(target, scenario)
@@ -191,7 +223,8 @@ def test_locks_from_kernel_core(scenario, tmp_path):
     check_doc(doc, scenario, gt)
 
 
-@pytest.mark.parametrize("scenario", ["abba", "pileup", "stdio", "rw_readers", "cxx-shared"])
+@pytest.mark.parametrize("scenario", ["abba", "pileup", "stdio", "rw_readers", "rw_pw_writer",
+                                      "rw_pw_readers", "lookalike", "cond_relock", "cxx-shared"])
 def test_locks_without_libc_debug_info(target, scenario, tmp_path):
     """Decoding needs registers and memory only: with libc's debug info
     hidden the same edges come out (the stack may then not confirm)."""

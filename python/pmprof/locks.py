@@ -64,6 +64,24 @@ def subkind_text(w):
     return ""
 
 
+# Kinds whose waiting calls a stack names unambiguously (stdio's hints
+# are common words: puts, printf).
+CALL_KINDS = ("mutex", "rwlock", "cond", "sem", "join")
+
+
+def stack_call(frames):
+    """The innermost frame that names a lock call, as (kind, function), or
+    None."""
+    for f in frames:
+        fn = f["function"]
+        if not fn or fn.startswith("["):
+            continue
+        for k in CALL_KINDS:
+            if any(h in fn for h in STACK_HINTS[k]):
+                return k, fn
+    return None
+
+
 def _is_libc(path):
     """glibc's own files, wherever they are installed."""
     return os.path.basename(path or "").startswith(("libc.so", "libc-", "libpthread"))
@@ -80,6 +98,10 @@ def stack_agrees(kind, frames):
 
     names = [f["function"] for f in frames if named(f)]
     hints = STACK_HINTS.get(kind)
+    if kind == "mutex":
+        # pthread_cond_wait takes its mutex again on wake-up (in libc's
+        # local __pthread_mutex_cond_lock: unnamed without debug info)
+        hints = hints + STACK_HINTS["cond"]
     if not names or not hints:
         return None
     if any(h in n for n in names for h in hints):
@@ -201,7 +223,8 @@ def analyze(threads, snap=None, live=True, pid=0, stable=None):
                 t["name"] = "(%s)" % start[-1]["function"]
     by_tid = {t["tid"]: t for t in threads}
     # names for objects
-    objs = sorted({t["wait"]["object"] for t in threads if t["wait"] and t["wait"]["object"]})
+    objs = sorted({a for t in threads if t["wait"]
+                   for a in (t["wait"]["object"], t["wait"]["futex"]) if a})
     syms = dict(zip(objs, snap.data_symbols(objs))) if snap is not None and objs else {}
     edges, unstable = [], []
     for t in threads:
@@ -233,6 +256,19 @@ def analyze(threads, snap=None, live=True, pid=0, stable=None):
         }
         if w["kind"] == "waitv":
             e["waitv"] = [{"futex": "0x%x" % a, "val": v} for a, v in w["waitv"]]
+        call = stack_call(t["frames"]) if e["stack_agrees"] is False else None
+        if call and call[0] != w["kind"]:
+            # Memory has the shape of one kind, the stack is in another
+            # kind's call: neither is trusted, the wait is an unnamed
+            # futex and both are named (never an owner read from a
+            # layout that is not the lock's).
+            fsym, foff = syms.get(w["futex"], ("", 0))
+            e.update({
+                "object": "0x%x" % w["futex"], "object_kind": "futex", "subkind": "",
+                "symbol": (fsym if not foff else "%s+%d" % (fsym, foff)) if fsym else None,
+                "owners": [], "owner_source": "none", "owner_died": False,
+                "readers": None, "waiters": None, "count": 0, "stack_agrees": None,
+                "memory_kind": w["kind"], "stack_call": call[1]})
         if stable is not None and (t["tid"], obj, w["owner"]) not in stable:
             unstable.append(e)
             continue
@@ -390,6 +426,9 @@ def _wait_phrase(e, by_tid):
     s = "waits for %s" % object_label(e)
     if e["object_kind"] == "futex":
         s += " (value %d, expected %d)" % (e.get("futex_word", 0), e["futex_val"])
+        if e.get("memory_kind"):
+            s += " - memory looks like a %s, but the stack is in %s: kind unknown" % (
+                KIND_NAMES.get(e["memory_kind"], e["memory_kind"]), e["stack_call"])
     if e["subkind"] and e["object_kind"] == "rwlock":
         s += " (%s)" % e["subkind"]
     if e["owners"]:
@@ -402,12 +441,16 @@ def _wait_phrase(e, by_tid):
 
 
 def group_waiters(edges, tids):
-    """Waiters of the same object at the same application frame: one line."""
+    """Waiters of the same object at the same application frame, with the
+    same wait (an rwlock's readers and writers apart: without libc's
+    symbols they all sit at one libc address) and the same evidence: one
+    line, printed from the group's first waiter."""
     groups = {}
     for e in edges:
         if e["waiter"] not in tids:
             continue
-        key = (e["object"], e["object_kind"], tuple(e["owners"]),
+        key = (e["object"], e["object_kind"], e["subkind"], e.get("stack_call"),
+               tuple(e["owners"]), e["readers"], e["owner_source"], e["stack_agrees"],
                _where(e["frame"]))
         groups.setdefault(key, []).append(e)
     out = sorted(groups.values(), key=lambda g: (-len(g), g[0]["waiter"]))

@@ -13,6 +13,7 @@
  *        kind: mutex rwlock cond sem join stdio waitv futex; owner "-" when
  *        glibc records none; for join, symbol = owner = the joined thread.
  *        main's own final join is an edge too ("main join t1 t1").
+ *   GT rwmode <waiter> read|write        the access an rwlock waiter asked for
  *
  * A waiter starts waiting only once its holder holds the lock (the holder
  * sets a "held" flag that main or the waiter polls, bounded 10 s).  READY
@@ -57,6 +58,13 @@
  *   abandoned   gone hold_exit N (joined), w lock_wait N     read
  *   rw_writer   w1 wr_park L; r1 r2 rd_wait; w2 wr_wait      join w1
  *   rw_readers  r1 r2 rd_park L; w wr_wait L                 join r1
+ *   rw_pw_writer  rw_writer on LW (PREFER_WRITER_NONRECURSIVE) join w1
+ *   rw_pw_readers rw_readers on LW; then r3 rd_wait LW        join r1
+ *               (r3 queues behind the waiting writer)
+ *   lookalike   o hold_park MX; w waits on MX's word in         join o
+ *               lookalike_pthread_rwlock_rdlock (GT: futex, no owner)
+ *   cond_relock c cond_wait(CR, MR); o hold_signal MR: c waits  join o
+ *               for MR inside pthread_cond_wait
  *   cond        c1 c2 cond_wait(C, M), never signalled       join c1
  *   sem         s1 s2 sem_wait_role (SM = 0)                 join s1
  *   join        t1 read_role; t2 join_wait(t1)               join t2
@@ -100,7 +108,11 @@ pthread_mutex_t T = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t S = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t N = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t M = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t MX = PTHREAD_MUTEX_INITIALIZER; /* lookalike */
+pthread_mutex_t MR = PTHREAD_MUTEX_INITIALIZER; /* cond_relock */
+pthread_cond_t CR = PTHREAD_COND_INITIALIZER;
 pthread_rwlock_t L = PTHREAD_RWLOCK_INITIALIZER;
+pthread_rwlock_t LW; /* PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP */
 pthread_cond_t C = PTHREAD_COND_INITIALIZER;
 pthread_cond_t Q = PTHREAD_COND_INITIALIZER;
 pthread_mutex_t QM = PTHREAD_MUTEX_INITIALIZER;
@@ -124,6 +136,7 @@ struct thr {
     pthread_mutex_t *hold;
     pthread_mutex_t *want;
     pthread_cond_t *cv;
+    pthread_rwlock_t *rw; /* wr_park ... rd_wait: NULL is L */
     struct thr *peer;     /* hold_then_lock: wait for its held; join_wait */
 };
 
@@ -143,6 +156,9 @@ static struct gt_obj gt_objs[16];
 static int ngt_objs;
 static struct gt_edge gt_edges[64];
 static int ngt_edges;
+/* rwlock waiters: the access each asked for ("read" or "write") */
+static struct gt_edge gt_rwmodes[16];
+static int ngt_rwmodes;
 
 static struct thr *main_joins; /* NULL: main blocks in main_read */
 static struct thr *waitv_thr;  /* waitv: main polls its syscall */
@@ -167,6 +183,19 @@ edge(const char *waiter, const char *kind, const char *sym, const char *owner)
     gt_edges[ngt_edges].sym = sym;
     gt_edges[ngt_edges].owner = owner;
     ngt_edges++;
+}
+
+/* An rwlock edge, and the access the waiter asked for. */
+static void
+rwedge(const char *waiter, const char *sym, const char *owner,
+       const char *mode)
+{
+    if (ngt_rwmodes >= (int)(sizeof(gt_rwmodes) / sizeof(gt_rwmodes[0])))
+        tgt_die("too many rwlock waiters");
+    edge(waiter, "rwlock", sym, owner);
+    gt_rwmodes[ngt_rwmodes].waiter = waiter;
+    gt_rwmodes[ngt_rwmodes].kind = mode;
+    ngt_rwmodes++;
 }
 
 static void
@@ -319,10 +348,12 @@ timed_wait(struct thr *self)
     got_it(self, "pthread_mutex_timedlock");
 }
 
+#define RWL(self) ((self)->rw ? (self)->rw : &L)
+
 NOINLINE static void
 wr_park(struct thr *self)
 {
-    int err = pthread_rwlock_wrlock(&L);
+    int err = pthread_rwlock_wrlock(RWL(self));
 
     if (err)
         tgt_die("%s: wrlock: %s", self->name, strerror(err));
@@ -334,7 +365,7 @@ wr_park(struct thr *self)
 NOINLINE static void
 rd_park(struct thr *self)
 {
-    int err = pthread_rwlock_rdlock(&L);
+    int err = pthread_rwlock_rdlock(RWL(self));
 
     if (err)
         tgt_die("%s: rdlock: %s", self->name, strerror(err));
@@ -347,7 +378,7 @@ NOINLINE static void
 wr_wait(struct thr *self)
 {
     tgt_arrive(TGT_FUTEX);
-    pthread_rwlock_wrlock(&L);
+    pthread_rwlock_wrlock(RWL(self));
     got_it(self, "pthread_rwlock_wrlock");
 }
 
@@ -355,8 +386,43 @@ NOINLINE static void
 rd_wait(struct thr *self)
 {
     tgt_arrive(TGT_FUTEX);
-    pthread_rwlock_rdlock(&L);
+    pthread_rwlock_rdlock(RWL(self));
     got_it(self, "pthread_rwlock_rdlock");
+}
+
+/* cond_relock's o: takes the mutex c waits with, wakes c, keeps it. */
+NOINLINE static void
+hold_signal(struct thr *self)
+{
+    lock_or_die(self, self->hold);
+    pthread_cond_signal(self->cv);
+    mark_held(self);
+    park_read();
+    NO_TAIL();
+}
+
+/* Not glibc's rdlock: a wait on the word of the mutex self->want (held
+   by another thread) the way lll_lock waits (2: locked, with waiters),
+   from a function whose name says rwlock: memory and stack disagree. */
+NOINLINE static void
+lookalike_pthread_rwlock_rdlock(struct thr *self)
+{
+    int *word = &self->want->__data.__lock;
+    int one = 1;
+
+    __atomic_compare_exchange_n(word, &one, 2, 0, __ATOMIC_ACQ_REL,
+                                __ATOMIC_ACQUIRE);
+    tgt_arrive(TGT_FUTEX);
+    for (;;)
+        syscall(SYS_futex, word, 128 /* FUTEX_WAIT_PRIVATE */, 2, NULL,
+                NULL, 0);
+}
+
+NOINLINE static void
+lookalike_wait(struct thr *self)
+{
+    lookalike_pthread_rwlock_rdlock(self);
+    NO_TAIL();
 }
 
 NOINLINE static void
@@ -643,9 +709,9 @@ sc_rw_writer(void)
     thr_start(w2);
     tgt_wait_ready(4);
     obj("L", &L);
-    edge("r1", "rwlock", "L", "w1");
-    edge("r2", "rwlock", "L", "w1");
-    edge("w2", "rwlock", "L", "w1");
+    rwedge("r1", "L", "w1", "read");
+    rwedge("r2", "L", "w1", "read");
+    rwedge("w2", "L", "w1", "write");
     main_joins = w1;
 }
 
@@ -663,8 +729,126 @@ sc_rw_readers(void)
     thr_start(w);
     tgt_wait_ready(3);
     obj("L", &L);
-    edge("w", "rwlock", "L", "-");
+    rwedge("w", "L", "-", "write");
     main_joins = r1;
+}
+
+static void
+init_rw_prefer_writer(void)
+{
+    pthread_rwlockattr_t at;
+    int err;
+
+    pthread_rwlockattr_init(&at);
+    if ((err = pthread_rwlockattr_setkind_np(
+             &at, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP)) ||
+        (err = pthread_rwlock_init(&LW, &at)))
+        tgt_die("rwlock LW: %s", strerror(err));
+    pthread_rwlockattr_destroy(&at);
+}
+
+/* rw_writer on LW (writer-preferring): the readers and the second writer
+   wait for w1, which holds LW for writing. */
+static void
+sc_rw_pw_writer(void)
+{
+    struct thr *w1 = thr_new("w1", wr_park);
+    struct thr *r1 = thr_new("r1", rd_wait);
+    struct thr *r2 = thr_new("r2", rd_wait);
+    struct thr *w2 = thr_new("w2", wr_wait);
+
+    init_rw_prefer_writer();
+    w1->rw = r1->rw = r2->rw = w2->rw = &LW;
+    thr_start(w1);
+    await_held(w1);
+    thr_start(r1);
+    thr_start(r2);
+    thr_start(w2);
+    tgt_wait_ready(4);
+    obj("LW", &LW);
+    rwedge("r1", "LW", "w1", "read");
+    rwedge("r2", "LW", "w1", "read");
+    rwedge("w2", "LW", "w1", "write");
+    main_joins = w1;
+}
+
+/* rw_readers on LW: w waits for the readers r1 r2; once w waits, a new
+   reader r3 queues behind it (a writer-preferring lock). */
+static void
+sc_rw_pw_readers(void)
+{
+    struct thr *r1 = thr_new("r1", rd_park);
+    struct thr *r2 = thr_new("r2", rd_park);
+    struct thr *w = thr_new("w", wr_wait);
+    struct thr *r3 = thr_new("r3", rd_wait);
+
+    init_rw_prefer_writer();
+    r1->rw = r2->rw = w->rw = r3->rw = &LW;
+    thr_start(r1);
+    thr_start(r2);
+    await_held(r1);
+    await_held(r2);
+    thr_start(w);
+    tgt_wait_ready(3);
+    thr_start(r3);
+    tgt_wait_ready(4);
+    obj("LW", &LW);
+    rwedge("w", "LW", "-", "write");
+    rwedge("r3", "LW", "-", "read");
+    main_joins = r1;
+}
+
+/* w waits on MX's word (o holds MX) in lookalike_pthread_rwlock_rdlock:
+   the memory is a held mutex, the stack an rwlock call; the truth pmprof
+   must tell is that it cannot say which (an unnamed futex, no owner). */
+static void
+sc_lookalike(void)
+{
+    struct thr *o = thr_new("o", hold_park);
+    struct thr *w = thr_new("w", lookalike_wait);
+
+    o->hold = &MX;
+    w->want = &MX;
+    thr_start(o);
+    await_held(o);
+    thr_start(w);
+    tgt_wait_ready(2);
+    obj("MX", &MX);
+    edge("w", "futex", "MX", "-");
+    main_joins = o;
+}
+
+/* c, woken from pthread_cond_wait(CR, MR), waits to take MR again (inside
+   pthread_cond_wait: a mutex wait under a condvar call); o holds MR. */
+static void
+sc_cond_relock(void)
+{
+    struct thr *c = thr_new("c", cond_wait);
+    struct thr *o = thr_new("o", hold_signal);
+    char path[64], want[40], buf[256];
+    int waited;
+
+    c->hold = &MR, c->cv = &CR;
+    o->hold = &MR, o->cv = &CR;
+    thr_start(c);
+    tgt_wait_ready(1);
+    thr_start(o);
+    tgt_wait_ready(2);
+    /* c is asleep on MR's word, not on CR's any more */
+    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)c->tid);
+    snprintf(want, sizeof(want), "202 0x%lx ", (unsigned long)(uintptr_t)&MR);
+    for (waited = 0;; waited++) {
+        if (tgt_read_small(path, buf, sizeof(buf)) > 0 &&
+            strncmp(buf, want, strlen(want)) == 0)
+            break;
+        if (waited >= 2000)
+            tgt_die("c did not block on MR within 2 s");
+        tgt_sleep_ms(1);
+    }
+    obj("MR", &MR);
+    obj("CR", &CR);
+    edge("c", "mutex", "MR", "o");
+    main_joins = o;
 }
 
 static void
@@ -905,6 +1089,10 @@ static const struct scenario {
     {"abandoned", sc_abandoned},
     {"rw_writer", sc_rw_writer},
     {"rw_readers", sc_rw_readers},
+    {"rw_pw_writer", sc_rw_pw_writer},
+    {"rw_pw_readers", sc_rw_pw_readers},
+    {"lookalike", sc_lookalike},
+    {"cond_relock", sc_cond_relock},
     {"cond", sc_cond},
     {"sem", sc_sem},
     {"join", sc_join},
@@ -967,6 +1155,8 @@ print_ground_truth(void)
     for (i = 0; i < ngt_edges; i++)
         say("GT edge %s %s %s %s", gt_edges[i].waiter, gt_edges[i].kind,
             gt_edges[i].sym, gt_edges[i].owner);
+    for (i = 0; i < ngt_rwmodes; i++)
+        say("GT rwmode %s %s", gt_rwmodes[i].waiter, gt_rwmodes[i].kind);
     if (main_joins)
         say("GT edge main join %s %s", main_joins->name, main_joins->name);
 }
@@ -1008,7 +1198,8 @@ main(int argc, char **argv)
     if (!sc)
         tgt_die("usage: %s [--timeout N] [--gencore] SCENARIO (abba cycle3 "
                 "recursive errorcheck robust pi pshared timedlock selfdead "
-                "abandoned rw_writer rw_readers cond sem join stdio waitv "
+                "abandoned rw_writer rw_readers rw_pw_writer rw_pw_readers "
+                "lookalike cond_relock cond sem join stdio waitv "
                 "pileup idle none many net adaptive robust_pi)", tgt_prog);
     pthread_setname_np(pthread_self(), "main");
     if (pipe(park_pipe))
