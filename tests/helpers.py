@@ -233,14 +233,19 @@ class Target:
             return self.state(self.pid) in ("S", "D")
         wait_until(asleep, timeout, 0.002, "%s: main thread asleep after its marker" % self)
 
+    def syscall_nr(self, tid: int) -> Optional[int]:
+        """The system call a sleeping thread is in (/proc's syscall
+        file), None when it runs or is gone."""
+        text = (_read("/proc/%d/task/%d/syscall" % (self.pid, tid)) or "").split(" ", 1)[0]
+        return int(text) if text.lstrip("-").isdigit() and int(text) >= 0 else None
+
     def wait_all_asleep(self, timeout: float = SETTLE_TIMEOUT) -> None:
         """For a Go program with nothing left to run after its marker (its
         main goroutine runs on whatever thread): until every thread sleeps
         and none is still in write(2), the marker's own system call, so the
         goroutine that wrote it has parked where the program says it does."""
         def write_nr(tid):
-            text = _read("/proc/%d/task/%d/syscall" % (self.pid, tid)) or ""
-            return text.split(" ", 1)[0] == "1"
+            return self.syscall_nr(tid) == 1
 
         def asleep():
             if self.proc.poll() is not None:

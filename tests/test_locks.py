@@ -320,7 +320,8 @@ def test_root_blocker_socket_endpoints(target):
     assert "holds mutex NET 0x%x (1 waiter)" % gt.obj["NET"] in r.stdout
     # the second run keeps only waits its unstopped first read sees: the
     # waiter must be back in its futex after the first run's stop
-    wait_until(lambda: t.state(gt.tid["w"]) == "S", 10, 0.01, "w asleep again")
+    wait_until(lambda: t.state(gt.tid["w"]) == "S" and t.syscall_nr(gt.tid["w"]) == 202,
+               10, 0.01, "w asleep in futex(2) again")
     check_doc(json.loads(run_pmprof("locks", "-p", t.pid, "--format", "json").stdout),
               "net", gt)
 
