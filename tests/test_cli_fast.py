@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from conftest import DEBUG_DIR, ENV, gcore, pprof_raw, run_pmprof
+from conftest import DEBUG_DIR, ENV, gcore, pprof_raw, run_pmprof, wait_until
 
 FAST = dict(ENV, PMPROF_TEST_NO_PYTHON="1")     # C path only, or exit 99
 SLOW = dict(ENV, PMPROF_NO_FAST="1")            # the Python CLI only
@@ -65,11 +65,14 @@ def raw_without_time(path):
     return re.sub(r"(?m)^Time: .*$", "", pprof_raw(path))
 
 
-def snapshots(tmp_path, *args):
-    """(fast, slow) `snapshot -o` runs into two files, and their -raw."""
+def snapshots(tmp_path, *args, between=None):
+    """(fast, slow) `snapshot -o` runs into two files, and their -raw;
+    between(): run after the first (a live target settling again)."""
     fa, sa = str(tmp_path / "fast.pb.gz"), str(tmp_path / "slow.pb.gz")
     f = run_pmprof("snapshot", *args, "-o", fa, env=FAST)
     assert f.returncode != 99, ("went to the Python CLI", args, f.stderr)
+    if between:
+        between()
     s = run_pmprof("snapshot", *args, "--output=%s" % sa, env=SLOW)
     assert f.returncode == s.returncode == 0, (f.stderr, s.stderr)
     assert f.stderr == s.stderr
@@ -90,7 +93,10 @@ def test_snapshot_profiles_are_the_same(target, tmp_path, name, extra):
 
 def test_snapshot_live_and_default_name(target, tmp_path):
     t = target("deep", 8, "block", 20)
-    fast, slow = snapshots(tmp_path, "-p", t.pid)
+    # Each thread's state is in the profile: the second run waits until
+    # every thread the first one stopped is asleep again.
+    fast, slow = snapshots(tmp_path, "-p", t.pid, between=lambda: wait_until(
+        lambda: set(t.states().values()) == {"S"}, 10, 0.005, "threads asleep again"))
     assert fast.count("thread:[deep") == slow.count("thread:[deep") == 9
     assert fast == slow
     r = run_pmprof("snapshot", "-p", t.pid, env=FAST, cwd=str(tmp_path))

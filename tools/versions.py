@@ -106,24 +106,38 @@ class Apt:
                 "-o", "Debug::NoLocking=1",
                 "-o", "APT::Sandbox::User=root"]
 
+    def _locked(self):
+        """An exclusive lock on this apt state: apt runs here without its
+        own locking (Debug::NoLocking), and two updates into one list
+        directory (two test processes, say) spoil each other's lists."""
+        f = open(os.path.join(self.root, ".lock"), "w")
+        fcntl.flock(f, fcntl.LOCK_EX)
+        return f
+
     def update(self, force=False):
         stamp = os.path.join(self.root, "updated")
-        if not force and os.path.exists(stamp) and \
-                time.time() - os.path.getmtime(stamp) < 86400:
-            return
-        r = subprocess.run(["apt-get", "-q"] + self.opts() + ["update"],
-                           capture_output=True, text=True, timeout=600)
-        got = [f for f in os.listdir(self.lists) if "_Packages" in f]
-        if not got:
-            raise Unreachable("apt-get update reached no suite of the Debian "
-                              "archive: %s" % (r.stderr.strip().splitlines() or
-                                               ["(no message)"])[-1])
-        open(stamp, "w").close()
+        with self._locked():
+            if not force and os.path.exists(stamp) and \
+                    time.time() - os.path.getmtime(stamp) < 86400:
+                return
+            r = subprocess.run(["apt-get", "-q"] + self.opts() + ["update"],
+                               capture_output=True, text=True, timeout=600)
+            lists = os.listdir(self.lists)
+            missing = [su for su in SUITES
+                       if not any("_dists_%s_main_" % su in f and "_Packages" in f
+                                  for f in lists)]
+            if missing:
+                raise Unreachable("apt-get update did not get the package list of "
+                                  "%s: %s" % (", ".join(missing),
+                                              (r.stderr.strip().splitlines() or
+                                               ["(no message)"])[-1]))
+            open(stamp, "w").close()
 
     def candidates(self, pkgs, suite):
         """{package: the version suite serves} for those it serves."""
-        r = subprocess.run(["apt-cache"] + self.opts() + ["madison"] + pkgs,
-                           capture_output=True, text=True, timeout=300)
+        with self._locked():
+            r = subprocess.run(["apt-cache"] + self.opts() + ["madison"] + pkgs,
+                               capture_output=True, text=True, timeout=300)
         out = {}
         for line in r.stdout.splitlines():
             cols = [c.strip() for c in line.split("|")]
@@ -133,8 +147,9 @@ class Apt:
         return out
 
     def download(self, specs, dest):
-        r = subprocess.run(["apt-get", "-q"] + self.opts() + ["download"] + specs,
-                           cwd=dest, capture_output=True, text=True, timeout=1200)
+        with self._locked():
+            r = subprocess.run(["apt-get", "-q"] + self.opts() + ["download"] + specs,
+                               cwd=dest, capture_output=True, text=True, timeout=1200)
         if r.returncode != 0:
             raise Unreachable("apt-get download %s: %s" % (
                 " ".join(specs), (r.stderr.strip().splitlines() or ["failed"])[-1]))
@@ -149,6 +164,11 @@ def upstream(debver):
 def fetch_one(apt, root, name, suite, pkgs):
     kind, want = name.split("-", 1)
     got = apt.candidates(pkgs, suite)
+    if any(p not in got for p in pkgs):
+        # Lists older than the suite's current packages, or spoiled: once
+        # more with fresh ones before saying the suite lacks them.
+        apt.update(force=True)
+        got = apt.candidates(pkgs, suite)
     for p in pkgs:
         if p not in got:
             raise Unreachable("%s: suite %s serves no %s" % (name, suite, p))
