@@ -49,3 +49,14 @@ class Context:
         """True when the user asked to stop a long command (Ctrl-C) in a
         way no KeyboardInterrupt carries (lldb's command interrupt)."""
         return False
+
+
+def proc_stat(pid, field):
+    """Field `field` of /proc/PID/stat after the command name (0: the
+    state letter, 19: the start time), None when there is no such
+    process.  The start time tells a pid that was reused."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[field]
+    except (OSError, IndexError):
+        return None

@@ -16,18 +16,10 @@ import gdb  # noqa: F401  (only here and in gdb/pmprof.py)
 
 from pmprof import PmprofError, debug_cache_dir, load_core
 from pmprof.commands import load_all, translate_core_error
-from pmprof.dbg import Context
+from pmprof.dbg import Context, proc_stat
 
 _sessions = {}
 _debug = [False]
-
-
-def _proc_starttime(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
 
 
 def _connection_type(inf):
@@ -95,7 +87,7 @@ class GdbContext(Context):
         pid = inf.pid
         self._desc = "pid %d" % pid
         self._live = True
-        key = ("pid", pid, _proc_starttime(pid))
+        key = ("pid", pid, proc_stat(pid, 19))
         if key not in _sessions:
             for k in [k for k in _sessions if k[0] == "pid" and k[1] == pid]:
                 _sessions.pop(k).close()

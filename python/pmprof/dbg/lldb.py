@@ -24,7 +24,7 @@ import lldb  # noqa: F401  (only here and in lldb/pmprof.py)
 from pmprof import PmprofError, debug_cache_dir, load_core
 from pmprof.commands import (EXIT_OK, UsageError, _HelpShown, load_all,
                              translate_core_error)
-from pmprof.dbg import Context
+from pmprof.dbg import Context, proc_stat
 
 _sessions = {}
 _debug = [os.environ.get("PMPROF_DEBUG") == "1"]
@@ -32,23 +32,6 @@ _debug = [os.environ.get("PMPROF_DEBUG") == "1"]
 # lldb's general-purpose register names in pmprof's DWARF order.
 _GPR_DWARF = ("rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
               "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip")
-
-
-def _proc_starttime(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _proc_state(pid):
-    """The process's state letter from /proc (None: no such process)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
 
 
 def _reads_via_lldb():
@@ -286,7 +269,7 @@ class LldbContext(Context):
         self._live = True
         via = _reads_via_lldb()
         dpath = _debug_path(self.debugger)
-        key = ("pid", pid, _proc_starttime(pid), via, dpath)
+        key = ("pid", pid, proc_stat(pid, 19), via, dpath)
         entry = _sessions.get(key)
         if entry is None:
             # another process (or this pid reused): its sessions go
@@ -338,7 +321,7 @@ class LldbContext(Context):
         if not err.Success():
             raise PmprofError("cannot detach from process %d: %s" % (pid, err.GetCString()))
         try:
-            if _proc_state(pid) in (None, "Z", "X"):
+            if proc_stat(pid, 0) in (None, "Z", "X"):
                 # seen with a process lldb launched and then interrupted:
                 # it ends as lldb-server detaches
                 raise PmprofError("process %d ended when lldb let go of it: nothing "
@@ -353,7 +336,7 @@ class LldbContext(Context):
             self._reattach(target, pid, sel_tid, sel_frame)
 
     def _reattach(self, target, pid, sel_tid, sel_frame):
-        if _proc_state(pid) in (None, "Z", "X"):
+        if proc_stat(pid, 0) in (None, "Z", "X"):
             _put(self._err, "pmprof record: process %d exited; lldb is no longer "
                             "attached\n" % pid)
             return
