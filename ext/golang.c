@@ -828,6 +828,41 @@ pmp_go_current(struct pmp_target *t, const struct pmp_go_layout *L,
     return 0;
 }
 
+/* The goroutine a CPU sample caught (perf events: the registers are the
+   sample's, the memory is read later): the sampled R14, if it is a g
+   whose stack holds the sampled sp and that is not one of its M's own
+   (g0, gsignal).  That g
+   was running at the sample whatever its thread runs now (m.curg, which
+   pmp_go_current reads, may have moved on).  -1: not in Go code on a
+   goroutine stack. */
+int
+pmp_go_sampled(struct pmp_target *t, const struct pmp_go_layout *L,
+               const struct pmp_regs *rg, uint64_t *g_out, int64_t *goid,
+               uint64_t *labels)
+{
+    uint64_t gp = rg->r[PMP_REG_R14], m, g0, v;
+    unsigned char g[G_BUF];
+
+    if (!L || !gp || (gp & 7) || L->g_size > sizeof(g) ||
+        pmp_target_read(t, gp, g, L->g_size, NULL))
+        return -1;
+    if (rg->r[PMP_REG_RSP] < pmp_u64at(g, G_STACK_LO) ||
+        rg->r[PMP_REG_RSP] >= pmp_u64at(g, G_STACK_HI))
+        return -1;
+    m = pmp_u64at(g, L->g_m);
+    if (m && (pmp_target_read_u64(t, m + L->m_g0, &g0, NULL) || g0 == gp))
+        return -1;
+    /* goid 0: an M's own g (g0, or gsignal in a signal handler, which
+       also runs on a stack of its own): not a goroutine. */
+    v = pmp_u64at(g, L->g_goid);
+    if (!v)
+        return -1;
+    *g_out = gp;
+    *goid = (int64_t)v;
+    *labels = pmp_u64at(g, L->g_labels);
+    return 0;
+}
+
 /* ---- goroutines ---- */
 
 /* Go's isSystemGoroutine, by the start function's name (the funcID

@@ -298,6 +298,11 @@ const struct pmp_go_layout *pmp_go_layout_sym(struct pmp_symbolizer *sym);
 int pmp_go_current(struct pmp_target *t, const struct pmp_go_layout *L,
                    const struct pmp_regs *rg, int tid, uint64_t *g,
                    int64_t *goid, uint64_t *labels);
+/* The goroutine of a perf-event CPU sample, from its sampled registers
+   (R14, checked against the g's stack); -1 if none. */
+int pmp_go_sampled(struct pmp_target *t, const struct pmp_go_layout *L,
+                   const struct pmp_regs *rg, uint64_t *g_out, int64_t *goid,
+                   uint64_t *labels);
 /* The saved context of the goroutine whose M's g0 stack holds sp. */
 struct pmp_go_ctx {
     uint64_t sched_pc, sched_sp, sched_bp, syscall_pc, syscall_sp;

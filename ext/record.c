@@ -1095,10 +1095,14 @@ on_perf_sample(void *ctx, const struct pmp_perf_sample *ps)
         return (int)stack;
     r->cur_gset = 0;
     if (r->is_go) {
-        /* The g in the sampled registers, read now: right while that
-           goroutine still runs on this thread (checked by g.m.procid). */
+        /* The g in the sampled registers (R14 in Go code, checked by
+           its stack holding the sampled sp); else (C code, the system
+           stack) the goroutine this thread's M runs now, right while it
+           still runs it (checked by g.m.procid). */
         uint64_t g;
-        th->go_ok = pmp_go_current(r->s->target, r->go_layout, &rg, th->tid, &g,
+        th->go_ok = pmp_go_sampled(r->s->target, r->go_layout, &rg, &g,
+                                   &th->goid, &th->go_labels) == 0 ||
+                    pmp_go_current(r->s->target, r->go_layout, &rg, th->tid, &g,
                                    &th->goid, &th->go_labels) == 0;
         r->cur_gset = go_gset(r, th);
         th->go_ok = 0;
