@@ -20,9 +20,14 @@ DEB_PACKAGES := gcc g++ make gdb elfutils libdw-dev libelf-dev \
 	liburing-dev libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev \
 	lldb-16 python3-lldb-16
 
+# ext/ is layered by folder, lowest first (docs/design.md, ext/*/README;
+# tools/layers.py checks that no file calls or includes a folder above
+# its own).  Headers are included by basename: one -I per folder.
+CORE_DIRS := base layouts target unwind inspect record output
+EXT_DIRS := $(CORE_DIRS) python cli
 CFLAGS_BASE := -std=gnu11 -g -O2 -fPIC -fvisibility=hidden -Wall -Wextra \
 	-Wno-unused-parameter -Wno-missing-field-initializers \
-	-Iext -I$(BUILD)/gen
+	$(addprefix -Iext/,$(CORE_DIRS)) -I$(BUILD)/gen
 ifeq ($(DEVELOPER),1)
 CFLAGS_BASE += -Werror -Wvla -Wdeclaration-after-statement -Wshadow \
 	-Wstrict-prototypes -Wold-style-definition
@@ -34,9 +39,11 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 LIBS := -ldw -lelf -lprotobuf-c -lz -lstdc++
 
-CORE_SRCS := $(filter-out ext/module.c ext/cli.c,$(wildcard ext/*.c))
-CORE_OBJS := $(patsubst ext/%.c,$(BUILD)/obj/%.o,$(CORE_SRCS)) \
+CORE_SRCS := $(wildcard $(addprefix ext/,$(addsuffix /*.c,$(CORE_DIRS))))
+CORE_HDRS := $(wildcard $(addprefix ext/,$(addsuffix /*.h,$(CORE_DIRS))))
+CORE_OBJS := $(addprefix $(BUILD)/obj/,$(sort $(notdir $(CORE_SRCS:.c=.o)))) \
 	$(BUILD)/obj/profile.pb-c.o
+vpath %.c $(addprefix ext/,$(CORE_DIRS))
 GEN_HDRS := $(BUILD)/gen/profile.pb-c.h $(BUILD)/gen/syscalls.h
 
 -include $(BUILD)/pyinfo.mk
@@ -70,9 +77,9 @@ $(BUILD)/pyinfo.mk: tools/pyinfo.py
 
 build: $(EXT) bin/pmprof
 
-$(BUILD)/gen/profile.pb-c.c $(BUILD)/gen/profile.pb-c.h: ext/proto/profile.proto
+$(BUILD)/gen/profile.pb-c.c $(BUILD)/gen/profile.pb-c.h: ext/output/proto/profile.proto
 	@mkdir -p $(BUILD)/gen
-	$(PROTOC_C) --proto_path=ext/proto --c_out=$(BUILD)/gen ext/proto/profile.proto
+	$(PROTOC_C) --proto_path=ext/output/proto --c_out=$(BUILD)/gen ext/output/proto/profile.proto
 
 proto: $(BUILD)/gen/profile.pb-c.c
 
@@ -80,7 +87,7 @@ $(BUILD)/gen/syscalls.h: tools/gen-syscalls.sh
 	@mkdir -p $(BUILD)/gen
 	sh tools/gen-syscalls.sh > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/%.o: ext/%.c $(wildcard ext/*.h) $(GEN_HDRS)
+$(BUILD)/obj/%.o: %.c $(CORE_HDRS) $(GEN_HDRS)
 	@mkdir -p $(BUILD)/obj
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -c $< -o $@
 
@@ -91,7 +98,7 @@ $(BUILD)/obj/profile.pb-c.o: $(BUILD)/gen/profile.pb-c.c $(BUILD)/gen/profile.pb
 $(BUILD)/libpmprof.a: $(CORE_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/obj/module.o: ext/module.c ext/pmprof.h $(BUILD)/pyinfo.mk
+$(BUILD)/obj/module.o: ext/python/module.c ext/base/pmprof.h $(BUILD)/pyinfo.mk
 	@mkdir -p $(BUILD)/obj
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -I$(PY_INCLUDE) -c $< -o $@
 
@@ -99,11 +106,11 @@ $(EXT): $(BUILD)/obj/module.o $(BUILD)/libpmprof.a
 	$(CC) -shared $(LDFLAGS) -o $@ $(BUILD)/obj/module.o $(BUILD)/libpmprof.a $(LIBS)
 
 # The standalone command: starts the Python CLI with gdb's Python, and
-# runs `stacks` (text) itself on the same core (ext/cli.c).
-bin/pmprof: ext/cli.c ext/pmprof.h ext/banned.h $(BUILD)/libpmprof.a $(BUILD)/pyinfo.mk
+# runs `stacks` (text) itself on the same core (ext/cli/cli.c).
+bin/pmprof: ext/cli/cli.c ext/base/pmprof.h ext/base/banned.h $(BUILD)/libpmprof.a $(BUILD)/pyinfo.mk
 	@mkdir -p bin
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -DPMPROF_PYTHON='"$(PY_EXE)"' $(LDFLAGS) \
-		-o $@.tmp ext/cli.c $(BUILD)/libpmprof.a $(LIBS) && mv $@.tmp $@
+		-o $@.tmp ext/cli/cli.c $(BUILD)/libpmprof.a $(LIBS) && mv $@.tmp $@
 
 # ---- tests ---------------------------------------------------------------
 
@@ -152,7 +159,7 @@ asan:
 	$(MAKE) clean-build
 
 format:
-	clang-format -i ext/*.c ext/*.h tests/unit/*.c tests/unit/*.h
+	clang-format -i $(wildcard $(addprefix ext/,$(addsuffix /*.[ch],$(EXT_DIRS)))) tests/unit/*.c tests/unit/*.h
 
 # The C core with every warning an error, and every Python file compiled.
 lint:

@@ -19,7 +19,7 @@ from typing import Dict, List
 
 from helpers import ROOT
 
-HEADER = os.path.join(ROOT, "ext", "layout-go.h")
+HEADER = os.path.join(ROOT, "ext", "layouts", "layout-go.h")
 GDB_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golayout_gdb.py")
 
 # table field -> (DWARF type, [member paths, the first one present wins];

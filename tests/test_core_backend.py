@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$")
 SKIP = 77
 # The sources test-core needs when the whole library does not build.
-DIRECT_SRCS = ["tests/unit/test-core.c", "ext/target-core.c", "ext/util.c", "ext/error.c"]
+DIRECT_SRCS = ["tests/unit/test-core.c", "ext/target/target-core.c", "ext/base/util.c", "ext/base/error.c"]
 DIRECT_FLAGS = [
     "-std=gnu11", "-g", "-O2", "-Wall", "-Wextra", "-Werror",
-    "-Wdeclaration-after-statement", "-Wshadow", "-Wvla", "-Iext", "-Itests/unit",
+    "-Wdeclaration-after-statement", "-Wshadow", "-Wvla", "-Iext/base", "-Iext/target", "-Itests/unit",
 ]  # fmt: skip
 
 

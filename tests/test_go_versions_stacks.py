@@ -440,7 +440,7 @@ def _canonical(suffix: str) -> str:
 
 def _c_source(name: str) -> str:
     from helpers import ROOT
-    with open(os.path.join(ROOT, "ext", name)) as f:
+    with open(os.path.join(ROOT, "ext", "unwind", name)) as f:
         return f.read().replace("\\\n", " ")
 
 

@@ -367,6 +367,6 @@ def test_heap_a_lying_banner_gives_no_figures(target, tmp_path):
 def test_the_table_names_every_version_of_the_matrix():
     """Every glibc the matrix runs has a row (and no row without a run)."""
     with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           "ext", "layout-glibc-malloc.h")) as f:
+                           "ext", "layouts", "layout-glibc-malloc.h")) as f:
         rows = re.findall(r'\.version = "([0-9.]+)"', f.read())
     assert sorted(rows) == sorted(n.split("-", 1)[1] for n in GLIBC_NAMES)

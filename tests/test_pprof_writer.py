@@ -181,7 +181,7 @@ def test_string_table_with_protoc(profile: Path) -> None:
                     "test_gzip_and_wire_invariants decodes the table itself")
     res = subprocess.run(
         [protoc, "--decode=perftools.profiles.Profile",
-         "--proto_path=" + os.path.join(ROOT, "ext", "proto"), "profile.proto"],
+         "--proto_path=" + os.path.join(ROOT, "ext", "output", "proto"), "profile.proto"],
         input=gzip.decompress(profile.read_bytes()), capture_output=True, timeout=60,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr.decode(errors="replace")
