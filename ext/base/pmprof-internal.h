@@ -303,13 +303,17 @@ int pmp_go_current(struct pmp_target *t, const struct pmp_go_layout *L,
 int pmp_go_sampled(struct pmp_target *t, const struct pmp_go_layout *L,
                    const struct pmp_regs *rg, uint64_t *g_out, int64_t *goid,
                    uint64_t *labels);
-/* The saved context of the goroutine whose M's g0 stack holds sp. */
+/* The Go backend of the unwinder (unwind/gostack.c): the saved context of
+   the goroutine whose M's g0 stack holds sp; where a thread's g may be
+   (R14, the TLS slot at fs-8: callers check which one is a g). */
 struct pmp_go_ctx {
     uint64_t sched_pc, sched_sp, sched_bp, syscall_pc, syscall_sp;
 };
 int pmp_go_curg_context(struct pmp_target *t, int gominor,
                         const struct pmp_regs *rg, uint64_t sp,
                         struct pmp_go_ctx *out);
+void pmp_go_g_candidates(struct pmp_target *t, const struct pmp_regs *rg,
+                         uint64_t cand[2]);
 struct pmp_unwinder;
 /* Use c (captured earlier) for the next unwinds' jumps; NULL: read. */
 void pmp_unwinder_set_go_ctx(struct pmp_unwinder *u,

@@ -9,7 +9,9 @@
  * shared/notes/formats-and-go.md section 2), the struct offsets of the
  * target's release (layout-go.h: one row per release, from its DWARF),
  * reading every g while the target is stopped and unwinding its stack
- * with the pclntab unwinder (unwind.c), the goroutine profile writer.
+ * with the pclntab unwinder (unwind.c).  Leaving a system stack is the
+ * unwinder's (unwind/gostack.c); the goroutine profile is written by
+ * output/goprofile.c.
  *
  * Defences: allglen, label maps, overflow chains and string lengths are
  * capped; every read is bounds-checked by pmp_target_read; a g that does
@@ -739,62 +741,6 @@ read_labels(struct go_ctx *c, uint64_t lp, struct pmp_goroutine *gr)
     gr->nlabels = n;
 }
 
-/* Where a stopped thread's g may be: R14 in Go code (the register ABI),
-   else the TLS slot at fs-8.  Callers check which one is a g. */
-static void
-g_candidates(struct pmp_target *t, const struct pmp_regs *rg, uint64_t cand[2])
-{
-    cand[0] = rg->r[PMP_REG_R14];
-    cand[1] = 0;
-    if (rg->fs_base > 8)
-        pmp_target_read_u64(t, rg->fs_base - 8, &cand[1], NULL);
-}
-
-/*
- * A thread on its g0 (system) stack at sp: the goroutine its M runs
- * (m.curg), and that goroutine's saved context, for unwinding across
- * systemstack/morestack/asmcgocall as Go's traceback does.  The g0 is
- * R14 (Go code) or the TLS slot at fs-8, checked: g.m.g0 == g and sp
- * inside g's stack.  gominor: the module's Go 1.minor (gopclntab.h);
- * PMP_E_UNSUPPORTED for a release layout-go.h has no row for (the
- * unwinder then ends the walk at the system stack, marked).
- */
-int
-pmp_go_curg_context(struct pmp_target *t, int gominor,
-                    const struct pmp_regs *rg, uint64_t sp,
-                    struct pmp_go_ctx *out)
-{
-    uint64_t cand[2], m, g0, curg;
-    const struct pmp_go_layout *L = layout_minor(gominor);
-    unsigned char g[G_BUF];
-    int k;
-
-    if (!L)
-        return PMP_E_UNSUPPORTED;
-    g_candidates(t, rg, cand);
-    for (k = 0; k < 2; k++) {
-        uint64_t lo, hi;
-        if (!cand[k] || (cand[k] & 7) ||
-            pmp_target_read(t, cand[k], g, 56, NULL))
-            continue;
-        lo = pmp_u64at(g, G_STACK_LO);
-        hi = pmp_u64at(g, G_STACK_HI);
-        m = pmp_u64at(g, L->g_m);
-        if (sp < lo || sp >= hi || !m ||
-            pmp_target_read_u64(t, m + L->m_g0, &g0, NULL) || g0 != cand[k] ||
-            pmp_target_read_u64(t, m + L->m_curg, &curg, NULL) || !curg ||
-            curg == g0 || pmp_target_read(t, curg, g, L->g_size, NULL))
-            continue;
-        out->sched_pc = pmp_u64at(g, L->g_sched_pc);
-        out->sched_sp = pmp_u64at(g, L->g_sched_sp);
-        out->sched_bp = pmp_u64at(g, L->g_sched_bp);
-        out->syscall_pc = pmp_u64at(g, L->g_syscallpc);
-        out->syscall_sp = pmp_u64at(g, L->g_syscallsp);
-        return 0;
-    }
-    return -1;
-}
-
 /* The goroutine thread tid runs: R14 holds the g in Go code (the register
    ABI), else the TLS slot at fs-8; checked through g.m.procid. */
 int
@@ -808,7 +754,7 @@ pmp_go_current(struct pmp_target *t, const struct pmp_go_layout *L,
     if (!L)
         return -1;
 
-    g_candidates(t, rg, cand);
+    pmp_go_g_candidates(t, rg, cand);
     for (k = 0; k < 2 && !gp; k++) {
         if (!cand[k] || (cand[k] & 7) ||
             pmp_target_read_u64(t, cand[k] + L->g_m, &m, NULL) || !m ||
@@ -1369,43 +1315,4 @@ pmp_session_go(struct pmp_session *s, const struct pmp_go_opts *o,
         pmp_snapshot_free(snap);
     *out = c.out;
     return 0;
-}
-
-/* ---- goroutine profile ---- */
-
-int
-pmp_go_write_profile(struct pmp_session *s, const struct pmp_go *g,
-                     const char *path, struct pmp_error *err)
-{
-    struct pmp_symsource src;
-    struct pmp_pprof *p = NULL;
-    struct pmp_label lb[MAX_LABELS];
-    size_t i, k;
-    int rc;
-
-    pmp_session_symsource(s, &src);
-    rc = pmp_pprof_begin_count(&p, &src, "goroutine",
-                               (int64_t)pmp_now_ns(CLOCK_REALTIME), NULL, 0, err);
-    if (rc)
-        return rc;
-    for (i = 0; i < g->ngoroutines && rc == 0; i++) {
-        const struct pmp_goroutine *gr = &g->goroutines[i];
-        int64_t one = 1;
-        size_t nl = PMP_MIN(gr->nlabels, PMP_ARRAY_SIZE(lb));
-
-        if (gr->system || gr->nframes == 0)
-            continue;
-        for (k = 0; k < nl; k++) {
-            lb[k].key = gr->labels[k].key;
-            lb[k].str = gr->labels[k].value;
-            lb[k].num = 0;
-            lb[k].unit = NULL;
-        }
-        rc = pmp_pprof_add(p, gr->pcs, gr->frame_flags, (size_t)gr->nframes,
-                           &one, lb, nl, err);
-    }
-    if (rc == 0)
-        rc = pmp_pprof_write(p, path, err);
-    pmp_pprof_free(p);
-    return rc;
 }

@@ -9,7 +9,8 @@
  * offset 0 is left out (designated initializers: 0); a member a release
  * lacks is 0 too (g_parentgoid before 1.21: never at offset 0).
  *
- * Included by golang.c only.
+ * Included by inspect/golang.c and unwind/gostack.c (the g/m offsets it
+ * needs to leave a system stack).
  */
 #ifndef PMPROF_LAYOUT_GO_H
 #define PMPROF_LAYOUT_GO_H
