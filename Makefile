@@ -98,12 +98,16 @@ $(BUILD)/obj/profile.pb-c.o: $(BUILD)/gen/profile.pb-c.c $(BUILD)/gen/profile.pb
 $(BUILD)/libpmprof.a: $(CORE_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/obj/module.o: ext/python/module.c ext/base/pmprof.h $(BUILD)/pyinfo.mk
+# The Python module: ext/python/module.c assembles one file per type.
+PY_SRCS := $(wildcard ext/python/*.c)
+PY_OBJS := $(patsubst ext/python/%.c,$(BUILD)/obj/%.o,$(PY_SRCS))
+
+$(PY_OBJS): $(BUILD)/obj/%.o: ext/python/%.c ext/python/module.h ext/base/pmprof.h $(BUILD)/pyinfo.mk
 	@mkdir -p $(BUILD)/obj
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -I$(PY_INCLUDE) -c $< -o $@
 
-$(EXT): $(BUILD)/obj/module.o $(BUILD)/libpmprof.a
-	$(CC) -shared $(LDFLAGS) -o $@ $(BUILD)/obj/module.o $(BUILD)/libpmprof.a $(LIBS)
+$(EXT): $(PY_OBJS) $(BUILD)/libpmprof.a
+	$(CC) -shared $(LDFLAGS) -o $@ $(PY_OBJS) $(BUILD)/libpmprof.a $(LIBS)
 
 # The standalone command: starts the Python CLI with gdb's Python, and
 # runs `stacks` (text) itself on the same core (ext/cli/cli.c).
