@@ -47,7 +47,7 @@ os.environ["PMPROF_LLDB_READS"] = "lldb"
 out["via_cold"] = run("pmprof stacks")[0]
 out["via_warm"] = statistics.median(run("pmprof stacks")[0] for _ in range(RUNS))
 import sys
-m = sys.modules["pmprof.dbg.lldb"]
+m = sys.modules["pmprof.frontends.lldb"]
 p = lldb.process
 t0 = time.perf_counter()
 fs = m._thread_pointers(lldb.target, p)

@@ -250,7 +250,7 @@ GDB_PMPROF = r'''
 import contextlib, gdb, json, time
 marks = {}
 try:
-    from pmprof.dbg import gdb as _pg
+    from pmprof.frontends import gdb as _pg
     _orig = _pg.GdbContext.record_session
 
     class _Timed:

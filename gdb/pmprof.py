@@ -19,6 +19,6 @@ if not os.path.exists(os.path.join(_pydir, "pmprof", "_core" + _suffix)):
                                       " (found %s)" % ", ".join(built) if built else "",
                                       os.path.dirname(_here)), gdb.STDERR)
 else:
-    from pmprof.dbg import gdb as _pmprof_gdb
+    from pmprof.frontends import gdb as _pmprof_gdb
 
     _pmprof_gdb.register()

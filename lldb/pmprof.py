@@ -27,7 +27,7 @@ def __lldb_init_module(debugger, internal_dict):
     me = sys.modules.get("pmprof")
     if me is not None and not hasattr(me, "__path__"):
         del sys.modules["pmprof"]
-    from pmprof.dbg import lldb as _pmprof_lldb
+    from pmprof.frontends import lldb as _pmprof_lldb
 
     global PmprofCommand
     PmprofCommand = _pmprof_lldb.PmprofCommand

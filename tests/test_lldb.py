@@ -251,7 +251,7 @@ def test_goroutines_and_memstats_equal_the_programs_own(go_live_and_core):
 SET_READS = "script import os; os.environ['PMPROF_LLDB_READS'] = '%s'"
 # which path each open session of this lldb took (the core's own flag)
 SHOW_PATHS = ("script import sys; print('PATHS', sorted((k[3], e[0].via_debugger) for k, e in "
-              "sys.modules['pmprof.dbg.lldb']._sessions.items()))")
+              "sys.modules['pmprof.frontends.lldb']._sessions.items()))")
 
 
 @pytest.mark.parametrize("name,cmds", [

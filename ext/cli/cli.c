@@ -1,7 +1,7 @@
 /*
  * cli.c: bin/pmprof, the standalone command.
  *
- * The command line is the Python CLI (python/pmprof/cli.py, run with the
+ * The command line is the Python CLI (python/pmprof/frontends/cli.py, run with the
  * Python the core was built for): every command, its help, its errors.
  * This program starts it, with two things done first:
  *
@@ -112,7 +112,7 @@ run_python(char **argv)
     args[0] = (char *)PMPROF_PYTHON;
     args[1] = (char *)"-S";     /* no site module: the stdlib and pmprof */
     args[2] = (char *)"-m";
-    args[3] = (char *)"pmprof.cli";
+    args[3] = (char *)"pmprof.frontends.cli";
     for (i = 1; i < argc; i++)
         args[3 + i] = argv[i];
     execv(PMPROF_PYTHON, args);

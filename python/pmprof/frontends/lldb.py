@@ -24,7 +24,7 @@ import lldb  # noqa: F401  (only here and in lldb/pmprof.py)
 from pmprof import PmprofError, debug_cache_dir, load_core
 from pmprof.commands import (EXIT_OK, UsageError, _HelpShown, load_all,
                              translate_core_error)
-from pmprof.dbg import Context, proc_stat
+from pmprof.frontends import Context, proc_stat
 
 _sessions = {}
 _debug = [os.environ.get("PMPROF_DEBUG") == "1"]
@@ -485,7 +485,7 @@ def _run(debugger, command, exe_ctx, result):
 
 
 class PmprofCommand:
-    """`command script add -c pmprof.dbg.lldb.PmprofCommand pmprof`."""
+    """`command script add -c pmprof.frontends.lldb.PmprofCommand pmprof`."""
 
     def __init__(self, debugger, internal_dict):
         pass
@@ -500,6 +500,6 @@ class PmprofCommand:
         return (HELP % _summary_lines()).split("\n\n", 1)[1]
 
 
-def register(debugger, class_name="pmprof.dbg.lldb.PmprofCommand"):
+def register(debugger, class_name="pmprof.frontends.lldb.PmprofCommand"):
     debugger.HandleCommand("command script add -o -c %s pmprof" % class_name)
     os.environ.setdefault("PMPROF_FRONTEND", "lldb")

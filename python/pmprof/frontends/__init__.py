@@ -1,8 +1,12 @@
-"""The debugger interface the commands use.
+"""The front-ends, at the edge of python/pmprof/: gdb (gdb.py), lldb
+(lldb.py) and the standalone command line (cli.py, started by bin/pmprof),
+and here the interface the commands use.
 
-A front-end (gdb, the standalone CLI, later lldb) provides a Context that
-knows how to open a core Session on "the current target".  Commands never
-import gdb themselves.
+A front-end provides a Context that knows how to open a core Session on
+"the current target" and registers the commands with its debugger.
+Commands (pmprof.commands) never import a debugger or a front-end; only
+gdb.py imports gdb and only lldb.py imports lldb (tools/layers.py checks
+both).  A new debugger is a new module here.
 """
 
 

@@ -1,6 +1,6 @@
 """The gdb front-end: the `pmprof` prefix command and its subcommands.
 
-With dbg/gdb.py's sibling gdb/pmprof.py, the only module that imports gdb.
+With frontends/gdb.py's sibling gdb/pmprof.py, the only module that imports gdb.
 Inside gdb the core reads the inferior directly: gdb's main thread (the
 one running Python commands) is the ptracer, so the core runs in TRACED
 mode and only reads registers and memory; it never resumes, stops or
@@ -16,7 +16,7 @@ import gdb  # noqa: F401  (only here and in gdb/pmprof.py)
 
 from pmprof import PmprofError, debug_cache_dir, load_core
 from pmprof.commands import load_all, translate_core_error
-from pmprof.dbg import Context, proc_stat
+from pmprof.frontends import Context, proc_stat
 
 _sessions = {}
 _debug = [False]

@@ -13,7 +13,7 @@ import sys
 from pmprof import PmprofError, __version__, debug_cache_dir, load_core
 from pmprof.commands import (EXIT_OK, EXIT_PARTIAL, EXIT_USAGE,
                              UsageError, load_all, load_one, translate_core_error)
-from pmprof.dbg import Context
+from pmprof.frontends import Context
 
 
 class CliContext(Context):
