@@ -51,7 +51,7 @@ GEN_HDRS := $(BUILD)/gen/profile.pb-c.h $(BUILD)/gen/syscalls.h
 EXT := python/pmprof/_core$(EXT_SUFFIX)
 
 .PHONY: all build deps targets consumers test test-unit test-gdb asan \
-	format lint bench proto demo clean help docs
+	format lint layers bench proto demo clean help docs
 
 all: build
 
@@ -63,6 +63,7 @@ help:
 	@echo 'make targets   build the test target programs'
 	@echo 'make asan      build and test with address/undefined sanitizers'
 	@echo 'make bench     run the benchmarks (prints figures)'
+	@echo 'make layers    check that no file of ext/ or python/pmprof/ uses a layer above it'
 	@echo 'make format / lint / proto / docs / clean'
 
 deps:
@@ -111,10 +112,14 @@ $(EXT): $(PY_OBJS) $(BUILD)/libpmprof.a
 
 # The standalone command: starts the Python CLI with gdb's Python, and
 # runs `stacks` (text) itself on the same core (ext/cli/cli.c).
-bin/pmprof: ext/cli/cli.c ext/base/pmprof.h ext/base/banned.h $(BUILD)/libpmprof.a $(BUILD)/pyinfo.mk
+# (Its object is kept in build/obj/ for tools/layers.py.)
+$(BUILD)/obj/cli.o: ext/cli/cli.c ext/base/pmprof.h ext/base/banned.h $(BUILD)/pyinfo.mk
+	@mkdir -p $(BUILD)/obj
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -DPMPROF_PYTHON='"$(PY_EXE)"' -c $< -o $@
+
+bin/pmprof: $(BUILD)/obj/cli.o $(BUILD)/libpmprof.a
 	@mkdir -p bin
-	$(CC) $(CFLAGS_BASE) $(CFLAGS) -DPMPROF_PYTHON='"$(PY_EXE)"' $(LDFLAGS) \
-		-o $@.tmp ext/cli/cli.c $(BUILD)/libpmprof.a $(LIBS) && mv $@.tmp $@
+	$(CC) $(LDFLAGS) -o $@.tmp $(BUILD)/obj/cli.o $(BUILD)/libpmprof.a $(LIBS) && mv $@.tmp $@
 
 # ---- tests ---------------------------------------------------------------
 
@@ -154,6 +159,7 @@ test-gdb: build targets consumers
 
 test: deps
 	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory layers
 	@$(MAKE) --no-print-directory test-unit
 	@$(MAKE) --no-print-directory test-gdb
 
@@ -165,10 +171,17 @@ asan:
 format:
 	clang-format -i $(wildcard $(addprefix ext/,$(addsuffix /*.[ch],$(EXT_DIRS)))) tests/unit/*.c tests/unit/*.h
 
-# The C core with every warning an error, and every Python file compiled.
+# The layering of ext/ and python/pmprof/ (docs/design.md): includes and
+# imports from the sources, calls from the built objects; well under 1 s.
+layers: build
+	$(PY_EXE) tools/layers.py --objs $(BUILD)/obj
+
+# The C core with every warning an error, the layering, and every Python
+# file compiled.
 lint:
 	$(MAKE) clean-build
 	$(MAKE) DEVELOPER=1 build
+	$(PY_EXE) tools/layers.py --objs $(BUILD)/obj
 	$(PY_EXE) -m py_compile python/pmprof/*.py python/pmprof/*/*.py gdb/pmprof.py lldb/pmprof.py \
 		tests/*.py bench/*.py tools/*.py
 
