@@ -1,7 +1,7 @@
-"""bin/pmprof's own `stacks` and `snapshot` (ext/cli.c) against the Python CLI.
+"""bin/pmprof's own `stacks` and `snapshot` (ext/cli/cli.c) against the Python CLI.
 
 `bin/pmprof stacks` with text output and `bin/pmprof snapshot` run in C
-when their arguments are among the few ext/cli.c parses; everything else
+when their arguments are among the few ext/cli/cli.c parses; everything else
 goes to the Python CLI.  Here both paths run on the same cores and live
 processes and must print the same bytes (the live "target stopped"
 figure aside), write profiles that `go tool pprof -raw` reads alike (the

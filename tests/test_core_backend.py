@@ -1,4 +1,4 @@
-"""The ELF core backend (ext/target-core.c), through tests/unit/test-core.
+"""The ELF core backend (ext/target/target-core.c), through tests/unit/test-core.
 
 Two cores: one gcore makes of a live child (test-core's own self-test,
 which also compares the core with the child's /proc/PID/mem), and one the

@@ -6,7 +6,7 @@ ground truth (test_locks.GT, test_locks.check_doc: every waiter -> object
 gcore core, by bin/pmprof with and without that release's libc debug info
 and inside gdb.
 
-The layout table itself (ext/layout-glibc-nptl.h, pmprof._core.nptl_layouts)
+The layout table itself (ext/layouts/layout-glibc-nptl.h, pmprof._core.nptl_layouts)
 is checked member by member against each release's DWARF (libc6-dbg), and
 a glibc release outside the table (a libc whose banner says 2.99) gets the
 one-line refusal, exit status 1, and no lock kind or owner but the

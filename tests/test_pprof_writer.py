@@ -1,4 +1,4 @@
-"""The pprof writer (ext/pprof.c), checked by its real consumer.
+"""The pprof writer (ext/output/pprof.c), checked by its real consumer.
 
 tests/unit/test-pprof builds an example profile from synthetic stacks (a
 fake symbol source: a main executable with a build-id, a libc, inline

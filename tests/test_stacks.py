@@ -408,7 +408,7 @@ class _Ctx:
 
 def render_text(ctx, session, snap, ths, groups, all_):
     """The merged-stacks text as Python renders it from report.py's plain
-    data (what `pmprof stacks` printed before ext/render.c): the reference
+    data (what `pmprof stacks` printed before ext/output/render.c): the reference
     the C renderer is compared with."""
     from pmprof.commands.stacks import _frame_line, _thread_list
     out = ["%s: %d threads, %d %s%s" % (
@@ -435,7 +435,7 @@ def render_text(ctx, session, snap, ths, groups, all_):
                                        ("threads", {"all": True}), ("deep", {"depth": 5}),
                                        ("threads-stripped", {})])
 def test_c_rendering_equals_python_rendering(target, name, args):
-    """`pmprof stacks` text is built in C (ext/render.c); the Python
+    """`pmprof stacks` text is built in C (ext/output/render.c); the Python
     renderer (group_stacks + render_text) is the reference: for the same
     snapshot both must print the same bytes."""
     from pmprof_session import open_session  # noqa: E402

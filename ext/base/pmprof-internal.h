@@ -288,7 +288,7 @@ void pmp_decode_wait(struct pmp_target *t, const struct pmp_regs *rg,
 /* ------------------------------------------------------------------ */
 /* Go runtime (golang.c)                                               */
 
-/* The runtime layout (ext/layout-go.h) of the Go program the symbolizer
+/* The runtime layout (ext/layouts/layout-go.h) of the Go program the symbolizer
    sees, NULL if none or a release without a row. */
 struct pmp_go_layout;
 struct pmp_symbolizer;

@@ -243,7 +243,7 @@ enum pmp_stack_flags {
 /*
  * What a thread blocked in a futex-based wait waits for, decoded from its
  * syscall arguments and the lock's memory (locks.c; the layouts of the
- * target's glibc release, ext/layout-glibc-nptl.h).  Filled by a snapshot
+ * target's glibc release, ext/layouts/layout-glibc-nptl.h).  Filled by a snapshot
  * taken with decode_waits.
  */
 enum pmp_wait_kind {
@@ -362,7 +362,7 @@ struct pmp_peek {
 };
 /*
  * The target's glibc release, read from its libc.so ("release version
- * X.Y"): 1 when ext/layout-glibc-nptl.h has its row (locks are decoded),
+ * X.Y"): 1 when ext/layouts/layout-glibc-nptl.h has its row (locks are decoded),
  * 0 when not.  *version: "X.Y", "" when unreadable, NULL without libc.so.
  */
 int pmp_session_glibc(struct pmp_session *s, const char **version);

@@ -1,7 +1,10 @@
 """pmprof: see inside a live process or a core file.
 
 The heavy lifting is in the C extension ``pmprof._core``; this package only
-parses arguments, calls the core and renders results.
+parses arguments, calls the core and renders results.  Lowest first:
+this module (errors, loading the core), report.py and locks.py (plain
+data), commands/ (one module per command), frontends/ (gdb, lldb, the
+CLI); no module imports one after it (tools/layers.py).
 """
 
 __version__ = "0.1.0"

@@ -2,7 +2,7 @@
 root blockers; rendered as text, JSON (pmprof.locks/1) and Graphviz DOT.
 
 The C core decodes each thread's wait from its registers and the lock's
-memory (ext/locks.c); this module only builds the graph (a few dicts per
+memory (ext/inspect/locks.c); this module only builds the graph (a few dicts per
 thread) and prints it.
 """
 

@@ -1,5 +1,5 @@
 /*
- * test-core.c: tests of the ELF core-file backend (ext/target-core.c).
+ * test-core.c: tests of the ELF core-file backend (ext/target/target-core.c).
  *
  *   test-core
  *       Start a child (this binary, --child), gcore it, and check the core

@@ -1,5 +1,5 @@
 /*
- * test-go.c: the Go function-table backend (ext/gopclntab.c) on a real Go
+ * test-go.c: the Go function-table backend (ext/unwind/gopclntab.c) on a real Go
  * binary (tests/targets/bin/gohello, or argv[1]) and on damaged copies of
  * its .gopclntab.
  *

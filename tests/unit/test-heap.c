@@ -1,5 +1,5 @@
 /*
- * test-heap.c: the glibc heap walker (ext/heap.c) over crafted memory (a
+ * test-heap.c: the glibc heap walker (ext/inspect/heap.c) over crafted memory (a
  * buffer target holding a main_arena, an mp_ and a 64 KiB sbrk heap laid
  * out as glibc 2.36 x86_64 lays them out): the clean heap adds up, then
  * each damage the notes list is reported with its address and never

@@ -1,5 +1,5 @@
 /*
- * test-locks.c: the futex-wait decoder (ext/locks.c) over crafted memory
+ * test-locks.c: the futex-wait decoder (ext/inspect/locks.c) over crafted memory
  * (a buffer target): every object kind laid out as glibc 2.36 x86_64
  * lays it out, what 2.41 (condvar) and 2.43 (join) changed, a release
  * without a layout row, the ownerless kinds, restart_syscall, and hostile

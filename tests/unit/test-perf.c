@@ -1,5 +1,5 @@
 /*
- * test-perf.c: tests of the perf-event ring reader (ext/record-perf.c).
+ * test-perf.c: tests of the perf-event ring reader (ext/record/record-perf.c).
  *
  *   test-perf
  *       1. A ring built by hand in the kernel's layout: samples read back

@@ -1,5 +1,5 @@
 /*
- * test-pprof.c: tests of the pprof builder and writer (ext/pprof.c), fed
+ * test-pprof.c: tests of the pprof builder and writer (ext/output/pprof.c), fed
  * synthetic stacks through a fake pmp_symsource (Go's translateCPUProfile
  * test model): no process, no debug info.
  *

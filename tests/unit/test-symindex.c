@@ -1,5 +1,5 @@
 /*
- * test-symindex.c: ext/symindex.c answers exactly as libdwfl does.
+ * test-symindex.c: ext/unwind/symindex.c answers exactly as libdwfl does.
  *
  * For real modules (libc with libc6-dbg's symbols and DWARF, libstdc++,
  * and the test programs: PIE, non-PIE, static, stripped with a separate

@@ -2,6 +2,10 @@
 
 Each subcommand lives in its own module with a module-level argparse
 parser (its only help text) and one function decorated with @command.
+
+The middle of python/pmprof/: commands may import pmprof, pmprof._core,
+report and locks, never a debugger or pmprof.frontends; a front-end
+(frontends/) hands them a Context (tools/layers.py checks it).
 """
 
 import argparse

@@ -1,7 +1,7 @@
 """pmprof goroutines / pmprof go: a Go program's runtime from outside
-(the releases ext/layout-go.h has a row for; docs/go.md).
+(the releases ext/layouts/layout-go.h has a row for; docs/go.md).
 
-The C core (ext/golang.c, ext/gopclntab.c) reads every goroutine while the
+The C core (ext/inspect/golang.c, ext/unwind/gopclntab.c) reads every goroutine while the
 target is stopped and unwinds it with the binary's own function table;
 this module applies Go's conventions (hidden runtime frames, "created by",
 the wait header) so the output reads like /debug/pprof/goroutine?debug=2
@@ -15,7 +15,7 @@ from pmprof.commands import EXIT_OK, EXIT_PARTIAL, command, new_parser
 
 SCHEMA = "pmprof.goroutines-1"
 
-# Fields of the goroutine tuples Snapshot.go_info() returns (ext/module.c).
+# Fields of the goroutine tuples Snapshot.go_info() returns (ext/python/module.c).
 (GOID, STATUS, REASON, WAIT_NS, LOCKED, TID, SYSTEM, STACK, LABELS, GOPC, CHAN, SEMA,
  ERROR, PARENT) = range(14)
 SCHEMA_MEMSTATS = "pmprof.go-memstats-1"

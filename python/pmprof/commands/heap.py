@@ -1,6 +1,6 @@
 """pmprof heap: glibc malloc's arenas and free lists, read from outside.
 
-The C core (ext/heap.c) finds main_arena and mp_ (with or without libc's
+The C core (ext/inspect/heap.c) finds main_arena and mp_ (with or without libc's
 debug info) and walks the arena ring, heaps, fastbins and bins; this
 module turns that into glibc's own figures (mallinfo2, malloc_stats) and
 prints them.
@@ -58,7 +58,7 @@ parser.add_argument("--top", type=int, metavar="N", default=0,
 parser.add_argument("--format", choices=("text", "json"), default="text",
                     help="output format (default: text)")
 
-# ext/pmprof.h's PMP_HEAP_OTHER_ALLOCATOR_FMT: the same line from C and here
+# ext/base/pmprof.h's PMP_HEAP_OTHER_ALLOCATOR_FMT: the same line from C and here
 OTHER_ALLOCATOR = ("the process allocates with %s, not glibc's malloc (%s): pmprof heap "
                    "reads glibc's malloc only")
 

@@ -50,7 +50,7 @@ def stacks(ctx, args):
         from pmprof.commands import UsageError
         raise UsageError("--depth must be a positive number")
     if args.format == "text":
-        # The merged text is built in C (ext/render.c): no per-frame
+        # The merged text is built in C (ext/output/render.c): no per-frame
         # Python object, which is most of a warm call inside gdb.
         session = ctx.open_session()
         snap = session.snapshot()
