@@ -51,7 +51,7 @@ GEN_HDRS := $(BUILD)/gen/profile.pb-c.h $(BUILD)/gen/syscalls.h
 EXT := python/pmprof/_core$(EXT_SUFFIX)
 
 .PHONY: all build deps targets consumers test test-unit test-gdb asan \
-	format lint layers bench proto demo clean help docs
+	format lint bench proto demo clean help docs
 
 all: build
 
@@ -63,8 +63,8 @@ help:
 	@echo 'make targets   build the test target programs'
 	@echo 'make asan      build and test with address/undefined sanitizers'
 	@echo 'make bench     run the benchmarks (prints figures)'
-	@echo 'make layers    check that no file of ext/ or python/pmprof/ uses a layer above it'
 	@echo 'make format / lint / proto / docs / clean'
+	@echo 'make layers    check that no file of ext/ or python/pmprof/ uses a layer above it'
 
 deps:
 	@sh tools/deps.sh $(DEB_PACKAGES)
@@ -173,6 +173,7 @@ format:
 
 # The layering of ext/ and python/pmprof/ (docs/design.md): includes and
 # imports from the sources, calls from the built objects; well under 1 s.
+.PHONY: layers
 layers: build
 	$(PY_EXE) tools/layers.py --objs $(BUILD)/obj
 
