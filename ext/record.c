@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <regex.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -547,6 +548,7 @@ seize_thread(struct pmp_recording *r, struct rthread *th)
     th->pending_sig = 0;
     th->group_stop = 0;
     th->t_unstopped = pmp_now_ns(CLOCK_MONOTONIC);
+    pmp_test_sleep_us(r->seize_gap_us);
     if (ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == 0) {
         th->interrupted = 1;
         r->npending++;
@@ -1413,6 +1415,27 @@ select_thread(struct pmp_recording *r, struct rthread *th)
         th->sampled = 4;
 }
 
+/*
+ * SCHED_FIFO sessions (target-proc.c): the stop phase of a tick runs one
+ * priority above the session's, the unwinding after it at the session's.
+ * Another pmprof (or this one's other work) busy at the session priority
+ * cannot then delay a detach while threads are held: on a machine where
+ * other pmprof sessions symbolized at FIFO 10, a sampler at that same
+ * priority waited 11 ms for a CPU with threads stopped.
+ */
+static void
+stop_priority(struct pmp_recording *r, int high)
+{
+    struct sched_param sp;
+
+    if (!r->prio_base || r->prio_high == high)
+        return;
+    memset(&sp, 0, sizeof(sp));
+    sp.sched_priority = r->prio_base + (high ? 1 : 0);
+    if (sched_setparam(0, &sp) == 0)
+        r->prio_high = high;
+}
+
 static int
 cycle(struct pmp_recording *r)
 {
@@ -1441,10 +1464,12 @@ cycle(struct pmp_recording *r)
                 thread_gone(r, r->threads[i]);
     }
     if (r->use_perf) {
+        stop_priority(r, 0);   /* unwinding */
         rc = drain_perf(r, now);
         if (rc)
             return rc;
     }
+    stop_priority(r, 1);
     t0 = pmp_now_ns(CLOCK_MONOTONIC);
     /* 1. Seize and interrupt every thread we sample that needs a new
        stack. */
@@ -1596,7 +1621,9 @@ cycle(struct pmp_recording *r)
         r->stats.stopped_ns += nstopped * (t1 - t0);
     }
     r->stats.samples++;
-    /* 5. The target runs again: unwind and log. */
+    /* 5. The target runs again: unwind and log (a late stop is detached
+       between two threads' unwinds, at the session's priority). */
+    stop_priority(r, 0);
     for (i = 0; i < r->nthreads && rc == 0; i++) {
         struct rthread *th = r->threads[i];
         if (th->perf && th->alive && th->wanted && th->cur_ok) {
@@ -1655,6 +1682,8 @@ cycle(struct pmp_recording *r)
             th->ss_pcount = th->cur_pcount;
         }
     }
+    /* Until the next tick: a late stop is detached when it comes. */
+    stop_priority(r, 1);
     return rc;
 }
 
@@ -1759,6 +1788,7 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
     if (!r)
         return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
     r->taskfd = r->pidfd = r->statfd = -1;
+    r->seize_gap_us = pmp_test_seize_gap_us();
     r->s = s;
     r->pid = s->target->pid;
     r->period_ns = (uint64_t)(1e9 / hz);
@@ -1834,6 +1864,12 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
                         : PERF_STACK_BYTES;
     r->perf_stack &= ~7u;
     r->stats.rt = pmp_target_proc_rt(s->target);
+    if (r->stats.rt) {
+        struct sched_param sp;
+        if (sched_getparam(0, &sp) == 0 && sp.sched_priority > 0 &&
+            sp.sched_priority < sched_get_priority_max(SCHED_FIFO))
+            r->prio_base = sp.sched_priority;
+    }
 
     /* SIGCHLD tells us about ptrace stops: take it with sigtimedwait. */
     sigemptyset(&r->chld);
@@ -1936,6 +1972,7 @@ done:
         }
     }
     detach_all(r);
+    stop_priority(r, 0);
     {
         /* Leave no SIGCHLD of ours pending for the host (gdb). */
         struct timespec zero = {0, 0};

@@ -167,6 +167,9 @@ struct pmp_recording {
     int statfd;                 /* /proc/PID/stat: an execve changes it */
     unsigned long long exe_id[3];   /* startcode, endcode, startstack */
     size_t npending;            /* seized, interrupted, not stopped yet */
+    long seize_gap_us;          /* test hook (pmp_test_seize_gap_us) */
+    int prio_base, prio_high;   /* SCHED_FIFO: the session's priority;
+                                   one above it now (stop_priority) */
     uint64_t t0_mono, t0_real, last_module_tick;
     uint64_t pause_hist[PAUSE_BUCKETS];
     uint64_t npauses;

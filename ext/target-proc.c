@@ -571,6 +571,7 @@ seize_new(struct proc_target *p, struct pmp_error *err)
 {
     size_t i;
     int rc;
+    long gap = pmp_test_seize_gap_us();
 
     for (i = 0; i < p->nthreads; i++) {
         struct pmp_target_thread *th = &p->threads[i];
@@ -596,6 +597,7 @@ seize_new(struct proc_target *p, struct pmp_error *err)
         s = &p->seized[p->nseized++];
         memset(s, 0, sizeof(*s));
         s->tid = th->tid;
+        pmp_test_sleep_us(gap);
         ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL);
     }
     return 0;
@@ -719,6 +721,24 @@ detach_all(struct proc_target *p)
         }
     }
     p->nseized = 0;
+}
+
+long
+pmp_test_seize_gap_us(void)
+{
+    const char *v = getenv("PMPROF_TEST_SEIZE_GAP_US");
+    long us = v ? strtol(v, NULL, 10) : 0;
+
+    return us > 0 && us <= 100000 ? us : 0;
+}
+
+void
+pmp_test_sleep_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000L};
+
+    if (us > 0)
+        nanosleep(&ts, NULL);
 }
 
 /*
