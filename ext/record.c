@@ -585,7 +585,8 @@ read_exe_id(int fd, unsigned long long v[3])
 static int
 list_tasks(struct pmp_recording *r, int young, struct pmp_error *err)
 {
-    char buf[8192];
+    uint64_t words[1024];   /* getdents64 records are 8-byte aligned */
+    char *buf = (char *)words;
     long n;
     size_t i;
     int added = 0;
@@ -596,9 +597,9 @@ list_tasks(struct pmp_recording *r, int young, struct pmp_error *err)
         return pmp_error_errno(err, PMP_E_GONE, errno,
                                "cannot list the threads of process %d",
                                r->pid);
-    while ((n = syscall(SYS_getdents64, r->taskfd, buf, sizeof(buf))) > 0) {
+    while ((n = syscall(SYS_getdents64, r->taskfd, buf, sizeof(words))) > 0) {
         long off = 0;
-        while (off < n) {
+        while (off + 20 <= n) {
             struct {
                 uint64_t ino;
                 int64_t off;
@@ -607,10 +608,15 @@ list_tasks(struct pmp_recording *r, int young, struct pmp_error *err)
                 char name[];
             } *de = (void *)(buf + off);
             char *end;
-            long tid = strtol(de->name, &end, 10);
+            long tid;
             struct rthread *th;
 
+            /* A record is its 19-byte header and a NUL-ended name. */
+            if (de->reclen < 20 || off + de->reclen > n ||
+                !memchr(de->name, '\0', de->reclen - 19))
+                break;
             off += de->reclen;
+            tid = strtol(de->name, &end, 10);
             if (*end || tid <= 0 || tid > INT32_MAX)
                 continue;
             th = find_thread(r, (int)tid);
