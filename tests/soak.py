@@ -23,7 +23,11 @@ runs:
     lost samples).
 
 At the end: every signal sent was counted, the target's checks held, its
-exit status is 0.
+exit status is 0, and no thread was held stopped longer than pmprof's
+10 ms bound plus the longest time the machine kept a control off the CPU
+(a SCHED_FIFO process at the priority of pmprof's stop phase doing only
+1 ms sleeps: on a shared VM the hypervisor or other real-time work can
+stall any thread that long, pmprof's included).
 
 Usage: tests/soak.py [--kills N] [--cycles N] [--seconds S] [--pmprof PATH]
                      [--seed N] [--json]
@@ -53,6 +57,7 @@ MAGIC = 0x4b414f53504d5000
 FIELDS = ("magic", "signals", "checks", "failed", "churned", "eintr", "eintr_bad",
           "pipe_bytes")
 ACK_TIMEOUT = 1.0          # s: a signal not counted by then is lost
+BOUND_MS = 10              # pmprof's bound on any one stop (ext/record.c)
 CLEAN_WITHIN = 0.100       # s after pmprof died: no t/T, no tracer
 SEND_EVERY = 0.001         # s between signals
 COMMANDS = ("record", "stacks", "snapshot", "locks", "heap")
@@ -121,6 +126,44 @@ class Target:
             if state in ("t", "T") or tracer:
                 bad[t] = (state, tracer)
         return bad
+
+
+# A control: a SCHED_FIFO process doing nothing but 1 ms sleeps, at the
+# priority of pmprof's stop phase.  How late it wakes is how long the
+# machine itself (other real-time work, a hypervisor taking the vCPU) can
+# keep a thread of that priority off the CPU: the same can happen to
+# pmprof while it holds threads, and no bound of pmprof's can prevent it.
+CANARY = r'''
+import os, signal, sys, time
+try:
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(11))
+except OSError:
+    pass
+stop = []
+signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+worst = 0.0
+over = 0
+while not stop:
+    t = time.monotonic()
+    time.sleep(0.001)
+    late = time.monotonic() - t - 0.001
+    worst = max(worst, late)
+    over += late > 0.005
+print("%.6f %d" % (worst, over))
+'''
+
+
+class Canary:
+    def __init__(self):
+        self.p = subprocess.Popen([sys.executable, "-c", CANARY], stdout=subprocess.PIPE,
+                                  text=True)
+
+    def result(self):
+        """(worst lateness of a 1 ms sleep in s, sleeps more than 5 ms late)"""
+        self.p.send_signal(signal.SIGTERM)
+        out, _ = self.p.communicate(timeout=10)
+        worst, over = out.split()
+        return float(worst), int(over)
 
 
 class Sender(threading.Thread):
@@ -235,6 +278,10 @@ def _unfifo(old):
         os.sched_setscheduler(0, old[0], old[1])
 
 
+def _loadavg():
+    return float((_read("/proc/loadavg") or "0").split()[0])
+
+
 def percentile(v, q):
     if not v:
         return 0
@@ -254,7 +301,8 @@ def soak(kills=50, cycles=2000, run_s=1.0, pmprof=PMPROF, seed=None, workers=8,
     seed = seed if seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     fail = []
-    fig = {"seed": seed, "pmprof": pmprof, "seize_gap_us": seize_gap_us, "kills": 0, "kills_by_command": {},
+    fig = {"seed": seed, "pmprof": pmprof, "seize_gap_us": seize_gap_us,
+           "loadavg_start": _loadavg(), "elapsed_s": time.monotonic(), "kills": 0, "kills_by_command": {},
            "kills_unclean": 0, "clean_after_ms_max": 0.0,
            "record_runs": 0, "cycles": 0, "thread_samples": 0, "lost": 0,
            "max_stop_ns": 0, "stops_over": 0, "pause_max_ns": 0,
@@ -263,6 +311,7 @@ def soak(kills=50, cycles=2000, run_s=1.0, pmprof=PMPROF, seed=None, workers=8,
     with tempfile.TemporaryDirectory(prefix="pmprof-soak-") as tmp:
         target = Target(tmp, workers)
         sender = Sender(target, random.Random(seed + 1))
+        canary = Canary()
         try:
             sender.start()
             # How long each command runs unkilled: kills land within that.
@@ -318,6 +367,9 @@ def soak(kills=50, cycles=2000, run_s=1.0, pmprof=PMPROF, seed=None, workers=8,
                     if "max_stop_ns" not in st:
                         fig["no_max_stop"] = True   # an older pmprof
         finally:
+            stall, stalls = canary.result()
+            fig["machine_stall_ms"] = round(stall * 1e3, 3)
+            fig["machine_stalls_over_5ms"] = stalls
             sender.stop.set()
             sender.join(timeout=5)
             before = target.counters()
@@ -341,6 +393,8 @@ def soak(kills=50, cycles=2000, run_s=1.0, pmprof=PMPROF, seed=None, workers=8,
     fig["ack_max_ms"] = round(sender.max_ack * 1e3, 3)
     fig["target"] = truth
     fig["target_exit"] = target.proc.returncode
+    fig["loadavg_end"] = _loadavg()
+    fig["elapsed_s"] = round(time.monotonic() - fig["elapsed_s"], 1)
     if fig.pop("no_max_stop", False):
         fig["max_stop_ns"] = None
     meds, p99s = fig.pop("pause_median_ns"), fig.pop("pause_p99_ns")
@@ -358,8 +412,13 @@ def soak(kills=50, cycles=2000, run_s=1.0, pmprof=PMPROF, seed=None, workers=8,
             fail.append("%d EINTRs no signal of ours caused" % truth["eintr_bad"])
     if target.proc.returncode != 0:
         fail.append("target exit status %d" % target.proc.returncode)
-    if fig["max_stop_ns"] is not None and fig["max_stop_ns"] > 10_000_000:
-        fail.append("a thread was held stopped %.3f ms (bound 10 ms)" % (fig["max_stop_ns"] / 1e6))
+    # The bound holds for what pmprof does; the machine may add to any stop
+    # what it took from the control (the same priority, in the same run).
+    allowed = BOUND_MS + fig["machine_stall_ms"]
+    if fig["max_stop_ns"] is not None and fig["max_stop_ns"] / 1e6 > allowed:
+        fail.append("a thread was held stopped %.3f ms: over the %d ms bound plus the %.3f ms "
+                    "the machine kept the control off the CPU"
+                    % (fig["max_stop_ns"] / 1e6, BOUND_MS, fig["machine_stall_ms"]))
     if fig["kills"] < kills:
         fail.append("only %d of %d kills done" % (fig["kills"], kills))
     if fig["cycles"] < cycles:
@@ -389,9 +448,13 @@ def report(fig):
         "max %s" % (fig["record_runs"], fig["cycles"], fig["thread_samples"], fig["lost"],
                     ms(fig["max_stop_ns"]), fig["stops_over"], ms(fig["pause_median_ns_median"]),
                     ms(fig["pause_p99_ns_max"]), ms(fig["pause_max_ns"])),
+        "  the machine: a SCHED_FIFO control's 1 ms sleep woke up to %.3f ms late "
+        "(%d times over 5 ms)" % (fig["machine_stall_ms"], fig["machine_stalls_over_5ms"]),
         "  signals met between seize and interrupt (handed back at once): %d; "
         "late stops: %d; samples given up at the bound: %d"
         % (fig["sig_passed"], fig["late_stops"], fig["bound_lost"]),
+        "  %.0f s; load average %.1f at the start, %.1f at the end (%d CPUs)"
+        % (fig["elapsed_s"], fig["loadavg_start"], fig["loadavg_end"], os.cpu_count()),
         "  result: %s" % ("OK" if fig["ok"] else "FAILED"),
     ]
     lines += ["    " + f for f in fig["failures"]]
