@@ -12,7 +12,8 @@ runs:
     process-directed (kill), half to one of its long-lived threads
     (tgkill), one at a time: the next is sent once the target counted the
     last (a standard signal sent while one is pending merges with it; so
-    `sent == counted` is exact), or after ACK_TIMEOUT (then it was lost);
+    `sent == counted` is exact); one neither counted nor pending after
+    ACK_TIMEOUT was lost (the run notes what pmprof was doing then);
   - `bin/pmprof record -F 997` (and stacks, snapshot, locks, heap) is
     started and SIGKILLed at a random moment within its usual run time,
     KILLS times; after each kill, within 100 ms: no thread of the target
@@ -56,7 +57,9 @@ TARGET = os.path.join(ROOT, "tests", "targets", "bin", "soak")
 MAGIC = 0x4b414f53504d5000
 FIELDS = ("magic", "signals", "checks", "failed", "churned", "eintr", "eintr_bad",
           "pipe_bytes")
-ACK_TIMEOUT = 1.0          # s: a signal not counted by then is lost
+ACK_TIMEOUT = 1.0          # s: a signal not counted by then and not pending is lost
+PENDING_TIMEOUT = 60.0     # s: one still pending by then is lost too
+GRACE = 2.0                # s: neither counted nor pending that long: lost
 BOUND_MS = 10              # pmprof's bound on any one stop (ext/record.c)
 CLEAN_WITHIN = 0.100       # s after pmprof died: no t/T, no tracer
 SEND_EVERY = 0.001         # s between signals
@@ -109,6 +112,17 @@ class Target:
                     name.startswith("worker"):
                 out.append(t)
         return out
+
+    def usr1_pending(self):
+        """SIGUSR1 pending for the process or any of its threads."""
+        bit = 1 << (signal.SIGUSR1 - 1)
+        paths = ["/proc/%d/status" % self.pid] + [
+            "/proc/%d/task/%d/status" % (self.pid, t) for t in self.tids()]
+        for path in paths:
+            for line in (_read(path) or "").splitlines():
+                if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & bit:
+                    return True
+        return False
 
     def harm(self):
         """Threads in t/T state or traced: {tid: (state, tracer)}."""
@@ -178,6 +192,9 @@ class Sender(threading.Thread):
         self.max_ack = 0.0
         self.stop = threading.Event()
         self.error = None
+        self.t0 = time.monotonic()
+        self.activity = "start"   # what the main thread runs (for a loss)
+        self.lost_at = []
 
     def run(self):
         try:
@@ -202,10 +219,25 @@ class Sender(threading.Thread):
                 continue          # that thread is gone: nothing was sent
             self.sent += 1
             t0 = time.monotonic()
+            self.activity_at_send = self.activity
+            gone_since = None     # not pending since (its handler may still run)
             while self.t.counters()["signals"] <= before:
-                if time.monotonic() - t0 > ACK_TIMEOUT:
-                    self.unacked += 1
-                    break
+                # Still pending (the target had no CPU to take it): not
+                # lost, wait on; a signal sent now would merge with it.
+                el = time.monotonic() - t0
+                if el > ACK_TIMEOUT:
+                    if self.t.usr1_pending():
+                        gone_since = None
+                    elif gone_since is None:
+                        gone_since = time.monotonic()
+                    if el > PENDING_TIMEOUT or (
+                            gone_since is not None and time.monotonic() - gone_since > GRACE):
+                        self.unacked += 1
+                        self.lost_at.append("sent at %.3f s, during %s" % (
+                            t0 - self.t0, self.activity_at_send))
+                        break
+                    time.sleep(0.01)
+                    continue
                 time.sleep(0.00005)
             self.max_ack = max(self.max_ack, time.monotonic() - t0)
             time.sleep(SEND_EVERY)
@@ -332,6 +364,8 @@ def soak(kills=50, cycles=2000, run_s=1.0, pmprof=PMPROF, seed=None, workers=8,
                     # record: anywhere in its first 0.6 s (it would run 5 s)
                     span = 0.6 if cmd == "record" else dur[cmd]
                     delay = rng.uniform(0, span)
+                    sender.activity = "kill %d (%s after %.0f ms)" % (fig["kills"] + 1, cmd,
+                                                                       delay * 1e3)
                     ok, detail, clean = kill_once(
                         pmprof_argv(cmd, target.pid, tmp, pmprof), env, delay, target)
                     fig["kills"] += 1
@@ -347,6 +381,7 @@ def soak(kills=50, cycles=2000, run_s=1.0, pmprof=PMPROF, seed=None, workers=8,
                     if fig["kills"] % kills_per_run and fig["kills"] < kills:
                         continue
                 if fig["cycles"] < cycles:
+                    sender.activity = "record run %d" % (fig["record_runs"] + 1)
                     r, _ = run_once(pmprof_argv("record", target.pid, tmp, pmprof,
                                                 duration=run_s), env)
                     if r.returncode != 0:
@@ -390,6 +425,7 @@ def soak(kills=50, cycles=2000, run_s=1.0, pmprof=PMPROF, seed=None, workers=8,
     fig["signals_counted"] = truth.get("signals")
     fig["signals_lost"] = sender.sent - truth.get("signals", 0)
     fig["signals_unacked"] = sender.unacked
+    fig["signals_lost_at"] = sender.lost_at
     fig["ack_max_ms"] = round(sender.max_ack * 1e3, 3)
     fig["target"] = truth
     fig["target_exit"] = target.proc.returncode
@@ -404,8 +440,10 @@ def soak(kills=50, cycles=2000, run_s=1.0, pmprof=PMPROF, seed=None, workers=8,
         fail.append("the target printed no SOAK line: %r %r" % (out[-500:], err[-500:]))
     else:
         if truth["signals"] != sender.sent:
-            fail.append("signals: %d sent, %d counted (%d not counted within %.1f s)"
-                        % (sender.sent, truth["signals"], sender.unacked, ACK_TIMEOUT))
+            fail.append("signals: %d sent, %d counted (%d neither counted nor pending "
+                        "for %.0f s: %s)"
+                        % (sender.sent, truth["signals"], sender.unacked, GRACE,
+                           "; ".join(sender.lost_at)))
         if truth["failed"]:
             fail.append("the target's own checks failed %d times" % truth["failed"])
         if truth["eintr_bad"]:
