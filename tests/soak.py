@@ -31,9 +31,10 @@ exit status is 0, and no thread was held stopped longer than pmprof's
 stall any thread that long, pmprof's included).
 
 Usage: tests/soak.py [--kills N] [--cycles N] [--seconds S] [--pmprof PATH]
-                     [--seed N] [--json]
-`make soak` runs the long version (400 kills, 12000 cycles); the short one
-(50 kills, 2000 cycles) runs in `make test` (tests/test_soak.py).
+                     [--seed N] [--seize-gap-us US] [--json]
+`make soak` runs the long version (400 kills, 12000 cycles, ~2 min); the
+short one (50 kills, 1500 cycles) runs in `make test` (tests/test_soak.py).
+Results: docs/reliability.md, "Soak and kill".
 Needs root (ptrace) and `make build targets`.
 """
 
