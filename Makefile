@@ -51,7 +51,7 @@ GEN_HDRS := $(BUILD)/gen/profile.pb-c.h $(BUILD)/gen/syscalls.h
 EXT := python/pmprof/_core$(EXT_SUFFIX)
 
 .PHONY: all build deps targets consumers test test-unit test-gdb asan \
-	format lint bench proto demo clean help docs
+	format lint bench soak proto demo clean help docs
 
 all: build
 
@@ -63,6 +63,7 @@ help:
 	@echo 'make targets   build the test target programs'
 	@echo 'make asan      build and test with address/undefined sanitizers'
 	@echo 'make bench     run the benchmarks (prints figures)'
+	@echo 'make soak      soak and kill pmprof on a target that counts its signals (SOAK_ARGS=)'
 	@echo 'make format / lint / proto / docs / clean'
 	@echo 'make layers    check that no file of ext/ or python/pmprof/ uses a layer above it'
 
@@ -194,6 +195,11 @@ bench: build targets
 	@if [ -f bench/record.py ]; then $(MAKE) -C bench/targets && $(PY_EXE) bench/record.py; fi
 	@if command -v go >/dev/null 2>&1; then $(MAKE) -C bench/targets && $(PY_EXE) bench/go.py; fi
 	@if command -v lldb-16 >/dev/null 2>&1; then $(PY_EXE) bench/lldb.py; fi
+
+# The long soak and kill run (docs/reliability.md); its short version is
+# tests/test_soak.py in `make test`.
+soak: build targets
+	$(PY_EXE) tests/soak.py $(SOAK_ARGS)
 
 docs:
 	$(PY_EXE) tools/gen-docs.py > docs/commands.md.tmp && mv docs/commands.md.tmp docs/commands.md

@@ -288,6 +288,23 @@ class Target:
         m = re.search(r"^TracerPid:\s*(\d+)", _read("/proc/%d/status" % self.pid) or "", re.M)
         return int(m.group(1)) if m else 0
 
+    def recorded_by(self, pid: int) -> bool:
+        """Process pid is recording this one: it holds /proc/PID/task open
+        (pmprof record lists the threads there at every sample; it is the
+        ptracer only while it holds threads stopped for one)."""
+        want = "/proc/%d/task" % self.pid
+        try:
+            fds = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            return False
+        for fd in fds:
+            try:
+                if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == want:
+                    return True
+            except OSError:
+                pass
+        return False
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 

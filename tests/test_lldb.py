@@ -375,8 +375,8 @@ def _lldb_recording(t, tmp_path, *after):
     while b"lets go of process" not in err:
         assert time.monotonic() < deadline and p.poll() is None, err
         err += os.read(p.stderr.fileno(), 4096)
-    # the core runs inside lldb: lldb itself, not lldb-server, traces it now
-    wait_until(lambda: t.tracer() == p.pid, 5, 0.01, "the core traces the target")
+    # the core runs inside lldb: lldb itself, not lldb-server, records it now
+    wait_until(lambda: t.recorded_by(p.pid), 5, 0.01, "the core records the target")
     return p, err
 
 

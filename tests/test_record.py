@@ -352,7 +352,7 @@ def test_record_churn_dlopen_and_exit(target, tmp_path):
 def _recording(t, tmp_path, *extra):
     p = subprocess.Popen([PMPROF] + [str(a) for a in record_args(tmp_path, "-p", t.pid, *extra)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    wait_until(lambda: t.tracer() == p.pid, 10, 0.01, "pmprof attached")
+    wait_until(lambda: t.recorded_by(p.pid), 10, 0.01, "pmprof recording")
     return p
 
 
@@ -509,8 +509,13 @@ def test_record_request_driven_attribution(target, tmp_path, method):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
     hz = 999 if method == "auto" else 199
-    r = run_pmprof(*record_args(tmp_path, "-p", t.pid, "-F", hz, "--method", method))
-    doc = summary_of(r)
+    p = subprocess.Popen([PMPROF] + record_args(tmp_path, "-p", t.pid, "-F", hz,
+                                                "--method", method),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    wait_until(lambda: t.recorded_by(p.pid), 10, 0.005, "pmprof recording")
+    t.signal(signal.SIGUSR1)          # the target starts its threads now
+    out, err = p.communicate(timeout=60)
+    doc = summary_of(subprocess.CompletedProcess(p.args, p.returncode, out, err))
     truth = _truth(t)
     st = doc["stats"]
     assert st["exited"] is True

@@ -217,6 +217,11 @@ int pmp_target_proc_via_reader(struct pmp_target *t);
 int pmp_proc_list_tids(int pid, int **out, size_t *n, struct pmp_error *err);
 /* The one error for a failed PTRACE_SEIZE/ATTACH of process pid. */
 int pmp_proc_attach_error(struct pmp_error *err, int pid, int errnum);
+/* Test hook: PMPROF_TEST_SEIZE_GAP_US, microseconds to wait between a
+   thread's PTRACE_SEIZE and its PTRACE_INTERRUPT (0 unset), so that tests
+   can land signals in that window (target-proc.c). */
+long pmp_test_seize_gap_us(void);
+void pmp_test_sleep_us(long us);
 int pmp_target_proc_syscalls(struct pmp_target *t,
                              struct pmp_target_thread **out, size_t *n,
                              struct pmp_error *err);

@@ -601,6 +601,17 @@ struct pmp_record_stats {
     uint64_t reused;           /* off-CPU samples reusing a stack */
     uint64_t cpu_samples;      /* CPU samples from perf events */
     uint64_t perf_lost;        /* perf samples the kernel dropped */
+    uint64_t max_stop_ns;      /* longest time any one thread was held
+                                  stopped (an upper bound: from the last
+                                  time it was seen running to its detach) */
+    uint64_t stops_over;       /* thread stops longer than the bound */
+    uint64_t sig_passed;       /* signals met in a signal-delivery-stop
+                                  (dequeued between seize and interrupt),
+                                  handed back at once by the detach */
+    uint64_t late_stops;       /* stops that came after the tick gave up
+                                  waiting (detached as soon as seen) */
+    uint64_t bound_lost;       /* samples given up: the stop bound came
+                                  before their stack was read */
 };
 
 struct pmp_record_opts {

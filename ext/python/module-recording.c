@@ -16,7 +16,7 @@ static PyObject *
 stats_dict(const struct pmp_record_stats *st)
 {
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsKsdsisisOsOsOsOsssisKsKsKsKsK}", "samples",
+        "{sKsKsKsKsKsKsKsKsKsKsdsisisOsOsOsOsssisKsKsKsKsKsKsKsKsKsK}", "samples",
         (unsigned long long)st->samples, "thread_samples",
         (unsigned long long)st->thread_samples, "lost",
         (unsigned long long)st->lost, "late", (unsigned long long)st->late,
@@ -35,7 +35,12 @@ stats_dict(const struct pmp_record_stats *st)
         (unsigned long long)st->stopped_ns, "reused",
         (unsigned long long)st->reused, "cpu_samples",
         (unsigned long long)st->cpu_samples, "perf_lost",
-        (unsigned long long)st->perf_lost);
+        (unsigned long long)st->perf_lost, "max_stop_ns",
+        (unsigned long long)st->max_stop_ns, "stops_over",
+        (unsigned long long)st->stops_over, "sig_passed",
+        (unsigned long long)st->sig_passed, "late_stops",
+        (unsigned long long)st->late_stops, "bound_lost",
+        (unsigned long long)st->bound_lost);
 }
 
 /*

@@ -1,13 +1,14 @@
 /*
  * record.c: the sampling profiler ("pmprof record").
  *
- * Owns: the tracing loop of a live process (PTRACE_SEIZE every thread
- * once, with PTRACE_O_TRACECLONE so new threads are traced from birth;
- * then per sample PTRACE_INTERRUPT all -> wait -> registers + a copy of
- * the live stack -> resume all), ptrace event handling between samples
- * (signals are delivered at once, job-control stops are kept with
- * PTRACE_LISTEN, exits reaped, execve ends the recording), unwinding
- * from the stack copies after the resume, and the recording itself:
+ * Owns: the tracing loop of a live process (per sample: list
+ * /proc/PID/task, PTRACE_SEIZE + PTRACE_INTERRUPT each thread to sample
+ * -> wait -> registers + a copy of the live stack -> PTRACE_DETACH all;
+ * nothing is traced between samples, so no thread birth, exit or signal
+ * ever waits on this process there), the bound on any one stop
+ * (STOP_BOUND_NS: past it the tick gives up its remaining samples and
+ * detaches), unwinding from the stack copies after the detach, and the
+ * recording itself:
  * interned stacks, per-thread totals and the time-ordered sample log
  * the writers (writers.c) turn into files.
  *
@@ -21,19 +22,27 @@
  *
  * Safety contract: only PTRACE_SEIZE/INTERRUPT are used, never a signal,
  * so if this process dies the kernel detaches and the target runs on.
- * Signals that reach a thread while it is traced are passed on at once;
- * every thread is detached before pmp_session_record() returns.
+ * A signal is never lost, whenever this process dies: the interrupt's
+ * trap is taken before any signal is dequeued (kernel/signal.c
+ * get_signal()), and a thread detached from that stop dequeues its
+ * signals itself; a signal dequeued between the seize and the interrupt
+ * (a signal-delivery-stop) is looked at with WNOWAIT, never collected,
+ * and handed back by an immediate PTRACE_DETACH (poll_thread()).  Every
+ * thread is detached before pmp_session_record() returns.
  *
  * Must not: symbolize while the target is stopped; render output.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <regex.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -51,6 +60,12 @@
 #define PERF_STACK_BYTES (16u * 1024)   /* user stack per CPU sample */
 #define MAX_EVENTS (16u * 1024 * 1024)   /* 640 MiB of events */
 #define MODULE_REFRESH_NS 100000000ull   /* at most 10 dlopen checks/s */
+/* No thread is held stopped longer than this: a tick waits for its stops
+   half of it, reads stacks until 8/10 of it, then gives up the rest of
+   its samples and detaches. */
+#define STOP_BOUND_NS 10000000ull
+#define STOP_WAIT_NS (STOP_BOUND_NS / 2)
+#define STOP_READ_NS (STOP_BOUND_NS * 8 / 10)
 
 /* ---- stack interning ---- */
 
@@ -333,7 +348,10 @@ thread_gone(struct pmp_recording *r, struct rthread *th)
 {
     if (!th->alive)
         return;
+    if (th->seized && th->interrupted && !th->stopped && r->npending)
+        r->npending--;
     th->alive = 0;
+    th->seized = 0;
     th->stopped = 0;
     th->interrupted = 0;
     if (th->schedfd >= 0) {
@@ -348,25 +366,57 @@ thread_gone(struct pmp_recording *r, struct rthread *th)
     r->nalive--;
 }
 
-/* Resume a thread we hold in a ptrace-stop. */
+/* The time th was held: from the last time it was seen not stopped
+   (its stop began after that) to now, its detach. */
 static void
-resume_thread(struct pmp_recording *r, struct rthread *th)
+stop_done(struct pmp_recording *r, struct rthread *th, uint64_t now,
+          uint64_t extra)
 {
+    uint64_t ns = now > th->t_unstopped ? now - th->t_unstopped : 0;
+    uint64_t c, d, pc;
+
+    /* Long (the thread waited for a CPU to reach its stop, or slept
+       uninterruptibly before it): the time it spent on a CPU or waiting
+       for one since its schedstat was read before the seize was not
+       stopped (read now, still stopped, those figures are final). */
+    if (ns > 1000000 && th->t_sched && th->t_sched <= th->t_unstopped &&
+        th->cur_ok && read_sched(th, &c, &d, &pc) == 0 &&
+        c >= th->cur_cpu && d >= th->cur_delay) {
+        uint64_t ran = (c - th->cur_cpu) + (d - th->cur_delay);
+        uint64_t span = now - th->t_sched;
+        ns = PMP_MIN(ns, span > ran ? span - ran : 0);
+    }
+    ns += extra;
+
+    if (ns > r->stats.max_stop_ns)
+        r->stats.max_stop_ns = ns;
+    if (ns > STOP_BOUND_NS)
+        r->stats.stops_over++;
+}
+
+/*
+ * Detach th from the ptrace-stop we hold it in: it runs on by itself,
+ * and nothing of it waits on this process until the next tick's seize.
+ * A group-stopped thread stays stopped (the kernel keeps the group
+ * stop); a signal it was stopped for is delivered.
+ */
+static void
+release_thread(struct pmp_recording *r, struct rthread *th)
+{
+    uint64_t t;
     long rc;
 
-    if (!th->alive || !th->stopped)
+    if (!th->seized || !th->stopped)
         return;
-    if (th->group_stop)
-        rc = ptrace(PTRACE_LISTEN, th->tid, NULL, NULL);
-    else
-        rc = ptrace(PTRACE_CONT, th->tid, NULL,
-                    (void *)(long)th->pending_sig);
-    if (rc == 0) {
+    t = pmp_now_ns(CLOCK_MONOTONIC);
+    rc = ptrace(PTRACE_DETACH, th->tid, NULL, (void *)(long)th->pending_sig);
+    if (rc == 0 || errno == ESRCH) {
+        /* Measured to the end of the detach call. */
+        stop_done(r, th, t, pmp_now_ns(CLOCK_MONOTONIC) - t);
+        th->seized = 0;
         th->stopped = 0;
+        th->interrupted = 0;
         th->pending_sig = 0;
-    } else if (errno == ESRCH) {
-        /* Killed meanwhile (SIGKILL): its exit is reported by waitpid. */
-        th->stopped = 0;
     }
 }
 
@@ -377,77 +427,87 @@ is_stop_signal(int sig)
            sig == SIGTTOU;
 }
 
-/* Digest one waitpid status of th. */
+/*
+ * Look at th's ptrace state without taking it (waitid WNOWAIT): a
+ * signal-delivery-stop that this process collected and then died
+ * before passing on would lose the signal (the kernel clears the stop's
+ * signal when the tracer waits for it); left uncollected and detached
+ * with it, the signal is delivered whatever happens to this process.
+ * Only an exit is collected (the zombie is reaped).
+ */
 static void
-on_status(struct pmp_recording *r, struct rthread *th, int st)
+poll_thread(struct pmp_recording *r, struct rthread *th)
 {
+    siginfo_t si;
     int sig, event;
 
-    if (WIFEXITED(st) || WIFSIGNALED(st)) {
-        thread_gone(r, th);
+    memset(&si, 0, sizeof(si));
+    if (waitid(P_PID, (id_t)th->tid, &si,
+               WEXITED | WSTOPPED | WNOHANG | WNOWAIT | __WALL) < 0) {
+        if (errno == ECHILD)
+            thread_gone(r, th);
         return;
     }
-    if (!WIFSTOPPED(st))
+    if (si.si_pid == 0) {
+        th->t_unstopped = pmp_now_ns(CLOCK_MONOTONIC);
         return;
-    sig = WSTOPSIG(st);
-    event = (unsigned)st >> 16;
+    }
+    if (si.si_code != CLD_TRAPPED) {
+        int st;
+        if (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED ||
+            si.si_code == CLD_DUMPED) {
+            waitpid(th->tid, &st, __WALL | WNOHANG);
+            thread_gone(r, th);
+        }
+        return;
+    }
+    sig = si.si_status & 0xff;
+    event = (si.si_status >> 8) & 0xff;
+    if (th->interrupted && r->npending)
+        r->npending--;
     th->stopped = 1;
     switch (event) {
     case PTRACE_EVENT_STOP:
-        /* Our interrupt, a new thread's first stop, or a group-stop. */
+        /* Our interrupt, or a group-stop. */
         th->group_stop = is_stop_signal(sig);
         th->interrupted = 0;
         break;
-    case PTRACE_EVENT_CLONE: {
-        unsigned long msg = 0;
-        if (ptrace(PTRACE_GETEVENTMSG, th->tid, NULL, &msg) == 0 &&
-            msg > 0 && msg < (unsigned long)INT32_MAX &&
-            !find_thread(r, (int)msg)) {
-            struct rthread *nt = add_thread(r, (int)msg, 1);
-            if (nt)
-                nt->young = 1;   /* born while recording */
-        }
-        break;
-    }
     case PTRACE_EVENT_EXEC:
         r->stats.exec = 1;
         break;
     case 0:
-        /* Signal-delivery-stop: the signal goes on when it resumes. */
+        /* A signal-delivery-stop: dequeued after the seize, before our
+           interrupt took (the interrupt's trap is taken before any
+           signal).  Handed back by the detach at once; this thread's
+           sample is given up. */
         th->pending_sig = sig;
+        th->lost = 1;
+        r->stats.sig_passed++;
+        release_thread(r, th);
         break;
     default:
         break;
     }
 }
 
-/* Take th's pending event, if any (non-blocking). */
+/* Stops that came after their tick gave up waiting: detach each at once. */
 static void
-poll_thread(struct pmp_recording *r, struct rthread *th)
-{
-    int st;
-    pid_t w = waitpid(th->tid, &st, __WALL | WNOHANG);
-
-    if (w == th->tid)
-        on_status(r, th, st);
-    else if (w < 0 && errno == ECHILD)
-        thread_gone(r, th);
-}
-
-/* Collect every pending event; outside a cycle, resume at once. */
-static void
-sweep(struct pmp_recording *r, int resume)
+sweep(struct pmp_recording *r)
 {
     size_t i;
 
+    if (!r->npending)
+        return;
     for (i = 0; i < r->nthreads; i++) {
         struct rthread *th = r->threads[i];
 
-        if (!th->alive || th->stopped)
+        if (!th->alive || !th->seized || th->stopped)
             continue;
         poll_thread(r, th);
-        if (resume && th->stopped)
-            resume_thread(r, th);
+        if (th->stopped) {
+            r->stats.late_stops++;
+            release_thread(r, th);
+        }
     }
 }
 
@@ -464,62 +524,202 @@ wait_events(struct pmp_recording *r, uint64_t ns)
     int sig = sigtimedwait(&r->chld, NULL, &ts);
 
     if (sig == SIGCHLD)
-        sweep(r, 1);
+        sweep(r);
     else if (sig < 0 && errno == EINTR)
         r->poke = 1;
 }
 
 /* ---- attach / detach ---- */
 
+/*
+ * Seize th and interrupt it at once: nothing else is done to a thread
+ * that is seized, and the only signal that can meet us is one dequeued
+ * between these two calls (see poll_thread).  -1 with errno if the
+ * seize failed.
+ */
 static int
-seize_listed(struct pmp_recording *r, struct pmp_error *err)
+seize_thread(struct pmp_recording *r, struct rthread *th)
 {
-    int *tids = NULL, added = 0, rc;
-    size_t n = 0, i;
-
-    rc = pmp_proc_list_tids(r->pid, &tids, &n, err);
-    if (rc)
-        return rc;
-    for (i = 0; i < n && rc == 0; i++) {
-        int tid = tids[i];
-
-        if (find_thread(r, tid))
-            continue;
-        if (ptrace(PTRACE_SEIZE, (pid_t)tid, NULL,
-                   (void *)(long)(PTRACE_O_TRACECLONE |
-                                  PTRACE_O_TRACEEXEC)) < 0) {
-            if (errno != ESRCH && r->nthreads == 0)
-                rc = pmp_proc_attach_error(err, r->pid, errno);
-            continue;
-        }
-        if (!add_thread(r, tid, 1)) {
-            ptrace(PTRACE_DETACH, (pid_t)tid, NULL, NULL);
-            rc = pmp_error_set(err, PMP_E_NOMEM, "out of memory");
-            break;
-        }
-        added++;
+    if (ptrace(PTRACE_SEIZE, (pid_t)th->tid, NULL,
+               (void *)(long)PTRACE_O_TRACEEXEC) < 0)
+        return -1;
+    th->seized = 1;
+    th->stopped = 0;
+    th->pending_sig = 0;
+    th->group_stop = 0;
+    th->t_unstopped = pmp_now_ns(CLOCK_MONOTONIC);
+    pmp_test_sleep_us(r->seize_gap_us);
+    if (ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == 0) {
+        th->interrupted = 1;
+        r->npending++;
     }
-    free(tids);
-    return rc ? rc : added;
+    return 0;
 }
 
+/* startcode, endcode and startstack of /proc/PID/stat (fields 26-28):
+   an execve maps a new image and a new stack. */
 static int
-attach_all(struct pmp_recording *r, struct pmp_error *err)
+read_exe_id(int fd, unsigned long long v[3])
 {
-    int round, rc;
+    char buf[1024], *p;
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    int field;
 
-    /* Threads created before their creator was seized are not traced
-       from birth: list again until a round finds nothing new. */
-    for (round = 0; round < 64; round++) {
-        rc = seize_listed(r, err);
-        if (rc < 0)
-            return rc;
-        if (rc == 0)
-            break;
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    p = strrchr(buf, ')');   /* comm may hold anything, even ')' */
+    for (field = 2; p && field < 26; field++)
+        p = strchr(p + 1, ' ');
+    if (!p || sscanf(p, "%llu %llu %llu", &v[0], &v[1], &v[2]) != 3)
+        return -1;
+    return 0;
+}
+
+/*
+ * The process's threads from /proc/PID/task (kept open: one getdents
+ * per tick).  New ones are added (not traced: they are seized only to
+ * be sampled), missing ones are gone.  Between ticks nothing is traced,
+ * so a thread is born and dies without any stop of ours.
+ */
+static int
+list_tasks(struct pmp_recording *r, int young, struct pmp_error *err)
+{
+    uint64_t words[1024];   /* getdents64 records are 8-byte aligned */
+    char *buf = (char *)words;
+    long n;
+    size_t i;
+    int added = 0;
+
+    for (i = 0; i < r->nthreads; i++)
+        r->threads[i]->listed = 0;
+    if (lseek(r->taskfd, 0, SEEK_SET) < 0)
+        return pmp_error_errno(err, PMP_E_GONE, errno,
+                               "cannot list the threads of process %d",
+                               r->pid);
+    while ((n = syscall(SYS_getdents64, r->taskfd, buf, sizeof(words))) > 0) {
+        long off = 0;
+        while (off + 20 <= n) {
+            struct {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *de = (void *)(buf + off);
+            char *end;
+            long tid;
+            struct rthread *th;
+
+            /* A record is its 19-byte header and a NUL-ended name. */
+            if (de->reclen < 20 || off + de->reclen > n ||
+                !memchr(de->name, '\0', de->reclen - 19))
+                break;
+            off += de->reclen;
+            tid = strtol(de->name, &end, 10);
+            if (*end || tid <= 0 || tid > INT32_MAX)
+                continue;
+            th = find_thread(r, (int)tid);
+            if (!th || !th->alive) {
+                /* New, or a dead thread's tid reused: a new thread. */
+                th = add_thread(r, (int)tid, 1);
+                if (!th)
+                    continue;   /* at the thread cap, or out of memory */
+                th->young = young;
+                added++;
+            }
+            th->listed = 1;
+        }
     }
+    if (n < 0)
+        return pmp_error_errno(err, PMP_E_GONE, errno,
+                               "cannot list the threads of process %d",
+                               r->pid);
+    /* A listing made while threads come and go can skip a live one
+       (proc_task_readdir walks the list by position): gone is when its
+       schedstat can no longer be read. */
+    for (i = 0; i < r->nthreads; i++) {
+        struct rthread *th = r->threads[i];
+        uint64_t c, d, pc;
+        if (th->alive && !th->listed && !th->seized &&
+            read_sched(th, &c, &d, &pc) != 0)
+            thread_gone(r, th);
+    }
+    return added;
+}
+
+/* The process exited (its pidfd is readable), or called execve (its
+   code and stack moved). */
+static void
+check_process(struct pmp_recording *r, int exec_too)
+{
+    struct pollfd pfd = {r->pidfd, POLLIN, 0};
+    unsigned long long v[3];
+
+    if (r->pidfd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN)) {
+        /* Every thread has exited (a zombie leader stays listed until
+           its parent reaps it: it is not a thread to sample). */
+        size_t i;
+        r->gone = 1;
+        for (i = 0; i < r->nthreads; i++)
+            if (!r->threads[i]->seized)
+                thread_gone(r, r->threads[i]);
+    }
+    if (exec_too && r->statfd >= 0 && read_exe_id(r->statfd, v) == 0 &&
+        memcmp(v, r->exe_id, sizeof(v)) != 0)
+        r->stats.exec = 1;
+}
+
+/*
+ * The process's files kept open for the recording, its threads, and one
+ * seize of its first thread (stopped and detached at once): an attach
+ * that is not allowed fails here, with the reason.
+ */
+static int
+open_process(struct pmp_recording *r, struct pmp_error *err)
+{
+    char path[64];
+    struct rthread *th;
+    uint64_t deadline;
+    int rc;
+
+    snprintf(path, sizeof(path), "/proc/%d/task", r->pid);
+    r->taskfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (r->taskfd < 0)
+        return errno == ENOENT
+                   ? pmp_error_set(err, PMP_E_GONE, "no process with pid %d",
+                                   r->pid)
+                   : pmp_error_errno(err, PMP_E_TARGET, errno,
+                                     "cannot list '%s'", path);
+    snprintf(path, sizeof(path), "/proc/%d/stat", r->pid);
+    r->statfd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->statfd >= 0 && read_exe_id(r->statfd, r->exe_id)) {
+        close(r->statfd);
+        r->statfd = -1;
+    }
+    r->pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
+    rc = list_tasks(r, 0, err);
+    if (rc < 0)
+        return rc;
     if (r->nalive == 0)
         return pmp_error_set(err, PMP_E_GONE, "process %d has no threads",
                              r->pid);
+    th = find_thread(r, r->pid);
+    if (!th)
+        th = r->threads[0];
+    if (seize_thread(r, th) < 0)
+        return pmp_proc_attach_error(err, r->pid, errno);
+    deadline = pmp_now_ns(CLOCK_MONOTONIC) + 2000000000ull;
+    while (th->alive && th->seized && !th->stopped &&
+           pmp_now_ns(CLOCK_MONOTONIC) < deadline) {
+        struct timespec ts = {0, 200000};
+        poll_thread(r, th);
+        if (th->seized && !th->stopped)
+            sigtimedwait(&r->chld, NULL, &ts);
+    }
+    release_thread(r, th);
+    th->lost = 0;
+    r->stats.max_stop_ns = 0;
     return 0;
 }
 
@@ -529,47 +729,20 @@ detach_all(struct pmp_recording *r)
     size_t i;
     uint64_t deadline;
 
-    for (i = 0; i < r->nthreads; i++) {
-        struct rthread *th = r->threads[i];
-        if (th->alive && !th->stopped && !th->interrupted) {
-            if (ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == 0)
-                th->interrupted = 1;
-        }
-    }
-    /* Threads in uninterruptible sleep stop late; wait for them a while.
-       A thread that never stops is detached by the kernel when this
-       process exits. */
+    for (i = 0; i < r->nthreads; i++)
+        release_thread(r, r->threads[i]);
+    /* A thread interrupted in uninterruptible sleep stops late: wait for
+       it a while.  One that never stops is detached by the kernel when
+       this process exits. */
     deadline = pmp_now_ns(CLOCK_MONOTONIC) + 2000000000ull;
-    for (;;) {
-        int left = 0;
-        for (i = 0; i < r->nthreads; i++) {
-            struct rthread *th = r->threads[i];
-            if (!th->alive)
-                continue;
-            if (!th->stopped)
-                poll_thread(r, th);
-            if (!th->alive)
-                continue;
-            if (th->stopped) {
-                /* A group-stopped thread stays stopped after detach. */
-                if (ptrace(PTRACE_DETACH, th->tid, NULL,
-                           (void *)(long)th->pending_sig) == 0 ||
-                    errno == ESRCH)
-                    thread_gone(r, th);
-                else
-                    th->stopped = 0;
-            } else {
-                left++;
-            }
-        }
-        if (!left || pmp_now_ns(CLOCK_MONOTONIC) > deadline)
-            break;
-        {
-            struct timespec ts = {0, 200000};
+    while (r->npending && pmp_now_ns(CLOCK_MONOTONIC) < deadline) {
+        struct timespec ts = {0, 200000};
+        sweep(r);
+        if (r->npending)
             sigtimedwait(&r->chld, NULL, &ts);
-        }
     }
 }
+
 
 /* ---- one sample ---- */
 
@@ -1248,14 +1421,34 @@ select_thread(struct pmp_recording *r, struct rthread *th)
         th->sampled = 4;
 }
 
+/*
+ * SCHED_FIFO sessions (target-proc.c): the stop phase of a tick runs one
+ * priority above the session's, the unwinding after it at the session's.
+ * Another pmprof (or this one's other work) busy at the session priority
+ * cannot then delay a detach while threads are held: on a machine where
+ * other pmprof sessions symbolized at FIFO 10, a sampler at that same
+ * priority waited 11 ms for a CPU with threads stopped.
+ */
+static void
+stop_priority(struct pmp_recording *r, int high)
+{
+    struct sched_param sp;
+
+    if (!r->prio_base || r->prio_high == high)
+        return;
+    memset(&sp, 0, sizeof(sp));
+    sp.sched_priority = r->prio_base + (high ? 1 : 0);
+    if (sched_setparam(0, &sp) == 0)
+        r->prio_high = high;
+}
+
 static int
 cycle(struct pmp_recording *r)
 {
     uint64_t t0, t1, deadline, now;
-    uint64_t wait_ns = PMP_MIN(PMP_MAX(r->period_ns, 5000000ull),
-                               20000000ull);
     size_t i, nstopped = 0;
     int rc = 0;
+    struct pmp_error lerr = {0};
 
     /* 0. Perf method: the CPU samples the kernel took since the last
        tick, unwound now (nothing is stopped). */
@@ -1263,14 +1456,29 @@ cycle(struct pmp_recording *r)
     if (now - r->last_module_tick >= MODULE_REFRESH_NS) {
         pmp_symbolizer_new_stop(r->s->sym);
         r->last_module_tick = now;
+        check_process(r, 1);
+        if (r->stats.exec)
+            return 0;
+    } else {
+        check_process(r, 0);
+    }
+    /* Threads born and gone since the last tick (nothing is traced in
+       between: no clone or exit event stops anyone). */
+    if (r->gone || list_tasks(r, 1, &lerr) < 0) {
+        for (i = 0; i < r->nthreads; i++)
+            if (!r->threads[i]->seized)
+                thread_gone(r, r->threads[i]);
     }
     if (r->use_perf) {
+        stop_priority(r, 0);   /* unwinding */
         rc = drain_perf(r, now);
         if (rc)
             return rc;
     }
+    stop_priority(r, 1);
     t0 = pmp_now_ns(CLOCK_MONOTONIC);
-    /* 1. Interrupt every thread we sample that needs a new stack. */
+    /* 1. Seize and interrupt every thread we sample that needs a new
+       stack. */
     for (i = 0; i < r->nthreads; i++) {
         struct rthread *th = r->threads[i];
         th->sampled = 0;
@@ -1279,8 +1487,7 @@ cycle(struct pmp_recording *r)
         th->go_ctx_ok = 0;
         if (!th->alive || !th->wanted)
             continue;
-        if (th->perf && th->had_cpu && !th->stopped && !th->group_stop &&
-            !th->interrupted) {
+        if (th->perf && th->had_cpu && !th->seized) {
             /* CPU samples since the last tick: it runs; if it blocked
                since, its off-CPU time waits for the next tick's look (no
                /proc reads here: N busy threads cost the sampler little). */
@@ -1289,35 +1496,55 @@ cycle(struct pmp_recording *r)
             th->sampled = 4;
             continue;
         }
+        th->t_sched = pmp_now_ns(CLOCK_MONOTONIC);
         take_sched(th);
-        if (th->stopped || th->group_stop)
-            continue;
-        if (th->interrupted) {
-            /* Its stop may have come while this loop waited for others
-               (that SIGCHLD was taken there): look before calling it lost. */
+        if (th->seized) {
+            /* Interrupted at an earlier tick and still not stopped (in
+               uninterruptible sleep): its stop is taken when it comes. */
             poll_thread(r, th);
-            if (th->alive && th->stopped)
-                continue;
-            th->lost = 1;      /* still not stopped since last time */
+            if (th->alive && th->stopped) {
+                r->stats.late_stops++;
+                release_thread(r, th);
+            }
+            th->lost = 1;
             continue;
+        }
+        if (th->group_stop) {
+            /* Job-control stopped at its last stop: while /proc says so
+               still, it is not seized again. */
+            if (th->statfd < 0) {
+                char path[64];
+                snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", r->pid,
+                         th->tid);
+                th->statfd = open(path, O_RDONLY | O_CLOEXEC);
+            }
+            if (read_state(th) == 'T') {
+                th->sampled = 2;
+                continue;
+            }
+            th->group_stop = 0;
         }
         select_thread(r, th);
         if (th->sampled)
             continue;
-        if (ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == 0)
-            th->interrupted = 1;
+        if (seize_thread(r, th) < 0) {
+            if (errno == ESRCH)
+                thread_gone(r, th);   /* exited */
+            else
+                th->lost = 1;         /* exiting, or not allowed */
+        }
     }
-    /* 2. Wait until they are stopped (bounded). */
-    deadline = t0 + wait_ns;
+    /* 2. Wait until they are stopped (bounded: the first to stop waits
+       for the others). */
+    deadline = t0 + STOP_WAIT_NS;
     for (;;) {
         int left = 0;
         for (i = 0; i < r->nthreads; i++) {
             struct rthread *th = r->threads[i];
-            if (!th->alive || th->stopped || !th->wanted || th->lost ||
-                th->sampled)
+            if (!th->alive || !th->seized || th->stopped || th->lost)
                 continue;
             poll_thread(r, th);
-            if (th->alive && !th->stopped)
+            if (th->alive && th->seized && !th->stopped)
                 left++;
         }
         if (!left)
@@ -1331,19 +1558,27 @@ cycle(struct pmp_recording *r)
         }
     }
     /* 3. Registers and the live stack of every stopped thread (Go: the
-       cache keeps what the previous cycle read; drop it once per stop). */
+       cache keeps what the previous cycle read; drop it once per stop),
+       until the stop bound is near: the rest of this tick's samples are
+       given up. */
     if (r->go_stacks)
         pmp_target_drop_cache(r->s->target);
+    deadline = t0 + STOP_READ_NS;
     for (i = 0; i < r->nthreads; i++) {
         struct rthread *th = r->threads[i];
         struct user_regs_struct u;
-        if (!th->alive || !th->wanted || th->sampled)
+        if (!th->alive || !th->wanted || th->sampled || th->lost)
             continue;
+        if (!th->seized || !th->stopped) {
+            th->lost = 1;
+            continue;
+        }
         if (th->group_stop) {
             th->sampled = 2;
             continue;
         }
-        if (!th->stopped) {
+        if (pmp_now_ns(CLOCK_MONOTONIC) >= deadline) {
+            r->stats.bound_lost++;
             th->lost = 1;
             continue;
         }
@@ -1374,14 +1609,16 @@ cycle(struct pmp_recording *r)
         th->sampled = 1;
         nstopped++;
     }
-    /* 4. Resume everything we hold, including threads whose interrupt
-       stop arrived late, during this cycle: nothing else would collect
-       them before the next SIGCHLD, and they would stay stopped. */
+    /* 4. Detach everything we hold, including threads whose interrupt
+       stop arrived late, during this cycle.  A thread still not stopped
+       stays seized until its stop comes (sweep() detaches it then). */
     for (i = 0; i < r->nthreads; i++) {
         struct rthread *th = r->threads[i];
-        if (th->alive && !th->stopped && th->interrupted)
+        if (!th->seized)
+            continue;
+        if (th->alive && !th->stopped)
             poll_thread(r, th);
-        resume_thread(r, th);
+        release_thread(r, th);
     }
     t1 = pmp_now_ns(CLOCK_MONOTONIC);
     if (nstopped) {
@@ -1390,7 +1627,9 @@ cycle(struct pmp_recording *r)
         r->stats.stopped_ns += nstopped * (t1 - t0);
     }
     r->stats.samples++;
-    /* 5. The target runs again: unwind and log. */
+    /* 5. The target runs again: unwind and log (a late stop is detached
+       between two threads' unwinds, at the session's priority). */
+    stop_priority(r, 0);
     for (i = 0; i < r->nthreads && rc == 0; i++) {
         struct rthread *th = r->threads[i];
         if (th->perf && th->alive && th->wanted && th->cur_ok) {
@@ -1400,6 +1639,9 @@ cycle(struct pmp_recording *r)
             if (rc)
                 break;
         }
+        /* A stop that came late is detached now, not after the
+           unwinding of every thread. */
+        sweep(r);
         if (th->sampled == 1) {
             size_t before = r->nevents;
             rc = unwind_sampled(r, th, t0);
@@ -1446,6 +1688,8 @@ cycle(struct pmp_recording *r)
             th->ss_pcount = th->cur_pcount;
         }
     }
+    /* Until the next tick: a late stop is detached when it comes. */
+    stop_priority(r, 1);
     return rc;
 }
 
@@ -1549,6 +1793,8 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
     r = calloc(1, sizeof(*r));
     if (!r)
         return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
+    r->taskfd = r->pidfd = r->statfd = -1;
+    r->seize_gap_us = pmp_test_seize_gap_us();
     r->s = s;
     r->pid = s->target->pid;
     r->period_ns = (uint64_t)(1e9 / hz);
@@ -1624,6 +1870,12 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
                         : PERF_STACK_BYTES;
     r->perf_stack &= ~7u;
     r->stats.rt = pmp_target_proc_rt(s->target);
+    if (r->stats.rt) {
+        struct sched_param sp;
+        if (sched_getparam(0, &sp) == 0 && sp.sched_priority > 0 &&
+            sp.sched_priority < sched_get_priority_max(SCHED_FIFO))
+            r->prio_base = sp.sched_priority;
+    }
 
     /* SIGCHLD tells us about ptrace stops: take it with sigtimedwait. */
     sigemptyset(&r->chld);
@@ -1632,7 +1884,7 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
 
     r->t0_real = pmp_now_ns(CLOCK_REALTIME);
     r->t0_mono = pmp_now_ns(CLOCK_MONOTONIC);
-    rc = attach_all(r, err);
+    rc = open_process(r, err);
     if (rc)
         goto done;
     r->stats.perf = r->use_perf;
@@ -1726,6 +1978,7 @@ done:
         }
     }
     detach_all(r);
+    stop_priority(r, 0);
     {
         /* Leave no SIGCHLD of ours pending for the host (gdb). */
         struct timespec zero = {0, 0};
@@ -1771,6 +2024,12 @@ pmp_recording_free(struct pmp_recording *r)
         free(th);
     }
     free(r->threads);
+    if (r->taskfd >= 0)
+        close(r->taskfd);
+    if (r->pidfd >= 0)
+        close(r->pidfd);
+    if (r->statfd >= 0)
+        close(r->statfd);
     pmp_u64map_release(&r->bytid);
     free(r->stacks);
     free(r->pcs);

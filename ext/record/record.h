@@ -47,11 +47,17 @@ struct rthread {
     int tid;
     uint32_t idx;            /* index in recording->threads */
     char name[64];
-    int alive;               /* traced by us */
+    int alive;               /* listed in /proc/PID/task */
+    int seized;              /* attached: only from a tick's seize to
+                                its detach (never between ticks) */
     int stopped;             /* in a ptrace-stop we hold */
     int pending_sig;         /* to deliver when it resumes */
-    int group_stop;          /* job-control stopped (kept with LISTEN) */
+    int group_stop;          /* job-control stopped at its last stop */
     int interrupted;         /* PTRACE_INTERRUPT sent, stop not seen yet */
+    int listed;              /* in this tick's /proc/PID/task */
+    uint64_t t_sched;        /* when cur_cpu/cur_delay were read */
+    uint64_t t_unstopped;    /* last time it was seen not stopped (its
+                                stop began later: bounds the stop) */
     int wanted;              /* sampled (thread filters) */
     int worker;              /* a kernel worker (io_uring, vhost): no user
                                 context, never sampled */
@@ -155,6 +161,15 @@ struct pmp_recording {
     uint8_t *flbuf;
     sigset_t chld;
     int poke;
+    int taskfd;                 /* /proc/PID/task, listed at each tick */
+    int pidfd;                  /* readable once the process is gone */
+    int gone;                   /* it was */
+    int statfd;                 /* /proc/PID/stat: an execve changes it */
+    unsigned long long exe_id[3];   /* startcode, endcode, startstack */
+    size_t npending;            /* seized, interrupted, not stopped yet */
+    long seize_gap_us;          /* test hook (pmp_test_seize_gap_us) */
+    int prio_base, prio_high;   /* SCHED_FIFO: the session's priority;
+                                   one above it now (stop_priority) */
     uint64_t t0_mono, t0_real, last_module_tick;
     uint64_t pause_hist[PAUSE_BUCKETS];
     uint64_t npauses;

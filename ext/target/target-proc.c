@@ -9,9 +9,14 @@
  * Safety contract ("never harm the target"):
  *  - SEIZE mode never sends a signal; threads are stopped with
  *    PTRACE_INTERRUPT, so if this process dies the kernel detaches and the
- *    target runs on.  A signal that arrives while a thread is stopped is
- *    re-injected at detach.  A thread that was already group-stopped (T)
- *    stays group-stopped.
+ *    target runs on.  No signal is ever lost, whenever this process
+ *    dies: a signal that arrives while a thread is stopped stays pending
+ *    in the thread (the interrupt's trap is taken before any signal is
+ *    dequeued) and is delivered after the detach; one dequeued between
+ *    our seize and our interrupt (a signal-delivery-stop) is looked at
+ *    with WNOWAIT, never collected, and handed back at once by a detach
+ *    with it, then the thread is seized again (wait_stopped()).  A thread
+ *    that was already group-stopped (T) stays group-stopped.
  *  - TRACED mode (inside gdb) only reads: it never stops, resumes or
  *    detaches a thread; the debugger owns their state.
  *  - EXTERNAL mode (inside lldb, whose lldb-server is the ptracer) reads
@@ -50,6 +55,7 @@ struct seized {
     int tid;
     int stopped;       /* in a ptrace-stop we caused/observed */
     int pending_sig;   /* signal to re-inject at detach */
+    int reseized;      /* signal-delivery-stops handed back at once */
 };
 
 struct proc_target {
@@ -565,6 +571,7 @@ seize_new(struct proc_target *p, struct pmp_error *err)
 {
     size_t i;
     int rc;
+    long gap = pmp_test_seize_gap_us();
 
     for (i = 0; i < p->nthreads; i++) {
         struct pmp_target_thread *th = &p->threads[i];
@@ -590,10 +597,42 @@ seize_new(struct proc_target *p, struct pmp_error *err)
         s = &p->seized[p->nseized++];
         memset(s, 0, sizeof(*s));
         s->tid = th->tid;
+        pmp_test_sleep_us(gap);
         ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL);
     }
     return 0;
 }
+
+/*
+ * Look at tid's ptrace state without taking it (waitid WNOWAIT): 0
+ * nothing yet, 1 stopped (*sig, *event set), -1 gone.  An exit is taken
+ * (the zombie reaped).  A stop is never collected: the kernel clears a
+ * collected signal-delivery-stop's signal, so a tracer that died between
+ * collecting it and passing it on would lose the signal; uncollected,
+ * the kernel delivers it if this process dies.
+ */
+static int
+peek_stop(int tid, int *sig, int *event)
+{
+    siginfo_t si;
+
+    memset(&si, 0, sizeof(si));
+    if (waitid(P_PID, (id_t)tid, &si,
+               WEXITED | WSTOPPED | WNOHANG | WNOWAIT | __WALL) < 0)
+        return -1;
+    if (si.si_pid == 0)
+        return 0;
+    if (si.si_code != CLD_TRAPPED) {
+        int st;
+        waitpid(tid, &st, __WALL | WNOHANG);
+        return -1;
+    }
+    *sig = si.si_status & 0xff;
+    *event = (si.si_status >> 8) & 0xff;
+    return 1;
+}
+
+#define MAX_RESEIZE 8   /* signal-delivery-stops handed back per thread */
 
 /* Wait until every seized thread is in a ptrace-stop (bounded). */
 static void
@@ -606,34 +645,44 @@ wait_stopped(struct proc_target *p, uint64_t deadline)
         left = 0;
         for (i = 0; i < p->nseized; i++) {
             struct seized *s = &p->seized[i];
-            int st;
-            pid_t r;
+            int sig = 0, event = 0, r;
 
             if (s->stopped || s->tid < 0)
                 continue;
-            r = waitpid(s->tid, &st, __WALL | WNOHANG);
+            r = peek_stop(s->tid, &sig, &event);
             if (r == 0) {
                 left++;
                 continue;
             }
-            if (r < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
+            if (r < 0) {
                 s->tid = -s->tid;   /* gone: never detach */
                 continue;
             }
-            if (WIFSTOPPED(st)) {
-                int sig = WSTOPSIG(st);
-                int event = (unsigned)st >> 16;
-
-                s->stopped = 1;
+            if (event == 0 && s->reseized < MAX_RESEIZE) {
                 /*
-                 * PTRACE_EVENT_STOP is our interrupt (or a group-stop,
-                 * which detach preserves).  Anything else is a
-                 * signal-delivery-stop: the signal must be delivered at
-                 * detach, or the target would lose it.
+                 * A signal-delivery-stop: a signal dequeued between our
+                 * seize and our interrupt (the interrupt's trap is taken
+                 * before any signal).  Hand it back at once, then seize
+                 * and interrupt again: no signal waits on us while we
+                 * read the threads.
                  */
-                if (event == 0)
-                    s->pending_sig = sig;
+                s->reseized++;
+                if (ptrace(PTRACE_DETACH, s->tid, NULL, (void *)(long)sig) ==
+                        0 &&
+                    ptrace(PTRACE_SEIZE, s->tid, NULL, NULL) == 0 &&
+                    ptrace(PTRACE_INTERRUPT, s->tid, NULL, NULL) == 0) {
+                    left++;
+                    continue;
+                }
+                s->tid = -s->tid;   /* exited meanwhile, or not ours now */
+                continue;
             }
+            s->stopped = 1;
+            /* PTRACE_EVENT_STOP is our interrupt (or a group-stop, which
+               detach preserves); a signal-delivery-stop (a thread that
+               met MAX_RESEIZE signals) is delivered at detach. */
+            if (event == 0)
+                s->pending_sig = sig;
         }
         if (!left || pmp_now_ns(CLOCK_MONOTONIC) > deadline)
             return;
@@ -655,20 +704,15 @@ detach_all(struct proc_target *p)
                    (void *)(long)s->pending_sig) < 0 &&
             errno == ESRCH && !s->stopped) {
             /* Not in a stop yet (was in D state): give it a moment. */
-            int st;
             uint64_t deadline = pmp_now_ns(CLOCK_MONOTONIC) + 200000000ull;
             struct timespec nap = {0, 100000};
 
             while (pmp_now_ns(CLOCK_MONOTONIC) < deadline) {
-                pid_t r = waitpid(s->tid, &st, __WALL | WNOHANG);
+                int sig = 0, event = 0, r = peek_stop(s->tid, &sig, &event);
                 if (r != 0) {
-                    if (r > 0 && WIFSTOPPED(st)) {
-                        int sig = WSTOPSIG(st);
-                        if (((unsigned)st >> 16) == PTRACE_EVENT_STOP)
-                            sig = 0;
+                    if (r > 0)
                         ptrace(PTRACE_DETACH, s->tid, NULL,
-                               (void *)(long)sig);
-                    }
+                               (void *)(long)(event ? 0 : sig));
                     break;
                 }
                 nanosleep(&nap, NULL);
@@ -677,6 +721,24 @@ detach_all(struct proc_target *p)
         }
     }
     p->nseized = 0;
+}
+
+long
+pmp_test_seize_gap_us(void)
+{
+    const char *v = getenv("PMPROF_TEST_SEIZE_GAP_US");
+    long us = v ? strtol(v, NULL, 10) : 0;
+
+    return us > 0 && us <= 100000 ? us : 0;
+}
+
+void
+pmp_test_sleep_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000L};
+
+    if (us > 0)
+        nanosleep(&ts, NULL);
 }
 
 /*

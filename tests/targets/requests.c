@@ -4,7 +4,9 @@
  *   usage: requests [MS]          (default 4000)
  *
  * Prints READY, waits until a tracer attaches (TracerPid in
- * /proc/self/status), then for MS milliseconds each worker repeats
+ * /proc/self/status) or SIGUSR1 comes (pmprof record is the tracer only
+ * while it holds threads stopped: its test sends SIGUSR1 once it
+ * records), then for MS milliseconds each worker repeats
  * "a burst of CPU in its own function, then a sleep in its own call":
  *   poller   burn_poll   ~2 ms CPU, then poll(NULL, 0, 8 ms)
  *   reader   burn_read   ~5 ms CPU, then read(2) of a timerfd (5 ms)
@@ -148,6 +150,15 @@ traced(void)
     return p && atoi(p + 10) != 0;
 }
 
+static volatile sig_atomic_t go;
+
+static void
+on_go(int sig)
+{
+    (void)sig;
+    go = 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -163,9 +174,10 @@ main(int argc, char **argv)
     ws[1].burst_us = 5000;
     ws[2].name = "futexer";
     ws[2].burst_us = 8000;
+    signal(SIGUSR1, on_go);
     printf("READY\n");
     fflush(stdout);
-    for (i = 0; i < 30000 && !traced(); i++)
+    for (i = 0; i < 30000 && !go && !traced(); i++)
         tgt_sleep_ms(1);
     for (i = 0; i < 3; i++)
         if (pthread_create(&th[i], NULL, worker_main, &ws[i]))

@@ -159,10 +159,10 @@ def summary_text(st, threads, top_cpu, top_wall, files, interrupted):
         "the process called execve" if st["exec"] else
         "sample limit reached (or out of memory)" if st["full"] else "done")
     lines.append("pmprof record: %s: %d samples of %d threads in %.2f s (%.1f Hz), "
-                 "pause median %.3f ms, p99 %.3f ms; %d lost, %d late"
+                 "pause median %.3f ms, p99 %.3f ms, longest stop %.3f ms; %d lost, %d late"
                  % (how, st["samples"], len(threads), st["elapsed_ns"] / 1e9,
                     st["rate_hz"], _ms(st["pause_median_ns"]), _ms(st["pause_p99_ns"]),
-                    st["lost"], st["late"]))
+                    _ms(st["max_stop_ns"]), st["lost"], st["late"]))
     lines.append("pmprof record: method: %s" % method_text(st))
     if not st["rt"]:
         lines.append("pmprof record: note: not running SCHED_FIFO (not permitted); "
