@@ -18,7 +18,7 @@ DEB_PACKAGES := gcc g++ make gdb elfutils libdw-dev libelf-dev \
 	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev python3-dev \
 	python3-pytest python3-pytest-xdist python3-jsonschema golang-go libc6-dbg graphviz \
 	liburing-dev libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev \
-	lldb-16 python3-lldb-16
+	lldb-16 python3-lldb-16 clang-14 libclang-rt-14-dev
 
 CFLAGS_BASE := -std=gnu11 -g -O2 -fPIC -fvisibility=hidden -Wall -Wextra \
 	-Wno-unused-parameter -Wno-missing-field-initializers \
@@ -44,7 +44,7 @@ GEN_HDRS := $(BUILD)/gen/profile.pb-c.h $(BUILD)/gen/syscalls.h
 EXT := python/pmprof/_core$(EXT_SUFFIX)
 
 .PHONY: all build deps targets consumers test test-unit test-gdb asan \
-	format lint bench proto demo clean help docs
+	fuzz fuzz-build fuzz-ci format lint bench proto demo clean help docs
 
 all: build
 
@@ -55,6 +55,7 @@ help:
 	@echo 'make test      deps + build + unit and gdb tests (T=pattern)'
 	@echo 'make targets   build the test target programs'
 	@echo 'make asan      build and test with address/undefined sanitizers'
+	@echo 'make fuzz      libFuzzer over the parsers, FUZZ_SECONDS each (default 60)'
 	@echo 'make bench     run the benchmarks (prints figures)'
 	@echo 'make format / lint / proto / docs / clean'
 
@@ -150,6 +151,45 @@ asan:
 	$(MAKE) clean-build
 	$(MAKE) SANITIZE=address,undefined CC=gcc test-unit
 	$(MAKE) clean-build
+
+# ---- fuzzing (libFuzzer, clang; tests/fuzz/README.md) -----------------------
+# The core is built a second time with clang's fuzzer instrumentation and
+# ASan+UBSan into $(FUZZ_BUILD); each harness is one libFuzzer binary.
+
+FUZZ_CC ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := $(BUILD)/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := $(filter-out -O2,$(CFLAGS_BASE)) -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_OBJS := $(patsubst ext/%.c,$(FUZZ_BUILD)/obj/%.o,$(CORE_SRCS)) \
+	$(FUZZ_BUILD)/obj/profile.pb-c.o
+FUZZERS := stacks locks heap go gopclntab
+FUZZ_BINS := $(patsubst %,$(FUZZ_BUILD)/fuzz-%,$(FUZZERS))
+
+$(FUZZ_BUILD)/obj/%.o: ext/%.c $(wildcard ext/*.h) $(GEN_HDRS)
+	@mkdir -p $(FUZZ_BUILD)/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/obj/profile.pb-c.o: $(BUILD)/gen/profile.pb-c.c $(BUILD)/gen/profile.pb-c.h
+	@mkdir -p $(FUZZ_BUILD)/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/libpmprof.a: $(FUZZ_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz-%: tests/fuzz/fuzz-core.c $(FUZZ_BUILD)/libpmprof.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_CMD_$(shell echo $* | tr a-z A-Z) \
+		-o $@ $< $(FUZZ_BUILD)/libpmprof.a $(LIBS)
+
+$(FUZZ_BUILD)/fuzz-gopclntab: tests/fuzz/fuzz-gopclntab.c $(FUZZ_BUILD)/libpmprof.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libpmprof.a $(LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Seeds from cores of tests/targets made now, then every harness for
+# FUZZ_SECONDS; prints executions and crashes (saved under $(FUZZ_BUILD)).
+fuzz: build targets fuzz-build
+	$(PY_EXE) tests/fuzz/run.py --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
 
 format:
 	clang-format -i ext/*.c ext/*.h tests/unit/*.c tests/unit/*.h

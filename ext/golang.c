@@ -1081,7 +1081,8 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
     out->stack_flags = c->priv->fl;
     /* Labels were appended to one growable array: point into it now. */
     for (i = 0; i < out->ngoroutines; i++)
-        out->goroutines[i].labels = c->priv->labels + label_first[i];
+        out->goroutines[i].labels =
+            c->priv->labels ? c->priv->labels + label_first[i] : NULL;
     free(label_first);
     qsort(out->goroutines, out->ngoroutines, sizeof(*out->goroutines),
           cmp_goid);
