@@ -13,6 +13,7 @@ when anything crashed or hung.
 """
 
 import argparse
+import functools
 import glob
 import os
 import re
@@ -26,6 +27,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import seeds  # noqa: E402
+
+print = functools.partial(print, flush=True)  # noqa: A001 (make fuzz shows progress)
 
 # harness -> kinds of core it gets as seeds (gopclntab: sections)
 HARNESSES = {
