@@ -31,6 +31,13 @@ ifneq ($(SANITIZE),)
 CFLAGS_BASE += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
+# bin/pmprof starts gdb's Python (not sanitized) with the sanitized module:
+# the runtime goes first (LD_PRELOAD, ext/cli.c).
+ifneq ($(findstring address,$(SANITIZE)),)
+CLI_DEFS += -DPMPROF_PRELOAD='"$(shell $(CC) -print-file-name=libasan.so)"'
+else
+CLI_DEFS += -DPMPROF_PRELOAD='"$(shell $(CC) -print-file-name=libubsan.so)"'
+endif
 endif
 LIBS := -ldw -lelf -lprotobuf-c -lz -lstdc++
 
@@ -103,7 +110,7 @@ $(EXT): $(BUILD)/obj/module.o $(BUILD)/libpmprof.a
 # runs `stacks` (text) itself on the same core (ext/cli.c).
 bin/pmprof: ext/cli.c ext/pmprof.h ext/banned.h $(BUILD)/libpmprof.a $(BUILD)/pyinfo.mk
 	@mkdir -p bin
-	$(CC) $(CFLAGS_BASE) $(CFLAGS) -DPMPROF_PYTHON='"$(PY_EXE)"' $(LDFLAGS) \
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -DPMPROF_PYTHON='"$(PY_EXE)"' $(CLI_DEFS) $(LDFLAGS) \
 		-o $@.tmp ext/cli.c $(BUILD)/libpmprof.a $(LIBS) && mv $@.tmp $@
 
 # ---- tests ---------------------------------------------------------------
@@ -147,10 +154,35 @@ test: deps
 	@$(MAKE) --no-print-directory test-unit
 	@$(MAKE) --no-print-directory test-gdb
 
-asan:
-	$(MAKE) clean-build
-	$(MAKE) SANITIZE=address,undefined CC=gcc test-unit
-	$(MAKE) clean-build
+# ASan + UBSan (gcc; -fno-sanitize-recover: any report fails): the unit
+# programs (leaks checked too), then the CLI tests that read hostile
+# bytes, with bin/pmprof and the module sanitized (built in build/asan;
+# bin/pmprof preloads the runtime into gdb's Python).  Tests of the module
+# inside gdb/lldb are skipped (neither debugger loads a sanitized module).
+# A report fails the run by its exit status (86) and by its log file.
+# Afterwards the normal module and bin/pmprof are relinked by `make build`.
+ASAN_BUILD := build/asan
+ASAN_LOG := $(CURDIR)/$(ASAN_BUILD)/log
+ASAN_TESTS ?= test_cli_fast.py test_errors.py test_exit_status.py \
+	test_core_backend.py test_heap.py test_locks.py test_go.py test_damage.py
+ASAN_ENV := PMPROF_ASAN=1 \
+	ASAN_OPTIONS=detect_leaks=0:exitcode=86:log_path=$(ASAN_LOG)/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86:log_path=$(ASAN_LOG)/ubsan
+
+asan: targets
+	rm -f $(EXT) bin/pmprof
+	rm -rf $(ASAN_LOG) && mkdir -p $(ASAN_LOG)
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) SANITIZE=address,undefined CC=gcc \
+		test-unit build; rc=$$?; \
+	if [ $$rc = 0 ]; then \
+		cd tests && $(ASAN_ENV) PMPROF_NO_COLOR=1 LC_ALL=C.UTF-8 $(PY_EXE) -m pytest -q -ra \
+			-n $(PYTEST_JOBS) -p no:cacheprovider $(if $(T),-k '$(T)') $(PYTEST_ARGS) \
+			$(ASAN_TESTS); rc=$$?; cd ..; \
+	fi; \
+	if ls $(ASAN_LOG)/* >/dev/null 2>&1; then \
+		echo "pmprof: sanitizer reports:"; cat $(ASAN_LOG)/*; rc=1; fi; \
+	rm -f $(EXT) bin/pmprof; \
+	echo "make asan: exit $$rc"; exit $$rc
 
 # ---- fuzzing (libFuzzer, clang; tests/fuzz/README.md) -----------------------
 # The core is built a second time with clang's fuzzer instrumentation and
@@ -163,7 +195,7 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 FUZZ_CFLAGS := $(filter-out -O2,$(CFLAGS_BASE)) -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_OBJS := $(patsubst ext/%.c,$(FUZZ_BUILD)/obj/%.o,$(CORE_SRCS)) \
 	$(FUZZ_BUILD)/obj/profile.pb-c.o
-FUZZERS := stacks locks heap go gopclntab
+FUZZERS := stacks locks heap go gopclntab mem-heap mem-locks
 FUZZ_BINS := $(patsubst %,$(FUZZ_BUILD)/fuzz-%,$(FUZZERS))
 
 $(FUZZ_BUILD)/obj/%.o: ext/%.c $(wildcard ext/*.h) $(GEN_HDRS)
@@ -179,6 +211,10 @@ $(FUZZ_BUILD)/libpmprof.a: $(FUZZ_OBJS)
 
 $(FUZZ_BUILD)/fuzz-%: tests/fuzz/fuzz-core.c $(FUZZ_BUILD)/libpmprof.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_CMD_$(shell echo $* | tr a-z A-Z) \
+		-o $@ $< $(FUZZ_BUILD)/libpmprof.a $(LIBS)
+
+$(FUZZ_BUILD)/fuzz-mem-%: tests/fuzz/fuzz-mem.c $(FUZZ_BUILD)/libpmprof.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_MEM_$(shell echo $* | tr a-z A-Z) \
 		-o $@ $< $(FUZZ_BUILD)/libpmprof.a $(LIBS)
 
 $(FUZZ_BUILD)/fuzz-gopclntab: tests/fuzz/fuzz-gopclntab.c $(FUZZ_BUILD)/libpmprof.a

@@ -4,7 +4,7 @@
 
 Seeds are made first (tests/fuzz/seeds.py: compact cores of tests/targets;
 .gopclntab sections of the Go targets), then each harness runs N seconds
-(-timeout 10: an input taking longer is a hang) over its corpus
+(-timeout 30: an input taking longer is a hang) over its corpus
 (DIR/corpus/NAME, kept between runs) and the seeds.  After a crash the
 harness is started again until its time is used, so every crash is
 counted.  Prints one line per harness: executions, exec/s, crashes, hangs,
@@ -26,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
+import memimage  # noqa: E402
 import seeds  # noqa: E402
 
 print = functools.partial(print, flush=True)  # noqa: A001 (make fuzz shows progress)
@@ -37,6 +38,8 @@ HARNESSES = {
     "heap": ("c-heap",),
     "go": ("go",),
     "gopclntab": (),
+    "mem-heap": ("c-heap",),      # memory images of the cores (memimage.py)
+    "mem-locks": ("c-locks",),
 }
 
 
@@ -63,7 +66,7 @@ def run_one(binary, name, seconds, build, seed_dir, env):
         if left < 1:
             break
         starts += 1
-        argv = [binary, "-max_total_time=%d" % left, "-timeout=10", "-rss_limit_mb=4096",
+        argv = [binary, "-max_total_time=%d" % left, "-timeout=30", "-rss_limit_mb=4096",
                 "-print_final_stats=1", "-artifact_prefix=%s/" % crashes, corpus, seed_dir]
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True, errors="replace", env=env, cwd=ROOT,
@@ -120,7 +123,12 @@ def main():
         if name == "gopclntab":
             gopclntab_seeds(seed_dir)
         for c in cores:
-            if c.kind in kinds:
+            if c.kind not in kinds:
+                continue
+            if name.startswith("mem-"):
+                with open(os.path.join(seed_dir, c.name), "wb") as f:
+                    f.write(memimage.image(c.path, c.exe, name[4:]))
+            else:
                 os.link(c.path, os.path.join(seed_dir, c.name))
         if not os.listdir(seed_dir):
             print("fuzz-%s: no seeds (targets not built?), skipped" % name)
