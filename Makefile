@@ -184,7 +184,7 @@ asan: targets
 	rm -f $(EXT) bin/pmprof; \
 	echo "make asan: exit $$rc"; exit $$rc
 
-# ---- fuzzing (libFuzzer, clang; tests/fuzz/README.md) -----------------------
+# ---- fuzzing (libFuzzer, clang; docs/reliability.md) -----------------------
 # The core is built a second time with clang's fuzzer instrumentation and
 # ASan+UBSan into $(FUZZ_BUILD); each harness is one libFuzzer binary.
 
@@ -226,6 +226,11 @@ fuzz-build: $(FUZZ_BINS)
 # FUZZ_SECONDS; prints executions and crashes (saved under $(FUZZ_BUILD)).
 fuzz: build targets fuzz-build
 	$(PY_EXE) tests/fuzz/run.py --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
+
+# CI's short run: the two fast harnesses (hundreds of executions a second)
+# for 15 s each; the slow core-file ones only in `make fuzz`.
+fuzz-ci: build targets fuzz-build
+	$(PY_EXE) tests/fuzz/run.py --seconds 15 --only gopclntab,mem-locks
 
 format:
 	clang-format -i ext/*.c ext/*.h tests/unit/*.c tests/unit/*.h

@@ -116,6 +116,22 @@ class CoreInfo:
                         self._ptrs.append((off + 8 * k, p[3] + 8 * k, v))
         return self._ptrs
 
+    @staticmethod
+    def nt_file_paths(b: bytes, info: "CoreInfo") -> List[str]:
+        """The paths NT_FILE names."""
+        out = []
+        for off, size in info.notes:
+            pos, end = off, off + size
+            while pos + 12 <= end:
+                namesz, descsz, ntype = struct.unpack_from("<III", b, pos)
+                desc = pos + 12 + ((namesz + 3) & ~3)
+                if ntype == 0x46494C45 and descsz >= 16:
+                    count, = struct.unpack_from("<Q", b, desc)
+                    strs = b[desc + 16 + 24 * count:desc + descsz].split(b"\0")
+                    out += [s.decode("utf-8", "replace") for s in strs[:count]]
+                pos = desc + ((descsz + 3) & ~3)
+        return out
+
     def file_off(self, addr: int) -> Optional[Tuple[int, int]]:
         """(file offset of addr, bytes of file data from there) or None."""
         for _i, p in self.loads:

@@ -103,7 +103,9 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build", "fuzz"))
     a = ap.parse_args()
     only = [x for x in a.only.split(",") if x]
-    cores = seeds.make_cores(os.path.join(a.build, "cores"))
+    wanted = set(k for n, ks in HARNESSES.items() if not only or n in only for k in ks)
+    cores = seeds.make_cores(os.path.join(a.build, "cores"),
+                             [c[0] for c in seeds.CORES if c[3] in wanted]) if wanted else []
     env = dict(os.environ, DEBUGINFOD_URLS="",
                PMPROF_FUZZ_CACHE=os.path.join(a.build, "debug-cache"),
                PMPROF_FUZZ_GOEXE=os.path.join(ROOT, "tests", "targets", "bin", "gohello"),
