@@ -4,7 +4,7 @@
  * The input is written to a memfd and opened as a core (/proc/self/fd/N)
  * through the same path as `pmprof --core`: ext/target-core.c reads its
  * headers and notes, then one command walks the hostile memory.  Built
- * once per command (tests/fuzz/README.md, make fuzz):
+ * once per command (docs/reliability.md, make fuzz):
  *   FUZZ_CMD_STACKS  snapshot (unwind every thread) + merged stacks text
  *   FUZZ_CMD_LOCKS   snapshot with every futex wait decoded (ext/locks.c)
  *   FUZZ_CMD_HEAP    the glibc heap walk with every list (ext/heap.c)
