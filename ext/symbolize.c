@@ -395,6 +395,12 @@ report_modules(struct pmp_symbolizer *sym, struct pmp_error *err)
 
     dwfl_report_begin(sym->dwfl);
     if (sym->is_core) {
+        rc = pmp_core_check_names(sym->target,
+                                  pmp_target_core_elf(sym->target), err);
+        if (rc) {
+            dwfl_report_end(sym->dwfl, removed_cb, sym);
+            return rc;
+        }
         rc = dwfl_core_file_report(sym->dwfl,
                                    pmp_target_core_elf(sym->target),
                                    sym->exe);
