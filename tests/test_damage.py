@@ -59,8 +59,10 @@ def test_core_naming_a_fifo(tmp_path):
                 if os.path.basename(p).startswith("libc"))
     d = tempfile.mkdtemp(prefix="pf", dir="/tmp")
     try:
-        # NT_FILE says /usr/lib/..., the link_map /lib/... (the merged /usr)
-        for path in {libc, libc.replace("/usr/lib/", "/lib/", 1)}:
+        # NT_FILE says /usr/lib/..., the link_map /lib/... (the merged /usr):
+        # the longer first, as the shorter is its tail
+        for path in sorted({libc, libc.replace("/usr/lib/", "/lib/", 1)}, key=len,
+                           reverse=True):
             fifo = os.path.join(d, "x" * (len(path) - len(d) - 1))
             assert len(fifo) == len(path), (fifo, path)
             os.mkfifo(fifo)
