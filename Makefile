@@ -18,7 +18,7 @@ DEB_PACKAGES := gcc g++ make gdb elfutils libdw-dev libelf-dev \
 	libprotobuf-c-dev protobuf-c-compiler zlib1g-dev python3-dev \
 	python3-pytest python3-pytest-xdist python3-jsonschema golang-go libc6-dbg graphviz \
 	liburing-dev libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev \
-	lldb-16 python3-lldb-16
+	lldb-16 python3-lldb-16 clang-14 libclang-rt-14-dev
 
 # ext/ is layered by folder, lowest first (docs/design.md, ext/*/README;
 # tools/layers.py checks that no file calls or includes a folder above
@@ -36,6 +36,13 @@ ifneq ($(SANITIZE),)
 CFLAGS_BASE += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
+# bin/pmprof starts gdb's Python (not sanitized) with the sanitized module:
+# the runtime goes first (LD_PRELOAD, ext/cli/cli.c).
+ifneq ($(findstring address,$(SANITIZE)),)
+CLI_DEFS += -DPMPROF_PRELOAD='"$(shell $(CC) -print-file-name=libasan.so)"'
+else
+CLI_DEFS += -DPMPROF_PRELOAD='"$(shell $(CC) -print-file-name=libubsan.so)"'
+endif
 endif
 LIBS := -ldw -lelf -lprotobuf-c -lz -lstdc++
 
@@ -51,7 +58,7 @@ GEN_HDRS := $(BUILD)/gen/profile.pb-c.h $(BUILD)/gen/syscalls.h
 EXT := python/pmprof/_core$(EXT_SUFFIX)
 
 .PHONY: all build deps targets consumers test test-unit test-gdb asan \
-	format lint bench soak proto demo clean help docs
+	fuzz fuzz-build fuzz-ci format lint bench soak proto demo clean help docs
 
 all: build
 
@@ -62,6 +69,7 @@ help:
 	@echo 'make test      deps + build + unit and gdb tests (T=pattern)'
 	@echo 'make targets   build the test target programs'
 	@echo 'make asan      build and test with address/undefined sanitizers'
+	@echo 'make fuzz      libFuzzer over the parsers, FUZZ_SECONDS each (default 60)'
 	@echo 'make bench     run the benchmarks (prints figures)'
 	@echo 'make soak      soak and kill pmprof on a target that counts its signals (SOAK_ARGS=)'
 	@echo 'make format / lint / proto / docs / clean'
@@ -116,7 +124,7 @@ $(EXT): $(PY_OBJS) $(BUILD)/libpmprof.a
 # (Its object is kept in build/obj/ for tools/layers.py.)
 $(BUILD)/obj/cli.o: ext/cli/cli.c ext/base/pmprof.h ext/base/banned.h $(BUILD)/pyinfo.mk
 	@mkdir -p $(BUILD)/obj
-	$(CC) $(CFLAGS_BASE) $(CFLAGS) -DPMPROF_PYTHON='"$(PY_EXE)"' -c $< -o $@
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -DPMPROF_PYTHON='"$(PY_EXE)"' $(CLI_DEFS) -c $< -o $@
 
 bin/pmprof: $(BUILD)/obj/cli.o $(BUILD)/libpmprof.a
 	@mkdir -p bin
@@ -164,10 +172,83 @@ test: deps
 	@$(MAKE) --no-print-directory test-unit
 	@$(MAKE) --no-print-directory test-gdb
 
-asan:
-	$(MAKE) clean-build
-	$(MAKE) SANITIZE=address,undefined CC=gcc test-unit
-	$(MAKE) clean-build
+# ASan + UBSan (gcc; -fno-sanitize-recover: any report fails): the unit
+# programs (leaks checked too), then the CLI tests that read hostile
+# bytes, with bin/pmprof and the module sanitized (built in build/asan;
+# bin/pmprof preloads the runtime into gdb's Python).  Tests of the module
+# inside gdb/lldb are skipped (neither debugger loads a sanitized module).
+# A report fails the run by its exit status (86) and by its log file.
+# Afterwards the normal module and bin/pmprof are relinked by `make build`.
+ASAN_BUILD := build/asan
+ASAN_LOG := $(CURDIR)/$(ASAN_BUILD)/log
+ASAN_TESTS ?= test_cli_fast.py test_errors.py test_exit_status.py \
+	test_core_backend.py test_heap.py test_locks.py test_go.py test_damage.py
+ASAN_ENV := PMPROF_ASAN=1 \
+	ASAN_OPTIONS=detect_leaks=0:exitcode=86:log_path=$(ASAN_LOG)/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86:log_path=$(ASAN_LOG)/ubsan
+
+asan: targets
+	rm -f $(EXT) bin/pmprof
+	rm -rf $(ASAN_LOG) && mkdir -p $(ASAN_LOG)
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) SANITIZE=address,undefined CC=gcc \
+		test-unit build; rc=$$?; \
+	if [ $$rc = 0 ]; then \
+		cd tests && $(ASAN_ENV) PMPROF_NO_COLOR=1 LC_ALL=C.UTF-8 $(PY_EXE) -m pytest -q -ra \
+			-n $(PYTEST_JOBS) -p no:cacheprovider $(if $(T),-k '$(T)') $(PYTEST_ARGS) \
+			$(ASAN_TESTS); rc=$$?; cd ..; \
+	fi; \
+	if ls $(ASAN_LOG)/* >/dev/null 2>&1; then \
+		echo "pmprof: sanitizer reports:"; cat $(ASAN_LOG)/*; rc=1; fi; \
+	rm -f $(EXT) bin/pmprof; \
+	echo "make asan: exit $$rc"; exit $$rc
+
+# ---- fuzzing (libFuzzer, clang; docs/reliability.md) -----------------------
+# The core is built a second time with clang's fuzzer instrumentation and
+# ASan+UBSan into $(FUZZ_BUILD); each harness is one libFuzzer binary.
+
+FUZZ_CC ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := $(BUILD)/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := $(filter-out -O2,$(CFLAGS_BASE)) -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_OBJS := $(addprefix $(FUZZ_BUILD)/obj/,$(sort $(notdir $(CORE_SRCS:.c=.o)))) \
+	$(FUZZ_BUILD)/obj/profile.pb-c.o
+FUZZERS := stacks locks heap go gopclntab mem-heap mem-locks
+FUZZ_BINS := $(patsubst %,$(FUZZ_BUILD)/fuzz-%,$(FUZZERS))
+
+$(FUZZ_BUILD)/obj/%.o: %.c $(CORE_HDRS) $(GEN_HDRS)
+	@mkdir -p $(FUZZ_BUILD)/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/obj/profile.pb-c.o: $(BUILD)/gen/profile.pb-c.c $(BUILD)/gen/profile.pb-c.h
+	@mkdir -p $(FUZZ_BUILD)/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/libpmprof.a: $(FUZZ_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz-%: tests/fuzz/fuzz-core.c $(FUZZ_BUILD)/libpmprof.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_CMD_$(shell echo $* | tr a-z A-Z) \
+		-o $@ $< $(FUZZ_BUILD)/libpmprof.a $(LIBS)
+
+$(FUZZ_BUILD)/fuzz-mem-%: tests/fuzz/fuzz-mem.c $(FUZZ_BUILD)/libpmprof.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_MEM_$(shell echo $* | tr a-z A-Z) \
+		-o $@ $< $(FUZZ_BUILD)/libpmprof.a $(LIBS)
+
+$(FUZZ_BUILD)/fuzz-gopclntab: tests/fuzz/fuzz-gopclntab.c $(FUZZ_BUILD)/libpmprof.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libpmprof.a $(LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Seeds from cores of tests/targets made now, then every harness for
+# FUZZ_SECONDS; prints executions and crashes (saved under $(FUZZ_BUILD)).
+fuzz: build targets fuzz-build
+	$(PY_EXE) tests/fuzz/run.py --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
+
+# CI's short run: the two fast harnesses (hundreds of executions a second)
+# for 15 s each; the slow core-file ones only in `make fuzz`.
+fuzz-ci: build targets fuzz-build
+	$(PY_EXE) tests/fuzz/run.py --seconds 15 --only gopclntab,mem-locks
 
 format:
 	clang-format -i $(wildcard $(addprefix ext/,$(addsuffix /*.[ch],$(EXT_DIRS)))) tests/unit/*.c tests/unit/*.h

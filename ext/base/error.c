@@ -42,6 +42,11 @@ verror(struct pmp_error *err, int code, int errnum, const char *fmt,
         snprintf(err->msg + n, sizeof(err->msg) - n, ": %s",
                  strerror(errnum));
     }
+    /* One line, whatever a hostile target put into a name or path that
+       the message quotes (a Go function name, an NT_FILE path). */
+    for (n = 0; err->msg[n]; n++)
+        if ((unsigned char)err->msg[n] < 0x20 || err->msg[n] == 0x7f)
+            err->msg[n] = '?';
     return code;
 }
 

@@ -245,6 +245,11 @@ size_t pmp_target_core_files(struct pmp_target *t,
 uint64_t pmp_target_core_mtime_ns(struct pmp_target *t);
 /* Process name from NT_PRPSINFO (pr_fname), "" if none. */
 const char *pmp_target_core_comm(struct pmp_target *t);
+/* core-names.c: refuse (PMP_E_CORRUPT, one line) a core whose link_map
+   or NT_FILE names an existing file that is not a regular file (libdwfl
+   would open it: a FIFO blocks); 0 otherwise. */
+int pmp_core_check_names(struct pmp_target *t, Elf *core,
+                         struct pmp_error *err);
 
 /* target-buf: a fake target over in-memory segments (unit tests, fuzz). */
 struct pmp_buf_segment {

@@ -106,6 +106,11 @@ run_python(char **argv)
     snprintf(pypath, sizeof(pypath), "%s/python%s%s", root,
              old && old[0] ? ":" : "", old && old[0] ? old : "");
     setenv("PYTHONPATH", pypath, 1);
+#ifdef PMPROF_PRELOAD
+    /* make asan: Python is not built with the sanitizers, the module is;
+       the sanitizer runtime must be the first library Python loads. */
+    setenv("LD_PRELOAD", PMPROF_PRELOAD, 1);
+#endif
     args = calloc((size_t)argc + 5, sizeof(*args));
     if (!args)
         exit(2);

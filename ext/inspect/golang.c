@@ -34,7 +34,7 @@
 #include "layout-go.h"
 #include "pmprof-internal.h"
 
-/* The offsets of the target's release: ext/layout-go.h.  g.stack
+/* The offsets of the target's release: ext/layouts/layout-go.h.  g.stack
    {lo, hi} opens every g of every release (tests/test_go_versions.py). */
 #define G_STACK_LO 0
 #define G_STACK_HI 8
@@ -1027,7 +1027,8 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
     out->stack_flags = c->priv->fl;
     /* Labels were appended to one growable array: point into it now. */
     for (i = 0; i < out->ngoroutines; i++)
-        out->goroutines[i].labels = c->priv->labels + label_first[i];
+        out->goroutines[i].labels =
+            c->priv->labels ? c->priv->labels + label_first[i] : NULL;
     free(label_first);
     qsort(out->goroutines, out->ngoroutines, sizeof(*out->goroutines),
           cmp_goid);

@@ -142,7 +142,7 @@ core_syscall_name(PyObject *module, PyObject *arg)
     return PyUnicode_FromString(n);
 }
 
-/* nptl_layouts() -> [dict]: the rows of ext/layout-glibc-nptl.h. */
+/* nptl_layouts() -> [dict]: the rows of ext/layouts/layout-glibc-nptl.h. */
 static PyObject *
 core_nptl_layouts(PyObject *mod, PyObject *unused)
 {

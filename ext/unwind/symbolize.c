@@ -76,6 +76,30 @@ warn(struct pmp_symbolizer *sym, const char *fmt, const char *a,
         sym->warnings[sym->nwarnings++] = strdup(buf);
 }
 
+/*
+ * Open a file a core names (NT_FILE, hostile) only if it is a regular
+ * file: a FIFO would block the open forever, and opening a device can act
+ * (a watchdog, a tape).  stat first (no open of anything else), then a
+ * non-blocking open checked again by fstat.  -1 otherwise.
+ */
+static int
+open_regular(const char *path)
+{
+    struct stat st;
+    int fd;
+
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return -1;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static int
 find_elf_in_dirs(const char *dirs, const char *modname, char **file_name,
                  Elf **elfp)
@@ -94,7 +118,7 @@ find_elf_in_dirs(const char *dirs, const char *modname, char **file_name,
             memcpy(path, p, n);
             path[n] = '/';
             pmp_strlcpy(path + n + 1, bn, sizeof(path) - n - 1);
-            fd = open(path, O_RDONLY | O_CLOEXEC);
+            fd = open_regular(path);
             if (fd >= 0) {
                 *file_name = strdup(path);
                 *elfp = NULL;
@@ -124,7 +148,7 @@ find_elf_cb(Dwfl_Module *mod, void **userdata, const char *modname,
         return dwfl_linux_proc_find_elf(mod, userdata, modname, base,
                                         file_name, elfp);
     if (modname[0] == '/') {
-        fd = open(modname, O_RDONLY | O_CLOEXEC);
+        fd = open_regular(modname);
         if (fd >= 0) {
             *file_name = strdup(modname);
             return fd;
@@ -371,6 +395,12 @@ report_modules(struct pmp_symbolizer *sym, struct pmp_error *err)
 
     dwfl_report_begin(sym->dwfl);
     if (sym->is_core) {
+        rc = pmp_core_check_names(sym->target,
+                                  pmp_target_core_elf(sym->target), err);
+        if (rc) {
+            dwfl_report_end(sym->dwfl, removed_cb, sym);
+            return rc;
+        }
         rc = dwfl_core_file_report(sym->dwfl,
                                    pmp_target_core_elf(sym->target),
                                    sym->exe);
