@@ -671,7 +671,11 @@ def test_record_crosses_the_system_stack(target, tmp_path):
     from test_record import parse_raw, sample_functions
     t = target("gochurn")
     out = tmp_path / "churn.pb.gz"
-    r = run_pmprof("record", "-p", t.pid, "-d", "2", "-F", "499", "-q", "-o", str(out))
+    # ptrace method: every thread is stopped at every tick, so churners are
+    # caught on the system stack (with perf events a running thread's CPU
+    # samples end at runtime.systemstack: docs/record.md)
+    r = run_pmprof("record", "-p", t.pid, "-d", "2", "-F", "499", "-q",
+                   "--method", "ptrace", "-o", str(out))
     assert r.returncode == 0, r.stderr
     _, samples, locs = parse_raw(pprof_raw(out))
     crossed = through = stale = 0
