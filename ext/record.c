@@ -1255,8 +1255,9 @@ cycle(struct pmp_recording *r)
     uint64_t t0, t1, deadline, now;
     uint64_t wait_ns = PMP_MIN(PMP_MAX(r->period_ns, 5000000ull),
                                20000000ull);
+    uint64_t nap_ns = 100000;
     size_t i, nstopped = 0;
-    int rc = 0;
+    int rc = 0, left_before = -1;
 
     /* 0. Perf method: the CPU samples the kernel took since the last
        tick, unwound now (nothing is stopped). */
@@ -1322,7 +1323,12 @@ cycle(struct pmp_recording *r)
         if (ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == 0)
             th->interrupted = 1;
     }
-    /* 2. Wait until they are stopped (bounded). */
+    /* 2. Wait until they are stopped (bounded).  SIGCHLD wakes us, but
+       in a host with threads of its own (gdb) another thread may take
+       it: look again after a while, 100 us, doubled up to 1 ms while no
+       more thread stopped (a sleeping thread waits for a CPU to enter
+       its stop; at 64 spinning threads a fixed 100 us made ~1200
+       wake-ups a second of a SCHED_FIFO sampler). */
     deadline = t0 + wait_ns;
     for (;;) {
         int left = 0;
@@ -1340,8 +1346,14 @@ cycle(struct pmp_recording *r)
         now = pmp_now_ns(CLOCK_MONOTONIC);
         if (now >= deadline)
             break;
+        if (left < left_before)
+            nap_ns = 100000;
+        else if (left_before >= 0)
+            nap_ns = PMP_MIN(nap_ns * 2, 1000000);
+        left_before = left;
         {
-            struct timespec ts = {0, 100000};
+            uint64_t ns = PMP_MIN(nap_ns, deadline - now);
+            struct timespec ts = {0, (long)ns};
             sigtimedwait(&r->chld, NULL, &ts);
         }
     }
