@@ -44,6 +44,8 @@ Usage: python3 bench/record.py [--quick] [--threads 1,8,64] [--hz 10,99]
 `--only overhead --threads 8,64 --hz 99 --runs 5`: section 5, no tool /
 perf record -g / bin/pmprof (/ --before PMPROF) interleaved, N rounds,
 mean, standard deviation and range of the slowdown.
+`--only toolcpu --threads 64 --hz 99 --runs 5`: section 6, each tool's own
+CPU for -d 1 and -d 6 recordings, interleaved: its CPU per second recorded.
 Default run ~6-7 min on 2 CPUs, --quick ~1-1.5 min (longer while other
 processes keep the machine busy).  Needs root (ptrace, SCHED_FIFO, perf),
 `make build` and `make -C bench/targets`.  Any python3 runs this script
@@ -910,6 +912,49 @@ def overhead_section(ns, hz, dur, base, tmp, runs, before=None, quiet_wait=5.0):
     return res
 
 
+# ---- 6. the tools' own CPU -------------------------------------------------
+
+def toolcpu_section(ns, hz, runs, tmp, before=None, durs=(1.0, 6.0)):
+    """N spinning threads: each tool's own CPU (rusage of it and its
+    children) for a short and a long recording, interleaved, `runs` times;
+    the difference gives its CPU per second recorded ("marginal") apart
+    from start-up, symbolization and writing ("fixed")."""
+    import statistics
+    print("\n## 6. The tools' own CPU: %g Hz, -d %g and %g s, %d runs each, interleaved"
+          % (hz, durs[0], durs[1], runs))
+    tools = [("bin/pmprof", lambda pid, d: pmprof_record(pid, hz, d, tmp)),
+             # perf record alone (perf_record() also runs perf script)
+             ("perf record -g", lambda pid, d: run(
+                 ["perf", "record", "-q", "-g", "-F", str(int(hz)), "-o",
+                  os.path.join(tmp, "perf.data"), "-p", str(pid), "--", "sleep", str(d)],
+                 timeout=d + 300))]
+    if before:
+        tools.append(("before", lambda pid, d: pmprof_record(pid, hz, d, tmp, "auto", before)))
+    for n in ns:
+        tg = Target(n, "spin")
+        res = {}
+        try:
+            for _ in range(runs):
+                for d in durs:
+                    for label, fn in tools:
+                        ru0 = children_cpu()
+                        fn(tg.pid, d)
+                        res.setdefault((label, d), []).append(children_cpu() - ru0)
+        finally:
+            tg.close()
+        print("\n| threads | tool | CPU s at -d %g, mean (sd) | CPU s at -d %g, mean (sd) "
+              "| marginal, %% of a CPU | fixed, s |" % durs)
+        print("|---|---|---|---|---|---|")
+        for label, _ in tools:
+            a, b = res[(label, durs[0])], res[(label, durs[1])]
+            ma, mb = statistics.mean(a), statistics.mean(b)
+            marg = (mb - ma) / (durs[1] - durs[0])
+            print("| %d | %s | %.3f (%.3f) | %.3f (%.3f) | %.1f | %.2f |" % (
+                n, label, ma, statistics.stdev(a) if len(a) > 1 else 0, mb,
+                statistics.stdev(b) if len(b) > 1 else 0, 100 * marg, ma - marg * durs[0]))
+        sys.stdout.flush()
+
+
 # ---- 3. goals ------------------------------------------------------------
 
 def goals(pause, slow, hzs):
@@ -1002,7 +1047,7 @@ def main():
     ap.add_argument("--goal-runs", type=int, default=3,
                     help="runs of the goal row (bin/pmprof, 8 threads, 99 Hz; median shown; "
                          "3, quick 1)")
-    ap.add_argument("--only", choices=("pause", "slowdown", "stopped", "overhead"))
+    ap.add_argument("--only", choices=("pause", "slowdown", "stopped", "overhead", "toolcpu"))
     ap.add_argument("--runs", type=int, default=5,
                     help="--only overhead: interleaved rounds (5)")
     ap.add_argument("--no-gdb", action="store_true")
@@ -1038,10 +1083,13 @@ def main():
                                     1 if a.quick else a.goal_runs)
         if a.only in (None, "stopped"):
             stopped_section(64, 99, dur, tmp, 1 if a.quick else 2, a.before)
+        if a.only == "toolcpu":
+            toolcpu_section([int(x) for x in a.threads.split(",")], hzs[-1], a.runs, tmp,
+                            a.before)
         if a.only == "overhead":
             overhead_section([int(x) for x in a.threads.split(",")], hzs[-1], dur, base, tmp,
                              a.runs, a.before)
-    if a.only not in ("stopped", "overhead"):
+    if a.only not in ("stopped", "overhead", "toolcpu"):
         goals(pause, slow, hzs)
     print("\n(bench wall time %.0f s)" % (time.monotonic() - t0))
 
