@@ -119,7 +119,8 @@ class Load:
     def __init__(self, cl, clients, seconds):
         self.p = subprocess.Popen(
             ["pgbench", "-S", "-n", "-c", str(clients), "-j", str(min(clients, 2)),
-             "-T", str(int(math.ceil(seconds))), "-P", "1", "--progress-timestamp"] + cl.conn + ["postgres"],
+             "-T", str(int(math.ceil(seconds))), "-P", "1", "--progress-timestamp"]
+            + cl.conn + ["postgres"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines = []
         self.t = threading.Thread(target=self._read, daemon=True)
