@@ -276,6 +276,7 @@ bench: build targets
 	@if [ -f bench/record.py ]; then $(MAKE) -C bench/targets && $(PY_EXE) bench/record.py; fi
 	@if command -v go >/dev/null 2>&1; then $(MAKE) -C bench/targets && $(PY_EXE) bench/go.py; fi
 	@if command -v lldb-16 >/dev/null 2>&1; then $(PY_EXE) bench/lldb.py; fi
+	@if command -v pgbench >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then $(PY_EXE) bench/server.py; fi
 
 # The long soak and kill run (docs/reliability.md); its short version is
 # tests/test_soak.py in `make test`.

@@ -21,7 +21,9 @@ target's throughput inside any time window is known):
   4. 64 threads, 2 spinning and 62 blocked, 99 Hz: the time threads are
      held stopped per second, `--method ptrace` vs the default (CPU
      samples from perf events, off-CPU stacks reused while a thread has
-     not run).
+     not run);
+  5. (--only overhead) N spinning threads, one rate: no tool, perf
+     record -g and bin/pmprof interleaved over several rounds.
 
 Section 2 has `bin/pmprof` twice: the default method ([perf] in the
 label when perf events were allowed) and `--method ptrace`.
@@ -36,8 +38,14 @@ The machine may be shared: each run first waits for a quiet second, each
 row says how much CPU other processes took, and a disturbed row is re-run.
 
 Usage: python3 bench/record.py [--quick] [--threads 1,8,64] [--hz 10,99]
-       [--duration S] [--baseline S] [--tries N] [--only pause|slowdown]
+       [--duration S] [--baseline S] [--tries N]
+       [--only pause|slowdown|stopped|overhead] [--runs N] [--before PMPROF]
        [--no-gdb] [--no-perf]
+`--only overhead --threads 8,64 --hz 99 --runs 5`: section 5, no tool /
+perf record -g / bin/pmprof (/ --before PMPROF) interleaved, N rounds,
+mean, standard deviation and range of the slowdown.
+`--only toolcpu --threads 64 --hz 99 --runs 5`: section 6, each tool's own
+CPU for -d 1 and -d 6 recordings, interleaved: its CPU per second recorded.
 Default run ~6-7 min on 2 CPUs, --quick ~1-1.5 min (longer while other
 processes keep the machine busy).  Needs root (ptrace, SCHED_FIFO, perf),
 `make build` and `make -C bench/targets`.  Any python3 runs this script
@@ -788,6 +796,165 @@ def stopped_section(n, hz, dur, tmp, runs, before=None):
     return out
 
 
+# ---- 5. overhead, interleaved ---------------------------------------------
+
+def target_cpu_ns(pid):
+    """CPU time of every thread of pid (schedstat, ns)."""
+    tot = 0
+    d = "/proc/%d/task" % pid
+    for t in os.listdir(d):
+        try:
+            with open("%s/%s/schedstat" % (d, t)) as f:
+                tot += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return tot
+
+
+def overhead_section(ns, hz, dur, base, tmp, runs, before=None, quiet_wait=5.0):
+    """N spinning threads: `runs` rounds, each round every tool once in
+    turn (no tool, perf record -g, bin/pmprof [, an older bin/pmprof]),
+    each run between its own idle windows (same target process).
+
+    Two figures per run.  Slowdown: as in section 2, 1 - the target's
+    units/s in the tool's run / the mean of the idle windows around it;
+    on a machine other processes keep busy this is mostly their noise.
+    Work per CPU: 1 - the target's units per CPU-second of its own
+    threads (schedstat) in the run / the same in the idle windows: what
+    the tool costs inside the target (the kernel's sampling interrupt and
+    stack copy, ptrace stops), whatever else runs.  With the tool's own
+    CPU (rusage of the tool and its children) the two give the slowdown
+    the target would see alone on the machine's CPUs:
+    1 - (1 - work loss) * (CPUs - tool CPU) / CPUs."""
+    import statistics
+    ncpu = os.cpu_count()
+    print("\n## 5. Overhead, interleaved: %g Hz, %d rounds, %g s windows" % (hz, runs, dur))
+    print("Each round runs every tool once, in turn; windows: the tool's whole command "
+          "(start to exit), idle %g s before and after.  Waits at most %g s for a quiet "
+          "machine.  'alone' = 1 - (1 - work loss) x (%d - tool CPU) / %d."
+          % (base, quiet_wait, ncpu, ncpu))
+    tools = [("none", lambda pid: (time.sleep(dur), {})[1]),
+             ("perf record -g", lambda pid: perf_record(pid, hz, dur, tmp)),
+             ("bin/pmprof", lambda pid: pmprof_record(pid, hz, dur, tmp))]
+    if before:
+        tools.append(("before", lambda pid: pmprof_record(pid, hz, dur, tmp, "auto", before)))
+    res = {}
+
+    def snap(pid):
+        return now_ns(), target_cpu_ns(pid), cpu_snapshot(pid)
+
+    for n in ns:
+        print("\n| threads | round | tool | slowdown % | work per CPU loss % | tool CPU % "
+              "| alone % | other CPU % (run) |")
+        print("|---|---|---|---|---|---|---|---|")
+        tg = Target(n, "spin")
+        try:
+            time.sleep(base)
+            for rnd in range(1, runs + 1):
+                for label, fn in tools:
+                    t0w = time.monotonic()
+                    while True:
+                        a = cpu_snapshot(tg.pid)
+                        time.sleep(1.0)
+                        if (other_cpu(a, cpu_snapshot(tg.pid)) < QUIET
+                                or time.monotonic() - t0w > quiet_wait):
+                            break
+                    i0 = snap(tg.pid)
+                    time.sleep(base)
+                    i1 = snap(tg.pid)
+                    ru0 = children_cpu()
+                    r = fn(tg.pid)
+                    r1 = snap(tg.pid)
+                    ru1 = children_cpu()
+                    time.sleep(SETTLE)
+                    j0 = snap(tg.pid)
+                    time.sleep(base)
+                    j1 = snap(tg.pid)
+                    if r is None or (isinstance(r, dict) and "error" in r):
+                        print("| %d | %d | %s | failed | | | | |" % (n, rnd, label))
+                        continue
+
+                    def units_cpu(a, b):
+                        u = tg.rate(a[0], b[0])[0] * (b[0] - a[0]) / 1e9
+                        return u, u / max(b[1] - a[1], 1)
+                    ua, ea = units_cpu(i0, i1)
+                    ub, eb = units_cpu(j0, j1)
+                    ur, er = units_cpu(i1, r1)
+                    rate_idle = (tg.rate(i0[0], i1[0])[0] + tg.rate(j0[0], j1[0])[0]) / 2
+                    slow = 1 - tg.rate(i1[0], r1[0])[0] / rate_idle
+                    wloss = 1 - er / ((ea + eb) / 2)
+                    tool = (ru1 - ru0) / ((r1[0] - i1[0]) / 1e9)
+                    alone = 1 - (1 - wloss) * (ncpu - tool) / ncpu
+                    other_run = other_cpu(i1[2], r1[2]) - tool
+                    res.setdefault((n, label), []).append((slow, wloss, tool, alone, other_run))
+                    print("| %d | %d | %s | %s | %s | %s | %s | %s |" % (
+                        n, rnd, label, f_pct(slow), f_pct(wloss), f_pct(tool), f_pct(alone),
+                        f_pct(other_run)))
+                    sys.stdout.flush()
+        finally:
+            tg.close()
+    print("\n| threads | tool | runs | slowdown % mean (sd) | work per CPU loss % mean (sd) "
+          "| tool CPU % mean (sd) | alone % mean (sd, min..max) | other CPU % (run) mean |")
+    print("|---|---|---|---|---|---|---|---|")
+
+    def ms(xs):
+        xs = [x * 100 for x in xs if x == x]
+        if not xs:
+            return "-"
+        return "%.1f (%.1f)" % (statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0)
+    for (n, label), v in res.items():
+        al = [x[3] * 100 for x in v if x[3] == x[3]]
+        print("| %d | %s | %d | %s | %s | %s | %s, %.1f..%.1f | %.0f |" % (
+            n, label, len(v), ms([x[0] for x in v]), ms([x[1] for x in v]),
+            ms([x[2] for x in v]), ms([x[3] for x in v]), min(al or [0]), max(al or [0]),
+            statistics.mean(x[4] * 100 for x in v)))
+    sys.stdout.flush()
+    return res
+
+
+# ---- 6. the tools' own CPU -------------------------------------------------
+
+def toolcpu_section(ns, hz, runs, tmp, before=None, durs=(1.0, 6.0)):
+    """N spinning threads: each tool's own CPU (rusage of it and its
+    children) for a short and a long recording, interleaved, `runs` times;
+    the difference gives its CPU per second recorded ("marginal") apart
+    from start-up, symbolization and writing ("fixed")."""
+    import statistics
+    print("\n## 6. The tools' own CPU: %g Hz, -d %g and %g s, %d runs each, interleaved"
+          % (hz, durs[0], durs[1], runs))
+    tools = [("bin/pmprof", lambda pid, d: pmprof_record(pid, hz, d, tmp)),
+             # perf record alone (perf_record() also runs perf script)
+             ("perf record -g", lambda pid, d: run(
+                 ["perf", "record", "-q", "-g", "-F", str(int(hz)), "-o",
+                  os.path.join(tmp, "perf.data"), "-p", str(pid), "--", "sleep", str(d)],
+                 timeout=d + 300))]
+    if before:
+        tools.append(("before", lambda pid, d: pmprof_record(pid, hz, d, tmp, "auto", before)))
+    for n in ns:
+        tg = Target(n, "spin")
+        res = {}
+        try:
+            for _ in range(runs):
+                for d in durs:
+                    for label, fn in tools:
+                        ru0 = children_cpu()
+                        fn(tg.pid, d)
+                        res.setdefault((label, d), []).append(children_cpu() - ru0)
+        finally:
+            tg.close()
+        print("\n| threads | tool | CPU s at -d %g, mean (sd) | CPU s at -d %g, mean (sd) "
+              "| marginal, %% of a CPU | fixed, s |" % durs)
+        print("|---|---|---|---|---|---|")
+        for label, _ in tools:
+            a, b = res[(label, durs[0])], res[(label, durs[1])]
+            ma, mb = statistics.mean(a), statistics.mean(b)
+            marg = (mb - ma) / (durs[1] - durs[0])
+            print("| %d | %s | %.3f (%.3f) | %.3f (%.3f) | %.1f | %.2f |" % (
+                n, label, ma, statistics.stdev(a) if len(a) > 1 else 0, mb,
+                statistics.stdev(b) if len(b) > 1 else 0, 100 * marg, ma - marg * durs[0]))
+        sys.stdout.flush()
+
+
 # ---- 3. goals ------------------------------------------------------------
 
 def goals(pause, slow, hzs):
@@ -880,7 +1047,9 @@ def main():
     ap.add_argument("--goal-runs", type=int, default=3,
                     help="runs of the goal row (bin/pmprof, 8 threads, 99 Hz; median shown; "
                          "3, quick 1)")
-    ap.add_argument("--only", choices=("pause", "slowdown", "stopped"))
+    ap.add_argument("--only", choices=("pause", "slowdown", "stopped", "overhead", "toolcpu"))
+    ap.add_argument("--runs", type=int, default=5,
+                    help="--only overhead: interleaved rounds (5)")
     ap.add_argument("--no-gdb", action="store_true")
     ap.add_argument("--before", metavar="PMPROF",
                     help="section 4: also an older bin/pmprof (without --method), "
@@ -914,7 +1083,13 @@ def main():
                                     1 if a.quick else a.goal_runs)
         if a.only in (None, "stopped"):
             stopped_section(64, 99, dur, tmp, 1 if a.quick else 2, a.before)
-    if a.only != "stopped":
+        if a.only == "toolcpu":
+            toolcpu_section([int(x) for x in a.threads.split(",")], hzs[-1], a.runs, tmp,
+                            a.before)
+        if a.only == "overhead":
+            overhead_section([int(x) for x in a.threads.split(",")], hzs[-1], dur, base, tmp,
+                             a.runs, a.before)
+    if a.only not in ("stopped", "overhead", "toolcpu"):
         goals(pause, slow, hzs)
     print("\n(bench wall time %.0f s)" % (time.monotonic() - t0))
 

@@ -7,6 +7,7 @@ by itself).  Every file written is checked by a consumer: go tool pprof,
 json + the format's rules (speedscope, Chrome trace), the folded grammar.
 """
 
+import errno
 import json
 import os
 import re
@@ -17,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import ENV, PMPROF, gcore, gdb_run, pprof_raw, run_pmprof, wait_until
+from conftest import ENV, PMPROF, TARGETS, gcore, gdb_run, pprof_raw, run_pmprof, wait_until
 
 # Sample counts and CPU shares depend on the CPU the target gets: these
 # run in make test's serial pass (conftest.py's `serial` marker).
@@ -490,12 +491,18 @@ def _perf_leaf_counts(data):
     return counts
 
 
-@pytest.mark.parametrize("method", ["auto", "ptrace"])
+NOPERF = os.path.join(TARGETS, "noperf")
+
+
+@pytest.mark.parametrize("method", ["auto", "ptrace", "refused"])
 def test_record_request_driven_attribution(target, tmp_path, method):
     """Threads alternating a CPU burst in their own function with a sleep in
     poll / read / futex (different ratios): CPU shares by function within 3
     points of the program's own measure (and of perf on the same run), each
-    thread's wall time whole, and its off-CPU time at its blocking call."""
+    thread's wall time whole, and its off-CPU time at its blocking call.
+    refused: `--method auto` where perf_event_open fails for real (EACCES
+    from a seccomp filter, tests/targets/noperf.c): the ptrace method is
+    chosen, and the JSON and the text summary say so, with the errno."""
     t = target("requests", "4000")
     t.expect_exit = True
     perf = shutil.which("perf") if method == "auto" else None
@@ -509,12 +516,16 @@ def test_record_request_driven_attribution(target, tmp_path, method):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
     hz = 999 if method == "auto" else 199
-    p = subprocess.Popen([PMPROF] + record_args(tmp_path, "-p", t.pid, "-F", hz,
-                                                "--method", method),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    args = record_args(tmp_path, "-p", t.pid, "-F", hz, "--method",
+                       "auto" if method == "refused" else method)
+    cmd = [PMPROF] + args
+    if method == "refused":
+        cmd = [NOPERF, str(errno.EACCES)] + cmd
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=ENV)
     wait_until(lambda: t.recorded_by(p.pid), 10, 0.005, "pmprof recording")
     t.signal(signal.SIGUSR1)          # the target starts its threads now
-    out, err = p.communicate(timeout=60)
+    out, err = p.communicate(timeout=120)
     doc = summary_of(subprocess.CompletedProcess(p.args, p.returncode, out, err))
     truth = _truth(t)
     st = doc["stats"]
@@ -522,8 +533,10 @@ def test_record_request_driven_attribution(target, tmp_path, method):
     if method == "auto":
         # perf_event_open is allowed here (root); it must have been used.
         assert st["method"] == "perf" and st["cpu_samples"] > 300, st
+        assert st["perf_errno"] == 0, st
     else:
         assert st["method"] == "ptrace" and st["cpu_samples"] == 0, st
+        assert st["perf_errno"] == (errno.EACCES if method == "refused" else 0), st
     samples, locs, folded = check_all(tmp_path, doc)
 
     def leaf_cpu(fn):
@@ -600,3 +613,17 @@ def test_record_perf_does_not_stop_idle_or_running_threads(target, tmp_path):
     cr, rd = th[t.tid_of("cruncher")], th[t.tid_of("reader")]
     assert cr["cpu_ns"] > 0 and rd["cpu_ns"] == 0, (cr, rd)
     assert abs(rd["wall_ns"] - st["elapsed_ns"]) < 0.1 * st["elapsed_ns"], (rd, st)
+
+
+def test_record_refused_perf_events_named_in_summary(target, tmp_path):
+    """perf_event_open refused for real (seccomp, tests/targets/noperf.c):
+    the text summary names the ptrace method and the error."""
+    t = target("workload")
+    r = subprocess.run([NOPERF, str(errno.EPERM), PMPROF, "record", "-p", str(t.pid),
+                        "-d", "0.5", "-F", "99", "-o", str(tmp_path / "rec.pb.gz")],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=120, env=ENV)
+    assert r.returncode == 0, r.stderr
+    want = "pmprof record: method: ptrace (perf_event_open: %s): " % os.strerror(errno.EPERM)
+    assert want in r.stdout, r.stdout
+    assert os.path.getsize(tmp_path / "rec.pb.gz") > 0

@@ -62,7 +62,7 @@ struct rthread {
     int worker;              /* a kernel worker (io_uring, vhost): no user
                                 context, never sampled */
     int schedfd;             /* /proc/PID/task/TID/schedstat */
-    int statfd;              /* /proc/PID/task/TID/stat (perf method) */
+    int statfd;              /* /proc/PID/task/TID/syscall (perf method) */
     struct pmp_perf *perf;   /* its CPU sample event (perf method) */
     uint64_t fs_base;        /* from its last ptrace stop (Go TLS) */
     /* schedstat when its last stack was taken, or read after the
@@ -82,6 +82,8 @@ struct rthread {
     int cur_ok;
     int young;               /* born while recording */
     int had_cpu;             /* CPU samples since the last tick */
+    int was_running;         /* perf: running or runnable at its last look */
+    size_t delay_ev;         /* perf: last_cpu_ev when schedstat was read */
     uint64_t cpu_last;       /* schedstat at its previous sample */
     uint64_t t_last;         /* CLOCK_MONOTONIC of its previous sample */
     size_t need;             /* stack bytes to copy next time */
