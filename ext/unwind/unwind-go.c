@@ -81,7 +81,7 @@ go_jump_ctx(struct pmp_unwind_walk *w, int gominor, uint64_t sp,
  * pclntab's pcsp table; the return address is at sp+f, the caller's sp is
  * sp+f+8, and a function with a frame saved the caller's rbp at sp+f-8.
  */
-static int
+static inline __attribute__((always_inline)) int
 step_frame(struct pmp_unwind_walk *w, const struct go_rule *g,
            const struct pmp_frame_regs *cur, struct pmp_frame_regs *next,
            const char **why)
@@ -146,15 +146,63 @@ step_signal(struct pmp_unwind_walk *w, const struct go_rule *g,
     return 0;
 }
 
+/*
+ * A frame of systemstack, morestack or asmcgocall above frame 0: from the
+ * system stack to the goroutine it works for, as Go's traceback does:
+ * systemstack returns to curg.sched.sp's frame, morestack resumes at
+ * curg.sched, a cgo call at the goroutine's syscall context (cgocall
+ * entered a syscall).  Out of go_step's way (rare).
+ */
+static __attribute__((noinline)) int
+step_switch(struct pmp_unwind_walk *w, const struct go_rule *g,
+            struct pmp_frame_regs *cur, struct pmp_frame_regs *next,
+            const char **why)
+{
+    struct pmp_go_ctx gc;
+    uint8_t fid = g->funcid;
+    int jrc, rc;
+
+    jrc = go_jump_ctx(w, g->minor, cur->r[PMP_REG_RSP], &gc);
+    if (jrc == PMP_E_UNSUPPORTED) {
+        /* A release whose g we do not know: the goroutine above the
+           system stack is not shown, and the stack says so. */
+        *why = "no layout of this Go release's g to leave the system stack";
+        return -1;
+    }
+    if (jrc != 0) {
+        if ((g->flag & PMP_GOFLAG_TOPFRAME) || (g->flag & PMP_GOFLAG_SPWRITE))
+            return PMP_UNWIND_END;   /* as go_step: not innermost here */
+        return step_frame(w, g, cur, next, why);
+    }
+    w->switches++;
+    w->switched = 1;
+    next->valid = 0;
+    if (fid == PMP_GOFUNC_SYSTEMSTACK) {
+        cur->r[PMP_REG_RSP] = gc.sched_sp;
+        rc = step_frame(w, g, cur, next, why);
+    } else {
+        uint64_t jpc = fid == PMP_GOFUNC_MORESTACK ? gc.sched_pc
+                                                   : gc.syscall_pc;
+        uint64_t jsp = fid == PMP_GOFUNC_MORESTACK ? gc.sched_sp
+                                                   : gc.syscall_sp;
+        rc = jpc && jsp ? 0 : -1;
+        *why = "no saved goroutine context";
+        next->r[PMP_REG_RIP] = jpc;
+        next->r[PMP_REG_RSP] = jsp;
+        next->r[PMP_REG_RBP] = gc.sched_bp;
+        next->valid = (1u << PMP_REG_RIP) | (1u << PMP_REG_RSP) |
+                      (1u << PMP_REG_RBP);
+    }
+    return rc;
+}
+
 static int
 go_step(struct pmp_unwind_walk *w, const union pmp_unwind_payload *payload,
         struct pmp_frame_regs *cur, struct pmp_frame_regs *next,
         const char **why)
 {
     struct go_rule g;
-    struct pmp_go_ctx gc;
     uint8_t fid;
-    int jrc = -1;
 
     memcpy(&g, payload->bytes, sizeof(g));
     fid = g.funcid;
@@ -162,50 +210,14 @@ go_step(struct pmp_unwind_walk *w, const union pmp_unwind_payload *payload,
     if (pmp_gomod_elide(fid, (uint8_t)w->callee))
         w->elide = 1;
     w->callee = fid;
-    if (g.signal) {
-        /* A signal handler: go on in the interrupted code. */
+    if (g.signal)   /* a signal handler: go on in the interrupted code */
         return step_signal(w, &g, cur, next, why);
-    } else if (!w->innermost && w->switches < 2 &&
-               (fid == PMP_GOFUNC_SYSTEMSTACK ||
-                fid == PMP_GOFUNC_MORESTACK ||
-                fid == PMP_GOFUNC_ASMCGOCALL) &&
-               (jrc = go_jump_ctx(w, g.minor, cur->r[PMP_REG_RSP],
-                                  &gc)) == 0) {
-        /*
-         * From the system stack to the goroutine it works for, as Go's
-         * traceback does: systemstack returns to curg.sched.sp's frame,
-         * morestack resumes at curg.sched, a cgo call at the goroutine's
-         * syscall context (cgocall entered a syscall).
-         */
-        int rc;
-
-        w->switches++;
-        w->switched = 1;
-        next->valid = 0;
-        if (fid == PMP_GOFUNC_SYSTEMSTACK) {
-            cur->r[PMP_REG_RSP] = gc.sched_sp;
-            rc = step_frame(w, &g, cur, next, why);
-        } else {
-            uint64_t jpc = fid == PMP_GOFUNC_MORESTACK ? gc.sched_pc
-                                                       : gc.syscall_pc;
-            uint64_t jsp = fid == PMP_GOFUNC_MORESTACK ? gc.sched_sp
-                                                       : gc.syscall_sp;
-            rc = jpc && jsp ? 0 : -1;
-            *why = "no saved goroutine context";
-            next->r[PMP_REG_RIP] = jpc;
-            next->r[PMP_REG_RSP] = jsp;
-            next->r[PMP_REG_RBP] = gc.sched_bp;
-            next->valid = (1u << PMP_REG_RIP) | (1u << PMP_REG_RSP) |
-                          (1u << PMP_REG_RBP);
-        }
-        return rc;
-    } else if (jrc == PMP_E_UNSUPPORTED) {
-        /* A release whose g we do not know: the goroutine above the
-           system stack is not shown, and the stack says so. */
-        *why = "no layout of this Go release's g to leave the system stack";
-        return -1;
-    } else if ((g.flag & PMP_GOFLAG_TOPFRAME) ||
-               ((g.flag & PMP_GOFLAG_SPWRITE) && !w->innermost)) {
+    if (!w->innermost && w->switches < 2 &&
+        (fid == PMP_GOFUNC_SYSTEMSTACK || fid == PMP_GOFUNC_MORESTACK ||
+         fid == PMP_GOFUNC_ASMCGOCALL))
+        return step_switch(w, &g, cur, next, why);
+    if ((g.flag & PMP_GOFLAG_TOPFRAME) ||
+        ((g.flag & PMP_GOFLAG_SPWRITE) && !w->innermost)) {
         /* The outermost frame of a stack; and past a function that
            writes SP we cannot follow (Go stops there too). */
         return PMP_UNWIND_END;
