@@ -23,6 +23,11 @@ Checked, in this order:
      makes an object of another type).
   (3) is the one that sees calls: most declarations live in the shared
   base/pmprof-internal.h, so (2) alone cannot.
+  3b. the generic unwinder (GENERIC below: ext/unwind/unwind.c) knows
+     no language runtime: it includes no backend's header and uses no
+     symbol of a backend's files nor one named after a runtime (Go); it
+     reaches a backend only through pmp_unwind_backends[]
+     (ext/unwind/unwind-backend.h).
   4. Python imports (every import statement, also inside functions):
      no module of python/pmprof/ imports one of a layer above its own,
      and `gdb` / `lldb` are imported only by frontends/gdb.py and
@@ -57,6 +62,15 @@ LAYERS = [
 ]
 # Headers the build generates, and the folder that owns them.
 GENERATED = {"profile.pb-c.h": "output", "syscalls.h": "base"}
+
+# The generic unwinder, and the files and symbol names of its backends
+# (unwind-backend.h) that it may not use but through the backend table.
+GENERIC = {
+    "unwind.c": {
+        "files": {"unwind-go.c", "gopclntab.c", "gostack.c", "gopclntab.h"},
+        "symbols": re.compile(r"(^|_)go(mod|func|lang)?(_|$)"),
+    },
+}
 
 # python/pmprof/, lowest first: module (or package) -> layer.
 PY_LAYERS = [
@@ -112,6 +126,9 @@ def check_includes(where, problems, edges):
             text = f.read()
         for inc in INCLUDE.findall(text):
             base = os.path.basename(inc)
+            if base in GENERIC.get(name, {}).get("files", ()):
+                problems.append("ext/%s/%s: includes %s, a backend's header "
+                                "(use unwind-backend.h's table)" % (folder, name, base))
             dst = where.get(base) or GENERATED.get(base)
             if dst is None:
                 problems.append("ext/%s/%s: includes \"%s\", which is no header "
@@ -155,6 +172,11 @@ def check_symbols(where, objdir, problems, edges):
     graph = defaultdict(set)
     for src, used in sorted(uses.items()):
         for s in sorted(used):
+            gen = GENERIC.get(src)
+            if gen and (owner.get(s) in gen["files"] or gen["symbols"].search(s)):
+                problems.append("ext/%s/%s: uses %s (%s), a backend's; only "
+                                "through pmp_unwind_backends[]" % (
+                                    where[src], src, s, owner.get(s, "?")))
             dst = owner.get(s)
             if dst is None or dst == src:
                 continue

@@ -325,9 +325,15 @@ int pmp_go_curg_context(struct pmp_target *t, int gominor,
 void pmp_go_g_candidates(struct pmp_target *t, const struct pmp_regs *rg,
                          uint64_t cand[2]);
 struct pmp_unwinder;
+/* The unwinder's backends' context for the next unwinds (unwind.c; one
+   the caller captured while the thread was stopped); NULL: they read. */
+void pmp_unwinder_set_backend_ctx(struct pmp_unwinder *u, const void *ctx);
 /* Use c (captured earlier) for the next unwinds' jumps; NULL: read. */
-void pmp_unwinder_set_go_ctx(struct pmp_unwinder *u,
-                             const struct pmp_go_ctx *c);
+static inline void
+pmp_unwinder_set_go_ctx(struct pmp_unwinder *u, const struct pmp_go_ctx *c)
+{
+    pmp_unwinder_set_backend_ctx(u, c);   /* unwind-go.c reads it */
+}
 /* The pprof labels map at g.labels (strings interned in pool). */
 size_t pmp_go_labels(struct pmp_target *t, const struct pmp_go_layout *L,
                      uint64_t labels,

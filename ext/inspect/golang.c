@@ -9,7 +9,7 @@
  * shared/notes/formats-and-go.md section 2), the struct offsets of the
  * target's release (layout-go.h: one row per release, from its DWARF),
  * reading every g while the target is stopped and unwinding its stack
- * with the pclntab unwinder (unwind.c).  Leaving a system stack is the
+ * with the pclntab unwinder (unwind-go.c).  Leaving a system stack is the
  * unwinder's (unwind/gostack.c); the goroutine profile is written by
  * output/goprofile.c.
  *

@@ -5,7 +5,7 @@
  *
  * Owns: where a stopped thread's g may be (R14 or the TLS slot) and the
  * saved context of m.curg, with the g/m offsets of the module's release
- * from layouts/layout-go.h.  The unwinder (unwind.c), the Go runtime
+ * from layouts/layout-go.h.  The unwinder (unwind-go.c), the Go runtime
  * reader (inspect/golang.c) and the sampler (record/record.c) call it;
  * it calls only the target's bounded reads.
  *

@@ -9,7 +9,10 @@
  * costs a hash lookup and a few memory reads.  Expressions (PLT entries,
  * signal trampolines) are kept as DWARF ops and run by a small bounded
  * evaluator.  Where a module has no CFI for a PC, the frame-pointer chain
- * is followed.
+ * is followed.  Code without CFI whose language runtime describes its
+ * frames its own way belongs to a backend (unwind-backend.h): for a
+ * new PC each backend is asked whether it owns it, the answer is cached
+ * with the PC's rule, and the backend steps its own frames.
  *
  * Defences (target memory is hostile): frame cap, the stack pointer must
  * grow from frame to frame (except across a signal frame), a repeated
@@ -24,8 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gopclntab.h"
 #include "pmprof-internal.h"
+#include "unwind-backend.h"
 
 enum rule_kind {
     R_UNDEF = 0,   /* caller's value unknown */
@@ -40,9 +43,9 @@ enum pc_status {
     PC_CFI = 0,    /* rules from CFI */
     PC_NO_CFI,     /* module known, no CFI here: frame-pointer fallback */
     PC_NO_MODULE,  /* pc in no module */
-    PC_GO,         /* Go code we cannot read (unsupported table) */
-    PC_GOFN,       /* Go code: frame size from the module's pclntab */
-    PC_GO_NOFUNC,  /* in a Go binary, in no function of its table, no CFI */
+    PC_UNREADABLE, /* a backend's module it cannot read: the walk ends */
+    PC_BACKEND,    /* a backend's frame: its step unwinds it */
+    PC_BK_NOFUNC,  /* a backend's module, in none of its functions, no CFI */
 };
 
 #define INLINE_OPS 3
@@ -60,9 +63,9 @@ struct pc_rule {
     uint8_t signal;        /* frame is a signal trampoline */
     uint8_t cfa_is_expr;
     uint8_t cfa_reg;
-    uint8_t go_funcid, go_flag;   /* PC_GOFN */
-    int go_minor;                 /* PC_GOFN: the module's Go 1.minor */
-    int64_t cfa_off;              /* PC_GOFN: frame size, -1 unknown */
+    int64_t cfa_off;
+    const struct pmp_unwind_backend *bk;   /* PC_BACKEND and the two above */
+    union pmp_unwind_payload bk_rule;      /* PC_BACKEND: the backend's */
     const Dwarf_Op *cfa_ops;
     size_t cfa_nops;
     struct rule regs[PMP_NREGS];
@@ -73,32 +76,16 @@ struct pmp_unwinder {
     struct pmp_target *target;
     struct pmp_symbolizer *sym;
     struct pmp_u64map rules;   /* lookup pc -> struct pc_rule */
-    /* A Go thread's m.curg context captured while it was stopped (record
-       unwinds after the resume); NULL: read it from the target. */
-    const struct pmp_go_ctx *go_ctx;
+    /* The backends' context for a thread, captured while it was stopped
+       (record unwinds after the resume); NULL: they read the target. */
+    const void *bk_ctx;
 };
 
 void
-pmp_unwinder_set_go_ctx(struct pmp_unwinder *u, const struct pmp_go_ctx *c)
+pmp_unwinder_set_backend_ctx(struct pmp_unwinder *u, const void *ctx)
 {
-    u->go_ctx = c;
+    u->bk_ctx = ctx;
 }
-
-/* The goroutine context to jump to from the system stack at sp. */
-static int
-go_jump_ctx(struct pmp_unwinder *u, const struct pmp_regs *regs,
-            int gominor, uint64_t sp, struct pmp_go_ctx *gc)
-{
-    if (u->go_ctx) {
-        if (!u->go_ctx->sched_sp && !u->go_ctx->syscall_sp)
-            return -1;
-        *gc = *u->go_ctx;
-        return 0;
-    }
-    return pmp_go_curg_context(u->target, gominor, regs, sp, gc);
-}
-
-int pmp_symbolizer_is_go(struct pmp_symbolizer *sym, void *mod);
 
 int
 pmp_unwinder_new(struct pmp_unwinder **out, struct pmp_target *t,
@@ -177,7 +164,9 @@ compute_rule(struct pmp_unwinder *u, uint64_t pc)
     Dwarf_CFI *cfi;
     Dwarf_Op *ops;
     size_t nops;
-    int k, is_go = 0;
+    int k;
+    unsigned b;
+    const struct pmp_unwind_backend *owner = NULL;
 
     if (!r)
         return NULL;
@@ -186,28 +175,24 @@ compute_rule(struct pmp_unwinder *u, uint64_t pc)
         r->status = PC_NO_MODULE;
         return r;
     }
-    if (pmp_symbolizer_is_go(u->sym, mod)) {
-        struct pmp_gomod *gm = pmp_symbolizer_gomod(u->sym, mod);
-        struct pmp_gofunc gf;
+    for (b = 0; b < pmp_unwind_nbackends; b++) {
+        const struct pmp_unwind_backend *bk = pmp_unwind_backends[b];
+        int c = bk->claims(u->sym, mod, pc, &r->bk_rule, &r->signal);
 
-        if (!gm) {
-            r->status = PC_GO;
+        if (c == PMP_UNWIND_NOT_MINE)
+            continue;
+        r->bk = bk;
+        if (c == PMP_UNWIND_FRAME) {
+            r->status = PC_BACKEND;
             return r;
         }
-        if (pmp_gomod_func(gm, pc, &gf) == 0) {
-            const char *nm = pmp_gomod_name(gm, gf.nameoff);
-            r->status = PC_GOFN;
-            r->go_funcid = gf.funcid;
-            r->go_flag = gf.flag;
-            pmp_gomod_goversion(gm, &r->go_minor);
-            r->cfa_off = pmp_gomod_spdelta(gm, &gf, pc);
-            /* Go's signal entry: the kernel's signal frame is above it. */
-            r->signal = strcmp(nm, "runtime.sigtramp") == 0 ||
-                        strcmp(nm, "runtime.sigprofNonGoWrapper") == 0;
+        if (c == PMP_UNWIND_UNREADABLE) {
+            r->status = PC_UNREADABLE;
             return r;
         }
-        /* Not Go code: the C parts of a cgo binary have CFI. */
-        is_go = 1;
+        /* Its module, not its code: C code in it has CFI. */
+        owner = bk;
+        break;
     }
     cfi = dwfl_module_eh_cfi(mod, &bias);
     if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &frame) != 0) {
@@ -217,8 +202,8 @@ compute_rule(struct pmp_unwinder *u, uint64_t pc)
             frame = NULL;
     }
     if (!frame) {
-        /* Neither Go nor C code of a Go binary (its data, say). */
-        r->status = is_go ? PC_GO_NOFUNC : PC_NO_CFI;
+        /* Neither a backend's code nor C code of its module (data). */
+        r->status = owner ? PC_BK_NOFUNC : PC_NO_CFI;
         return r;
     }
     r->status = PC_CFI;
@@ -284,12 +269,8 @@ get_rule(struct pmp_unwinder *u, uint64_t pc)
 
 /* ---- the walk ---- */
 
-struct frame_regs {
-    uint64_t r[PMP_NREGS];
-    uint32_t valid;   /* bit per register */
-};
-
-#define VALID(fr, k) (((fr)->valid >> (k)) & 1u)
+/* struct pmp_frame_regs (unwind-backend.h): bit per register in valid. */
+#define VALID(fr, k) PMP_FRAME_VALID(fr, k)
 
 /*
  * Evaluate a DWARF expression for CFI: bounded stack and op count,
@@ -297,7 +278,7 @@ struct frame_regs {
  */
 static int
 eval_expr(struct pmp_unwinder *u, const Dwarf_Op *ops, size_t nops,
-          const struct frame_regs *cur, uint64_t cfa, int have_cfa,
+          const struct pmp_frame_regs *cur, uint64_t cfa, int have_cfa,
           uint64_t *out)
 {
     uint64_t st[32];
@@ -432,7 +413,7 @@ eval_expr(struct pmp_unwinder *u, const Dwarf_Op *ops, size_t nops,
 /* One CFI step: cur (callee) -> next (caller).  Returns 0, or -1. */
 static int
 step_cfi(struct pmp_unwinder *u, const struct pc_rule *r,
-         const struct frame_regs *cur, struct frame_regs *next,
+         const struct pmp_frame_regs *cur, struct pmp_frame_regs *next,
          const char **why)
 {
     uint64_t cfa, addr, v;
@@ -501,8 +482,8 @@ step_cfi(struct pmp_unwinder *u, const struct pc_rule *r,
 
 /* Frame-pointer step: [rbp] = caller's rbp, [rbp+8] = return address. */
 static int
-step_fp(struct pmp_unwinder *u, const struct frame_regs *cur,
-        struct frame_regs *next, const char **why)
+step_fp(struct pmp_unwinder *u, const struct pmp_frame_regs *cur,
+        struct pmp_frame_regs *next, const char **why)
 {
     uint64_t bp, ra, nbp;
 
@@ -531,76 +512,6 @@ step_fp(struct pmp_unwinder *u, const struct frame_regs *cur,
     return 0;
 }
 
-/*
- * Go step (Go's own traceback method): the frame size f at pc from the
- * pclntab's pcsp table; the return address is at sp+f, the caller's sp is
- * sp+f+8, and a function with a frame saved the caller's rbp at sp+f-8.
- */
-static int
-step_go(struct pmp_unwinder *u, const struct pc_rule *r,
-        const struct frame_regs *cur, struct frame_regs *next,
-        const char **why)
-{
-    uint64_t sp = cur->r[PMP_REG_RSP], ra, bp;
-    uint64_t f = (uint64_t)r->cfa_off;
-
-    if (r->cfa_off < 0 || r->cfa_off > (1 << 24)) {
-        *why = "no Go frame size";
-        return -1;
-    }
-    if (!VALID(cur, PMP_REG_RSP) ||
-        pmp_target_read_u64(u->target, sp + f, &ra, NULL)) {
-        *why = "cannot read the Go return address";
-        return -1;
-    }
-    next->valid = 0;
-    next->r[PMP_REG_RIP] = ra;
-    next->r[PMP_REG_RSP] = sp + f + 8;
-    next->valid = (1u << PMP_REG_RIP) | (1u << PMP_REG_RSP);
-    if (f >= 8 && pmp_target_read_u64(u->target, sp + f - 8, &bp, NULL) == 0) {
-        next->r[PMP_REG_RBP] = bp;
-        next->valid |= 1u << PMP_REG_RBP;
-    } else if (f < 8 && VALID(cur, PMP_REG_RBP)) {
-        next->r[PMP_REG_RBP] = cur->r[PMP_REG_RBP];
-        next->valid |= 1u << PMP_REG_RBP;
-    }
-    return 0;
-}
-
-/*
- * Across Go's signal trampoline: its return address (at sp+f) is the
- * restorer, the start of the kernel's rt_sigframe; the interrupted
- * registers are in its ucontext's mcontext (x86_64 struct sigcontext:
- * r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip).
- */
-static int
-step_go_signal(struct pmp_unwinder *u, const struct pc_rule *r,
-               const struct frame_regs *cur, struct frame_regs *next,
-               const char **why)
-{
-    static const uint8_t order[] = {
-        8, 9, 10, 11, 12, 13, 14, 15, PMP_REG_RDI, PMP_REG_RSI, PMP_REG_RBP,
-        PMP_REG_RBX, PMP_REG_RDX, PMP_REG_RAX, PMP_REG_RCX, PMP_REG_RSP,
-        PMP_REG_RIP,
-    };
-    uint64_t mc[17];
-    size_t k;
-
-    if (r->cfa_off < 0 || !VALID(cur, PMP_REG_RSP) ||
-        pmp_target_read(u->target,
-                        cur->r[PMP_REG_RSP] + (uint64_t)r->cfa_off + 8 + 40,
-                        mc, sizeof(mc), NULL)) {
-        *why = "cannot read the signal frame";
-        return -1;
-    }
-    next->valid = 0;
-    for (k = 0; k < PMP_ARRAY_SIZE(order); k++) {
-        next->r[order[k]] = mc[k];
-        next->valid |= 1u << order[k];
-    }
-    return 0;
-}
-
 int
 pmp_unwind(struct pmp_unwinder *u, const struct pmp_regs *regs,
            uint64_t *pcs, uint8_t *flags, int max, unsigned *stack_flags,
@@ -614,11 +525,10 @@ pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
                 int activation0, uint64_t *pcs, uint8_t *flags, int max,
                 unsigned *stack_flags, struct pmp_error *err)
 {
-    struct frame_regs cur, next;
+    struct pmp_frame_regs cur, next;
     int n = 0, activation = activation0, k;
-    uint8_t child = PMP_GOFUNC_NORMAL;   /* funcID of the callee frame */
-    int jumps = 0, switched;
-    struct pmp_go_ctx gc;
+    struct pmp_unwind_walk w;
+    int switched;
     uint64_t prev_sp = 0;
     const char *why = NULL;
 
@@ -631,6 +541,10 @@ pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
     for (k = 0; k < PMP_NREGS; k++)
         cur.r[k] = regs->r[k];
     cur.valid = (1u << PMP_NREGS) - 1;
+    memset(&w, 0, sizeof(w));
+    w.target = u->target;
+    w.regs = regs;
+    w.ctx = u->bk_ctx;
 
     for (;;) {
         uint64_t pc = cur.r[PMP_REG_RIP];
@@ -652,90 +566,45 @@ pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
             *stack_flags |= PMP_STACK_UNWIND_ERR;
             break;
         }
-        if (r->status == PC_GO) {
-            *stack_flags |= PMP_STACK_GO;
+        if (r->status == PC_UNREADABLE) {
+            *stack_flags |= r->bk->unreadable_flag;
             break;
         }
-        if (r->status == PC_GOFN) {
-            uint8_t fid = r->go_funcid;
-            int innermost = n == 1, jrc = -1;
-
-            /* Go hides wrappers (unless they called a panic). */
-            if (pmp_gomod_elide(fid, child))
+        if (r->status == PC_BACKEND) {
+            w.innermost = n == 1;
+            w.elide = 0;
+            w.switched = 0;
+            rc = r->bk->step(&w, &r->bk_rule, &cur, &next, &why);
+            if (w.elide)
                 n--;
-            child = fid;
-            if (r->signal) {
-                /* A signal handler: go on in the interrupted code. */
+            switched = w.switched;
+            if (r->signal)
                 flags[n - 1] |= PMP_FRAME_SIGNAL;
-                rc = step_go_signal(u, r, &cur, &next, &why);
-            } else if (!innermost && jumps < 2 &&
-                       (fid == PMP_GOFUNC_SYSTEMSTACK ||
-                        fid == PMP_GOFUNC_MORESTACK ||
-                        fid == PMP_GOFUNC_ASMCGOCALL) &&
-                       (jrc = go_jump_ctx(u, regs, r->go_minor,
-                                          cur.r[PMP_REG_RSP], &gc)) == 0) {
-                /*
-                 * From the system stack to the goroutine it works for,
-                 * as Go's traceback does: systemstack returns to
-                 * curg.sched.sp's frame, morestack resumes at
-                 * curg.sched, a cgo call at the goroutine's syscall
-                 * context (cgocall entered a syscall).
-                 */
-                jumps++;
-                next.valid = 0;
-                if (fid == PMP_GOFUNC_SYSTEMSTACK) {
-                    cur.r[PMP_REG_RSP] = gc.sched_sp;
-                    rc = step_go(u, r, &cur, &next, &why);
-                } else {
-                    uint64_t jpc = fid == PMP_GOFUNC_MORESTACK ? gc.sched_pc
-                                                               : gc.syscall_pc;
-                    uint64_t jsp = fid == PMP_GOFUNC_MORESTACK ? gc.sched_sp
-                                                               : gc.syscall_sp;
-                    rc = jpc && jsp ? 0 : -1;
-                    why = "no saved goroutine context";
-                    next.r[PMP_REG_RIP] = jpc;
-                    next.r[PMP_REG_RSP] = jsp;
-                    next.r[PMP_REG_RBP] = gc.sched_bp;
-                    next.valid = (1u << PMP_REG_RIP) | (1u << PMP_REG_RSP) |
-                                 (1u << PMP_REG_RBP);
-                }
-                switched = 1;
-            } else if (jrc == PMP_E_UNSUPPORTED) {
-                /* A release whose g we do not know: the goroutine above
-                   the system stack is not shown, and the stack says so. */
-                rc = -1;
-                why = "no layout of this Go release's g to leave the "
-                      "system stack";
-            } else if ((r->go_flag & PMP_GOFLAG_TOPFRAME) ||
-                       ((r->go_flag & PMP_GOFLAG_SPWRITE) && !innermost)) {
-                /* The outermost frame of a stack; and past a function
-                   that writes SP we cannot follow (Go stops there too). */
+            if (rc == PMP_UNWIND_END)
                 break;
-            } else {
-                rc = step_go(u, r, &cur, &next, &why);
-            }
         } else if (r->status == PC_NO_MODULE ||
-                   (r->status == PC_GO_NOFUNC && n > 1)) {
-            child = PMP_GOFUNC_NORMAL;
+                   (r->status == PC_BK_NOFUNC && n > 1)) {
+            w.callee = 0;
             if (n == 1) {
                 /* A JIT or a bad pc in frame 0: try the frame chain. */
                 rc = step_fp(u, &cur, &next, &why);
                 flags[n - 1] |= PMP_FRAME_FP;
             } else {
                 /* A garbage return address ends the walk (seen after
-                   a jump to a goroutine whose saved context was stale). */
+                   a backend's jump to a stack whose saved context was
+                   stale). */
                 n--;
                 why = r->status == PC_NO_MODULE
                           ? "return address outside any module"
-                          : "return address outside any Go function";
+                          : r->bk->nofunc_why;
                 rc = -1;
             }
-        } else if (r->status == PC_NO_CFI || r->status == PC_GO_NOFUNC) {
-            child = PMP_GOFUNC_NORMAL;
+        } else if (r->status == PC_NO_CFI || r->status == PC_BK_NOFUNC) {
+            w.callee = 0;
             rc = step_fp(u, &cur, &next, &why);
             flags[n - 1] |= PMP_FRAME_FP;
         } else {
-            child = PMP_GOFUNC_NORMAL;
+            w.callee = 0;
             rc = step_cfi(u, r, &cur, &next, &why);
             if (r->signal)
                 flags[n - 1] |= PMP_FRAME_SIGNAL;
