@@ -913,10 +913,14 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
         gr->wait_ns = -1;
         if ((gr->status == 4 || gr->status == 3) &&
             pmp_u64at(g, L->g_waitsince) != 0 && out->now_mono) {
-            int64_t ws = (int64_t)pmp_u64at(g, L->g_waitsince);
-            gr->wait_ns = (int64_t)out->now_mono - ws;
-            if (gr->wait_ns < 0)
+            /* Unsigned: a damaged waitsince must not overflow.  Past
+               "now" (clock read a little earlier) is 0; a value no
+               monotonic clock gives (negative as int64) stays unknown. */
+            uint64_t ws = pmp_u64at(g, L->g_waitsince);
+            if ((int64_t)ws > 0 && ws >= out->now_mono)
                 gr->wait_ns = 0;
+            else if ((int64_t)ws > 0 && out->now_mono - ws <= INT64_MAX)
+                gr->wait_ns = (int64_t)(out->now_mono - ws);
         }
         gr->locked = pmp_u64at(g, L->g_lockedm) != 0;
         gr->startpc = pmp_u64at(g, L->g_startpc);
