@@ -564,6 +564,8 @@ def test_record_request_driven_attribution(target, tmp_path, method):
         # perf_event_open is allowed here (root); it must have been used.
         assert st["method"] == "perf" and st["cpu_samples"] > 300, st
         assert st["perf_errno"] == 0, st
+        # ... and the kernel's context switch records told who ran.
+        assert st["switches"] is True and st["switch_records"] > 0, st
     else:
         assert st["method"] == "ptrace" and st["cpu_samples"] == 0, st
         assert st["perf_errno"] == (errno.EACCES if method == "refused" else 0), st

@@ -612,6 +612,13 @@ struct pmp_record_stats {
                                   waiting (detached as soon as seen) */
     uint64_t bound_lost;       /* samples given up: the stop bound came
                                   before their stack was read */
+    /* Perf method: how each tick learned who ran (docs/record.md). */
+    int switches;              /* context switch records in use */
+    uint64_t switch_records;   /* context switch records read */
+    uint64_t switch_lost;      /* switch records the kernel dropped */
+    uint64_t state_reads;      /* /proc/PID/task/TID/{syscall,stat} reads
+                                  to tell running from asleep */
+    uint64_t sched_reads;      /* schedstat reads by the ticks */
 };
 
 struct pmp_record_opts {

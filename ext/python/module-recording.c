@@ -15,7 +15,9 @@ struct progress_ctx {
 static PyObject *
 stats_dict(const struct pmp_record_stats *st)
 {
-    return Py_BuildValue(
+    PyObject *d, *more;
+
+    d = Py_BuildValue(
         "{sKsKsKsKsKsKsKsKsKsKsdsisisOsOsOsOsssisKsKsKsKsKsKsKsKsKsK}", "samples",
         (unsigned long long)st->samples, "thread_samples",
         (unsigned long long)st->thread_samples, "lost",
@@ -41,6 +43,21 @@ stats_dict(const struct pmp_record_stats *st)
         (unsigned long long)st->sig_passed, "late_stops",
         (unsigned long long)st->late_stops, "bound_lost",
         (unsigned long long)st->bound_lost);
+    if (!d)
+        return NULL;
+    more = Py_BuildValue(
+        "{sOsKsKsKsK}", "switches", st->switches ? Py_True : Py_False,
+        "switch_records", (unsigned long long)st->switch_records,
+        "switch_lost", (unsigned long long)st->switch_lost, "state_reads",
+        (unsigned long long)st->state_reads, "sched_reads",
+        (unsigned long long)st->sched_reads);
+    if (!more || PyDict_Update(d, more)) {
+        Py_XDECREF(more);
+        Py_DECREF(d);
+        return NULL;
+    }
+    Py_DECREF(more);
+    return d;
 }
 
 /*

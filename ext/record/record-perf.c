@@ -9,18 +9,26 @@
  * CPU the thread runs on.  Unwinding happens later (record.c) from the
  * copied bytes.
  *
+ * Beside it, where the kernel has them, a second event per thread (a
+ * dummy software event with context_switch) whose ring holds only the
+ * thread's context switches: in, out, out while still runnable.  Its own
+ * ring, so that records the kernel drops there are never taken for lost
+ * CPU samples, and the reverse.
+ *
  * The ring is written by the kernel and read here: every record's size
- * is checked against the ring and the sample layout before it is used.
+ * is checked against the ring and the record's layout before it is used.
  *
  * Must not: stop or signal a thread; unwind.
  */
 #include <errno.h>
 #include <linux/perf_event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +42,10 @@ enum { PR_AX, PR_BX, PR_CX, PR_DX, PR_SI, PR_DI, PR_BP, PR_SP, PR_IP,
 #define PERF_NREGS 17   /* bits set in PERF_REGS_MASK */
 #define RING_PAGES_MAX 32u
 #define RING_PAGES_MIN 4u
+/* Switch records are 24 bytes: 8 pages hold 1365, a tick's switches
+   of a thread switching 136 000 times a second at 99 Hz. */
+#define SWITCH_PAGES_MAX 8u
+#define SWITCH_PAGES_MIN 1u
 
 static long
 perf_open(struct perf_event_attr *a, int tid)
@@ -42,12 +54,36 @@ perf_open(struct perf_event_attr *a, int tid)
                    PERF_FLAG_FD_CLOEXEC);
 }
 
+/* Map p->fd's ring, the largest of max_pages down to min_pages (powers
+   of two) the mlock limit allows; on failure p->fd is closed. */
+static int
+map_ring(struct pmp_perf *p, size_t max_pages, size_t min_pages)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), pages;
+    int e;
+
+    for (pages = max_pages; pages >= min_pages && pages; pages /= 2) {
+        void *m = mmap(NULL, (pages + 1) * pg, PROT_READ | PROT_WRITE,
+                       MAP_SHARED, p->fd, 0);
+        if (m != MAP_FAILED) {
+            p->base = m;
+            p->map_len = (pages + 1) * pg;
+            p->data = (unsigned char *)m + pg;
+            p->data_size = pages * pg;
+            return 0;
+        }
+    }
+    e = errno;
+    close(p->fd);
+    p->fd = -1;
+    return -e;
+}
+
 int
 pmp_perf_open(struct pmp_perf *p, int tid, uint64_t period_ns,
               uint32_t stack_bytes)
 {
     struct perf_event_attr a;
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE), pages;
     long fd;
 
     memset(p, 0, sizeof(*p));
@@ -73,28 +109,74 @@ pmp_perf_open(struct pmp_perf *p, int tid, uint64_t period_ns,
     p->fd = (int)fd;
     /* A ring for a few ticks' samples; smaller if the mlock limit of an
        unprivileged user says no. */
-    for (pages = RING_PAGES_MAX; pages >= RING_PAGES_MIN; pages /= 2) {
-        void *m = mmap(NULL, (pages + 1) * pg, PROT_READ | PROT_WRITE,
-                       MAP_SHARED, p->fd, 0);
-        if (m != MAP_FAILED) {
-            p->base = m;
-            p->map_len = (pages + 1) * pg;
-            p->data = (unsigned char *)m + pg;
-            p->data_size = pages * pg;
-            return 0;
-        }
+    return map_ring(p, RING_PAGES_MAX, RING_PAGES_MIN);
+}
+
+/* The kernel's release >= major.minor (uname)?  Here the machine's own
+   kernel is what decides what its perf records say. */
+static int
+kernel_at_least(int major, int minor)
+{
+    struct utsname u;
+    int ma = 0, mi = 0;
+
+    if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+        return 0;
+    return ma > major || (ma == major && mi >= minor);
+}
+
+int
+pmp_perf_open_switches(struct pmp_perf *p, int tid)
+{
+    struct perf_event_attr a;
+    struct pmp_perf *sw;
+    long fd;
+    int e;
+
+    /* Before 4.17 a switch out does not say whether the thread was
+       preempted (still runnable) or blocked: not enough to decide. */
+    if (!kernel_at_least(4, 17))
+        return -ENOSYS;
+    sw = calloc(1, sizeof(*sw));
+    if (!sw)
+        return -ENOMEM;
+    sw->fd = -1;
+    memset(&a, 0, sizeof(a));
+    a.size = sizeof(a);
+    a.type = PERF_TYPE_SOFTWARE;
+    a.config = PERF_COUNT_SW_DUMMY;
+    a.sample_period = 1;
+    a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME;
+    a.sample_id_all = 1;   /* every record ends in its pid, tid, time */
+    a.context_switch = 1;
+    a.exclude_kernel = 1;
+    a.exclude_hv = 1;
+    a.use_clockid = 1;
+    a.clockid = CLOCK_MONOTONIC;
+    a.watermark = 1;
+    fd = perf_open(&a, tid);
+    if (fd < 0) {
+        e = -errno;
+        free(sw);
+        return e;
     }
-    {
-        int e = errno;
-        close(p->fd);
-        p->fd = -1;
-        return -e;
+    sw->fd = (int)fd;
+    e = map_ring(sw, SWITCH_PAGES_MAX, SWITCH_PAGES_MIN);
+    if (e) {
+        free(sw);
+        return e;
     }
+    p->sw = sw;
+    return 0;
 }
 
 void
 pmp_perf_close(struct pmp_perf *p)
 {
+    if (p->sw) {
+        pmp_perf_close(p->sw);
+        free(p->sw);
+    }
     if (p->base)
         munmap(p->base, p->map_len);
     if (p->fd >= 0)
@@ -183,10 +265,33 @@ parse_sample(const unsigned char *b, size_t n, struct pmp_perf_sample *s)
     return 0;
 }
 
-int
-pmp_perf_drain(struct pmp_perf *p,
-               int (*fn)(void *ctx, const struct pmp_perf_sample *s),
-               void *ctx)
+/* Parse one PERF_RECORD_SWITCH of n bytes after its header: nothing but
+   the sample_id trailer (pid, tid, time: the sample_type of
+   pmp_perf_open_switches). */
+static int
+parse_switch(const struct perf_event_header *h, const unsigned char *b,
+             size_t n, struct pmp_perf_switch *s)
+{
+    uint32_t ids[2];
+
+    memset(s, 0, sizeof(*s));
+    if (n < 8 + 8)
+        return -1;
+    memcpy(ids, b, 8);
+    s->pid = (int)ids[0];
+    s->tid = (int)ids[1];
+    memcpy(&s->time, b + 8, 8);
+    s->out = (h->misc & PERF_RECORD_MISC_SWITCH_OUT) != 0;
+    s->preempt = s->out && (h->misc & PERF_RECORD_MISC_SWITCH_OUT_PREEMPT);
+    return 0;
+}
+
+/* Every record from tail to head: samples to sfn, switches to wfn. */
+static int
+drain_ring(struct pmp_perf *p,
+           int (*sfn)(void *ctx, const struct pmp_perf_sample *s),
+           int (*wfn)(void *ctx, const struct pmp_perf_switch *s),
+           void *ctx)
 {
     struct perf_event_mmap_page *mp = p->base;
     uint64_t head, tail;
@@ -210,11 +315,20 @@ pmp_perf_drain(struct pmp_perf *p,
             tail = head;   /* not a record: drop the rest */
             break;
         }
-        if (h.type == PERF_RECORD_SAMPLE) {
+        if (h.type == PERF_RECORD_SAMPLE && sfn) {
             struct pmp_perf_sample s;
             b = ring_bytes(p, tail, h.size);
             if (b && parse_sample(b + sizeof(h), h.size - sizeof(h), &s) == 0)
-                rc = fn(ctx, &s);
+                rc = sfn(ctx, &s);
+            else
+                p->bad++;
+        } else if (h.type == PERF_RECORD_SWITCH && wfn) {
+            struct pmp_perf_switch s;
+            b = ring_bytes(p, tail, h.size);
+            p->records++;
+            if (b && parse_switch(&h, b + sizeof(h), h.size - sizeof(h),
+                                  &s) == 0)
+                rc = wfn(ctx, &s);
             else
                 p->bad++;
         } else if (h.type == PERF_RECORD_LOST) {
@@ -229,4 +343,21 @@ pmp_perf_drain(struct pmp_perf *p,
     }
     __atomic_store_n(&mp->data_tail, tail, __ATOMIC_RELEASE);
     return rc;
+}
+
+int
+pmp_perf_drain(struct pmp_perf *p,
+               int (*fn)(void *ctx, const struct pmp_perf_sample *s),
+               void *ctx)
+{
+    return drain_ring(p, fn, NULL, ctx);
+}
+
+int
+pmp_perf_drain_switches(struct pmp_perf *p,
+                        int (*fn)(void *ctx,
+                                  const struct pmp_perf_switch *s),
+                        void *ctx)
+{
+    return p->sw ? drain_ring(p->sw, NULL, fn, ctx) : 0;
 }

@@ -211,13 +211,14 @@ read_cpu(struct rthread *th)
    field (at 64 spinning threads and 99 Hz that read was two thirds of
    the sampler's CPU). */
 static int
-read_running(struct rthread *th)
+read_running(struct pmp_recording *r, struct rthread *th)
 {
     char buf[256];
     ssize_t n;
 
     if (th->statfd < 0)
         return -1;
+    r->stats.state_reads++;
     n = pread(th->statfd, buf, sizeof(buf) - 1, 0);
     if (n <= 0)
         return -1;
@@ -333,6 +334,12 @@ add_thread(struct pmp_recording *r, int tid, int traced)
                    : -ENOMEM;
         if (e == 0) {
             th->perf = pf;
+            /* Its context switches too: who ran is then known without
+               a look in /proc.  The first thread decides; a later one
+               refused (mlock limit) is looked at in /proc. */
+            if (r->use_switch && pmp_perf_open_switches(pf, tid) != 0 &&
+                r->nthreads == 0)
+                r->use_switch = 0;
             snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall",
                      r->pid, tid);
             th->statfd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1318,6 +1325,51 @@ on_perf_sample(void *ctx, const struct pmp_perf_sample *ps)
     return rc;
 }
 
+/*
+ * Perf method, a context switch of the thread being drained: its state
+ * after it (switched in, or out while still runnable: it runs or waits
+ * for a CPU; switched out otherwise: it blocked), and one more switch in
+ * since its stack reference.
+ */
+static int
+on_switch(void *ctx, const struct pmp_perf_switch *sw)
+{
+    struct pmp_recording *r = ctx;
+    struct rthread *th = r->draining;
+
+    if (sw->tid != th->tid)
+        return 0;
+    r->stats.switch_records++;
+    th->sw_state = sw->out && !sw->preempt ? SW_BLOCKED : SW_RUN;
+    if (!sw->out && th->sw_ref && sw->time > th->sw_ref_t &&
+        th->sw_ins < UINT32_MAX)
+        th->sw_ins++;
+    return 0;
+}
+
+/* Perf method: th's context switches since the last tick.  Records the
+   kernel dropped (its ring full): its state and run count are not known
+   until a /proc look or a stop tells them again. */
+static int
+drain_switches(struct pmp_recording *r, struct rthread *th)
+{
+    uint64_t lost;
+    int rc;
+
+    if (!th->perf->sw)
+        return 0;
+    lost = th->perf->sw->lost;
+    r->draining = th;
+    rc = pmp_perf_drain_switches(th->perf, on_switch, r);
+    r->draining = NULL;
+    if (th->perf->sw->lost > lost) {
+        r->stats.switch_lost += th->perf->sw->lost - lost;
+        th->sw_state = SW_NONE;
+        th->sw_ref = 0;
+    }
+    return rc;
+}
+
 /* Perf method: every thread's CPU samples since the last tick. */
 static int
 drain_perf(struct pmp_recording *r, uint64_t now)
@@ -1331,6 +1383,9 @@ drain_perf(struct pmp_recording *r, uint64_t now)
 
         if (!th->perf)
             continue;
+        rc = drain_switches(r, th);
+        if (rc)
+            break;
         lost = th->perf->lost;
         r->draining = th;
         rc = pmp_perf_drain(th->perf, on_perf_sample, r);
@@ -1389,10 +1444,11 @@ same_call(struct pmp_recording *r, struct rthread *th)
  *  otherwise it is interrupted and unwound.
  */
 static void
-take_sched(struct rthread *th)
+take_sched(struct pmp_recording *r, struct rthread *th)
 {
     uint64_t c, d, pc;
 
+    r->stats.sched_reads++;
     if (read_sched(th, &c, &d, &pc) == 0) {
         th->cur_cpu = c;
         th->cur_delay = d;
@@ -1406,6 +1462,71 @@ take_sched(struct rthread *th)
     }
 }
 
+/* A look in /proc (schedstat unchanged since th's stack was taken) or a
+   stop found th still in its last stack now: every switch in recorded
+   from here on is a run since (the records up to the look are drained:
+   the ones after are counted, a little more than needed). */
+static void
+switch_ref(struct rthread *th, int state)
+{
+    if (!th->perf || !th->perf->sw)
+        return;
+    th->sw_state = state;
+    th->sw_ref = 1;
+    th->sw_ref_t = 0;
+    th->sw_ins = 0;
+}
+
+/*
+ * Perf method with context switch records: th's state from its last
+ * record, no /proc read (docs/record.md).  1 decided (th->sampled 3 or
+ * 4), 0 left to the /proc looks (select_thread): no record yet, records
+ * lost, a young thread without CPU samples, or a blocked thread that ran
+ * since its last stack (it is stopped once, after a schedstat read the
+ * off-CPU figures and the stop's bound need).
+ */
+static int
+switch_select(struct pmp_recording *r, struct rthread *th)
+{
+    if (!th->perf || !th->perf->sw || th->seized || th->stopped ||
+        th->interrupted || th->group_stop)
+        return 0;
+    if (th->sw_state == SW_RUN && (th->last_cpu_ev || !th->young)) {
+        /* Running or waiting for a CPU: its CPU samples cover it.
+           schedstat only when a CPU sample came since it was last read
+           (its waits for a CPU are charged to that sample). */
+        th->had_cpu = 0;
+        th->was_running = 1;
+        th->sampled = 4;
+        if (th->last_cpu_ev != th->delay_ev) {
+            take_sched(r, th);
+            th->delay_ev = th->last_cpu_ev;
+        } else
+            th->cur_ok = 0;
+        return 1;
+    }
+    if (th->sw_state != SW_BLOCKED)
+        return 0;
+    /* Blocked: whatever CPU samples it had, it needs its off-CPU stack
+       now, unless it has not run since its last one.  Not run: no
+       switch in since the reference (the stop that took the stack: the
+       switch into that stop counts, as in select_thread's run count,
+       so one is allowed while the reference is pending). */
+    th->had_cpu = 0;
+    th->was_running = 0;
+    if (th->sw_ref && th->last_stack >= 0 && !r->floor &&
+        ((th->ss_ok && th->sw_ins == 0) ||
+         (th->ss_pending && th->sw_ins <= 1))) {
+        /* Its CPU time and waits have not moved since they were read. */
+        th->cur_cpu = th->cpu_last;
+        th->cur_delay = th->delay_last;
+        th->cur_ok = 0;
+        th->sampled = 3;
+        return 1;
+    }
+    return 0;
+}
+
 static void
 select_thread(struct pmp_recording *r, struct rthread *th)
 {
@@ -1415,6 +1536,7 @@ select_thread(struct pmp_recording *r, struct rthread *th)
         if (th->ss_ok && th->last_stack >= 0 && c == th->ss_cpu &&
             pc == th->ss_pcount && !r->floor) {
             th->sampled = 3;
+            switch_ref(th, SW_BLOCKED);
             return;
         }
         /* Stopped asleep last time and run at most once since: that was
@@ -1434,6 +1556,7 @@ select_thread(struct pmp_recording *r, struct rthread *th)
             th->ss_cpu = c;
             th->ss_pcount = pc;
             th->sampled = 3;
+            switch_ref(th, SW_BLOCKED);
             return;
         }
     }
@@ -1442,8 +1565,11 @@ select_thread(struct pmp_recording *r, struct rthread *th)
     /* Running: its CPU samples cover it.  A thread born while recording
        that has none yet (it may live shorter than a period of CPU) is
        stopped for a wall-clock sample, so short-lived threads show. */
-    if (th->perf && (th->last_cpu_ev || !th->young) && read_running(th) == 1)
+    if (th->perf && (th->last_cpu_ev || !th->young) && read_running(r, th) == 1) {
         th->sampled = 4;
+        if (th->sw_state == SW_NONE)
+            th->sw_state = SW_RUN;
+    }
     th->was_running = th->sampled == 4;
 }
 
@@ -1514,6 +1640,8 @@ cycle(struct pmp_recording *r)
         th->go_ctx_ok = 0;
         if (!th->alive || !th->wanted)
             continue;
+        if (switch_select(r, th))
+            continue;
         if (th->perf && th->had_cpu && !th->seized) {
             /* CPU samples since the last tick: it runs; if it blocked
                since, its off-CPU time waits for the next tick's look (no
@@ -1524,21 +1652,21 @@ cycle(struct pmp_recording *r)
             continue;
         }
         if (th->perf && th->was_running && !th->seized && !th->stopped &&
-            !th->group_stop && !th->interrupted && read_running(th) == 1) {
+            !th->group_stop && !th->interrupted && read_running(r, th) == 1) {
             /* Running at its last look and still running or runnable:
                its CPU samples cover it, one read.  schedstat only when a
                CPU sample came since it was last read (its waits for a
                CPU are charged to that sample). */
             th->sampled = 4;
             if (th->last_cpu_ev != th->delay_ev) {
-                take_sched(th);
+                take_sched(r, th);
                 th->delay_ev = th->last_cpu_ev;
             } else
                 th->cur_ok = 0;
             continue;
         }
         th->t_sched = pmp_now_ns(CLOCK_MONOTONIC);
-        take_sched(th);
+        take_sched(r, th);
         if (th->seized) {
             /* Interrupted at an earlier tick and still not stopped (in
                uninterruptible sleep): its stop is taken when it comes. */
@@ -1731,6 +1859,13 @@ cycle(struct pmp_recording *r)
         if (th->sampled == 1 && th->last_stack >= 0 && th->alive) {
             th->ss_pending = 1;
             th->ss_pcount = th->cur_pcount;
+            /* Switches in from the tick's start (after its drain), as
+               the run count from the read before the stop. */
+            if (th->perf && th->perf->sw) {
+                th->sw_ref = 1;
+                th->sw_ref_t = t0;
+                th->sw_ins = 0;
+            }
         }
     }
     /* Until the next tick: a late stop is detached when it comes. */
@@ -1910,6 +2045,12 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
     progress_ns = o && o->progress_ns ? o->progress_ns : 200000000ull;
     /* CPU samples from perf events unless refused (then ptrace only). */
     r->use_perf = !r->floor && !(o && o->no_perf);
+    /* Test hook: PMPROF_TEST_NO_SWITCHES=1, the /proc looks of kernels
+       without context switch records. */
+    {
+        const char *v = getenv("PMPROF_TEST_NO_SWITCHES");
+        r->use_switch = r->use_perf && !(v && strcmp(v, "1") == 0);
+    }
     r->perf_stack = o && o->stack_bytes
                         ? (uint32_t)PMP_MIN(o->stack_bytes, (size_t)65000)
                         : PERF_STACK_BYTES;
@@ -1933,6 +2074,7 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
     if (rc)
         goto done;
     r->stats.perf = r->use_perf;
+    r->stats.switches = r->use_perf && r->use_switch;
     {
         size_t i;
         for (i = 0; i < r->nthreads; i++)

@@ -22,6 +22,8 @@ struct pmp_perf {
     unsigned char *bounce;
     size_t bounce_cap;
     uint64_t lost, bad;
+    uint64_t records;             /* records read (switch ring) */
+    struct pmp_perf *sw;          /* its context switches, or NULL */
 };
 
 struct pmp_perf_sample {
@@ -32,14 +34,34 @@ struct pmp_perf_sample {
     uint64_t stack_len;
 };
 
+/* A context switch of the thread (PERF_RECORD_SWITCH). */
+struct pmp_perf_switch {
+    int pid, tid;
+    uint64_t time;                /* CLOCK_MONOTONIC ns */
+    int out;                      /* 1 switched out, 0 switched in */
+    int preempt;                  /* out while still runnable */
+};
+
 /* 0 or -errno (EACCES/EPERM: not allowed, ENOSYS/ENOENT: no perf). */
 int pmp_perf_open(struct pmp_perf *p, int tid, uint64_t period_ns,
                   uint32_t stack_bytes);
+/* Also ask for tid's context switches, in a ring of their own (p->sw):
+   0 or -errno (EINVAL: the kernel has no context_switch; ENOSYS: it
+   does not say whether a switch out was a preemption, before 4.17). */
+int pmp_perf_open_switches(struct pmp_perf *p, int tid);
 void pmp_perf_close(struct pmp_perf *p);
 /* Call fn for every sample in the ring, in order; frees their space. */
 int pmp_perf_drain(struct pmp_perf *p,
                    int (*fn)(void *ctx, const struct pmp_perf_sample *s),
                    void *ctx);
+/* Call fn for every context switch in p->sw's ring, in order. */
+int pmp_perf_drain_switches(struct pmp_perf *p,
+                            int (*fn)(void *ctx,
+                                      const struct pmp_perf_switch *s),
+                            void *ctx);
+
+/* A thread's state at its last context switch record (rthread). */
+enum { SW_NONE, SW_RUN, SW_BLOCKED };
 
 #define PAUSE_BUCKETS 2000   /* 1 us steps to 1 ms, then 100 us to 100 ms */
 
@@ -84,6 +106,14 @@ struct rthread {
     int had_cpu;             /* CPU samples since the last tick */
     int was_running;         /* perf: running or runnable at its last look */
     size_t delay_ev;         /* perf: last_cpu_ev when schedstat was read */
+    /* Perf method with context switch records (th->perf->sw): its state
+       at its last record, and the switches in since its stack reference
+       (the stop that took its last stack, or the look that found it
+       still there); sw_ref 0: no reference, the count means nothing. */
+    int sw_state;            /* SW_NONE, SW_RUN, SW_BLOCKED */
+    int sw_ref;
+    uint64_t sw_ref_t;       /* count switches in after this time */
+    uint32_t sw_ins;
     uint64_t cpu_last;       /* schedstat at its previous sample */
     uint64_t t_last;         /* CLOCK_MONOTONIC of its previous sample */
     size_t need;             /* stack bytes to copy next time */
@@ -179,6 +209,7 @@ struct pmp_recording {
     int use_perf;               /* CPU samples by perf events */
     uint32_t perf_stack;        /* user stack bytes per perf sample */
     struct rthread *draining;   /* the thread whose ring is read */
+    int use_switch;             /* perf: context switch records wanted */
 
     struct pmp_rec_thread *pub;
     struct pmp_strpool names;   /* writers' rendered names */

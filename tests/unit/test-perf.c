@@ -11,6 +11,13 @@
  *       2. Live: an event on a thread of this process that spins: its
  *          samples carry its tid, a stack copy and CLOCK_MONOTONIC times
  *          (skipped where perf_event_open is not allowed).
+ *       3. A context-switch ring built by hand: in, out preempted, out
+ *          blocked read back with tid and time, one wrapping the end of
+ *          the ring, a switch record shorter than its sample_id refused,
+ *          a LOST record counted.
+ *       4. Live: the switch event of a thread that sleeps 1 ms at a time:
+ *          switches out that are not preemptions, and switches in, in
+ *          time order (skipped where the kernel has no such records).
  *
  * Exit status: 0 all passed, 1 some check failed.  The last line is
  * "N passed, M failed".
@@ -254,10 +261,201 @@ test_live(void)
     pmp_perf_close(&p);
 }
 
+struct sw_seen {
+    int n;
+    int tid[16], out[16], preempt[16];
+    uint64_t time[16];
+};
+
+static int
+collect_sw(void *ctx, const struct pmp_perf_switch *s)
+{
+    struct sw_seen *v = ctx;
+
+    if (v->n < 16) {
+        v->tid[v->n] = s->tid;
+        v->out[v->n] = s->out;
+        v->preempt[v->n] = s->preempt;
+        v->time[v->n] = s->time;
+    }
+    v->n++;
+    return 0;
+}
+
+/* One PERF_RECORD_SWITCH with its sample_id (pid, tid, time). */
+static void
+put_switch(unsigned char *data, size_t size, uint64_t *head, int tid,
+           uint16_t misc, uint64_t t)
+{
+    struct perf_event_header h = {PERF_RECORD_SWITCH, misc, 8 + 16};
+    uint32_t ids[2] = {100, (uint32_t)tid};
+
+    put(data, size, head, &h, sizeof(h));
+    put(data, size, head, ids, 8);
+    put(data, size, head, &t, 8);
+}
+
+static void
+test_fake_switch_ring(void)
+{
+    size_t dsize = PAGE;
+    unsigned char *mem = calloc(1, PAGE + dsize);
+    struct perf_event_mmap_page *mp = (void *)mem;
+    struct pmp_perf p, *sw = calloc(1, sizeof(*sw));
+    struct sw_seen v;
+    uint64_t head = 0;
+    int i;
+
+    memset(&p, 0, sizeof(p));
+    p.fd = -1;
+    sw->fd = -1;
+    sw->base = mem;
+    sw->data = mem + PAGE;
+    sw->data_size = dsize;
+    p.sw = sw;
+
+    put_switch(sw->data, dsize, &head, 7, 0, 10);
+    put_switch(sw->data, dsize, &head, 7,
+               PERF_RECORD_MISC_SWITCH_OUT | PERF_RECORD_MISC_SWITCH_OUT_PREEMPT,
+               20);
+    put_switch(sw->data, dsize, &head, 7, PERF_RECORD_MISC_SWITCH_OUT, 30);
+    mp->data_head = head;
+    memset(&v, 0, sizeof(v));
+    CHECK_EQ_INT(pmp_perf_drain_switches(&p, collect_sw, &v), 0);
+    CHECK_EQ_INT(v.n, 3);
+    CHECK(v.tid[0] == 7 && v.tid[2] == 7);
+    CHECK(v.out[0] == 0 && v.preempt[0] == 0 && v.time[0] == 10);
+    CHECK(v.out[1] == 1 && v.preempt[1] == 1 && v.time[1] == 20);
+    CHECK(v.out[2] == 1 && v.preempt[2] == 0 && v.time[2] == 30);
+    CHECK_EQ_U64(mp->data_tail, head);
+    CHECK_EQ_U64(sw->records, 3);
+
+    /* The sample reader takes none of them for samples. */
+    {
+        struct seen sv;
+        put_switch(sw->data, dsize, &head, 7, 0, 40);
+        mp->data_head = head;
+        memset(&sv, 0, sizeof(sv));
+        CHECK_EQ_INT(pmp_perf_drain(sw, collect, &sv), 0);
+        CHECK_EQ_INT(sv.n, 0);
+        CHECK_EQ_U64(mp->data_tail, head);
+    }
+
+    /* Until one wraps around the end of the ring (24 bytes do not
+       divide a page). */
+    for (i = 0; i < 400; i++) {
+        uint64_t before = head;
+        put_switch(sw->data, dsize, &head, 8, PERF_RECORD_MISC_SWITCH_OUT,
+                   1000 + (uint64_t)i);
+        mp->data_head = head;
+        memset(&v, 0, sizeof(v));
+        pmp_perf_drain_switches(&p, collect_sw, &v);
+        CHECK_EQ_INT(v.n, 1);
+        CHECK_EQ_U64(v.time[0], 1000 + (uint64_t)i);
+        if ((before & (dsize - 1)) + 24 > dsize)
+            break;   /* this one wrapped */
+    }
+    CHECK_MSG(i < 400, "no switch record wrapped");
+
+    /* Shorter than its sample_id: refused, the reader goes on. */
+    {
+        struct perf_event_header h = {PERF_RECORD_SWITCH, 0, 8 + 8};
+        uint64_t z = 0, bad = sw->bad;
+        put(sw->data, dsize, &head, &h, sizeof(h));
+        put(sw->data, dsize, &head, &z, 8);
+        put_switch(sw->data, dsize, &head, 9, 0, 50);
+        mp->data_head = head;
+        memset(&v, 0, sizeof(v));
+        pmp_perf_drain_switches(&p, collect_sw, &v);
+        CHECK_EQ_U64(sw->bad, bad + 1);
+        CHECK_EQ_INT(v.n, 1);
+        CHECK_EQ_INT(v.tid[0], 9);
+    }
+
+    /* A LOST record: counted in the switch ring's own count. */
+    {
+        struct perf_event_header h = {PERF_RECORD_LOST, 0, 8 + 16};
+        uint64_t id = 1, lost = 3;
+        put(sw->data, dsize, &head, &h, sizeof(h));
+        put(sw->data, dsize, &head, &id, 8);
+        put(sw->data, dsize, &head, &lost, 8);
+        mp->data_head = head;
+        memset(&v, 0, sizeof(v));
+        pmp_perf_drain_switches(&p, collect_sw, &v);
+        CHECK_EQ_INT(v.n, 0);
+        CHECK_EQ_U64(sw->lost, 3);
+        CHECK_EQ_U64(p.lost, 0);
+    }
+    free(sw->bounce);
+    free(sw);
+    free(mem);
+}
+
+static volatile int nap_stop;
+static volatile int nap_tid;
+
+static void *
+napper(void *arg)
+{
+    struct timespec ts = {0, 1000000};
+
+    nap_tid = (int)syscall(SYS_gettid);
+    while (!nap_stop)
+        nanosleep(&ts, NULL);
+    return NULL;
+}
+
+static void
+test_live_switches(void)
+{
+    pthread_t t;
+    struct pmp_perf p;
+    struct sw_seen v;
+    struct timespec ts = {0, 50000000};
+    int e, i, outs = 0, ins = 0;
+
+    if (pthread_create(&t, NULL, napper, NULL)) {
+        CHECK_MSG(0, "pthread_create");
+        return;
+    }
+    while (!nap_tid)
+        ;
+    e = pmp_perf_open(&p, nap_tid, 1000000, 4096);
+    if (e == 0)
+        e = pmp_perf_open_switches(&p, nap_tid);
+    if (e) {
+        printf("live switch part skipped: %s\n", strerror(-e));
+        nap_stop = 1;
+        pthread_join(t, NULL);
+        if (p.fd >= 0)
+            pmp_perf_close(&p);
+        return;
+    }
+    nanosleep(&ts, NULL);
+    memset(&v, 0, sizeof(v));
+    CHECK_EQ_INT(pmp_perf_drain_switches(&p, collect_sw, &v), 0);
+    nap_stop = 1;
+    pthread_join(t, NULL);
+    CHECK_MSG(v.n >= 10, "%d switches in 50 ms of 1 ms sleeps", v.n);
+    for (i = 0; i < v.n && i < 16; i++) {
+        CHECK_EQ_INT(v.tid[i], nap_tid);
+        if (i)
+            CHECK(v.time[i] >= v.time[i - 1]);
+        if (v.out[i] && !v.preempt[i])
+            outs++;
+        if (!v.out[i])
+            ins++;
+    }
+    CHECK_MSG(outs >= 3 && ins >= 3, "%d blocking outs, %d ins", outs, ins);
+    pmp_perf_close(&p);
+}
+
 int
 main(void)
 {
     test_fake_ring();
     test_live();
+    test_fake_switch_ring();
+    test_live_switches();
     return unit_summary();
 }
