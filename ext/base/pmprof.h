@@ -614,6 +614,7 @@ struct pmp_record_stats {
                                   before their stack was read */
     /* Perf method: how each tick learned who ran (docs/record.md). */
     int switches;              /* context switch records in use */
+    int switch_errno;          /* why a thread's switch event was refused */
     uint64_t switch_records;   /* context switch records read */
     uint64_t switch_lost;      /* switch records the kernel dropped */
     uint64_t state_reads;      /* /proc/PID/task/TID/{syscall,stat} reads

@@ -46,7 +46,8 @@ stats_dict(const struct pmp_record_stats *st)
     if (!d)
         return NULL;
     more = Py_BuildValue(
-        "{sOsKsKsKsK}", "switches", st->switches ? Py_True : Py_False,
+        "{sOsisKsKsKsK}", "switches", st->switches ? Py_True : Py_False,
+        "switch_errno", st->switch_errno,
         "switch_records", (unsigned long long)st->switch_records,
         "switch_lost", (unsigned long long)st->switch_lost, "state_reads",
         (unsigned long long)st->state_reads, "sched_reads",

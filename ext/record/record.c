@@ -337,8 +337,10 @@ add_thread(struct pmp_recording *r, int tid, int traced)
             /* Its context switches too: who ran is then known without
                a look in /proc.  The first thread decides; a later one
                refused (mlock limit) is looked at in /proc. */
-            if (r->use_switch && pmp_perf_open_switches(pf, tid) != 0 &&
-                r->nthreads == 0)
+            int se = r->use_switch ? pmp_perf_open_switches(pf, tid) : 0;
+            if (se && !r->stats.switch_errno)
+                r->stats.switch_errno = -se;
+            if (se && r->nthreads == 0)
                 r->use_switch = 0;
             snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall",
                      r->pid, tid);
