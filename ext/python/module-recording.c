@@ -12,10 +12,52 @@ struct progress_ctx {
     PyObject *exc_type, *exc_value, *exc_tb;   /* what stopped us */
 };
 
+/* The stall figures and the longest stops over the bound (added to d). */
+static PyObject *
+stats_stalls(PyObject *d, const struct pmp_record_stats *st)
+{
+    PyObject *v, *l;
+    int i;
+
+    if (!d)
+        return NULL;
+    v = Py_BuildValue("{sKsKsKsK}", "stall_ns",
+                      (unsigned long long)st->stall_ns, "stall_max_ns",
+                      (unsigned long long)st->stall_max_ns, "max_stop_own_ns",
+                      (unsigned long long)st->max_stop_own_ns,
+                      "stops_over_own",
+                      (unsigned long long)st->stops_over_own);
+    l = PyList_New(0);
+    if (!v || !l || PyDict_Update(d, v) < 0)
+        goto fail;
+    for (i = 0; i < st->nover && i < (int)(sizeof(st->over) /
+                                           sizeof(st->over[0])); i++) {
+        PyObject *o = Py_BuildValue(
+            "{sKsKsK}", "at_ns", (unsigned long long)st->over[i].at_ns, "ns",
+            (unsigned long long)st->over[i].ns, "stall_ns",
+            (unsigned long long)st->over[i].stall_ns);
+        if (!o || PyList_Append(l, o) < 0) {
+            Py_XDECREF(o);
+            goto fail;
+        }
+        Py_DECREF(o);
+    }
+    if (PyDict_SetItemString(d, "stops_over_list", l) < 0)
+        goto fail;
+    Py_DECREF(v);
+    Py_DECREF(l);
+    return d;
+fail:
+    Py_XDECREF(v);
+    Py_XDECREF(l);
+    Py_DECREF(d);
+    return NULL;
+}
+
 static PyObject *
 stats_dict(const struct pmp_record_stats *st)
 {
-    return Py_BuildValue(
+    return stats_stalls(Py_BuildValue(
         "{sKsKsKsKsKsKsKsKsKsKsdsisisOsOsOsOsssisKsKsKsKsKsKsKsKsKsK}", "samples",
         (unsigned long long)st->samples, "thread_samples",
         (unsigned long long)st->thread_samples, "lost",
@@ -40,7 +82,7 @@ stats_dict(const struct pmp_record_stats *st)
         (unsigned long long)st->stops_over, "sig_passed",
         (unsigned long long)st->sig_passed, "late_stops",
         (unsigned long long)st->late_stops, "bound_lost",
-        (unsigned long long)st->bound_lost);
+        (unsigned long long)st->bound_lost), st);
 }
 
 /*
