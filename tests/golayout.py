@@ -1,4 +1,4 @@
-"""The Go runtime layouts of ext/layouts/layout-go.h from the test side: where
+"""The Go runtime layouts of ext/layouts/layout-go.c from the test side: where
 each field of the table comes from in a Go version's own DWARF and
 runtime source, and a reader of the table's rows.
 
@@ -6,7 +6,7 @@ Owns: FIELDS (table field -> DWARF type and member path), dwarf_row()
 (one version's figures read by gdb from an unstripped binary built with
 that toolchain, through tests/golayout_gdb.py), source_row() (the
 figures DWARF does not carry: the g status constants), table_rows() (the
-rows of ext/layouts/layout-go.h as dicts).
+rows of ext/layouts/layout-go.c as dicts).
 
 Must not: import gdb or pmprof; know any offset (they come from DWARF).
 """
@@ -19,7 +19,7 @@ from typing import Dict, List
 
 from helpers import ROOT
 
-HEADER = os.path.join(ROOT, "ext", "layouts", "layout-go.h")
+HEADER = os.path.join(ROOT, "ext", "layouts", "layout-go.c")   # the rows
 GDB_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golayout_gdb.py")
 
 # table field -> (DWARF type, [member paths, the first one present wins];
@@ -125,7 +125,7 @@ def source_row(goroot: str) -> Dict[str, int]:
 
 
 def table_rows() -> List[Dict[str, int]]:
-    """The rows of ext/layouts/layout-go.h: [{field: value}] (with "minor")."""
+    """The rows of ext/layouts/layout-go.c: [{field: value}] (with "minor")."""
     with open(HEADER) as f:
         text = f.read()
     body = text[text.index("pmp_go_layouts[] = {"):]

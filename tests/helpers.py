@@ -198,11 +198,13 @@ class Target:
         how = ("killed by %s" % signal.Signals(-rc).name) if rc < 0 else "exit %d" % rc
         return "%s %s (stdout %r, stderr %r)" % (self, how, self.lines, self.stderr_text())
 
-    def wait_line(self, want: str, timeout: float = READY_TIMEOUT,
-                  settle: Optional[bool] = None) -> None:
-        """Reads stdout until a line equal to `want`, then (settle) waits
-        until the main thread sleeps: every target prints its marker and
-        then blocks, and READY must mean every thread is in place."""
+    def wait_line(self, want, timeout: float = READY_TIMEOUT,
+                  settle: Optional[bool] = None) -> str:
+        """Reads stdout until a line equal to `want` (or, `want` a
+        function, a line it accepts), then (settle) waits until the main
+        thread sleeps: every target prints its marker and then blocks, and
+        READY must mean every thread is in place.  Returns the line."""
+        match = want if callable(want) else (lambda text: text.strip() == want)
         fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + timeout
         while True:
@@ -210,10 +212,10 @@ class Target:
                 line, self._buf = self._buf.split(b"\n", 1)
                 text = line.decode(errors="replace").rstrip("\r")
                 self.lines.append(text)
-                if text.strip() == want:
+                if match(text):
                     if self.settle if settle is None else settle:
                         self.wait_main_asleep()
-                    return
+                    return text
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError("%s: no %r on stdout within %.0f s (got %r, stderr %r)"

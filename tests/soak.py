@@ -159,13 +159,19 @@ stop = []
 signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
 worst = 0.0
 over = 0
+stalls = []   # (woke at, late by): the CPU was taken from [at - late, at]
 while not stop:
     t = time.monotonic()
     time.sleep(0.001)
-    late = time.monotonic() - t - 0.001
+    now = time.monotonic()
+    late = now - t - 0.001
     worst = max(worst, late)
     over += late > 0.005
+    if late > 0.001 and len(stalls) < 100000:
+        stalls.append((now, late))
 print("%.6f %d" % (worst, over))
+for at, late in stalls:
+    print("%.6f %.6f" % (at, late))
 '''
 
 
@@ -178,14 +184,28 @@ class Canary:
                    for cpu in sorted(os.sched_getaffinity(0))]
 
     def result(self):
-        """(worst lateness of a 1 ms sleep in s, sleeps more than 5 ms late)"""
-        worst, over = 0.0, 0
+        """(worst lateness of a 1 ms sleep in s, sleeps more than 5 ms late,
+        per CPU the stalls over 1 ms as (start, end) in CLOCK_MONOTONIC s)"""
+        worst, over, stalls = 0.0, 0, []
         for p in self.ps:
             p.send_signal(signal.SIGTERM)
             out, _ = p.communicate(timeout=10)
-            w, o = out.split()
+            lines = out.splitlines()
+            w, o = lines[0].split()
             worst, over = max(worst, float(w)), over + int(o)
-        return worst, over
+            stalls.append([(float(a) - float(l), float(a))
+                           for a, l in (x.split() for x in lines[1:])])
+        return worst, over, stalls
+
+
+def explained(stop, stalls):
+    """How much of a stop ([at, at + len] in s) the machine took: the most
+    any one CPU's control was kept off the CPU within it."""
+    a, b = stop
+    best = 0.0
+    for cpu in stalls:
+        best = max(best, sum(max(0.0, min(b, e) - max(a, s)) for s, e in cpu))
+    return best
 
 
 class Sender(threading.Thread):
@@ -347,7 +367,8 @@ def soak(kills=50, cycles=2000, run_s=1.0, pmprof=PMPROF, seed=None, workers=8,
            "record_runs": 0, "cycles": 0, "thread_samples": 0, "lost": 0,
            "max_stop_ns": 0, "stops_over": 0, "pause_max_ns": 0,
            "pause_median_ns": [], "pause_p99_ns": [], "sig_passed": 0,
-           "late_stops": 0, "bound_lost": 0, "stops": 0}
+           "late_stops": 0, "bound_lost": 0, "stops": 0, "stops_over_own": 0,
+           "max_stop_own_ns": 0, "stall_max_ns": 0, "over": []}
     with tempfile.TemporaryDirectory(prefix="pmprof-soak-") as tmp:
         target = Target(tmp, workers)
         sender = Sender(target, random.Random(seed + 1))
@@ -401,18 +422,20 @@ def soak(kills=50, cycles=2000, run_s=1.0, pmprof=PMPROF, seed=None, workers=8,
                     fig["record_runs"] += 1
                     fig["cycles"] += st["samples"]
                     for k in ("thread_samples", "lost", "stops", "sig_passed",
-                              "late_stops", "bound_lost", "stops_over"):
+                              "late_stops", "bound_lost", "stops_over", "stops_over_own"):
                         fig[k] += st.get(k, 0)
-                    for k in ("max_stop_ns", "pause_max_ns"):
+                    for k in ("max_stop_ns", "pause_max_ns", "max_stop_own_ns",
+                              "stall_max_ns"):
                         fig[k] = max(fig[k], st.get(k, 0))
+                    fig["over"] += st.get("stops_over_list", [])
                     fig["pause_median_ns"].append(st["pause_median_ns"])
                     fig["pause_p99_ns"].append(st["pause_p99_ns"])
                     if "max_stop_ns" not in st:
                         fig["no_max_stop"] = True   # an older pmprof
         finally:
-            stall, stalls = canary.result()
+            stall, nstalls, stalls = canary.result()
             fig["machine_stall_ms"] = round(stall * 1e3, 3)
-            fig["machine_stalls_over_5ms"] = stalls
+            fig["machine_stalls_over_5ms"] = nstalls
             sender.stop.set()
             sender.join(timeout=5)
             before = target.counters()
@@ -458,13 +481,29 @@ def soak(kills=50, cycles=2000, run_s=1.0, pmprof=PMPROF, seed=None, workers=8,
             fail.append("%d EINTRs no signal of ours caused" % truth["eintr_bad"])
     if target.proc.returncode != 0:
         fail.append("target exit status %d" % target.proc.returncode)
-    # The bound holds for what pmprof does; the machine may add to any stop
-    # what it took from the control (the same priority, in the same run).
-    allowed = BOUND_MS + fig["machine_stall_ms"]
-    if fig["max_stop_ns"] is not None and fig["max_stop_ns"] / 1e6 > allowed:
-        fail.append("a thread was held stopped %.3f ms: over the %d ms bound plus the %.3f ms "
-                    "the machine kept the control off the CPU"
-                    % (fig["max_stop_ns"] / 1e6, BOUND_MS, fig["machine_stall_ms"]))
+    # The bound holds for what pmprof does; the machine may add to a stop
+    # what it took from the sampler at the same moment: measured twice,
+    # by pmprof (its sampler woke late) and by the controls (a CPU was
+    # taken from a real-time process of the same priority in that
+    # interval).  Every stop over the bound pmprof reports (its longest
+    # few per run, with their start) is checked against both.
+    fig["over_checked"], fig["pmprof_over_ms"] = [], 0.0
+    for o in fig.pop("over"):
+        at, ns = o["at_ns"] / 1e9, o["ns"] / 1e9
+        by_controls = explained((at, at + ns), stalls)
+        left = ns - max(by_controls, o["stall_ns"] / 1e9)
+        fig["over_checked"].append({"ms": round(ns * 1e3, 3),
+                                    "sampler_late_ms": round(o["stall_ns"] / 1e6, 3),
+                                    "controls_off_cpu_ms": round(by_controls * 1e3, 3),
+                                    "pmprof_ms": round(left * 1e3, 3)})
+        fig["pmprof_over_ms"] = max(fig["pmprof_over_ms"], left * 1e3)
+        if left * 1e3 > BOUND_MS:
+            fail.append("a thread was held stopped %.3f ms; the machine took at most %.3f ms "
+                        "of it (sampler late %.3f ms, controls off the CPU %.3f ms): %.3f ms "
+                        "over the %d ms bound"
+                        % (ns * 1e3, max(by_controls, o["stall_ns"] / 1e9) * 1e3,
+                           o["stall_ns"] / 1e6, by_controls * 1e3, left * 1e3, BOUND_MS))
+    fig["over_checked"].sort(key=lambda o: -o["ms"])
     if fig["kills"] < kills:
         fail.append("only %d of %d kills done" % (fig["kills"], kills))
     if fig["cycles"] < cycles:
@@ -495,7 +534,11 @@ def report(fig):
                     ms(fig["max_stop_ns"]), fig["stops_over"], ms(fig["pause_median_ns_median"]),
                     ms(fig["pause_p99_ns_max"]), ms(fig["pause_max_ns"])),
         "  the machine: SCHED_FIFO controls' (one per CPU) 1 ms sleeps woke up to %.3f ms late "
-        "(%d times over 5 ms)" % (fig["machine_stall_ms"], fig["machine_stalls_over_5ms"]),
+        "(%d times over 5 ms); pmprof's sampler woke up to %s late"
+        % (fig["machine_stall_ms"], fig["machine_stalls_over_5ms"], ms(fig["stall_max_ns"])),
+        "  stops over the bound, each less the machine's stall at that moment: longest %.3f ms "
+        "left to pmprof (its own count: longest %s, %d over the bound)"
+        % (fig["pmprof_over_ms"], ms(fig["max_stop_own_ns"]), fig["stops_over_own"]),
         "  signals met between seize and interrupt (handed back at once): %d; "
         "late stops: %d; samples given up at the bound: %d"
         % (fig["sig_passed"], fig["late_stops"], fig["bound_lost"]),
@@ -503,6 +546,10 @@ def report(fig):
         % (fig["elapsed_s"], fig["loadavg_start"], fig["loadavg_end"], os.cpu_count()),
         "  result: %s" % ("OK" if fig["ok"] else "FAILED"),
     ]
+    for o in fig["over_checked"][:10]:
+        lines.append("    stop %.3f ms: sampler late %.3f ms, controls off the CPU %.3f ms, "
+                     "left %.3f ms" % (o["ms"], o["sampler_late_ms"], o["controls_off_cpu_ms"],
+                                       o["pmprof_ms"]))
     lines += ["    " + f for f in fig["failures"]]
     return "\n".join(lines)
 

@@ -3,7 +3,7 @@ tests/targets/goprog.go built by each toolchain of the cache, with DWARF
 and stripped (-s -w), read live and from a gcore core, compared with what
 the program says about itself (its debug=2 and debug=1 dumps, MemStats,
 GOMAXPROCS & co., written before READY), as tests/test_go.py does for the
-system's Go; and ext/layouts/layout-go.h's row of each release checked against
+system's Go; and ext/layouts/layout-go.c's row of each release checked against
 that release's own DWARF.
 
 The goroutines' state (IDs, headers, waits, threads, labels, what they
@@ -51,13 +51,13 @@ def build(name, flavor="dwarf"):
 
 @pytest.mark.parametrize("name", versions.GO_NAMES)
 def test_layout_row_is_the_dwarf(name):
-    """ext/layouts/layout-go.h's row for the release = the offsets gdb reads from
+    """ext/layouts/layout-go.c's row for the release = the offsets gdb reads from
     the DWARF of a goprog that release built (and the g status constants
     of its runtime2.go)."""
     e = versions.entry(name)
     minor = int(name.split(".")[1])
     rows = [r for r in golayout.table_rows() if r["minor"] == minor]
-    assert len(rows) == 1, "ext/layouts/layout-go.h has %d rows for go1.%d" % (len(rows), minor)
+    assert len(rows) == 1, "ext/layouts/layout-go.c has %d rows for go1.%d" % (len(rows), minor)
     want = golayout.dwarf_row(build(name))
     want.update(golayout.source_row(e["goroot"]))
     got = {k: rows[0].get(k, 0) for k in want}

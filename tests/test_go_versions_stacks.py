@@ -466,7 +466,7 @@ def _row_for(rows, minor: int):
 
 @pytest.mark.parametrize("name", ALL_GO)
 def test_layout_tables_match_dwarf(name):
-    """Each row of gopclntab.c's `layouts` and ext/layouts/layout-go.h's row
+    """Each row of gopclntab.c's `layouts` and ext/layouts/layout-go.c's row
     against the DWARF of a binary that release built: _func's funcID
     offset and size, inlinedCall's fields, moduledata.gofunc, every FuncID
     constant through the row's raw -> pmprof translation, and the g/m
@@ -530,7 +530,7 @@ def test_layout_tables_match_dwarf(name):
     assert sorted(const.values()) == list(range(1, len(table))), const
     wrapper = max(v for n, v in const.items() if "rapper" in n)
     assert wrapper == len(table) - 1
-    # ext/layouts/layout-go.h (the runtime reader's table, whose every field
+    # ext/layouts/layout-go.c (the runtime reader's table, whose every field
     # test_go_versions.py checks): the fields the system-stack jump reads
     vals = [grow.get(k, 0) for k in ("g_sched_bp", "g_syscallsp", "g_syscallpc", "m_curg",
                                      "g_m", "g_sched_sp", "g_sched_pc")]

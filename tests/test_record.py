@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import select
 import subprocess
 import time
 
@@ -241,21 +240,9 @@ def _cruncher_truth(t):
     """The workload's own (ns in burn_seventy, ns in burn_thirty) so far:
     SIGUSR2 makes it print a TRUTH line."""
     t.signal(signal.SIGUSR2)
-    fd = t.proc.stdout.fileno()
-    deadline = time.monotonic() + 10
-    while True:
-        while b"\n" in t._buf:
-            line, t._buf = t._buf.split(b"\n", 1)
-            f = line.decode(errors="replace").split()
-            t.lines.append(" ".join(f))
-            if f and f[0] == "TRUTH":
-                return int(f[1]), int(f[2])
-        left = deadline - time.monotonic()
-        assert left > 0, "no TRUTH line from the workload"
-        if select.select([fd], [], [], left)[0]:
-            chunk = os.read(fd, 4096)
-            assert chunk, "workload exited"
-            t._buf += chunk
+    f = t.wait_line(lambda text: text.split()[:1] == ["TRUTH"], timeout=10,
+                    settle=False).split()
+    return int(f[1]), int(f[2])
 
 
 def test_record_cpu_shares_and_files(target, tmp_path):

@@ -397,6 +397,8 @@ const char *const *pmp_symbolizer_warnings(struct pmp_symbolizer *sym,
 int pmp_unwinder_new(struct pmp_unwinder **out, struct pmp_target *t,
                      struct pmp_symbolizer *sym, struct pmp_error *err);
 void pmp_unwinder_free(struct pmp_unwinder *u);
+void pmp_unwinder_warm(struct pmp_unwinder *u, void (*between)(void *),
+                       void *ctx);
 /*
  * Unwind one thread from regs into pcs/flags (capacity max).  Returns the
  * number of frames (>= 1 when regs are valid); sets *stack_flags and, on

@@ -612,6 +612,24 @@ struct pmp_record_stats {
                                   waiting (detached as soon as seen) */
     uint64_t bound_lost;       /* samples given up: the stop bound came
                                   before their stack was read */
+    /* The machine's part: the sampler asked to wake at a time (a timed
+       wait for stops, or between ticks) and ran only later.  Running
+       SCHED_FIFO, only the machine keeps it off then (a hypervisor
+       taking the vCPU, higher real-time work, a kernel section that
+       cannot be preempted); a thread held meanwhile waits with it. */
+    uint64_t stall_ns;         /* total time the sampler woke late */
+    uint64_t stall_max_ns;     /* longest single late wake-up */
+    uint64_t max_stop_own_ns;  /* longest stop less the sampler's late
+                                  wake-ups during it: what pmprof's own
+                                  work held (the bound applies to it) */
+    uint64_t stops_over_own;   /* stops whose own part is over the bound */
+    /* The longest stops over the bound, for matching with the machine's
+       stalls: start (CLOCK_MONOTONIC), length, the sampler's late
+       wake-ups during it. */
+    struct pmp_stop_over {
+        uint64_t at_ns, ns, stall_ns;
+    } over[8];
+    int nover;
     /* Perf method: how each tick learned who ran (docs/record.md). */
     int switches;              /* context switch records in use */
     int switch_errno;          /* why a thread's switch event was refused */

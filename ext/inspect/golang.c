@@ -597,16 +597,13 @@ layout_for(const char *v)
 static const struct pmp_go_layout *
 layout_minor(int minor)
 {
-    size_t i;
+    const struct pmp_go_layout *L = pmp_go_layout_row(minor);
 
-    for (i = 0; i < PMP_ARRAY_SIZE(pmp_go_layouts); i++) {
-        const struct pmp_go_layout *L = &pmp_go_layouts[i];
-        if (L->minor == minor && L->g_size <= G_BUF &&
-            (size_t)L->sudog_waitlink + 8 <= SUDOG_BUF &&
-            sched_need(L) <= SCHED_BUF && gc_need(L) <= GC_BUF &&
-            ms_need(L) <= MS_BUF && L->semroot_nwait + 4 <= L->semtab_entry)
-            return L;
-    }
+    if (L && L->g_size <= G_BUF &&
+        (size_t)L->sudog_waitlink + 8 <= SUDOG_BUF &&
+        sched_need(L) <= SCHED_BUF && gc_need(L) <= GC_BUF &&
+        ms_need(L) <= MS_BUF && L->semroot_nwait + 4 <= L->semtab_entry)
+        return L;
     return NULL;
 }
 
@@ -615,11 +612,12 @@ static void
 layout_versions(char *out, size_t n)
 {
     size_t i, len = 0;
+    const struct pmp_go_layout *L;
 
     out[0] = '\0';
-    for (i = 0; i < PMP_ARRAY_SIZE(pmp_go_layouts) && len < n; i++) {
+    for (i = 0; (L = pmp_go_layout_nth(i)) != NULL && len < n; i++) {
         int w = snprintf(out + len, n - len, "%s1.%d", i ? ", " : "",
-                         pmp_go_layouts[i].minor);
+                         L->minor);
         if (w < 0)
             break;
         len += (size_t)w;

@@ -12,12 +12,77 @@ struct progress_ctx {
     PyObject *exc_type, *exc_value, *exc_tb;   /* what stopped us */
 };
 
+/* The stall figures and the longest stops over the bound (added to d). */
+static PyObject *
+stats_stalls(PyObject *d, const struct pmp_record_stats *st)
+{
+    PyObject *v, *l;
+    int i;
+
+    if (!d)
+        return NULL;
+    v = Py_BuildValue("{sKsKsKsK}", "stall_ns",
+                      (unsigned long long)st->stall_ns, "stall_max_ns",
+                      (unsigned long long)st->stall_max_ns, "max_stop_own_ns",
+                      (unsigned long long)st->max_stop_own_ns,
+                      "stops_over_own",
+                      (unsigned long long)st->stops_over_own);
+    l = PyList_New(0);
+    if (!v || !l || PyDict_Update(d, v) < 0)
+        goto fail;
+    for (i = 0; i < st->nover && i < (int)(sizeof(st->over) /
+                                           sizeof(st->over[0])); i++) {
+        PyObject *o = Py_BuildValue(
+            "{sKsKsK}", "at_ns", (unsigned long long)st->over[i].at_ns, "ns",
+            (unsigned long long)st->over[i].ns, "stall_ns",
+            (unsigned long long)st->over[i].stall_ns);
+        if (!o || PyList_Append(l, o) < 0) {
+            Py_XDECREF(o);
+            goto fail;
+        }
+        Py_DECREF(o);
+    }
+    if (PyDict_SetItemString(d, "stops_over_list", l) < 0)
+        goto fail;
+    Py_DECREF(v);
+    Py_DECREF(l);
+    return d;
+fail:
+    Py_XDECREF(v);
+    Py_XDECREF(l);
+    Py_DECREF(d);
+    return NULL;
+}
+
+/* How the ticks learned who ran: context switch records or /proc reads
+   (added to d). */
+static PyObject *
+stats_switches(PyObject *d, const struct pmp_record_stats *st)
+{
+    PyObject *v;
+
+    if (!d)
+        return NULL;
+    v = Py_BuildValue(
+        "{sOsisKsKsKsK}", "switches", st->switches ? Py_True : Py_False,
+        "switch_errno", st->switch_errno, "switch_records",
+        (unsigned long long)st->switch_records, "switch_lost",
+        (unsigned long long)st->switch_lost, "state_reads",
+        (unsigned long long)st->state_reads, "sched_reads",
+        (unsigned long long)st->sched_reads);
+    if (!v || PyDict_Update(d, v) < 0) {
+        Py_XDECREF(v);
+        Py_DECREF(d);
+        return NULL;
+    }
+    Py_DECREF(v);
+    return d;
+}
+
 static PyObject *
 stats_dict(const struct pmp_record_stats *st)
 {
-    PyObject *d, *more;
-
-    d = Py_BuildValue(
+    return stats_switches(stats_stalls(Py_BuildValue(
         "{sKsKsKsKsKsKsKsKsKsKsdsisisOsOsOsOsssisKsKsKsKsKsKsKsKsKsK}", "samples",
         (unsigned long long)st->samples, "thread_samples",
         (unsigned long long)st->thread_samples, "lost",
@@ -42,23 +107,7 @@ stats_dict(const struct pmp_record_stats *st)
         (unsigned long long)st->stops_over, "sig_passed",
         (unsigned long long)st->sig_passed, "late_stops",
         (unsigned long long)st->late_stops, "bound_lost",
-        (unsigned long long)st->bound_lost);
-    if (!d)
-        return NULL;
-    more = Py_BuildValue(
-        "{sOsisKsKsKsK}", "switches", st->switches ? Py_True : Py_False,
-        "switch_errno", st->switch_errno,
-        "switch_records", (unsigned long long)st->switch_records,
-        "switch_lost", (unsigned long long)st->switch_lost, "state_reads",
-        (unsigned long long)st->state_reads, "sched_reads",
-        (unsigned long long)st->sched_reads);
-    if (!more || PyDict_Update(d, more)) {
-        Py_XDECREF(more);
-        Py_DECREF(d);
-        return NULL;
-    }
-    Py_DECREF(more);
-    return d;
+        (unsigned long long)st->bound_lost), st), st);
 }
 
 /*

@@ -65,6 +65,7 @@
    its samples and detaches. */
 #define STOP_BOUND_NS 10000000ull
 #define STOP_WAIT_NS (STOP_BOUND_NS / 2)
+#define WAKE_SLACK_NS 200000ull   /* lateness of a wake-up not counted as a stall */
 #define STOP_READ_NS (STOP_BOUND_NS * 8 / 10)
 
 /* ---- stack interning ---- */
@@ -400,14 +401,83 @@ thread_gone(struct pmp_recording *r, struct rthread *th)
     r->nalive--;
 }
 
-/* The time th was held: from the last time it was seen not stopped
-   (its stop began after that) to now, its detach. */
+/*
+ * Sleep in sigtimedwait for SIGCHLD up to ns; returns its result.  The
+ * time the sampler woke after the one it asked for is the machine's
+ * (stall_ns): see struct pmp_record_stats.
+ */
+static int
+nap(struct pmp_recording *r, uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000ull),
+                          (long)(ns % 1000000000ull)};
+    uint64_t t = pmp_now_ns(CLOCK_MONOTONIC), slept;
+    int sig = sigtimedwait(&r->chld, NULL, &ts);
+    int e = errno;
+
+    /* A wake-up's usual latency (tens of us) stays pmprof's. */
+    slept = pmp_now_ns(CLOCK_MONOTONIC) - t;
+    if (slept > ns + WAKE_SLACK_NS) {
+        uint64_t late = slept - ns - WAKE_SLACK_NS;
+        r->stats.stall_ns += late;
+        if (late > r->stats.stall_max_ns)
+            r->stats.stall_max_ns = late;
+    }
+    errno = e;
+    return sig;
+}
+
+/* The sampler's own time waiting for a CPU while runnable (schedstat's
+   second field), or 0. */
+static uint64_t
+sampler_delay(struct pmp_recording *r)
+{
+    char buf[96];
+    unsigned long long c, d;
+    ssize_t n;
+
+    if (r->rdfd < 0)
+        return 0;
+    n = pread(r->rdfd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    return sscanf(buf, "%llu %llu", &c, &d) == 2 ? d : 0;
+}
+
+/* Keep the longest stops over the bound (stats.over, a few). */
+static void
+note_over(struct pmp_recording *r, uint64_t at, uint64_t ns, uint64_t stall)
+{
+    struct pmp_record_stats *st = &r->stats;
+    int n = (int)(sizeof(st->over) / sizeof(st->over[0])), i, min = 0;
+
+    if (st->nover < n) {
+        i = st->nover++;
+    } else {
+        for (i = 1; i < n; i++)
+            if (st->over[i].ns < st->over[min].ns)
+                min = i;
+        if (st->over[min].ns >= ns)
+            return;
+        i = min;
+    }
+    st->over[i].at_ns = at;
+    st->over[i].ns = ns;
+    st->over[i].stall_ns = stall;
+}
+
+/*
+ * The time th was held: from the last time it was seen not stopped
+ * (its stop began after that) to now, its detach.  Its own part (the
+ * bound's business) leaves out the sampler's late wake-ups meanwhile.
+ */
 static void
 stop_done(struct pmp_recording *r, struct rthread *th, uint64_t now,
           uint64_t extra)
 {
     uint64_t ns = now > th->t_unstopped ? now - th->t_unstopped : 0;
-    uint64_t c, d, pc;
+    uint64_t raw = ns, stall, own, c, d, pc;
 
     /* Long (the thread waited for a CPU to reach its stop, or slept
        uninterruptibly before it): the time it spent on a CPU or waiting
@@ -420,12 +490,32 @@ stop_done(struct pmp_recording *r, struct rthread *th, uint64_t now,
         uint64_t span = now - th->t_sched;
         ns = PMP_MIN(ns, span > ran ? span - ran : 0);
     }
+    /* The machine's part: the sampler's late wake-ups since, or (over
+       the bound only: one more read) its time waiting for a CPU while
+       runnable, e.g. preempted by higher real-time work; counted from
+       the last reading before the stop began, less the time between
+       that reading and the stop's start (it may all have been there).
+       The larger of the two, never both: they may be the same time;
+       and never both it and the thread's own run-queue time above. */
+    stall = r->stats.stall_ns - th->stall_at;
+    if (raw > STOP_BOUND_NS && r->rdfd >= 0) {
+        uint64_t rd = sampler_delay(r), gap = th->t_unstopped - th->rd_when;
+        if (rd > th->rd_at + gap)
+            stall = PMP_MAX(stall, rd - th->rd_at - gap);
+    }
+    own = raw - PMP_MIN(raw, PMP_MAX(raw - ns, stall)) + extra;
     ns += extra;
 
     if (ns > r->stats.max_stop_ns)
         r->stats.max_stop_ns = ns;
-    if (ns > STOP_BOUND_NS)
+    if (own > r->stats.max_stop_own_ns)
+        r->stats.max_stop_own_ns = own;
+    if (ns > STOP_BOUND_NS) {
         r->stats.stops_over++;
+        note_over(r, th->t_unstopped, ns, PMP_MIN(stall, ns));
+    }
+    if (own > STOP_BOUND_NS)
+        r->stats.stops_over_own++;
 }
 
 /*
@@ -484,6 +574,9 @@ poll_thread(struct pmp_recording *r, struct rthread *th)
     }
     if (si.si_pid == 0) {
         th->t_unstopped = pmp_now_ns(CLOCK_MONOTONIC);
+        th->stall_at = r->stats.stall_ns;
+        th->rd_at = r->rd;
+        th->rd_when = r->rd_when;
         return;
     }
     if (si.si_code != CLD_TRAPPED) {
@@ -545,6 +638,12 @@ sweep(struct pmp_recording *r)
     }
 }
 
+static void
+sweep_cb(void *r)
+{
+    sweep(r);
+}
+
 /*
  * Sleep up to ns, waking for ptrace events (SIGCHLD, blocked in this
  * thread and taken with sigtimedwait) and for any other signal (EINTR:
@@ -553,9 +652,7 @@ sweep(struct pmp_recording *r)
 static void
 wait_events(struct pmp_recording *r, uint64_t ns)
 {
-    struct timespec ts = {(time_t)(ns / 1000000000ull),
-                          (long)(ns % 1000000000ull)};
-    int sig = sigtimedwait(&r->chld, NULL, &ts);
+    int sig = nap(r, ns);
 
     if (sig == SIGCHLD)
         sweep(r);
@@ -582,6 +679,9 @@ seize_thread(struct pmp_recording *r, struct rthread *th)
     th->pending_sig = 0;
     th->group_stop = 0;
     th->t_unstopped = pmp_now_ns(CLOCK_MONOTONIC);
+    th->stall_at = r->stats.stall_ns;
+    th->rd_at = r->rd;
+    th->rd_when = r->rd_when;
     pmp_test_sleep_us(r->seize_gap_us);
     if (ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL) == 0) {
         th->interrupted = 1;
@@ -746,14 +846,20 @@ open_process(struct pmp_recording *r, struct pmp_error *err)
     deadline = pmp_now_ns(CLOCK_MONOTONIC) + 2000000000ull;
     while (th->alive && th->seized && !th->stopped &&
            pmp_now_ns(CLOCK_MONOTONIC) < deadline) {
-        struct timespec ts = {0, 200000};
         poll_thread(r, th);
         if (th->seized && !th->stopped)
-            sigtimedwait(&r->chld, NULL, &ts);
+            nap(r, 200000);
     }
     release_thread(r, th);
     th->lost = 0;
-    r->stats.max_stop_ns = 0;
+    {
+        /* The recording's figures start after this probe. */
+        struct pmp_record_stats *st = &r->stats;
+        st->max_stop_ns = st->max_stop_own_ns = 0;
+        st->stops_over = st->stops_over_own = 0;
+        st->stall_ns = st->stall_max_ns = 0;
+        st->nover = 0;
+    }
     return 0;
 }
 
@@ -770,10 +876,9 @@ detach_all(struct pmp_recording *r)
        this process exits. */
     deadline = pmp_now_ns(CLOCK_MONOTONIC) + 2000000000ull;
     while (r->npending && pmp_now_ns(CLOCK_MONOTONIC) < deadline) {
-        struct timespec ts = {0, 200000};
         sweep(r);
         if (r->npending)
-            sigtimedwait(&r->chld, NULL, &ts);
+            nap(r, 200000);
     }
 }
 
@@ -1280,6 +1385,8 @@ on_perf_sample(void *ctx, const struct pmp_perf_sample *ps)
     uint64_t t = ps->time;
     int rc;
 
+    /* A stop that came late is detached between two samples' unwinds. */
+    sweep(r);
     if (ps->tid != th->tid || !th->wanted)
         return 0;
     if (t < r->t0_mono)
@@ -1631,7 +1738,9 @@ cycle(struct pmp_recording *r)
             return rc;
     }
     stop_priority(r, 1);
-    t0 = pmp_now_ns(CLOCK_MONOTONIC);
+    /* The sampler's run-queue wait so far (see stop_done()). */
+    r->rd = sampler_delay(r);
+    r->rd_when = t0 = pmp_now_ns(CLOCK_MONOTONIC);
     /* 1. Seize and interrupt every thread we sample that needs a new
        stack. */
     for (i = 0; i < r->nthreads; i++) {
@@ -1726,11 +1835,7 @@ cycle(struct pmp_recording *r)
         else if (left_before >= 0)
             nap_ns = PMP_MIN(nap_ns * 2, 1000000);
         left_before = left;
-        {
-            uint64_t ns = PMP_MIN(nap_ns, deadline - now);
-            struct timespec ts = {0, (long)ns};
-            sigtimedwait(&r->chld, NULL, &ts);
-        }
+        nap(r, PMP_MIN(nap_ns, deadline - now));
     }
     /* 3. Registers and the live stack of every stopped thread (Go: the
        cache keeps what the previous cycle read; drop it once per stop),
@@ -1975,7 +2080,7 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
     r = calloc(1, sizeof(*r));
     if (!r)
         return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
-    r->taskfd = r->pidfd = r->statfd = -1;
+    r->taskfd = r->pidfd = r->statfd = r->rdfd = -1;
     r->seize_gap_us = pmp_test_seize_gap_us();
     r->s = s;
     r->pid = s->target->pid;
@@ -2065,6 +2170,10 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
             r->prio_base = sp.sched_priority;
     }
 
+    r->rdfd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    r->rd = sampler_delay(r);
+    r->rd_when = pmp_now_ns(CLOCK_MONOTONIC);
+
     /* SIGCHLD tells us about ptrace stops: take it with sigtimedwait. */
     sigemptyset(&r->chld);
     sigaddset(&r->chld, SIGCHLD);
@@ -2077,6 +2186,11 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
         goto done;
     r->stats.perf = r->use_perf;
     r->stats.switches = r->use_perf && r->use_switch;
+    /* The unwind tables of every module now, not in the first ticks'
+       unwinds (nothing is held now; a late stop is held while the
+       sampler unwinds). */
+    if (!r->floor)
+        pmp_unwinder_warm(s->unw, sweep_cb, r);
     {
         size_t i;
         for (i = 0; i < r->nthreads; i++)
@@ -2219,6 +2333,8 @@ pmp_recording_free(struct pmp_recording *r)
         close(r->pidfd);
     if (r->statfd >= 0)
         close(r->statfd);
+    if (r->rdfd >= 0)
+        close(r->rdfd);
     pmp_u64map_release(&r->bytid);
     free(r->stacks);
     free(r->pcs);

@@ -78,6 +78,8 @@ struct rthread {
     int interrupted;         /* PTRACE_INTERRUPT sent, stop not seen yet */
     int listed;              /* in this tick's /proc/PID/task */
     uint64_t t_sched;        /* when cur_cpu/cur_delay were read */
+    uint64_t stall_at;       /* r->stall_ns when its stop began */
+    uint64_t rd_at, rd_when; /* r->rd and r->rd_when then */
     uint64_t t_unstopped;    /* last time it was seen not stopped (its
                                 stop began later: bounds the stop) */
     int wanted;              /* sampled (thread filters) */
@@ -193,6 +195,8 @@ struct pmp_recording {
     uint8_t *flbuf;
     sigset_t chld;
     int poke;
+    int rdfd;                   /* this thread's schedstat */
+    uint64_t rd, rd_when;       /* its run-queue wait, read at rd_when */
     int taskfd;                 /* /proc/PID/task, listed at each tick */
     int pidfd;                  /* readable once the process is gone */
     int gone;                   /* it was */

@@ -5,7 +5,7 @@
  *
  * Owns: where a stopped thread's g may be (R14 or the TLS slot) and the
  * saved context of m.curg, with the g/m offsets of the module's release
- * from layouts/layout-go.h.  The unwinder (unwind-go.c), the Go runtime
+ * from layouts/layout-go.c.  The unwinder (unwind-go.c), the Go runtime
  * reader (inspect/golang.c) and the sampler (record/record.c) call it;
  * it calls only the target's bounded reads.
  *
@@ -27,14 +27,9 @@
 static const struct pmp_go_layout *
 layout_minor(int minor)
 {
-    size_t i;
+    const struct pmp_go_layout *L = pmp_go_layout_row(minor);
 
-    for (i = 0; i < PMP_ARRAY_SIZE(pmp_go_layouts); i++) {
-        const struct pmp_go_layout *L = &pmp_go_layouts[i];
-        if (L->minor == minor && L->g_size <= G_BUF)
-            return L;
-    }
-    return NULL;
+    return L && L->g_size <= G_BUF ? L : NULL;
 }
 
 /* Where a stopped thread's g may be: R14 in Go code (the register ABI),

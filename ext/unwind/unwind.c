@@ -123,6 +123,45 @@ pmp_unwinder_free(struct pmp_unwinder *u)
     free(u);
 }
 
+/*
+ * Load now what the first unwind through each known module would: its
+ * entry in the symbolizer and its CFI, calling between(ctx) after each
+ * module.  record does this before its first tick, so that no early
+ * unwind is slow (~60 ms for a first unwind through libc, cold) while a
+ * thread interrupted late waits to be released.
+ */
+struct warm_ctx {
+    struct pmp_unwinder *u;
+    void (*between)(void *);
+    void *ctx;
+};
+
+static int
+warm_module(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr base,
+            void *arg)
+{
+    struct warm_ctx *w = arg;
+    Dwarf_Addr lo = 0, bias;
+
+    if (dwfl_module_info(mod, NULL, &lo, NULL, NULL, NULL, NULL, NULL) &&
+        pmp_symbolizer_module_at(w->u->sym, lo) == mod &&
+        !dwfl_module_eh_cfi(mod, &bias))
+        dwfl_module_dwarf_cfi(mod, &bias);
+    if (w->between)
+        w->between(w->ctx);
+    return DWARF_CB_OK;
+}
+
+void
+pmp_unwinder_warm(struct pmp_unwinder *u, void (*between)(void *), void *ctx)
+{
+    struct warm_ctx w = {u, between, ctx};
+    Dwfl *dwfl = pmp_symbolizer_dwfl(u->sym);
+
+    if (dwfl)
+        dwfl_getmodules(dwfl, warm_module, &w, 0);
+}
+
 /* ---- compiling libdw's rules ---- */
 
 static void

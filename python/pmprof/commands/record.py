@@ -163,6 +163,10 @@ def summary_text(st, threads, top_cpu, top_wall, files, interrupted):
                  % (how, st["samples"], len(threads), st["elapsed_ns"] / 1e9,
                     st["rate_hz"], _ms(st["pause_median_ns"]), _ms(st["pause_p99_ns"]),
                     _ms(st["max_stop_ns"]), st["lost"], st["late"]))
+    if st.get("max_stop_ns", 0) > st.get("max_stop_own_ns", 0) + 1000000:
+        lines.append("pmprof record: the machine kept the sampler off the CPU up to %.3f ms "
+                     "while threads were held (it woke late); longest stop less that: %.3f ms"
+                     % (_ms(st["stall_max_ns"]), _ms(st["max_stop_own_ns"])))
     lines.append("pmprof record: method: %s" % method_text(st))
     if not st["rt"]:
         lines.append("pmprof record: note: not running SCHED_FIFO (not permitted); "
