@@ -334,11 +334,11 @@ add_thread(struct pmp_recording *r, int tid, int traced)
         int e = pf ? pmp_perf_open(pf, tid, r->period_ns, r->perf_stack)
                    : -ENOMEM;
         if (e == 0) {
-            th->perf = pf;
             /* Its context switches too: who ran is then known without
                a look in /proc.  The first thread decides; a later one
                refused (mlock limit) is looked at in /proc. */
             int se = r->use_switch ? pmp_perf_open_switches(pf, tid) : 0;
+            th->perf = pf;
             if (se && !r->stats.switch_errno)
                 r->stats.switch_errno = -se;
             if (se && r->nthreads == 0)
