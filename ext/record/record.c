@@ -65,6 +65,7 @@
    its samples and detaches. */
 #define STOP_BOUND_NS 10000000ull
 #define STOP_WAIT_NS (STOP_BOUND_NS / 2)
+#define SWEEP_GAP_NS 200000ull   /* late stops looked at during work */
 #define NAMES_NS 1000000000ull   /* thread names read again after */
 #define WAKE_SLACK_NS 200000ull   /* lateness of a wake-up not counted as a stall */
 #define STOP_READ_NS (STOP_BOUND_NS * 8 / 10)
@@ -639,10 +640,28 @@ sweep(struct pmp_recording *r)
     }
 }
 
+/* sweep() between two pieces of the sampler's own work (unwinds, CPU
+   samples, modules): at most every SWEEP_GAP_NS while a stop is late (a
+   thread waiting long for a CPU to enter its stop made ~5700 waitid
+   calls a second at every sample). */
+static void
+sweep_soon(struct pmp_recording *r)
+{
+    uint64_t now;
+
+    if (!r->npending)
+        return;
+    now = pmp_now_ns(CLOCK_MONOTONIC);
+    if (now - r->last_sweep < SWEEP_GAP_NS)
+        return;
+    r->last_sweep = now;
+    sweep(r);
+}
+
 static void
 sweep_cb(void *r)
 {
-    sweep(r);
+    sweep_soon(r);
 }
 
 /*
@@ -1391,7 +1410,7 @@ on_perf_sample(void *ctx, const struct pmp_perf_sample *ps)
     int rc;
 
     /* A stop that came late is detached between two samples' unwinds. */
-    sweep(r);
+    sweep_soon(r);
     if (ps->tid != th->tid || !th->wanted)
         return 0;
     if (t < r->t0_mono)
@@ -1926,7 +1945,7 @@ cycle(struct pmp_recording *r)
         }
         /* A stop that came late is detached now, not after the
            unwinding of every thread. */
-        sweep(r);
+        sweep_soon(r);
         if (th->sampled == 1) {
             size_t before = r->nevents;
             rc = unwind_sampled(r, th, t0);

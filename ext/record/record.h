@@ -197,6 +197,7 @@ struct pmp_recording {
     int poke;
     int rdfd;                   /* this thread's schedstat */
     uint64_t rd, rd_when;       /* its run-queue wait, read at rd_when */
+    uint64_t last_sweep;        /* sweep_soon() */
     int taskfd;                 /* /proc/PID/task, listed at each tick */
     int pidfd;                  /* readable once the process is gone */
     int gone;                   /* it was */
