@@ -79,6 +79,23 @@ map_ring(struct pmp_perf *p, size_t max_pages, size_t min_pages)
     return -e;
 }
 
+/* What both events ask: a software event of user space only, times on
+   CLOCK_MONOTONIC, no wakeups (nobody polls the ring: only when it is
+   nearly full). */
+static void
+base_attr(struct perf_event_attr *a, uint64_t config)
+{
+    memset(a, 0, sizeof(*a));
+    a->size = sizeof(*a);
+    a->type = PERF_TYPE_SOFTWARE;
+    a->config = config;
+    a->exclude_kernel = 1;
+    a->exclude_hv = 1;
+    a->use_clockid = 1;
+    a->clockid = CLOCK_MONOTONIC;
+    a->watermark = 1;
+}
+
 int
 pmp_perf_open(struct pmp_perf *p, int tid, uint64_t period_ns,
               uint32_t stack_bytes)
@@ -88,21 +105,12 @@ pmp_perf_open(struct pmp_perf *p, int tid, uint64_t period_ns,
 
     memset(p, 0, sizeof(*p));
     p->fd = -1;
-    memset(&a, 0, sizeof(a));
-    a.size = sizeof(a);
-    a.type = PERF_TYPE_SOFTWARE;
-    a.config = PERF_COUNT_SW_CPU_CLOCK;
+    base_attr(&a, PERF_COUNT_SW_CPU_CLOCK);
     a.sample_period = period_ns ? period_ns : 1;
     a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
                     PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER;
     a.sample_regs_user = PERF_REGS_MASK;
     a.sample_stack_user = stack_bytes & ~7u;
-    a.exclude_kernel = 1;
-    a.exclude_hv = 1;
-    a.use_clockid = 1;
-    a.clockid = CLOCK_MONOTONIC;
-    /* Nobody polls the ring: no wakeups until it is nearly full. */
-    a.watermark = 1;
     fd = perf_open(&a, tid);
     if (fd < 0)
         return -errno;
@@ -141,19 +149,11 @@ pmp_perf_open_switches(struct pmp_perf *p, int tid)
     if (!sw)
         return -ENOMEM;
     sw->fd = -1;
-    memset(&a, 0, sizeof(a));
-    a.size = sizeof(a);
-    a.type = PERF_TYPE_SOFTWARE;
-    a.config = PERF_COUNT_SW_DUMMY;
+    base_attr(&a, PERF_COUNT_SW_DUMMY);
     a.sample_period = 1;
     a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME;
     a.sample_id_all = 1;   /* every record ends in its pid, tid, time */
     a.context_switch = 1;
-    a.exclude_kernel = 1;
-    a.exclude_hv = 1;
-    a.use_clockid = 1;
-    a.clockid = CLOCK_MONOTONIC;
-    a.watermark = 1;
     fd = perf_open(&a, tid);
     if (fd < 0) {
         e = -errno;

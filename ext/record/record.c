@@ -1595,6 +1595,21 @@ take_sched(struct pmp_recording *r, struct rthread *th)
     }
 }
 
+/* Running or waiting for a CPU: its CPU samples cover it.  schedstat
+   only when a CPU sample came since it was last read (its waits for a
+   CPU are charged to that sample). */
+static void
+cpu_covers(struct pmp_recording *r, struct rthread *th)
+{
+    th->sampled = 4;
+    if (th->last_cpu_ev != th->delay_ev) {
+        take_sched(r, th);
+        th->delay_ev = th->last_cpu_ev;
+    } else {
+        th->cur_ok = 0;
+    }
+}
+
 /* A look in /proc (schedstat unchanged since th's stack was taken) or a
    stop found th still in its last stack now: every switch in recorded
    from here on is a run since (the records up to the look are drained:
@@ -1625,17 +1640,10 @@ switch_select(struct pmp_recording *r, struct rthread *th)
         th->interrupted || th->group_stop)
         return 0;
     if (th->sw_state == SW_RUN && (th->last_cpu_ev || !th->young)) {
-        /* Running or waiting for a CPU: its CPU samples cover it.
-           schedstat only when a CPU sample came since it was last read
-           (its waits for a CPU are charged to that sample). */
+        /* Running or waiting for a CPU. */
         th->had_cpu = 0;
         th->was_running = 1;
-        th->sampled = 4;
-        if (th->last_cpu_ev != th->delay_ev) {
-            take_sched(r, th);
-            th->delay_ev = th->last_cpu_ev;
-        } else
-            th->cur_ok = 0;
+        cpu_covers(r, th);
         return 1;
     }
     if (th->sw_state != SW_BLOCKED)
@@ -1788,16 +1796,9 @@ cycle(struct pmp_recording *r)
         }
         if (th->perf && th->was_running && !th->seized && !th->stopped &&
             !th->group_stop && !th->interrupted && read_running(r, th) == 1) {
-            /* Running at its last look and still running or runnable:
-               its CPU samples cover it, one read.  schedstat only when a
-               CPU sample came since it was last read (its waits for a
-               CPU are charged to that sample). */
-            th->sampled = 4;
-            if (th->last_cpu_ev != th->delay_ev) {
-                take_sched(r, th);
-                th->delay_ev = th->last_cpu_ev;
-            } else
-                th->cur_ok = 0;
+            /* Running at its last look and still running or runnable
+               (one read). */
+            cpu_covers(r, th);
             continue;
         }
         th->t_sched = pmp_now_ns(CLOCK_MONOTONIC);
