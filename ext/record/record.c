@@ -228,51 +228,50 @@ read_running(struct pmp_recording *r, struct rthread *th)
     return n >= 7 && memcmp(buf, "running", 7) == 0;
 }
 
-/* The state letter in /proc/PID/task/TID/stat, or 0.  Read only for a
-   thread found job-control stopped (rare): opened each time, so a perf
-   thread's statfd stays its syscall file. */
-static char
-read_state(int pid, int tid)
+/* /proc/PID/task/TID/stat into buf; returns where its fields after the
+   command name start (")" then " S ..."), NULL if unreadable.  Opened
+   each time: a perf thread's statfd stays its syscall file. */
+static const char *
+read_task_stat(int pid, int tid, char *buf, size_t size)
 {
-    char path[64], buf[512], *p;
+    char path[64];
+    const char *p;
     ssize_t n;
     int fd;
 
     snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return 0;
-    n = read(fd, buf, sizeof(buf) - 1);
+        return NULL;
+    n = read(fd, buf, size - 1);
     close(fd);
     if (n <= 0)
-        return 0;
+        return NULL;
     buf[n] = '\0';
     p = strrchr(buf, ')');   /* comm may hold anything, even ')' */
-    if (!p || p[1] != ' ')
-        return 0;
-    return p[2];
+    return p && p[1] == ' ' ? p : NULL;
+}
+
+/* The state letter in /proc/PID/task/TID/stat, or 0.  Read only for a
+   thread found job-control stopped (rare). */
+static char
+read_state(int pid, int tid)
+{
+    char buf[512];
+    const char *p = read_task_stat(pid, tid, buf, sizeof(buf));
+
+    return p ? p[2] : 0;
 }
 
 /* An io_uring worker (PF_IO_WORKER in /proc/PID/task/TID/stat's flags)? */
 static int
 is_io_worker(int pid, int tid)
 {
-    char path[64], buf[1024];
-    const char *f;
+    char buf[1024];
+    const char *f = read_task_stat(pid, tid, buf, sizeof(buf));
     unsigned long fl = 0;
-    int fd, field;
-    ssize_t n;
+    int field;
 
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    f = strrchr(buf, ')');
     /* Fields after ')': 3 state ... 9 flags. */
     for (field = 2; f && field < 9; field++) {
         f = strchr(f + 1, ' ');
