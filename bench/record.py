@@ -825,7 +825,16 @@ def overhead_section(ns, hz, dur, base, tmp, runs, before=None, quiet_wait=5.0):
     stack copy, ptrace stops), whatever else runs.  With the tool's own
     CPU (rusage of the tool and its children) the two give the slowdown
     the target would see alone on the machine's CPUs:
-    1 - (1 - work loss) * (CPUs - tool CPU) / CPUs."""
+    1 - (1 - work loss) * (CPUs - tool CPU) / CPUs.
+
+    Per second recorded: the work the target lost over the tool's whole
+    command, as a share of its work in the seconds recorded (slowdown x
+    window / seconds asked).  This is the figure to compare tools by:
+    a tool whose command outlasts its recording (perf record -g of 64
+    spinning threads spends 6-15 s after its `sleep 3` writing
+    perf.data at an ordinary CFS share, 1/33 of a CPU) spreads the same
+    lost work over a longer window, so its plain slowdown reads lower
+    for the same cost."""
     import statistics
     ncpu = os.cpu_count()
     print("\n## 5. Overhead, interleaved: %g Hz, %d rounds, %g s windows" % (hz, runs, dur))
@@ -844,9 +853,10 @@ def overhead_section(ns, hz, dur, base, tmp, runs, before=None, quiet_wait=5.0):
         return now_ns(), target_cpu_ns(pid), cpu_snapshot(pid)
 
     for n in ns:
-        print("\n| threads | round | tool | slowdown % | work per CPU loss % | tool CPU % "
-              "| alone % | other CPU % (run) |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("\n| threads | round | tool | window s | slowdown % | per s recorded % "
+              "| work per CPU loss % | tool CPU % | alone % | alone per s recorded % "
+              "| other CPU % (run) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         tg = Target(n, "spin")
         try:
             time.sleep(base)
@@ -871,7 +881,7 @@ def overhead_section(ns, hz, dur, base, tmp, runs, before=None, quiet_wait=5.0):
                     time.sleep(base)
                     j1 = snap(tg.pid)
                     if r is None or (isinstance(r, dict) and "error" in r):
-                        print("| %d | %d | %s | failed | | | | |" % (n, rnd, label))
+                        print("| %d | %d | %s | failed | | | | | | | |" % (n, rnd, label))
                         continue
 
                     def units_cpu(a, b):
@@ -886,16 +896,21 @@ def overhead_section(ns, hz, dur, base, tmp, runs, before=None, quiet_wait=5.0):
                     tool = (ru1 - ru0) / ((r1[0] - i1[0]) / 1e9)
                     alone = 1 - (1 - wloss) * (ncpu - tool) / ncpu
                     other_run = other_cpu(i1[2], r1[2]) - tool
-                    res.setdefault((n, label), []).append((slow, wloss, tool, alone, other_run))
-                    print("| %d | %d | %s | %s | %s | %s | %s | %s |" % (
-                        n, rnd, label, f_pct(slow), f_pct(wloss), f_pct(tool), f_pct(alone),
-                        f_pct(other_run)))
+                    win = (r1[0] - i1[0]) / 1e9
+                    res.setdefault((n, label), []).append(
+                        (slow, wloss, tool, alone, other_run, slow * win / dur,
+                         alone * win / dur, win))
+                    print("| %d | %d | %s | %.1f | %s | %s | %s | %s | %s | %s | %s |" % (
+                        n, rnd, label, win, f_pct(slow), f_pct(slow * win / dur), f_pct(wloss),
+                        f_pct(tool), f_pct(alone), f_pct(alone * win / dur), f_pct(other_run)))
                     sys.stdout.flush()
         finally:
             tg.close()
-    print("\n| threads | tool | runs | slowdown % mean (sd) | work per CPU loss % mean (sd) "
-          "| tool CPU % mean (sd) | alone % mean (sd, min..max) | other CPU % (run) mean |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| threads | tool | runs | window s | slowdown % mean (sd) "
+          "| per s recorded % mean (sd) | work per CPU loss % mean (sd) "
+          "| tool CPU % mean (sd) | alone % mean (sd, min..max) "
+          "| alone per s recorded % mean (sd) | other CPU % (run) mean |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
 
     def ms(xs):
         xs = [x * 100 for x in xs if x == x]
@@ -904,9 +919,10 @@ def overhead_section(ns, hz, dur, base, tmp, runs, before=None, quiet_wait=5.0):
         return "%.1f (%.1f)" % (statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0)
     for (n, label), v in res.items():
         al = [x[3] * 100 for x in v if x[3] == x[3]]
-        print("| %d | %s | %d | %s | %s | %s | %s, %.1f..%.1f | %.0f |" % (
-            n, label, len(v), ms([x[0] for x in v]), ms([x[1] for x in v]),
-            ms([x[2] for x in v]), ms([x[3] for x in v]), min(al or [0]), max(al or [0]),
+        print("| %d | %s | %d | %.1f | %s | %s | %s | %s | %s, %.1f..%.1f | %s | %.0f |" % (
+            n, label, len(v), statistics.mean(x[7] for x in v), ms([x[0] for x in v]),
+            ms([x[5] for x in v]), ms([x[1] for x in v]), ms([x[2] for x in v]),
+            ms([x[3] for x in v]), min(al or [0]), max(al or [0]), ms([x[6] for x in v]),
             statistics.mean(x[4] * 100 for x in v)))
     sys.stdout.flush()
     return res

@@ -12,6 +12,10 @@ threads have no CPU time.
 """
 import json
 import os
+import re
+import time
+
+import pytest
 
 from conftest import ENV, run_pmprof
 
@@ -56,6 +60,9 @@ def test_record_switch_records_replace_proc_reads(target, tmp_path):
     assert reads <= bound, st
     # The blocked threads are not stopped again: their stack is reused.
     assert st["reused"] >= 0.8 * len(BLOCKED) * st["samples"], st
+    # No thread is born or ends: /proc/PID/task is listed at the start
+    # and once a second, not at every tick.
+    assert 1 <= st["task_lists"] <= 3 + st["elapsed_ns"] / 1e9, st
     _check_totals(t, doc)
 
     # The same target without the records: the per-tick reads come back
@@ -67,4 +74,64 @@ def test_record_switch_records_replace_proc_reads(target, tmp_path):
     oreads = ost["state_reads"] + ost["sched_reads"]
     assert oreads >= 0.8 * len(BLOCKED) * ost["samples"], ost
     assert oreads > 2 * bound, (ost, st)
+    assert ost["task_lists"] >= ost["samples"], ost
     _check_totals(t, old)
+
+
+@pytest.mark.serial
+def test_record_sees_threads_born_and_ended_at_the_tick(target, tmp_path):
+    """The tasks directory is listed only when a FORK record or the thread
+    count says a thread was born or ended.  A target starts six threads
+    every 500 ms that sleep 100-450 ms (most ends come with no birth near
+    them; one of the six starts a thread of its own at once), and each
+    prints its own start and end (CLOCK_MONOTONIC): every thread that
+    lived inside the recording is in it, its birth and its end noticed
+    within two periods (seen_ns, gone_ns), and its wall time within three
+    periods of its life."""
+    t = target("workload", "lifetimes", 4500)
+    t.expect_exit = True
+    hz, dur = 99, 3.0
+    t0 = time.monotonic_ns()
+    r = run_pmprof("record", "--json", "-q", "-p", t.pid, "-F", hz, "-d", dur,
+                   "-o", str(tmp_path / "rec.pb.gz"))
+    t1 = time.monotonic_ns()
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    st = doc["stats"]
+    assert st["method"] == "perf" and st["switches"] is True, st
+    t.proc.wait(timeout=30)
+    out = (t._buf + t.proc.stdout.read()).decode()
+    lives = {int(a): (int(b), int(c))
+             for a, b, c in re.findall(r"^LIFE (\d+) (\d+) (\d+)$", out, re.M)}
+    assert t.proc.returncode == 0 and len(lives) > 40, out[-2000:]
+    period = 1e9 / hz
+    th = {x["tid"]: x for x in doc["threads"]}
+    # The recording began at or after t0 and ended at or before t1: a
+    # life from t1 - dur to t0 + dur (less two periods each side) was
+    # inside it.
+    inside = [tid for tid, (a, b) in lives.items()
+              if a >= t1 - dur * 1e9 + 2 * period and b <= t0 + dur * 1e9 - 2 * period]
+    assert len(inside) >= 10, (len(inside), (t1 - t0) / 1e9)
+    missing = [tid for tid in inside if tid not in th]
+    assert not missing, (missing, st)
+    assert {th[tid]["name"] for tid in inside} == {"life", "kid"}
+    # Each thread's (seen, gone) on the recording's clock against its own
+    # (start, end) on the target's: one offset (the recording's start),
+    # the same for all; take it from the births (a birth is never noticed
+    # before it happens), then every birth and end within two periods.
+    offset = min(th[tid]["seen_ns"] - (lives[tid][0] - t0) for tid in inside)
+    late_birth, late_end, walls = [], [], []
+    for tid in inside:
+        a, b = lives[tid][0] - t0 + offset, lives[tid][1] - t0 + offset
+        x = th[tid]
+        assert x["gone_ns"] is not None, x
+        if x["seen_ns"] - a > 2 * period:
+            late_birth.append((tid, x["name"], a, x["seen_ns"]))
+        if not -period <= x["gone_ns"] - b <= 2 * period:
+            late_end.append((tid, x["name"], b, x["gone_ns"]))
+        if abs(x["wall_ns"] - (b - a)) > 3 * period:
+            walls.append((tid, x["name"], b - a, x["wall_ns"]))
+    # A stall of the machine can delay a tick: most, not all.
+    for bad in (late_birth, late_end, walls):
+        assert len(bad) <= 0.1 * len(inside), (bad, len(inside), st)
+    assert st["task_lists"] >= len(inside), st

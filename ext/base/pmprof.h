@@ -638,6 +638,8 @@ struct pmp_record_stats {
     uint64_t state_reads;      /* /proc/PID/task/TID/{syscall,stat} reads
                                   to tell running from asleep */
     uint64_t sched_reads;      /* schedstat reads by the ticks */
+    uint64_t task_lists;       /* listings of /proc/PID/task (at start,
+                                  then when a thread was born or ended) */
 };
 
 struct pmp_record_opts {
@@ -682,6 +684,8 @@ struct pmp_rec_thread {
     const char *name;
     uint64_t samples, lost;
     int64_t cpu_ns, wall_ns;
+    int64_t seen_ns;   /* first seen, from the recording's start (0: then) */
+    int64_t gone_ns;   /* its end noticed, from the start; -1: alive */
 };
 size_t pmp_recording_threads(const struct pmp_recording *r,
                              const struct pmp_rec_thread **out);

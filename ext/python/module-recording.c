@@ -64,12 +64,13 @@ stats_switches(PyObject *d, const struct pmp_record_stats *st)
     if (!d)
         return NULL;
     v = Py_BuildValue(
-        "{sOsisKsKsKsK}", "switches", st->switches ? Py_True : Py_False,
+        "{sOsisKsKsKsKsK}", "switches", st->switches ? Py_True : Py_False,
         "switch_errno", st->switch_errno, "switch_records",
         (unsigned long long)st->switch_records, "switch_lost",
         (unsigned long long)st->switch_lost, "state_reads",
         (unsigned long long)st->state_reads, "sched_reads",
-        (unsigned long long)st->sched_reads);
+        (unsigned long long)st->sched_reads, "task_lists",
+        (unsigned long long)st->task_lists);
     if (!v || PyDict_Update(d, v) < 0) {
         Py_XDECREF(v);
         Py_DECREF(d);
@@ -264,12 +265,16 @@ Recording_threads(RecordingObject *self, PyObject *unused)
     if (!l)
         return NULL;
     for (i = 0; i < n; i++) {
-        PyObject *d = Py_BuildValue(
-            "{sisNsKsKsLsL}", "tid", t[i].tid, "name",
+        PyObject *gone = t[i].gone_ns < 0
+                             ? (Py_INCREF(Py_None), Py_None)
+                             : PyLong_FromLongLong(t[i].gone_ns);
+        PyObject *d = gone ? Py_BuildValue(
+            "{sisNsKsKsLsLsLsN}", "tid", t[i].tid, "name",
             PyUnicode_DecodeUTF8(t[i].name, strlen(t[i].name), "replace"),
             "samples", (unsigned long long)t[i].samples, "lost",
             (unsigned long long)t[i].lost, "cpu_ns", (long long)t[i].cpu_ns,
-            "wall_ns", (long long)t[i].wall_ns);
+            "wall_ns", (long long)t[i].wall_ns, "seen_ns",
+            (long long)t[i].seen_ns, "gone_ns", gone) : NULL;
         if (!d) {
             Py_DECREF(l);
             return NULL;
@@ -363,7 +368,9 @@ static PyMethodDef Recording_methods[] = {
     {"stats", (PyCFunction)Recording_stats, METH_NOARGS,
      "stats() -> dict: samples, lost, late, pauses, rate, ..."},
     {"threads", (PyCFunction)Recording_threads, METH_NOARGS,
-     "threads() -> list of dict: tid, name, samples, lost, cpu_ns, wall_ns"},
+     "threads() -> list of dict: tid, name, samples, lost, cpu_ns, wall_ns, "
+     "seen_ns, gone_ns (from the recording's start; gone_ns None: alive at "
+     "the end)"},
     {"write", (PyCFunction)(void (*)(void))Recording_write,
      METH_VARARGS | METH_KEYWORDS,
      "write(path, format='pprof'|'folded'|'speedscope'|'chrome')"},

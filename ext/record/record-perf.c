@@ -10,8 +10,9 @@
  * copied bytes.
  *
  * Beside it, where the kernel has them, a second event per thread (a
- * dummy software event with context_switch) whose ring holds only the
- * thread's context switches: in, out, out while still runnable.  Its own
+ * dummy software event with context_switch and task) whose ring holds
+ * only the thread's context switches (in, out, out while still
+ * runnable) and the threads it starts (FORK records).  Its own
  * ring, so that records the kernel drops there are never taken for lost
  * CPU samples, and the reverse.
  *
@@ -154,6 +155,10 @@ pmp_perf_open_switches(struct pmp_perf *p, int tid)
     a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME;
     a.sample_id_all = 1;   /* every record ends in its pid, tid, time */
     a.context_switch = 1;
+    /* And a record when the thread starts another (or a process):
+       the sampler then lists the threads when one was born, not at
+       every tick. */
+    a.task = 1;
     fd = perf_open(&a, tid);
     if (fd < 0) {
         e = -errno;
@@ -331,6 +336,8 @@ drain_ring(struct pmp_perf *p,
                 rc = wfn(ctx, &s);
             else
                 p->bad++;
+        } else if (h.type == PERF_RECORD_FORK || h.type == PERF_RECORD_EXIT) {
+            p->tasks++;
         } else if (h.type == PERF_RECORD_LOST) {
             b = ring_bytes(p, tail, h.size);
             if (b && h.size >= sizeof(h) + 16) {

@@ -67,6 +67,7 @@
 #define STOP_WAIT_NS (STOP_BOUND_NS / 2)
 #define SWEEP_GAP_NS 200000ull   /* late stops looked at during work */
 #define NAMES_NS 1000000000ull   /* thread names read again after */
+#define LIST_NS 1000000000ull    /* /proc/PID/task listed at least every */
 #define WAKE_SLACK_NS 200000ull   /* lateness of a wake-up not counted as a stall */
 #define STOP_READ_NS (STOP_BOUND_NS * 8 / 10)
 
@@ -357,7 +358,9 @@ add_thread(struct pmp_recording *r, int tid, int traced)
                 r->use_perf = 0;
         }
     }
-    th->t_last = pmp_now_ns(CLOCK_MONOTONIC);
+    if (traced && !(th->perf && th->perf->sw))
+        r->list_always = 1;   /* its births are not told */
+    th->t_last = th->seen_at = pmp_now_ns(CLOCK_MONOTONIC);
     th->worker = is_io_worker(r->pid, tid);
     thread_wanted(r, th);
     if (pmp_u64map_put(&r->bytid, (uint64_t)(unsigned)tid, th)) {
@@ -390,6 +393,7 @@ thread_gone(struct pmp_recording *r, struct rthread *th)
     th->seized = 0;
     th->stopped = 0;
     th->interrupted = 0;
+    th->gone_at = pmp_now_ns(CLOCK_MONOTONIC);
     if (th->schedfd >= 0) {
         close(th->schedfd);
         th->schedfd = -1;
@@ -709,31 +713,57 @@ seize_thread(struct pmp_recording *r, struct rthread *th)
     return 0;
 }
 
+/* Field `field` (1-based, as proc(5) numbers them) of /proc/PID/stat
+   read into buf, or NULL. */
+static const char *
+stat_field(int fd, char *buf, size_t size, int field)
+{
+    ssize_t n = pread(fd, buf, size - 1, 0);
+    const char *p;
+    int f;
+
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    p = strrchr(buf, ')');   /* comm may hold anything, even ')' */
+    for (f = 2; p && f < field; f++)
+        p = strchr(p + 1, ' ');
+    return p ? p + 1 : NULL;
+}
+
 /* startcode, endcode and startstack of /proc/PID/stat (fields 26-28):
    an execve maps a new image and a new stack. */
 static int
 read_exe_id(int fd, unsigned long long v[3])
 {
-    char buf[1024], *p;
-    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-    int field;
+    char buf[1024];
+    const char *p = stat_field(fd, buf, sizeof(buf), 26);
 
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    p = strrchr(buf, ')');   /* comm may hold anything, even ')' */
-    for (field = 2; p && field < 26; field++)
-        p = strchr(p + 1, ' ');
     if (!p || sscanf(p, "%llu %llu %llu", &v[0], &v[1], &v[2]) != 3)
         return -1;
     return 0;
 }
 
+/* num_threads of /proc/PID/stat (field 20), or -1. */
+static long
+read_nthreads(int fd)
+{
+    char buf[1024], *end;
+    const char *p = stat_field(fd, buf, sizeof(buf), 20);
+    long n;
+
+    if (!p)
+        return -1;
+    n = strtol(p, &end, 10);
+    return end != p && *end == ' ' ? n : -1;
+}
+
 /*
  * The process's threads from /proc/PID/task (kept open: one getdents
- * per tick).  New ones are added (not traced: they are seized only to
- * be sampled), missing ones are gone.  Between ticks nothing is traced,
- * so a thread is born and dies without any stop of ours.
+ * per listing; list_wanted() says when).  New ones are added (not
+ * traced: they are seized only to be sampled), missing ones are gone.
+ * Between ticks nothing is traced, so a thread is born and dies without
+ * any stop of ours.
  */
 static int
 list_tasks(struct pmp_recording *r, int young, struct pmp_error *err)
@@ -744,6 +774,8 @@ list_tasks(struct pmp_recording *r, int young, struct pmp_error *err)
     size_t i;
     int added = 0;
 
+    r->stats.task_lists++;
+    r->listed_at = pmp_now_ns(CLOCK_MONOTONIC);
     for (i = 0; i < r->nthreads; i++)
         r->threads[i]->listed = 0;
     if (lseek(r->taskfd, 0, SEEK_SET) < 0)
@@ -779,6 +811,7 @@ list_tasks(struct pmp_recording *r, int young, struct pmp_error *err)
                 if (!th)
                     continue;   /* at the thread cap, or out of memory */
                 th->young = young;
+                th->rename = young;
                 added++;
             }
             th->listed = 1;
@@ -802,7 +835,32 @@ list_tasks(struct pmp_recording *r, int young, struct pmp_error *err)
             read_sched(th, &c, &d, &pc) != 0)
             thread_gone(r, th);
     }
+    /* The new ones may have started threads before their events were
+       open: no record tells of those. */
+    r->list_due = added > 0;
     return added;
+}
+
+/*
+ * Whether this tick lists /proc/PID/task.  A listing costs the kernel a
+ * dentry lookup per thread: ~100 us at 64 threads, a sixth of the
+ * sampler's CPU at 99 Hz when done at every tick.  With context switch
+ * records a birth is a FORK record in the parent's ring (list_due), and
+ * an end shows in the process's thread count (one read of
+ * /proc/PID/stat, ~5 us); a birth and an end in one tick are the FORK's.
+ * Every tick without the records, or once a thread had none (a refused
+ * event: its births are not told); at least once a second.
+ */
+static int
+list_wanted(struct pmp_recording *r, uint64_t now)
+{
+    long n;
+
+    if (!r->use_switch || r->list_always || r->list_due ||
+        now - r->listed_at >= LIST_NS)
+        return 1;
+    n = read_nthreads(r->statfd);
+    return n < 0 || (size_t)n != r->nalive;
 }
 
 /* The process exited (its pidfd is readable), or called execve (its
@@ -1485,12 +1543,13 @@ on_switch(void *ctx, const struct pmp_perf_switch *sw)
 static int
 drain_switches(struct pmp_recording *r, struct rthread *th)
 {
-    uint64_t lost;
+    uint64_t lost, tasks;
     int rc;
 
     if (!th->perf->sw)
         return 0;
     lost = th->perf->sw->lost;
+    tasks = th->perf->sw->tasks;
     r->draining = th;
     rc = pmp_perf_drain_switches(th->perf, on_switch, r);
     r->draining = NULL;
@@ -1498,7 +1557,10 @@ drain_switches(struct pmp_recording *r, struct rthread *th)
         r->stats.switch_lost += th->perf->sw->lost - lost;
         th->sw_state = SW_NONE;
         th->sw_ref = 0;
+        r->list_due = 1;   /* a FORK record may be among them */
     }
+    if (th->perf->sw->tasks != tasks)
+        r->list_due = 1;   /* it started a thread (or a process) */
     return rc;
 }
 
@@ -1755,20 +1817,35 @@ cycle(struct pmp_recording *r)
     } else {
         check_process(r, 0);
     }
-    /* Threads born and gone since the last tick (nothing is traced in
-       between: no clone or exit event stops anyone). */
-    if (r->gone || list_tasks(r, 1, &lerr) < 0) {
-        for (i = 0; i < r->nthreads; i++)
-            if (!r->threads[i]->seized)
-                thread_gone(r, r->threads[i]);
-    }
     if (r->use_perf) {
         stop_priority(r, 0);   /* unwinding */
         rc = drain_perf(r, now);
         if (rc)
             return rc;
     }
-    stop_priority(r, 1);
+    /* Threads born and gone since the last tick (nothing is traced in
+       between: no clone or exit event stops anyone); after the rings,
+       whose FORK records tell of births. */
+    if (r->gone ||
+        (list_wanted(r, now) && list_tasks(r, 1, &lerr) < 0)) {
+        for (i = 0; i < r->nthreads; i++)
+            if (!r->threads[i]->seized)
+                thread_gone(r, r->threads[i]);
+    }
+    /* A thread just born has its creator's name until it names itself,
+       which it may do only once it gets a CPU: read again 1, 2, 4 ...
+       periods after it was seen, until the names of all are read again
+       (once a second).  A short life still gets its own name. */
+    for (i = 0; i < r->nthreads; i++) {
+        struct rthread *th = r->threads[i];
+        if (th->rename && th->alive &&
+            now - th->seen_at >= (r->period_ns << (th->rename - 1))) {
+            th->rename = (r->period_ns << th->rename) < NAMES_NS
+                             ? th->rename + 1 : 0;
+            read_comm(r->pid, th);
+            thread_wanted(r, th);
+        }
+    }
     /* The sampler's run-queue wait so far (see stop_done()). */
     r->rd = sampler_delay(r);
     r->rd_when = t0 = pmp_now_ns(CLOCK_MONOTONIC);
@@ -1825,6 +1902,9 @@ cycle(struct pmp_recording *r)
         select_thread(r, th);
         if (th->sampled)
             continue;
+        /* Only a tick that stops someone changes its priority: at 64
+           spinning threads most ticks stop nobody. */
+        stop_priority(r, 1);
         if (seize_thread(r, th) < 0) {
             if (errno == ESRCH)
                 thread_gone(r, th);   /* exited */
@@ -2000,7 +2080,8 @@ cycle(struct pmp_recording *r)
         }
     }
     /* Until the next tick: a late stop is detached when it comes. */
-    stop_priority(r, 1);
+    if (r->npending)
+        stop_priority(r, 1);
     return rc;
 }
 
@@ -2415,6 +2496,12 @@ pmp_recording_threads(const struct pmp_recording *r,
         w->pub[n].lost = th->lost_count;
         w->pub[n].cpu_ns = th->cpu_ns;
         w->pub[n].wall_ns = th->wall_ns;
+        w->pub[n].seen_ns = th->seen_at > r->t0_mono
+                                ? (int64_t)(th->seen_at - r->t0_mono) : 0;
+        w->pub[n].gone_ns = th->gone_at
+                                ? (int64_t)(PMP_MAX(th->gone_at, r->t0_mono) -
+                                            r->t0_mono)
+                                : -1;
         n++;
     }
     *out = w->pub;

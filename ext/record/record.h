@@ -23,6 +23,8 @@ struct pmp_perf {
     size_t bounce_cap;
     uint64_t lost, bad;
     uint64_t records;             /* records read (switch ring) */
+    uint64_t tasks;               /* thread births and ends seen (FORK,
+                                     EXIT records, switch ring) */
     struct pmp_perf *sw;          /* its context switches, or NULL */
 };
 
@@ -118,6 +120,9 @@ struct rthread {
     uint32_t sw_ins;
     uint64_t cpu_last;       /* schedstat at its previous sample */
     uint64_t t_last;         /* CLOCK_MONOTONIC of its previous sample */
+    uint64_t seen_at, gone_at;   /* first seen, its end noticed (or 0) */
+    int rename;              /* born while recording: name read again
+                                1, 2, 4 ... periods after it was seen */
     size_t need;             /* stack bytes to copy next time */
     /* this cycle */
     int sampled;             /* 1 stack copied, 2 job-control stopped */
@@ -198,7 +203,10 @@ struct pmp_recording {
     int rdfd;                   /* this thread's schedstat */
     uint64_t rd, rd_when;       /* its run-queue wait, read at rd_when */
     uint64_t last_sweep;        /* sweep_soon() */
-    int taskfd;                 /* /proc/PID/task, listed at each tick */
+    int taskfd;                 /* /proc/PID/task (list_wanted()) */
+    int list_due;               /* list it at the next tick */
+    int list_always;            /* at every tick (no birth records) */
+    uint64_t listed_at;         /* last listing, CLOCK_MONOTONIC */
     int pidfd;                  /* readable once the process is gone */
     int gone;                   /* it was */
     int statfd;                 /* /proc/PID/stat: an execve changes it */

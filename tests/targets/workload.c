@@ -1,6 +1,6 @@
 /* workload: known CPU shares for the sampling profiler (pmprof record).
  *
- *   usage: workload [--timeout N] [shares | churn MS]
+ *   usage: workload [--timeout N] [shares | churn MS | lifetimes MS]
  *
  * shares (default; READY once every thread is in place, runs until killed):
  *   cruncher  cruncher_main -> crunch -> burn_seventy | burn_thirty: busy,
@@ -9,6 +9,16 @@
  *             a sampler cannot phase-lock onto them)
  *   reader    reader_main -> read(2) on a pipe nobody writes: blocked
  *   (main)    main -> main_wait -> pthread_join(cruncher)
+ *
+ * lifetimes MS (READY at once; exits 0 by itself after MS milliseconds):
+ *   spawner   every 500 ms starts six detached "life" threads that live
+ *             100, 170, ... 450 ms, asleep in nanosleep (even ones) or
+ *             spinning (odd ones), and end, so that most ends come with
+ *             no birth near them; the first of each six first
+ *             starts a "kid" of its own that sleeps 100 ms (a thread born
+ *             of a thread just born).  Each prints
+ *             "LIFE <tid> <birth ns> <end ns>" (CLOCK_MONOTONIC; birth: its
+ *             creator's pthread_create call) as it ends.
  *
  * churn MS (READY at once; exits 0 by itself after MS milliseconds):
  *   churner   creates and joins short-lived "child" threads back to back
@@ -167,6 +177,87 @@ churner_main(void *arg)
 static long churn_ms;
 static char plugin_path[4096];
 
+/* ---- lifetimes ---- */
+
+static unsigned long long
+mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000000ull +
+           (unsigned long long)ts.tv_nsec;
+}
+
+/* A thread to start: its number and the time its creator called
+   pthread_create (its birth: it may wait a while for its first CPU). */
+struct life {
+    long n;
+    unsigned long long born;
+};
+
+static pthread_t
+spawn_life(void *(*fn)(void *), long n)
+{
+    struct life *l = malloc(sizeof(*l));
+
+    if (!l)
+        tgt_die("out of memory");
+    l->n = n;
+    l->born = mono_ns();
+    return tgt_spawn(fn, l, 0);
+}
+
+static void
+live(struct life *l, const char *name, long ms, int spin)
+{
+    unsigned long long born = l->born;
+    char line[64];
+
+    free(l);
+    pthread_setname_np(pthread_self(), name);
+    if (spin)
+        while (mono_ns() - born < (unsigned long long)ms * 1000000ull)
+            sink++;
+    else
+        tgt_sleep_ms(ms - (long)((mono_ns() - born) / 1000000ull));
+    snprintf(line, sizeof(line), "LIFE %d %llu %llu", tgt_gettid(), born,
+             mono_ns());
+    tgt_say(line);
+}
+
+static void *
+kid_main(void *arg)
+{
+    live(arg, "kid", 100, 0);
+    return NULL;
+}
+
+static void *
+life_main(void *arg)
+{
+    long n = ((struct life *)arg)->n;
+
+    if (n == 0)
+        pthread_detach(spawn_life(kid_main, 0));
+    live(arg, "life", 100 + 70 * n, n % 2);
+    return NULL;
+}
+
+static void *
+spawner_main(void *arg)
+{
+    long n;
+
+    pthread_setname_np(pthread_self(), "spawner");
+    while (!churn_stop) {
+        for (n = 0; n < 6; n++)
+            pthread_detach(spawn_life(life_main, n));
+        tgt_sleep_ms(500);
+    }
+    return NULL;
+}
+
 static void
 loader_arrived(void)
 {
@@ -203,6 +294,17 @@ main(int argc, char **argv)
     pthread_t cr;
 
     tgt_init(&argc, argv, 120);
+    if (argc >= 3 && strcmp(argv[1], "lifetimes") == 0) {
+        pthread_t sp;
+
+        sp = tgt_spawn(spawner_main, NULL, 0);
+        tgt_say("READY");
+        tgt_sleep_ms(atol(argv[2]));
+        churn_stop = 1;
+        pthread_join(sp, NULL);
+        tgt_sleep_ms(600);   /* the last ones end */
+        return 0;
+    }
     if (argc >= 3 && strcmp(argv[1], "churn") == 0) {
         pthread_t ch, ld;
         const char *slash = strrchr(argv[0], '/');
