@@ -842,8 +842,15 @@ def overhead_section(ns, hz, dur, base, tmp, runs, before=None, quiet_wait=5.0):
           "(start to exit), idle %g s before and after.  Waits at most %g s for a quiet "
           "machine.  'alone' = 1 - (1 - work loss) x (%d - tool CPU) / %d."
           % (base, quiet_wait, ncpu, ncpu))
+    def perf_alone(pid):
+        """perf record only: perf_record() also runs perf evlist and perf
+        script (for section 2's windows), which are not perf record's cost."""
+        r = run(["perf", "record", "-q", "-g", "-F", str(int(hz)), "-o",
+                 os.path.join(tmp, "perf.data"), "-p", str(pid), "--", "sleep", str(dur)],
+                timeout=dur + 300)
+        return {} if r.returncode == 0 else {"error": r.stderr.strip()[-300:]}
     tools = [("none", lambda pid: (time.sleep(dur), {})[1]),
-             ("perf record -g", lambda pid: perf_record(pid, hz, dur, tmp)),
+             ("perf record -g", perf_alone),
              ("bin/pmprof", lambda pid: pmprof_record(pid, hz, dur, tmp))]
     if before:
         tools.append(("before", lambda pid: pmprof_record(pid, hz, dur, tmp, "auto", before)))

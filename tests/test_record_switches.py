@@ -135,3 +135,69 @@ def test_record_sees_threads_born_and_ended_at_the_tick(target, tmp_path):
     for bad in (late_birth, late_end, walls):
         assert len(bad) <= 0.1 * len(inside), (bad, len(inside), st)
     assert st["task_lists"] >= len(inside), st
+
+
+def test_record_lost_switch_records_fall_back_to_proc_looks(target, tmp_path):
+    """Two threads passing a byte back and forth switch tens of thousands
+    of times a second; with a one-page switch ring (a test hook) the kernel
+    drops their records.  The ticks that lost them look in /proc instead,
+    and every thread's wall time stays whole: the blocked reader's stack
+    is still reused, with no CPU time."""
+    t = target("workload", "pingpong")
+    env = dict(ENV)
+    env["PMPROF_TEST_SWITCH_PAGES"] = "1"
+    r = run_pmprof("record", "--json", "-q", "-p", t.pid, "-F", 99, "-d", 2,
+                   "-o", str(tmp_path / "rec.pb.gz"), env=env)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    st = doc["stats"]
+    assert st["method"] == "perf" and st["switches"] is True, st
+    assert st["switch_lost"] > 0, st
+    assert st["state_reads"] + st["sched_reads"] > 0, st
+    th = {x["name"]: x for x in doc["threads"]}
+    for name in ("ping", "pong", "reader"):
+        x = th[name]
+        assert abs(x["wall_ns"] - st["elapsed_ns"]) <= 0.1 * st["elapsed_ns"], (name, x, st)
+    assert th["reader"]["cpu_ns"] == 0, th["reader"]
+    assert th["ping"]["cpu_ns"] + th["pong"]["cpu_ns"] > 0, th
+    assert st["reused"] >= 0.8 * st["samples"], st
+
+
+def _cpu_of(t, tid):
+    with open("/proc/%d/task/%d/schedstat" % (t.pid, tid)) as f:
+        return int(f.read().split()[0])
+
+
+def test_record_counts_cpu_spent_in_system_calls(target, tmp_path):
+    """Two threads passing a byte over pipes spend most of their CPU in
+    read(2) and write(2).  Their CPU samples count the timer's ticks in the
+    kernel too (with the user stack of the call): each thread's CPU
+    share of the recording is its share by the kernel's own count
+    (schedstat, around the command) within a fifth.  User-mode samples
+    only (PMPROF_TEST_USER_ONLY=1, what perf_event_paranoid 2 leaves an
+    unprivileged user) miss most of it, and the summary says so."""
+    t = target("workload", "pingpong")
+    tids = [t.tid_of("ping"), t.tid_of("pong")]
+
+    def record(user_only):
+        env = dict(ENV)
+        env["PMPROF_TEST_USER_ONLY"] = "1" if user_only else "0"
+        c0, t0 = [_cpu_of(t, x) for x in tids], time.monotonic_ns()
+        r = run_pmprof("record", "-p", t.pid, "-F", 99, "-d", 2, "--json",
+                       "-o", str(tmp_path / "rec.pb.gz"), env=env)
+        c1, t1 = [_cpu_of(t, x) for x in tids], time.monotonic_ns()
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        th = {x["tid"]: x for x in doc["threads"]}
+        st = doc["stats"]
+        return [(th[x]["cpu_ns"] / st["elapsed_ns"], (c1[i] - c0[i]) / (t1 - t0))
+                for i, x in enumerate(tids)], st
+
+    shares, st = record(False)
+    assert st["method"] == "perf" and st["perf_kernel"] is True, st
+    for got, truth in shares:
+        assert truth > 0.2, shares
+        assert abs(got - truth) <= 0.2 * truth, shares
+    shares, st = record(True)
+    assert st["perf_kernel"] is False, st
+    assert all(got < 0.5 * truth for got, truth in shares), shares

@@ -596,6 +596,9 @@ struct pmp_record_stats {
     int perf;                  /* method: 1 CPU samples from perf events
                                   (no stop), 0 ptrace only */
     int perf_errno;            /* why perf_event_open was refused */
+    int perf_kernel;           /* CPU samples count time in the kernel
+                                  (system calls) too; 0: user mode only
+                                  (refused: perf_event_paranoid) */
     uint64_t stops;            /* thread stops (interrupt and unwind) */
     uint64_t stopped_ns;       /* sum over stops of the time held */
     uint64_t reused;           /* off-CPU samples reusing a stack */

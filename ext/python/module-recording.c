@@ -84,7 +84,7 @@ static PyObject *
 stats_dict(const struct pmp_record_stats *st)
 {
     return stats_switches(stats_stalls(Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsKsdsisisOsOsOsOsssisKsKsKsKsKsKsKsKsKsK}", "samples",
+        "{sKsKsKsKsKsKsKsKsKsKsdsisisOsOsOsOsssisOsKsKsKsKsKsKsKsKsKsK}", "samples",
         (unsigned long long)st->samples, "thread_samples",
         (unsigned long long)st->thread_samples, "lost",
         (unsigned long long)st->lost, "late", (unsigned long long)st->late,
@@ -98,7 +98,8 @@ stats_dict(const struct pmp_record_stats *st)
         st->exited ? Py_True : Py_False, "exec",
         st->exec ? Py_True : Py_False, "rt", st->rt ? Py_True : Py_False,
         "full", st->full ? Py_True : Py_False, "method",
-        st->perf ? "perf" : "ptrace", "perf_errno", st->perf_errno, "stops",
+        st->perf ? "perf" : "ptrace", "perf_errno", st->perf_errno,
+        "perf_kernel", st->perf_kernel ? Py_True : Py_False, "stops",
         (unsigned long long)st->stops, "stopped_ns",
         (unsigned long long)st->stopped_ns, "reused",
         (unsigned long long)st->reused, "cpu_samples",

@@ -1,8 +1,9 @@
 /*
  * record-perf.c: CPU samples from the kernel for "pmprof record".
  *
- * Owns: one perf event per thread (software cpu-clock, user space only,
- * a sample every period of the thread's own CPU time) with the user
+ * Owns: one perf event per thread (software cpu-clock, user and kernel
+ * mode where allowed, a sample every period of the thread's own CPU
+ * time) with the user
  * registers and a copy of the top of the user stack in each sample, its
  * mmap ring buffer, and the parsing of that buffer.  No thread is
  * stopped: the kernel takes the sample in its timer interrupt, on the
@@ -80,9 +81,9 @@ map_ring(struct pmp_perf *p, size_t max_pages, size_t min_pages)
     return -e;
 }
 
-/* What both events ask: a software event of user space only, times on
-   CLOCK_MONOTONIC, no wakeups (nobody polls the ring: only when it is
-   nearly full). */
+/* What both events ask: a software event (user space only unless the
+   caller says otherwise), times on CLOCK_MONOTONIC, no wakeups (nobody
+   polls the ring: only when it is nearly full). */
 static void
 base_attr(struct perf_event_attr *a, uint64_t config)
 {
@@ -99,7 +100,7 @@ base_attr(struct perf_event_attr *a, uint64_t config)
 
 int
 pmp_perf_open(struct pmp_perf *p, int tid, uint64_t period_ns,
-              uint32_t stack_bytes)
+              uint32_t stack_bytes, int *kernel)
 {
     struct perf_event_attr a;
     long fd;
@@ -112,7 +113,21 @@ pmp_perf_open(struct pmp_perf *p, int tid, uint64_t period_ns,
                     PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER;
     a.sample_regs_user = PERF_REGS_MASK;
     a.sample_stack_user = stack_bytes & ~7u;
+    /* The timer's ticks in the kernel too (a thread's system calls):
+       with exclude_kernel the kernel drops every tick that lands there
+       and starts a whole period again, so a thread that spends its CPU
+       in short system calls (a pipe ping-pong: ~90 % in the kernel) got
+       a tenth of its samples.  Such a sample still has the user
+       registers (from the system call's entry) and the user stack.  An
+       unprivileged user may be refused this (perf_event_paranoid 2):
+       then user time only, as *kernel says. */
+    a.exclude_kernel = !*kernel;
     fd = perf_open(&a, tid);
+    if (fd < 0 && *kernel && (errno == EACCES || errno == EPERM)) {
+        *kernel = 0;
+        a.exclude_kernel = 1;
+        fd = perf_open(&a, tid);
+    }
     if (fd < 0)
         return -errno;
     p->fd = (int)fd;
@@ -134,8 +149,9 @@ kernel_at_least(int major, int minor)
     return ma > major || (ma == major && mi >= minor);
 }
 
+/* pages: the ring's size (a power of two), 0 for the default. */
 int
-pmp_perf_open_switches(struct pmp_perf *p, int tid)
+pmp_perf_open_switches(struct pmp_perf *p, int tid, unsigned pages)
 {
     struct perf_event_attr a;
     struct pmp_perf *sw;
@@ -166,7 +182,8 @@ pmp_perf_open_switches(struct pmp_perf *p, int tid)
         return e;
     }
     sw->fd = (int)fd;
-    e = map_ring(sw, SWITCH_PAGES_MAX, SWITCH_PAGES_MIN);
+    e = pages ? map_ring(sw, pages, pages)
+              : map_ring(sw, SWITCH_PAGES_MAX, SWITCH_PAGES_MIN);
     if (e) {
         free(sw);
         return e;

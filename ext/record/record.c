@@ -333,13 +333,16 @@ add_thread(struct pmp_recording *r, int tid, int traced)
     }
     if (r->use_perf && traced) {
         struct pmp_perf *pf = malloc(sizeof(*pf));
-        int e = pf ? pmp_perf_open(pf, tid, r->period_ns, r->perf_stack)
+        int e = pf ? pmp_perf_open(pf, tid, r->period_ns, r->perf_stack,
+                                   &r->perf_kernel)
                    : -ENOMEM;
         if (e == 0) {
             /* Its context switches too: who ran is then known without
                a look in /proc.  The first thread decides; a later one
                refused (mlock limit) is looked at in /proc. */
-            int se = r->use_switch ? pmp_perf_open_switches(pf, tid) : 0;
+            int se = r->use_switch
+                         ? pmp_perf_open_switches(pf, tid, r->switch_pages)
+                         : 0;
             th->perf = pf;
             if (se && !r->stats.switch_errno)
                 r->stats.switch_errno = -se;
@@ -2262,6 +2265,15 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
     {
         const char *v = getenv("PMPROF_TEST_NO_SWITCHES");
         r->use_switch = r->use_perf && !(v && strcmp(v, "1") == 0);
+        /* PMPROF_TEST_USER_ONLY=1: CPU samples of user mode only, as an
+           unprivileged user under perf_event_paranoid 2 gets. */
+        v = getenv("PMPROF_TEST_USER_ONLY");
+        r->perf_kernel = !(v && strcmp(v, "1") == 0);
+        /* PMPROF_TEST_SWITCH_PAGES=1: a one-page ring, so that a thread
+           switching often makes the kernel drop records. */
+        v = getenv("PMPROF_TEST_SWITCH_PAGES");
+        if (v && (strcmp(v, "1") == 0 || strcmp(v, "2") == 0))
+            r->switch_pages = (unsigned)(*v - '0');
     }
     r->perf_stack = o && o->stack_bytes
                         ? (uint32_t)PMP_MIN(o->stack_bytes, (size_t)65000)
@@ -2290,6 +2302,7 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
     if (rc)
         goto done;
     r->stats.perf = r->use_perf;
+    r->stats.perf_kernel = r->use_perf && r->perf_kernel;
     r->stats.switches = r->use_perf && r->use_switch;
     /* The unwind tables of every module now, not in the first ticks'
        unwinds (nothing is held now; a late stop is held while the

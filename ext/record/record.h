@@ -45,12 +45,14 @@ struct pmp_perf_switch {
 };
 
 /* 0 or -errno (EACCES/EPERM: not allowed, ENOSYS/ENOENT: no perf). */
+/* *kernel: 1 asks for the ticks in kernel mode too; set to 0 when that
+   was refused (then user mode only). */
 int pmp_perf_open(struct pmp_perf *p, int tid, uint64_t period_ns,
-                  uint32_t stack_bytes);
+                  uint32_t stack_bytes, int *kernel);
 /* Also ask for tid's context switches, in a ring of their own (p->sw):
    0 or -errno (EINVAL: the kernel has no context_switch; ENOSYS: it
    does not say whether a switch out was a preemption, before 4.17). */
-int pmp_perf_open_switches(struct pmp_perf *p, int tid);
+int pmp_perf_open_switches(struct pmp_perf *p, int tid, unsigned pages);
 void pmp_perf_close(struct pmp_perf *p);
 /* Call fn for every sample in the ring, in order; frees their space. */
 int pmp_perf_drain(struct pmp_perf *p,
@@ -223,6 +225,8 @@ struct pmp_recording {
     uint32_t perf_stack;        /* user stack bytes per perf sample */
     struct rthread *draining;   /* the thread whose ring is read */
     int use_switch;             /* perf: context switch records wanted */
+    unsigned switch_pages;      /* their ring (test hook), 0: default */
+    int perf_kernel;            /* CPU samples in kernel mode too */
 
     struct pmp_rec_thread *pub;
     struct pmp_strpool names;   /* writers' rendered names */

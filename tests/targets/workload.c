@@ -1,6 +1,6 @@
 /* workload: known CPU shares for the sampling profiler (pmprof record).
  *
- *   usage: workload [--timeout N] [shares | churn MS | lifetimes MS]
+ *   usage: workload [--timeout N] [shares | churn MS | lifetimes MS | pingpong]
  *
  * shares (default; READY once every thread is in place, runs until killed):
  *   cruncher  cruncher_main -> crunch -> burn_seventy | burn_thirty: busy,
@@ -19,6 +19,11 @@
  *             of a thread just born).  Each prints
  *             "LIFE <tid> <birth ns> <end ns>" (CLOCK_MONOTONIC; birth: its
  *             creator's pthread_create call) as it ends.
+ *
+ * pingpong (READY once in place; runs until killed):
+ *   ping, pong  pass a byte back and forth over two pipes as fast as they
+ *               can: tens of thousands of context switches a second each
+ *   reader      as above: blocked in read(2) for good
  *
  * churn MS (READY at once; exits 0 by itself after MS milliseconds):
  *   churner   creates and joins short-lived "child" threads back to back
@@ -177,6 +182,40 @@ churner_main(void *arg)
 static long churn_ms;
 static char plugin_path[4096];
 
+/* ---- pingpong ---- */
+
+static int ping_fd[2], pong_fd[2];
+
+static void
+bounce(const char *name, int in, int out, int first)
+{
+    char c = 'x';
+
+    pthread_setname_np(pthread_self(), name);
+    if (first && write(out, &c, 1) != 1)
+        tgt_die("write: %s", strerror(errno));
+    for (;;) {
+        if (read(in, &c, 1) != 1 && errno != EINTR)
+            tgt_die("read: %s", strerror(errno));
+        if (write(out, &c, 1) != 1 && errno != EINTR)
+            tgt_die("write: %s", strerror(errno));
+    }
+}
+
+static void *
+ping_main(void *arg)
+{
+    bounce("ping", pong_fd[0], ping_fd[1], 1);
+    return NULL;
+}
+
+static void *
+pong_main(void *arg)
+{
+    bounce("pong", ping_fd[0], pong_fd[1], 0);
+    return NULL;
+}
+
 /* ---- lifetimes ---- */
 
 static unsigned long long
@@ -294,6 +333,17 @@ main(int argc, char **argv)
     pthread_t cr;
 
     tgt_init(&argc, argv, 120);
+    if (argc >= 2 && strcmp(argv[1], "pingpong") == 0) {
+        if (pipe(ping_fd) < 0 || pipe(pong_fd) < 0 || pipe(pipefd) < 0)
+            tgt_die("pipe: %s", strerror(errno));
+        tgt_spawn(reader_main, NULL, 0);
+        tgt_wait_ready(1);
+        tgt_spawn(pong_main, NULL, 0);
+        tgt_spawn(ping_main, NULL, 0);
+        tgt_say("READY");
+        for (;;)
+            pause();
+    }
     if (argc >= 3 && strcmp(argv[1], "lifetimes") == 0) {
         pthread_t sp;
 

@@ -229,7 +229,7 @@ test_live(void)
     struct pmp_perf p;
     struct seen v;
     struct timespec ts = {0, 200000000}, now;
-    int e, i;
+    int e, i, kernel = 1;
 
     if (pthread_create(&t, NULL, spinner, NULL)) {
         CHECK_MSG(0, "pthread_create");
@@ -237,7 +237,7 @@ test_live(void)
     }
     while (!spin_tid)
         ;
-    e = pmp_perf_open(&p, spin_tid, 1000000, 4096);   /* 1 ms of CPU */
+    e = pmp_perf_open(&p, spin_tid, 1000000, 4096, &kernel);   /* 1 ms of CPU */
     if (e) {
         printf("live part skipped: perf_event_open: %s\n", strerror(-e));
         spin_stop = 1;
@@ -412,7 +412,7 @@ test_live_switches(void)
     struct pmp_perf p;
     struct sw_seen v;
     struct timespec ts = {0, 50000000};
-    int e, i, outs = 0, ins = 0;
+    int e, i, outs = 0, ins = 0, kernel = 1;
 
     if (pthread_create(&t, NULL, napper, NULL)) {
         CHECK_MSG(0, "pthread_create");
@@ -420,9 +420,9 @@ test_live_switches(void)
     }
     while (!nap_tid)
         ;
-    e = pmp_perf_open(&p, nap_tid, 1000000, 4096);
+    e = pmp_perf_open(&p, nap_tid, 1000000, 4096, &kernel);
     if (e == 0)
-        e = pmp_perf_open_switches(&p, nap_tid);
+        e = pmp_perf_open_switches(&p, nap_tid, 0);
     if (e) {
         printf("live switch part skipped: %s\n", strerror(-e));
         nap_stop = 1;

@@ -143,9 +143,11 @@ class Progress:
 
 def method_text(st):
     if st["method"] == "perf":
-        return ("perf events (%d CPU samples taken by the kernel, no stop); "
+        return ("perf events (%d CPU samples taken by the kernel, no stop%s); "
                 "%d thread stops for off-CPU stacks, %d reused"
-                % (st["cpu_samples"], st["stops"], st["reused"]))
+                % (st["cpu_samples"], "" if st.get("perf_kernel", True) else
+                   "; user-mode time only: CPU in system calls is not counted "
+                   "(perf_event_paranoid)", st["stops"], st["reused"]))
     why = (" (perf_event_open: %s)" % os.strerror(st["perf_errno"])
            if st["perf_errno"] else "")
     return ("ptrace%s: %d thread stops, %d off-CPU stacks reused"
