@@ -13,10 +13,14 @@ off), fills it with `pgbench -i -s SCALE`, then:
      rounds.  Throughput = pgbench's per-second progress lines
      (--progress-timestamp) inside the tool's window; slowdown against the
      mean of the no-tool runs.
-  2. profile: pmprof and `perf record -g -e cpu-clock:u` (user space only,
-     as pmprof samples) attached to the same backend at the same time, for
-     the same DUR s at -F PHZ: the top CPU functions (leaf, self time) of
-     each, side by side, with the difference in points.
+  2. profile: pmprof and `perf record -g -e cpu-clock` attached to the
+     same backend at the same time, for the same DUR s at -F PHZ: the top
+     CPU functions of each, side by side, with the difference in points.
+     The function is a sample's innermost user-space frame: pmprof
+     charges a tick in a system call to the user stack that made the call
+     (it has no kernel frames); perf's kernel frames are skipped the same
+     way.  (Until 2026-12-07 pmprof sampled user mode only and this
+     compared it with `cpu-clock:u`.)
 
 Usage: python3 bench/server.py [--clients 4] [--rounds 3] [--duration 8]
        [--hz 99] [--profile-hz 499] [--scale 10] [--top 10]
@@ -182,17 +186,31 @@ def run_perf(pid, hz, dur, tmp, event=None):
     return data
 
 
+def canon(fn):
+    """One name for glibc's aliases: pmprof names a function by its DWARF
+    name (__GI___libc_read, __GI___poll), perf by its ELF symbol (read,
+    __poll)."""
+    fn = re.sub(r"^__GI_", "", fn)
+    return re.sub(r"^_*(libc_)?", "", fn) or fn
+
+
 def perf_leaf_shares(data):
-    """{symbol: % of samples} by self time (the leaf), from perf report."""
-    r = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "sym",
-                        "--stdio", "-q", "-g", "none"], stdout=subprocess.PIPE,
-                       stderr=subprocess.DEVNULL, text=True, timeout=300)
-    out = {}
-    for line in r.stdout.splitlines():
-        m = re.match(r"\s*([\d.]+)%\s+\[[.k]\]\s+(.+?)\s*$", line)
-        if m:
-            out[m.group(2)] = out.get(m.group(2), 0.0) + float(m.group(1))
-    return out
+    """{canon(symbol): % of samples} by the innermost user-space frame of
+    each sample's call chain (kernel frames skipped), from perf script."""
+    r = subprocess.run(["perf", "script", "-i", data, "-F", "ip,sym,dso"],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                       timeout=300)
+    counts, n = {}, 0
+    for block in r.stdout.split("\n\n"):
+        for line in block.strip().splitlines():
+            m = re.match(r"\s*[0-9a-f]+\s+(.+?)\s+\((.*)\)\s*$", line)
+            if not m or m.group(2).startswith("[kernel"):
+                continue
+            fn = canon(re.sub(r"\+0x[0-9a-f]+$", "", m.group(1)))
+            counts[fn] = counts.get(fn, 0) + 1
+            n += 1
+            break
+    return {k: 100.0 * v / n for k, v in counts.items()} if n else {}
 
 
 def throughput(cl, a, tmp):
@@ -251,7 +269,7 @@ def profile(cl, a, tmp):
     pid = busiest_backend(cl)
     holder = {}
     th = threading.Thread(target=lambda: holder.update(
-        data=run_perf(pid, a.profile_hz, a.duration, tmp, "cpu-clock:u")))
+        data=run_perf(pid, a.profile_hz, a.duration, tmp, "cpu-clock")))
     th.start()
     d = run_pmprof(pid, a.profile_hz, a.duration, tmp)
     th.join()
@@ -259,14 +277,22 @@ def profile(cl, a, tmp):
     if not d or not holder.get("data"):
         print("a tool failed")
         return
+    if a.keep:
+        os.makedirs(a.keep, exist_ok=True)
+        shutil.copy(holder["data"], a.keep)
+        shutil.copy(os.path.join(tmp, "pg.pb.gz"), a.keep)
     perf = perf_leaf_shares(holder["data"])
     tot = sum(t["cpu_ns"] for t in d["threads"]) or 1
-    pm = {}
+    pm, shown = {}, {}
     for r in d["top_cpu"]:
-        pm[r["function"]] = pm.get(r["function"], 0.0) + 100.0 * r["cpu_ns"] / tot
+        fn = canon(r["function"])
+        shown.setdefault(fn, r["function"])
+        pm[fn] = pm.get(fn, 0.0) + 100.0 * r["cpu_ns"] / tot
     st = d["stats"]
-    print("backend %d; pmprof: method %s, %d CPU samples; perf: cpu-clock:u (user space "
-          "only, as pmprof)" % (pid, st["method"], st.get("cpu_samples", 0)))
+    print("backend %d; pmprof: method %s, %d CPU samples (kernel-mode ticks %s); perf: "
+          "cpu-clock, innermost user-space frame" % (
+              pid, st["method"], st.get("cpu_samples", 0),
+              "counted" if st.get("perf_kernel") else "not counted"))
     print()
     print("| # | pmprof function | pmprof % | perf % | diff (points) | | perf function | perf % |")
     print("|---|---|---|---|---|---|---|---|")
@@ -279,7 +305,7 @@ def profile(cl, a, tmp):
             fn, v = pt[i]
             pv = perf.get(fn, 0.0)
             worst = max(worst, abs(v - pv))
-            left = "%s | %.1f | %.1f | %+.1f" % (fn, v, pv, v - pv)
+            left = "%s | %.1f | %.1f | %+.1f" % (shown[fn], v, pv, v - pv)
         else:
             left = " | | | "
         if i < len(ft):
@@ -302,6 +328,8 @@ def main():
     ap.add_argument("--scale", type=int, default=10)
     ap.add_argument("--top", type=int, default=10)
     ap.add_argument("--only", choices=("throughput", "profile"))
+    ap.add_argument("--keep", metavar="DIR",
+                    help="profile: keep pmprof's pg.pb.gz and perf's perf.data in DIR")
     a = ap.parse_args()
     for tool in ("pgbench", "psql", "perf"):
         if not shutil.which(tool):
