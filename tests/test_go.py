@@ -514,6 +514,33 @@ def test_goroutines_in_gdb_live(tmp_path):
         p.kill()
 
 
+def test_goroutine_running_in_a_signal_handler_starts_at_the_interrupted_code(tmp_path):
+    """A spinning goroutine's thread held inside Go's signal handler (sysmon
+    preempts a goroutine that ran 10 ms with SIGURG; the handler's
+    isAsyncSafePoint reads the function's name with
+    internal/bytealg.IndexByteString, a frame Go's hiding rules show).  The
+    handler's frames are the M's: the goroutine's stack starts at main.spin,
+    where the signal interrupted it (once a flaky extra leaf frame)."""
+    p = GoProg("goprog", spin=True)
+    try:
+        r = gdb_run("break internal/bytealg.IndexByteString if "
+                    "$_any_caller_matches(\"runtime.sighandler\", 12)",
+                    "continue",
+                    "python print('HELD', gdb.selected_thread().ptid[1])",
+                    "pmprof goroutines --format json", pid=p.pid, timeout=120)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+        held = int(r.stdout.split("HELD ", 1)[1].split()[0])
+        doc = json_from_gdb(r.stdout[r.stdout.index("HELD "):])
+        mine = [g for g in doc["goroutines"] if g["thread"] == held]
+        assert len(mine) == 1, (held, [(g["goid"], g["thread"]) for g in doc["goroutines"]])
+        g = mine[0]
+        assert g["goid"] in p.spinners(), g
+        assert g["frames"][0]["function"] == "main.spin", g["frames"]
+        p.check_unharmed()
+    finally:
+        p.kill()
+
+
 def test_goroutines_in_gdb_core(cored):
     p, core, t0, t1 = cored
     r = gdb_run("pmprof goroutines --format json", exe=p.exe, core=core)

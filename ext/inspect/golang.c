@@ -809,6 +809,32 @@ pmp_go_sampled(struct pmp_target *t, const struct pmp_go_layout *L,
 
 /* ---- goroutines ---- */
 
+/*
+ * A running goroutine unwound from its thread's registers while that
+ * thread runs a signal handler (Go's, on the M's gsignal stack: a SIGURG
+ * preemption, a SIGPROF): the handler's frames are the M's, not the
+ * goroutine's.  Its stack starts at the interrupted code, the frame after
+ * the first signal frame.  sp: the thread's; lo, hi: the goroutine's
+ * stack.  Returns the new frame count.
+ */
+static int
+drop_handler_frames(uint64_t sp, uint64_t lo, uint64_t hi, uint64_t *pcs,
+                    uint8_t *fl, int n)
+{
+    int k;
+
+    if (sp >= lo && sp < hi)
+        return n;   /* on its own stack: no handler above it */
+    for (k = 0; k + 1 < n; k++) {
+        if (fl[k] & PMP_FRAME_SIGNAL) {
+            memmove(pcs, pcs + k + 1, (size_t)(n - k - 1) * sizeof(*pcs));
+            memmove(fl, fl + k + 1, (size_t)(n - k - 1));
+            return n - k - 1;
+        }
+    }
+    return n;
+}
+
 /* Go's isSystemGoroutine, by the start function's name (the funcID
    numbering changes between releases; the names do not): runtime.* but
    runtime.main and corostart (1.23+; handleAsyncEvent is wasm's).  The
@@ -995,6 +1021,10 @@ read_goroutines(struct go_ctx *c, const struct pmp_target_thread *tt,
         }
         gr->nframes = pmp_unwind_from(c->s->unw, &rg, activation, pcbuf,
                                       flbuf, max, &gr->flags, &uerr);
+        if (own_regs && gr->nframes > 0)
+            gr->nframes = drop_handler_frames(
+                sp, pmp_u64at(g, G_STACK_LO), pmp_u64at(g, G_STACK_HI), pcbuf,
+                flbuf, gr->nframes);
         if (gr->flags & PMP_STACK_UNWIND_ERR)
             pmp_strlcpy(gr->error, uerr.msg, sizeof(gr->error));
         if (gr->nframes > 0) {
