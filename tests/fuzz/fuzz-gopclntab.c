@@ -20,34 +20,11 @@
 #include <unistd.h>
 
 #include "gopclntab.h"
+#include "../unit/elf-section.h"
 
 static unsigned char *file;
 static size_t flen, toff, tlen;
 static uint64_t text, tsize;
-
-static int
-section(Elf *elf, const char *want, size_t *off, size_t *size, uint64_t *addr)
-{
-    size_t shstrndx;
-    Elf_Scn *scn = NULL;
-
-    if (elf_getshdrstrndx(elf, &shstrndx) != 0)
-        return -1;
-    while ((scn = elf_nextscn(elf, scn)) != NULL) {
-        GElf_Shdr sh;
-        const char *nm;
-        if (!gelf_getshdr(scn, &sh))
-            continue;
-        nm = elf_strptr(elf, shstrndx, sh.sh_name);
-        if (nm && strcmp(nm, want) == 0) {
-            *off = sh.sh_offset;
-            *size = sh.sh_size;
-            *addr = sh.sh_addr;
-            return 0;
-        }
-    }
-    return -1;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -78,8 +55,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     close(fd);
     elf_version(EV_CURRENT);
     elf = elf_memory((char *)file, flen);
-    if (!elf || section(elf, ".gopclntab", &toff, &tlen, &taddr) ||
-        section(elf, ".text", &xoff, &xlen, &text) || toff + tlen > flen) {
+    if (!elf || elf_section(elf, ".gopclntab", &toff, &tlen, &taddr) ||
+        elf_section(elf, ".text", &xoff, &xlen, &text) || toff + tlen > flen) {
         fprintf(stderr, "fuzz-gopclntab: %s has no .gopclntab or .text\n", path);
         exit(2);
     }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "gopclntab.h"
+#include "elf-section.h"
 #include "unit.h"
 
 static unsigned char *
@@ -43,31 +44,6 @@ slurp(const char *path, size_t *len)
     close(fd);
     *len = (size_t)st.st_size;
     return b;
-}
-
-/* The file offset and size of a section. */
-static int
-section(Elf *elf, const char *want, size_t *off, size_t *size, uint64_t *addr)
-{
-    Elf_Scn *scn = NULL;
-    size_t shstrndx;
-
-    if (elf_getshdrstrndx(elf, &shstrndx) < 0)
-        return -1;
-    while ((scn = elf_nextscn(elf, scn)) != NULL) {
-        GElf_Shdr sh;
-        const char *nm;
-        if (!gelf_getshdr(scn, &sh))
-            continue;
-        nm = elf_strptr(elf, shstrndx, sh.sh_name);
-        if (nm && strcmp(nm, want) == 0) {
-            *off = sh.sh_offset;
-            *size = sh.sh_size;
-            *addr = sh.sh_addr;
-            return 0;
-        }
-    }
-    return -1;
 }
 
 struct sym {
@@ -245,8 +221,8 @@ main(int argc, char **argv)
     }
     elf_version(EV_CURRENT);
     elf = elf_memory((char *)file, flen);
-    if (!elf || section(elf, ".gopclntab", &toff, &tlen, &taddr) ||
-        section(elf, ".text", &xoff, &xlen, &text)) {
+    if (!elf || elf_section(elf, ".gopclntab", &toff, &tlen, &taddr) ||
+        elf_section(elf, ".text", &xoff, &xlen, &text)) {
         printf("FAIL: %s has no .gopclntab or .text\n", path);
         return 1;
     }
