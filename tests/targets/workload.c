@@ -46,13 +46,19 @@ static volatile unsigned long sink;
 static volatile unsigned long long ns_seventy, ns_thirty;
 
 static unsigned long long
-thread_cpu_ns(void)
+clock_ns(clockid_t clk)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    clock_gettime(clk, &ts);
     return (unsigned long long)ts.tv_sec * 1000000000ull +
            (unsigned long long)ts.tv_nsec;
+}
+
+static unsigned long long
+thread_cpu_ns(void)
+{
+    return clock_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
 /* SIGUSR2: "TRUTH <seventy ns> <thirty ns>" (async-signal-safe). */
@@ -221,11 +227,7 @@ pong_main(void *arg)
 static unsigned long long
 mono_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (unsigned long long)ts.tv_sec * 1000000000ull +
-           (unsigned long long)ts.tv_nsec;
+    return clock_ns(CLOCK_MONOTONIC);
 }
 
 /* A thread to start: its number and the time its creator called
