@@ -193,11 +193,10 @@ static char plugin_path[4096];
 static int ping_fd[2], pong_fd[2];
 
 static void
-bounce(const char *name, int in, int out, int first)
+bounce(int in, int out, int first)
 {
     char c = 'x';
 
-    pthread_setname_np(pthread_self(), name);
     if (first && write(out, &c, 1) != 1)
         tgt_die("write: %s", strerror(errno));
     for (;;) {
@@ -211,14 +210,14 @@ bounce(const char *name, int in, int out, int first)
 static void *
 ping_main(void *arg)
 {
-    bounce("ping", pong_fd[0], ping_fd[1], 1);
+    bounce(pong_fd[0], ping_fd[1], 1);
     return NULL;
 }
 
 static void *
 pong_main(void *arg)
 {
-    bounce("pong", ping_fd[0], pong_fd[1], 0);
+    bounce(ping_fd[0], pong_fd[1], 0);
     return NULL;
 }
 
@@ -340,8 +339,10 @@ main(int argc, char **argv)
             tgt_die("pipe: %s", strerror(errno));
         tgt_spawn(reader_main, NULL, 0);
         tgt_wait_ready(1);
-        tgt_spawn(pong_main, NULL, 0);
-        tgt_spawn(ping_main, NULL, 0);
+        /* Named here, before READY (a thread naming itself may not have
+           run yet when the harness looks). */
+        pthread_setname_np(tgt_spawn(pong_main, NULL, 0), "pong");
+        pthread_setname_np(tgt_spawn(ping_main, NULL, 0), "ping");
         tgt_say("READY");
         for (;;)
             pause();
