@@ -397,6 +397,9 @@ enum pmp_synth {
                                     kernel's mark of a thread that never
                                     runs user code (io_uring or vhost;
                                     a core does not say which) */
+    PMP_SYNTH_CPU_UNSAMPLED = 9, /* "[CPU not sampled]": record, perf
+                                    method: a thread's CPU time (its
+                                    schedstat) that no CPU sample saw */
 };
 #define PMP_PC_SYNTH(kind) (PMP_PC_SYNTH_BASE + (uint64_t)(kind))
 #define PMP_PC_IS_SYNTH(pc) ((pc) >= PMP_PC_SYNTH_BASE)

@@ -327,7 +327,7 @@ add_thread(struct pmp_recording *r, int tid, int traced)
     {
         uint64_t c, d, pc;
         if (read_sched(th, &c, &d, &pc) == 0) {
-            th->cpu_last = c;
+            th->cpu_last = th->cpu0 = c;
             th->delay_last = d;
         }
     }
@@ -1255,6 +1255,40 @@ unwind_stack(struct pmp_recording *r, const struct pmp_regs *rg,
  * stack it sleeps in: the wall time minus its CPU time (which its CPU
  * samples carry) minus what was already charged as waiting for a CPU.
  */
+/*
+ * Perf method: the thread's CPU time that no CPU sample saw, from the
+ * totals since it was first read (schedstat's cpu, read last, against
+ * its samples' time and what was charged here before), when over two
+ * periods: as CPU and wall at a frame that says so.  With user-mode
+ * samples only that is about its time in system calls (the kernel skips
+ * the ticks in kernel mode); with kernel-mode ticks what the timer
+ * missed (threads running in bursts of microseconds on a busy machine).
+ * Off-CPU samples weigh wall time less schedstat's CPU, so without this
+ * the wall total would fall short by as much.  room: wall time left to
+ * charge when nothing follows that could take back an excess.
+ */
+static int
+unsampled_event(struct pmp_recording *r, struct rthread *th, uint64_t cpu,
+                int64_t room, uint64_t now)
+{
+    int64_t miss;
+    int rc;
+
+    if (!th->perf || cpu < th->cpu0)
+        return 0;
+    miss = (int64_t)(cpu - th->cpu0) - th->sampled_ns - th->unsampled_ns;
+    miss = PMP_MIN(miss, room);
+    if (miss <= 2 * (int64_t)r->period_ns)
+        return 0;
+    rc = push_event(r, th, r->unsampled_stack, PMP_SAMPLE_RUNNING, -1,
+                    PMP_MAX(now, th->t_ev), miss, miss);
+    if (rc == 0) {
+        th->unsampled_ns += miss;
+        r->stats.thread_samples++;   /* one more sample in the files */
+    }
+    return rc;
+}
+
 static int
 offcpu_event_as(struct pmp_recording *r, struct rthread *th, int64_t stack,
                 int state, int sys, uint64_t now)
@@ -1276,6 +1310,11 @@ offcpu_event_as(struct pmp_recording *r, struct rthread *th, int64_t stack,
     th->wall_credit = off < 0 ? -off : 0;
     if (off < 0)
         off = 0;
+    if (dcpu > 0) {
+        int rc = unsampled_event(r, th, th->cpu_last, INT64_MAX, now);
+        if (rc)
+            return rc;
+    }
     return push_event(r, th, stack, state, sys, PMP_MAX(now, th->t_ev), off,
                       0);
 }
@@ -1512,8 +1551,10 @@ on_perf_sample(void *ctx, const struct pmp_perf_sample *ps)
     rc = push_event(r, th, stack, PMP_SAMPLE_RUNNING, -1,
                     PMP_MAX(t, th->t_ev), (int64_t)r->period_ns,
                     (int64_t)r->period_ns);
-    if (rc == 0)
+    if (rc == 0) {
         th->last_cpu_ev = r->nevents;
+        th->sampled_ns += (int64_t)r->period_ns;
+    }
     r->cur_gset = 0;
     return rc;
 }
@@ -1597,6 +1638,13 @@ drain_perf(struct pmp_recording *r, uint64_t now)
             r->stats.lost++;
         }
         if (!th->alive) {
+            /* Its last samples are in: what none saw, by its last
+               schedstat read, within its recorded life. */
+            uint64_t from = PMP_MAX(th->seen_at, r->t0_mono);
+            if (rc == 0 && th->samples && th->gone_at > from)
+                rc = unsampled_event(
+                    r, th, th->cpu_last,
+                    (int64_t)(th->gone_at - from) - th->wall_ns, now);
             pmp_perf_close(th->perf);
             free(th->perf);
             th->perf = NULL;
@@ -2128,6 +2176,20 @@ flush_perf(struct pmp_recording *r, uint64_t now)
             th->wall_ns += rest;
         }
     }
+    /* What no sample saw, up to each thread's recorded time. */
+    for (i = 0; i < r->nthreads && rc == 0; i++) {
+        struct rthread *th = r->threads[i];
+        uint64_t c, d, pc, from;
+
+        if (!th->perf || !th->alive || !th->wanted || !th->samples ||
+            read_sched(th, &c, &d, &pc))
+            continue;
+        from = PMP_MAX(th->seen_at, r->t0_mono);
+        rc = unsampled_event(r, th, c,
+                             (int64_t)(now > from ? now - from : 0) -
+                                 th->wall_ns,
+                             now);
+    }
     return rc;
 }
 
@@ -2253,7 +2315,9 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
     }
     r->lost_stack = synth_stack(r, PMP_SYNTH_LOST);
     r->stopped_stack = synth_stack(r, PMP_SYNTH_STOPPED);
-    if (r->lost_stack < 0 || r->stopped_stack < 0) {
+    r->unsampled_stack = synth_stack(r, PMP_SYNTH_CPU_UNSAMPLED);
+    if (r->lost_stack < 0 || r->stopped_stack < 0 ||
+        r->unsampled_stack < 0) {
         pmp_recording_free(r);
         return pmp_error_set(err, PMP_E_NOMEM, "out of memory");
     }
@@ -2332,7 +2396,7 @@ pmp_session_record(struct pmp_session *s, const struct pmp_record_opts *o,
             uint64_t c, d, pc;
             th->t_last = th->t_ev = now;
             if (read_sched(th, &c, &d, &pc) == 0) {
-                th->cpu_last = c;
+                th->cpu_last = th->cpu0 = c;
                 th->delay_last = d;
             }
         }

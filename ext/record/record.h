@@ -106,6 +106,10 @@ struct rthread {
     uint64_t delay_last;     /* schedstat run_delay at its last event */
     uint64_t t_ev;           /* time of its last event (order) */
     int64_t wall_credit;     /* perf: wall charged since t_last */
+    /* perf: its schedstat CPU when first read, its CPU samples' time,
+       and the time charged as not sampled (unsampled_event) */
+    uint64_t cpu0;
+    int64_t sampled_ns, unsampled_ns;
     uint64_t cur_cpu, cur_delay, cur_pcount;   /* schedstat this tick */
     int cur_ok;
     int young;               /* born while recording */
@@ -193,7 +197,7 @@ struct pmp_recording {
     size_t npcs, pcs_cap, fl_cap;
     uint32_t *tab;
     size_t tabcap;
-    int64_t lost_stack, stopped_stack;
+    int64_t lost_stack, stopped_stack, unsampled_stack;
 
     struct pmp_rec_event *events;
     size_t nevents, events_cap;

@@ -836,7 +836,7 @@ symbolize(struct pmp_symbolizer *sym, uint64_t pc, int activation,
         static const char *const synth[] = {
             "[unknown]", "[truncated]", "[unwind error]", "[no registers]",
             "[lost]", "[go: cannot unwind]", "[stopped]",
-            "[io_uring worker]", "[kernel worker]",
+            "[io_uring worker]", "[kernel worker]", "[CPU not sampled]",
         };
         size_t k = (size_t)(pc - PMP_PC_SYNTH_BASE);
         const char *nm = k < PMP_ARRAY_SIZE(synth) ? synth[k] : synth[0];
