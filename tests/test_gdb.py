@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 from conftest import TARGETS, gcore, gdb_run
 
@@ -79,3 +80,32 @@ def test_running_process_is_refused(target):
     assert "pmprof stacks: the process is running: interrupt it first" in r.stderr
     assert "Traceback" not in r.stdout + r.stderr
     assert t.proc.poll() is None and t.tracer() == 0
+
+
+def test_thread_in_rt_sigreturn_unwinds_through_the_restorer(target):
+    """A thread stopped at the entry of rt_sigreturn (a signal handler
+    returned: gdb's catchpoint; a CPU sample taken in the kernel there is
+    the same state): its pc is right after the restorer's `syscall`, one
+    past glibc's __restore_rt FDE.  The stack goes on through the signal
+    frame into the interrupted code, as gdb's own bt does (it was
+    __restore_rt -> raiser_main, by the frame-pointer fallback)."""
+    t = target("workload", "sigloop")
+    r = gdb_run("handle SIGUSR1 nostop noprint pass", "catch syscall rt_sigreturn",
+                "continue", "bt", "pmprof stacks --format json", pid=t.pid)
+    assert r.returncode == 0 and "Traceback" not in r.stdout + r.stderr, r.stderr
+    head = r.stdout[:r.stdout.index("{")]
+    gdb_funcs = []
+    for ln in head.splitlines():
+        m = re.match(r"#\d+\s+(?:0x[0-9a-f]+ in )?(<signal handler called>|\S+)", ln)
+        if m:
+            gdb_funcs.append(m.group(1))
+    assert gdb_funcs[:2] == ["<signal handler called>", "__pthread_kill_implementation"], head
+    doc = _json_after(r.stdout)
+    raiser = [g for g in doc["stacks"] if g["threads"][0]["name"] == "raiser"]
+    assert len(raiser) == 1, doc
+    funcs = [f["function"] for f in raiser[0]["frames"]]
+    # pmprof names the signal frame by its function, gdb by what it is
+    assert funcs[:2] == ["__restore_rt", "__pthread_kill_implementation"], funcs
+    i, j = funcs.index("raise_loop"), gdb_funcs.index("raise_loop")
+    assert funcs[i:i + 3] == gdb_funcs[j:j + 3] == ["raise_loop", "raiser_main", "start_thread"], (
+        funcs, gdb_funcs)

@@ -600,6 +600,16 @@ pmp_unwind_from(struct pmp_unwinder *u, const struct pmp_regs *regs,
         n++;
         switched = 0;
         r = get_rule(u, lookup);
+        if (r && r->status == PC_NO_CFI && n == 1 && activation && pc) {
+            /* A thread caught in the kernel during rt_sigreturn (a CPU
+               sample with kernel-mode ticks): its user pc is right after
+               the signal restorer's `syscall`, its last instruction, one
+               past the restorer's FDE (glibc's __restore_rt).  The
+               registers there are the restorer's: unwind it as such. */
+            const struct pc_rule *r1 = get_rule(u, pc - 1);
+            if (r1 && r1->signal)
+                r = r1;
+        }
         if (!r) {
             pmp_error_set(err, PMP_E_NOMEM, "out of memory");
             *stack_flags |= PMP_STACK_UNWIND_ERR;

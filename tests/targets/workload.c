@@ -1,6 +1,7 @@
 /* workload: known CPU shares for the sampling profiler (pmprof record).
  *
- *   usage: workload [--timeout N] [shares | churn MS | lifetimes MS | pingpong]
+ *   usage: workload [--timeout N] [shares | churn MS | lifetimes MS | pingpong |
+ *                    sigloop]
  *
  * shares (default; READY once every thread is in place, runs until killed):
  *   cruncher  cruncher_main -> crunch -> burn_seventy | burn_thirty: busy,
@@ -24,6 +25,11 @@
  *   ping, pong  pass a byte back and forth over two pipes as fast as they
  *               can: tens of thousands of context switches a second each
  *   reader      as above: blocked in read(2) for good
+ *
+ * sigloop (READY once in place; runs until killed):
+ *   raiser    raiser_main -> raise_loop -> pthread_kill(self, SIGUSR1), over
+ *             and over; the handler counts and returns (rt_sigreturn
+ *             through glibc's __restore_rt each time)
  *
  * churn MS (READY at once; exits 0 by itself after MS milliseconds):
  *   churner   creates and joins short-lived "child" threads back to back
@@ -221,6 +227,30 @@ pong_main(void *arg)
     return NULL;
 }
 
+/* ---- sigloop ---- */
+
+static volatile sig_atomic_t handled;
+
+static void
+on_usr1(int sig)
+{
+    handled++;
+}
+
+static __attribute__((noinline)) void
+raise_loop(void)
+{
+    for (;;)
+        pthread_kill(pthread_self(), SIGUSR1);
+}
+
+static void *
+raiser_main(void *arg)
+{
+    raise_loop();
+    return NULL;
+}
+
 /* ---- lifetimes ---- */
 
 static unsigned long long
@@ -343,6 +373,18 @@ main(int argc, char **argv)
            run yet when the harness looks). */
         pthread_setname_np(tgt_spawn(pong_main, NULL, 0), "pong");
         pthread_setname_np(tgt_spawn(ping_main, NULL, 0), "ping");
+        tgt_say("READY");
+        for (;;)
+            pause();
+    }
+    if (argc >= 2 && strcmp(argv[1], "sigloop") == 0) {
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_usr1;
+        sa.sa_flags = SA_RESTART;
+        sigaction(SIGUSR1, &sa, NULL);
+        pthread_setname_np(tgt_spawn(raiser_main, NULL, 0), "raiser");
         tgt_say("READY");
         for (;;)
             pause();
