@@ -1251,11 +1251,6 @@ unwind_stack(struct pmp_recording *r, const struct pmp_regs *rg,
 }
 
 /*
- * Perf method: th's off-CPU time since its last accounted event, at the
- * stack it sleeps in: the wall time minus its CPU time (which its CPU
- * samples carry) minus what was already charged as waiting for a CPU.
- */
-/*
  * Perf method: the thread's CPU time that no CPU sample saw, from the
  * totals since it was first read (schedstat's cpu, read last, against
  * its samples' time and what was charged here before), when over two
@@ -1289,6 +1284,11 @@ unsampled_event(struct pmp_recording *r, struct rthread *th, uint64_t cpu,
     return rc;
 }
 
+/*
+ * Perf method: th's off-CPU time since its last accounted event, at the
+ * stack it sleeps in: the wall time minus its CPU time (which its CPU
+ * samples carry) minus what was already charged as waiting for a CPU.
+ */
 static int
 offcpu_event_as(struct pmp_recording *r, struct rthread *th, int64_t stack,
                 int state, int sys, uint64_t now)
