@@ -291,15 +291,26 @@ def check_memstats(p, doc):
 def test_go_memstats_and_sched_live(prog):
     p = prog
     check_memstats(p, pmprof_doc("go", "memstats", "-p", p.pid))
-    before = len(proc_tasks(p.pid))
-    doc = pmprof_doc("go", "sched", "-p", p.pid)
-    after = len(proc_tasks(p.pid))
-    assert doc["schema"] == "pmprof.go-sched-1"
-    assert doc["gomaxprocs"] == p.extra["GOMAXPROCS"] == len(doc["runq"])
-    assert min(before, after) <= doc["threads"] <= max(before, after), doc
-    # quiet goprog: every P idle, nothing queued
-    assert doc["idle_ps"] == doc["gomaxprocs"] and doc["runq"] == [0] * doc["gomaxprocs"], doc
-    assert doc["global_runq"] == 0 and doc["spinning_ms"] == 0, doc
+
+    def quiet(doc):
+        return (doc["idle_ps"] == doc["gomaxprocs"] and doc["runq"] == [0] * doc["gomaxprocs"]
+                and doc["global_runq"] == 0 and doc["spinning_ms"] == 0)
+
+    docs = []
+    for _ in range(5):
+        before = len(proc_tasks(p.pid))
+        doc = pmprof_doc("go", "sched", "-p", p.pid)
+        after = len(proc_tasks(p.pid))
+        assert doc["schema"] == "pmprof.go-sched-1"
+        assert doc["gomaxprocs"] == p.extra["GOMAXPROCS"] == len(doc["runq"])
+        assert min(before, after) <= doc["threads"] <= max(before, after), doc
+        docs.append(doc)
+        if quiet(doc):
+            break
+        time.sleep(0.2)   # the runtime's own work (a GC worker, timers) for a moment
+    # quiet goprog: every P idle, nothing queued (in one of the reads: a
+    # CI run once caught one P busy)
+    assert quiet(docs[-1]), docs
 
 
 # ---- cores -----------------------------------------------------------------------------------
