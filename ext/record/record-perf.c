@@ -3,9 +3,8 @@
  *
  * Owns: one perf event per thread (software cpu-clock, user and kernel
  * mode where allowed, a sample every period of the thread's own CPU
- * time) with the user
- * registers and a copy of the top of the user stack in each sample, its
- * mmap ring buffer, and the parsing of that buffer.  No thread is
+ * time) with the user registers and a copy of the top of the user stack
+ * in each sample, its mmap ring buffer, and the parsing of that buffer.  No thread is
  * stopped: the kernel takes the sample in its timer interrupt, on the
  * CPU the thread runs on.  Unwinding happens later (record.c) from the
  * copied bytes.

@@ -229,6 +229,20 @@ read_running(struct pmp_recording *r, struct rthread *th)
     return n >= 7 && memcmp(buf, "running", 7) == 0;
 }
 
+/* In a /proc stat line, from its last ')' (the end of the command
+   name, which may hold anything, even ')'): where field `field` starts
+   (1-based, as proc(5) numbers them; 3 is the state), or NULL. */
+static const char *
+after_comm_field(const char *paren, int field)
+{
+    const char *p = paren;
+    int f;
+
+    for (f = 2; p && f < field; f++)
+        p = strchr(p + 1, ' ');
+    return p ? p + 1 : NULL;
+}
+
 /* /proc/PID/task/TID/stat into buf; returns where its fields after the
    command name start (")" then " S ..."), NULL if unreadable.  Opened
    each time: a perf thread's statfd stays its syscall file. */
@@ -271,12 +285,8 @@ is_io_worker(int pid, int tid)
     char buf[1024];
     const char *f = read_task_stat(pid, tid, buf, sizeof(buf));
     unsigned long fl = 0;
-    int field;
 
-    /* Fields after ')': 3 state ... 9 flags. */
-    for (field = 2; f && field < 9; field++) {
-        f = strchr(f + 1, ' ');
-    }
+    f = f ? after_comm_field(f, 9) : NULL;   /* 9: flags */
     return f && sscanf(f, "%lu", &fl) == 1 && (fl & 0x10);
 }
 
@@ -723,15 +733,12 @@ stat_field(int fd, char *buf, size_t size, int field)
 {
     ssize_t n = pread(fd, buf, size - 1, 0);
     const char *p;
-    int f;
 
     if (n <= 0)
         return NULL;
     buf[n] = '\0';
     p = strrchr(buf, ')');   /* comm may hold anything, even ')' */
-    for (f = 2; p && f < field; f++)
-        p = strchr(p + 1, ' ');
-    return p ? p + 1 : NULL;
+    return p ? after_comm_field(p, field) : NULL;
 }
 
 /* startcode, endcode and startstack of /proc/PID/stat (fields 26-28):
@@ -1284,6 +1291,21 @@ unsampled_event(struct pmp_recording *r, struct rthread *th, uint64_t cpu,
     return rc;
 }
 
+/* unsampled_event at the end of th's recording (the end of the whole
+   one, or its own end): room is its recorded time to `end` less the
+   wall time charged to it. */
+static int
+unsampled_until(struct pmp_recording *r, struct rthread *th, uint64_t cpu,
+                uint64_t end, uint64_t now)
+{
+    uint64_t from = PMP_MAX(th->seen_at, r->t0_mono);
+
+    return unsampled_event(r, th, cpu,
+                           (int64_t)(end > from ? end - from : 0) -
+                               th->wall_ns,
+                           now);
+}
+
 /*
  * Perf method: th's off-CPU time since its last accounted event, at the
  * stack it sleeps in: the wall time minus its CPU time (which its CPU
@@ -1640,11 +1662,8 @@ drain_perf(struct pmp_recording *r, uint64_t now)
         if (!th->alive) {
             /* Its last samples are in: what none saw, by its last
                schedstat read, within its recorded life. */
-            uint64_t from = PMP_MAX(th->seen_at, r->t0_mono);
-            if (rc == 0 && th->samples && th->gone_at > from)
-                rc = unsampled_event(
-                    r, th, th->cpu_last,
-                    (int64_t)(th->gone_at - from) - th->wall_ns, now);
+            if (rc == 0 && th->samples)
+                rc = unsampled_until(r, th, th->cpu_last, th->gone_at, now);
             pmp_perf_close(th->perf);
             free(th->perf);
             th->perf = NULL;
@@ -1727,14 +1746,20 @@ cpu_covers(struct pmp_recording *r, struct rthread *th)
    from here on is a run since (the records up to the look are drained:
    the ones after are counted, a little more than needed). */
 static void
+switch_count_from(struct rthread *th, uint64_t t)
+{
+    th->sw_ref = 1;
+    th->sw_ref_t = t;
+    th->sw_ins = 0;
+}
+
+static void
 switch_ref(struct rthread *th, int state)
 {
     if (!th->perf || !th->perf->sw)
         return;
     th->sw_state = state;
-    th->sw_ref = 1;
-    th->sw_ref_t = 0;
-    th->sw_ins = 0;
+    switch_count_from(th, 0);
 }
 
 /*
@@ -2123,11 +2148,8 @@ cycle(struct pmp_recording *r)
             th->ss_pcount = th->cur_pcount;
             /* Switches in from the tick's start (after its drain), as
                the run count from the read before the stop. */
-            if (th->perf && th->perf->sw) {
-                th->sw_ref = 1;
-                th->sw_ref_t = t0;
-                th->sw_ins = 0;
-            }
+            if (th->perf && th->perf->sw)
+                switch_count_from(th, t0);
         }
     }
     /* Until the next tick: a late stop is detached when it comes. */
@@ -2165,30 +2187,18 @@ flush_perf(struct pmp_recording *r, uint64_t now)
         wall = now > th->t_last ? (int64_t)(now - th->t_last) : 0;
         dcpu = c > th->cpu_last ? (int64_t)(c - th->cpu_last) : 0;
         rest = wall - dcpu - th->wall_credit;
-        if (rest <= 0)
-            continue;
-        if (th->last_stack >= 0 && th->ss_ok && c == th->ss_cpu &&
-            pc == th->ss_pcount) {
+        if (rest > 0 && th->last_stack >= 0 && th->ss_ok &&
+            c == th->ss_cpu && pc == th->ss_pcount) {
             rc = offcpu_event(r, th, th->last_stack, th->last_sys, now);
             r->stats.thread_samples++;
-        } else if (th->last_cpu_ev && th->last_cpu_ev <= r->nevents) {
+        } else if (rest > 0 && th->last_cpu_ev &&
+                   th->last_cpu_ev <= r->nevents) {
             r->events[th->last_cpu_ev - 1].wall_ns += rest;
             th->wall_ns += rest;
         }
-    }
-    /* What no sample saw, up to each thread's recorded time. */
-    for (i = 0; i < r->nthreads && rc == 0; i++) {
-        struct rthread *th = r->threads[i];
-        uint64_t c, d, pc, from;
-
-        if (!th->perf || !th->alive || !th->wanted || !th->samples ||
-            read_sched(th, &c, &d, &pc))
-            continue;
-        from = PMP_MAX(th->seen_at, r->t0_mono);
-        rc = unsampled_event(r, th, c,
-                             (int64_t)(now > from ? now - from : 0) -
-                                 th->wall_ns,
-                             now);
+        /* What no sample saw, up to its recorded time. */
+        if (rc == 0)
+            rc = unsampled_until(r, th, c, now, now);
     }
     return rc;
 }

@@ -44,8 +44,8 @@ struct pmp_perf_switch {
     int preempt;                  /* out while still runnable */
 };
 
-/* 0 or -errno (EACCES/EPERM: not allowed, ENOSYS/ENOENT: no perf). */
-/* *kernel: 1 asks for the ticks in kernel mode too; set to 0 when that
+/* 0 or -errno (EACCES/EPERM: not allowed, ENOSYS/ENOENT: no perf).
+   *kernel: 1 asks for the ticks in kernel mode too; set to 0 when that
    was refused (then user mode only). */
 int pmp_perf_open(struct pmp_perf *p, int tid, uint64_t period_ns,
                   uint32_t stack_bytes, int *kernel);
