@@ -426,6 +426,16 @@ def perf_record(pid, hz, dur, tmp):
             "mb": os.path.getsize(data) / 1e6}
 
 
+def perf_record_alone(pid, hz, dur, tmp):
+    """`perf record -g` only ({} or {"error": ...}): perf_record() also runs
+    perf evlist and perf script (for section 2's windows), which are not
+    perf record's cost."""
+    r = run(["perf", "record", "-q", "-g", "-F", str(int(hz)), "-o",
+             os.path.join(tmp, "perf.data"), "-p", str(pid), "--", "sleep", str(dur)],
+            timeout=dur + 300)
+    return {} if r.returncode == 0 else {"error": r.stderr.strip()[-300:]}
+
+
 # ---- 1. pause and highest rate -------------------------------------------
 
 def busy_while(pid, fn):
@@ -842,15 +852,8 @@ def overhead_section(ns, hz, dur, base, tmp, runs, before=None, quiet_wait=5.0):
           "(start to exit), idle %g s before and after.  Waits at most %g s for a quiet "
           "machine.  'alone' = 1 - (1 - work loss) x (%d - tool CPU) / %d."
           % (base, quiet_wait, ncpu, ncpu))
-    def perf_alone(pid):
-        """perf record only: perf_record() also runs perf evlist and perf
-        script (for section 2's windows), which are not perf record's cost."""
-        r = run(["perf", "record", "-q", "-g", "-F", str(int(hz)), "-o",
-                 os.path.join(tmp, "perf.data"), "-p", str(pid), "--", "sleep", str(dur)],
-                timeout=dur + 300)
-        return {} if r.returncode == 0 else {"error": r.stderr.strip()[-300:]}
     tools = [("none", lambda pid: (time.sleep(dur), {})[1]),
-             ("perf record -g", perf_alone),
+             ("perf record -g", lambda pid: perf_record_alone(pid, hz, dur, tmp)),
              ("bin/pmprof", lambda pid: pmprof_record(pid, hz, dur, tmp))]
     if before:
         tools.append(("before", lambda pid: pmprof_record(pid, hz, dur, tmp, "auto", before)))
@@ -946,11 +949,7 @@ def toolcpu_section(ns, hz, runs, tmp, before=None, durs=(1.0, 6.0)):
     print("\n## 6. The tools' own CPU: %g Hz, -d %g and %g s, %d runs each, interleaved"
           % (hz, durs[0], durs[1], runs))
     tools = [("bin/pmprof", lambda pid, d: pmprof_record(pid, hz, d, tmp)),
-             # perf record alone (perf_record() also runs perf script)
-             ("perf record -g", lambda pid, d: run(
-                 ["perf", "record", "-q", "-g", "-F", str(int(hz)), "-o",
-                  os.path.join(tmp, "perf.data"), "-p", str(pid), "--", "sleep", str(d)],
-                 timeout=d + 300))]
+             ("perf record -g", lambda pid, d: perf_record_alone(pid, hz, d, tmp))]
     if before:
         tools.append(("before", lambda pid, d: pmprof_record(pid, hz, d, tmp, "auto", before)))
     for n in ns:

@@ -282,6 +282,7 @@ static void
 live(struct life *l, const char *name, long ms, int spin)
 {
     unsigned long long born = l->born;
+    long left;
     char line[64];
 
     free(l);
@@ -289,8 +290,8 @@ live(struct life *l, const char *name, long ms, int spin)
     if (spin)
         while (mono_ns() - born < (unsigned long long)ms * 1000000ull)
             sink++;
-    else
-        tgt_sleep_ms(ms - (long)((mono_ns() - born) / 1000000ull));
+    else if ((left = ms - (long)((mono_ns() - born) / 1000000ull)) > 0)
+        tgt_sleep_ms(left);   /* its life counts from its birth */
     snprintf(line, sizeof(line), "LIFE %d %llu %llu", tgt_gettid(), born,
              mono_ns());
     tgt_say(line);
